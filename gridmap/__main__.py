@@ -1,0 +1,5 @@
+"""``python -m gridmap`` runs the command line."""
+
+from gridmap.cli import main
+
+main()

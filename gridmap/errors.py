@@ -1,0 +1,106 @@
+"""Domain exceptions of gridmap.
+
+Every error gridmap raises on purpose is a :class:`GridmapError`. Errors caused by
+bad input also subclass :class:`ValueError` (or :class:`LookupError` for unknown
+ids) so that generic callers can catch them the usual way. The HTTP layer maps
+these classes to status codes in one place (``gridmap.api.errors``); the core
+never knows about HTTP.
+
+Messages say what is wrong *and* how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GridmapError",
+    "InputError",
+    "CRSError",
+    "LayerError",
+    "ValidationError",
+    "CoordinateError",
+    "PartitionError",
+    "InfeasibleError",
+    "StaffingError",
+    "NotFoundError",
+    "ConflictError",
+    "StorageError",
+    "PermissionDeniedError",
+]
+
+
+class GridmapError(Exception):
+    """Base class of every error raised by gridmap on purpose."""
+
+
+class InputError(GridmapError, ValueError):
+    """Input that gridmap cannot use as given (bad value, bad file, bad parameter)."""
+
+
+class CRSError(InputError):
+    """A layer or coordinate has no CRS, an unknown CRS, or CRSs that do not match."""
+
+
+class LayerError(InputError):
+    """A layer is missing, empty, of the wrong geometry type or lacks a required column."""
+
+
+class ValidationError(InputError):
+    """Layers failed validation; ``report`` carries every finding.
+
+    Parameters
+    ----------
+    message : str
+        What failed and how to fix it.
+    report : object, optional
+        The :class:`gridmap.layers.ValidationReport` with every finding.
+    """
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class CoordinateError(InputError):
+    """A coordinate is NaN, infinite or out of range for its CRS."""
+
+
+class PartitionError(GridmapError):
+    """The partitioner could not produce a plan."""
+
+
+class InfeasibleError(PartitionError, ValueError):
+    """Parameters or locks that no partition can satisfy (e.g. ``min > max``)."""
+
+
+class StaffingError(GridmapError, ValueError):
+    """Staffing input that cannot be used (e.g. a roster with unknown home buildings)."""
+
+
+class NotFoundError(GridmapError, LookupError):
+    """An id (plan, grid, building, key …) that does not exist."""
+
+
+class ConflictError(GridmapError):
+    """A stale or conflicting edit: the stored version moved on.
+
+    Parameters
+    ----------
+    message : str
+        What conflicted and how to proceed.
+    current_version : int, optional
+        The version currently stored, so the caller can reload and retry.
+    """
+
+    def __init__(self, message: str, current_version: int | None = None) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class StorageError(GridmapError):
+    """The store cannot be reached or is not in the expected state."""
+
+
+class PermissionDeniedError(GridmapError):
+    """The caller's role does not allow the requested action."""

@@ -1,0 +1,722 @@
+"""File formats in and out: GeoPackage, GeoJSON, Shapefile, GeoParquet and CSV.
+
+Reading gives *raw* canonical layers (``dict[str, GeoDataFrame]``) for
+:func:`gridmap.layers.validate_layers`; nothing here checks the data beyond
+what is needed to read it. Writing is atomic: a file is written next to its
+destination and moved into place only when complete, so a failed run never
+leaves a partial file behind.
+
+Layer and column names of real data rarely match the canonical ones; pass
+``layer_map`` (canonical → source layer) and ``column_map`` (per layer,
+canonical column → source column), or a named ``preset`` such as ``"osm"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+
+from gridmap.errors import InputError, LayerError
+from gridmap.layers import LAYER_NAMES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Layers
+from gridmap.partition.plan import Plan, QualityReport
+
+__all__ = [
+    "PRESETS",
+    "FORMATS",
+    "read_layers",
+    "read_layer",
+    "write_layers",
+    "write_plan",
+    "read_plan",
+    "read_plan_layers",
+    "write_plan_assignments",
+    "export_plan",
+    "parse_column_map",
+]
+
+PathLike = str | os.PathLike[str]
+
+#: Export formats and their file suffixes.
+FORMATS: dict[str, str] = {
+    "gpkg": ".gpkg",
+    "geojson": ".geojson",
+    "shp": ".shp",
+    "parquet": ".parquet",
+    "csv": ".csv",
+}
+
+_SUFFIX_FORMAT = {
+    ".gpkg": "gpkg",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".shp": "shp",
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+    ".csv": "csv",
+}
+
+_LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
+_LAT_NAMES = ("lat", "latitude", "y", "纬度")
+
+
+def _osm_buildings(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Bring an OpenStreetMap building extract to canonical columns."""
+    out = gdf.copy()
+    kind = out["osm_type"].astype(str).str[0] if "osm_type" in out else "w"
+    out["building_id"] = kind + out["osm_id"].astype("int64").astype(str)
+    if "levels" not in out and "levels_est" in out:
+        out["levels"] = out["levels_est"]
+    tag = out.get("building", pd.Series("yes", index=out.index)).fillna("yes").astype(str)
+    use = tag.map(
+        {
+            "residential": "residential",
+            "apartments": "residential",
+            "house": "residential",
+            "dormitory": "residential",
+            "commercial": "commercial",
+            "office": "commercial",
+            "retail": "commercial",
+            "hotel": "commercial",
+            "school": "public",
+            "university": "public",
+            "hospital": "public",
+            "civic": "public",
+            "industrial": "industrial",
+            "warehouse": "industrial",
+        }
+    ).fillna("other")
+    if "is_residential" in out:
+        use = use.where(~out["is_residential"].fillna(False).astype(bool), "residential")
+    elif "landuse_kind" in out:
+        in_res = out["landuse_kind"].astype(str).eq("residential") & tag.eq("yes")
+        use = use.where(~in_res, "residential")
+    out["use"] = use
+    return out
+
+
+def _osm_landuse_compounds(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Residential landuse polygons as compounds (小区)."""
+    kind_col = "landuse" if "landuse" in gdf else "kind"
+    out = gdf[gdf[kind_col].astype(str) == "residential"].copy()
+    out["compound_id"] = "w" + out["osm_id"].astype("int64").astype(str)
+    return out
+
+
+def _osm_roads(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf.copy()
+    out["class"] = out["highway"] if "highway" in out else out.get("kind")
+    if "tunnel" in out:
+        out = out[~out["tunnel"].astype(str).isin(["yes", "True", "true", "1"])]
+    if "is_tunnel" in out:
+        out = out[~out["is_tunnel"].fillna(False).astype(bool)]
+    return out
+
+
+def _osm_barriers(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf.copy()
+    if "kind" not in out and "barrier" in out:
+        out["kind"] = out["barrier"]
+    return out
+
+
+#: Named input presets: source layer names and per-layer adapters.
+PRESETS: dict[str, dict[str, Any]] = {
+    "osm": {
+        "layers": {
+            "buildings": "buildings",
+            "roads": "roads",
+            "barriers": "barriers",
+            "compounds": "landuse",
+        },
+        "adapters": {
+            "buildings": _osm_buildings,
+            "roads": _osm_roads,
+            "barriers": _osm_barriers,
+            "compounds": _osm_landuse_compounds,
+        },
+    },
+}
+
+
+def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """Parse ``layer.canonical=source`` strings (the CLI's ``--map``) into a column map.
+
+    Examples
+    --------
+    >>> parse_column_map(["buildings.building_id=osm_id", "buildings.levels=floors"])
+    {'buildings': {'building_id': 'osm_id', 'levels': 'floors'}}
+    """
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        key, sep, source = item.partition("=")
+        layer, dot, column = key.partition(".")
+        if not sep or not dot or not source or not column:
+            raise InputError(
+                f"cannot read the column mapping {item!r}; write LAYER.CANONICAL=SOURCE, "
+                "e.g. buildings.building_id=osm_id"
+            )
+        if layer not in LAYER_NAMES:
+            raise InputError(
+                f"unknown layer {layer!r} in column mapping {item!r}; layers are "
+                f"{', '.join(LAYER_NAMES)}"
+            )
+        out.setdefault(layer, {})[column] = source
+    return out
+
+
+_EXTRA_COLUMNS = (
+    "households_estimated",
+    "compound_id",
+    "max_posts",
+    "current_grid",
+    "current_role",
+)
+
+
+def _restore_shapefile_names(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Undo the Shapefile 10-character truncation of canonical column names."""
+    canonical = (*REQUIRED_COLUMNS[name], *OPTIONAL_COLUMNS[name], *_EXTRA_COLUMNS)
+    renames = {
+        c[:10]: c
+        for c in canonical
+        if len(c) > 10 and c[:10] in gdf.columns and c not in gdf.columns
+    }
+    return gdf.rename(columns=renames) if renames else gdf
+
+
+def _format_of(path: Path, fmt: str | None = None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    found = _SUFFIX_FORMAT.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"cannot tell the format of {path.name}; use one of "
+            f"{', '.join(sorted(_SUFFIX_FORMAT))} or pass the format explicitly"
+        )
+    return found
+
+
+def _read_csv(path: Path, *, crs: Any = 4326) -> gpd.GeoDataFrame:
+    """Read a CSV; lon/lat columns (lon/lng/longitude/x, lat/latitude/y) become points."""
+    try:
+        df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read {path.name} as UTF-8 CSV: {exc}") from exc
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    lon = next((lower[n] for n in _LON_NAMES if n in lower), None)
+    lat = next((lower[n] for n in _LAT_NAMES if n in lower), None)
+    df = df.astype(object).where(df.notna(), None)
+    if lon is None or lat is None:
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df)), crs=crs)
+    x = pd.to_numeric(df[lon], errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(df[lat], errors="coerce").to_numpy(dtype=float)
+    geom = gpd.points_from_xy(x, y)
+    return gpd.GeoDataFrame(df.drop(columns=[lon, lat]), geometry=geom, crs=crs)
+
+
+def read_layer(
+    path: PathLike,
+    *,
+    layer: str | None = None,
+    csv_crs: Any = 4326,
+) -> gpd.GeoDataFrame:
+    """Read one layer from a file of any supported format.
+
+    Parameters
+    ----------
+    path : path-like
+        GeoPackage, GeoJSON, Shapefile, GeoParquet or CSV.
+    layer : str, optional
+        Layer name inside a multi-layer file (GeoPackage).
+    csv_crs : CRS-like, default EPSG:4326
+        CRS of the lon/lat columns of a CSV.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no such file: {p}")
+    fmt = _format_of(p)
+    try:
+        if fmt == "csv":
+            return _read_csv(p, crs=csv_crs)
+        if fmt == "parquet":
+            return gpd.read_parquet(p)
+        return gpd.read_file(p, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"cannot read {p.name}{f' layer {layer}' if layer else ''}: {exc}"
+        ) from exc
+
+
+def read_layers(
+    source: PathLike | Mapping[str, PathLike],
+    *,
+    layer_map: Mapping[str, str] | None = None,
+    column_map: Mapping[str, Mapping[str, str]] | None = None,
+    preset: str | None = None,
+    csv_crs: Any = 4326,
+) -> dict[str, gpd.GeoDataFrame]:
+    """Read raw canonical layers from a GeoPackage, a folder, or one file per layer.
+
+    Parameters
+    ----------
+    source : path-like or mapping
+        A GeoPackage holding several layers; a folder holding files named after
+        the layers (``buildings.geojson``, ``staff.csv`` …); or a mapping of
+        canonical layer name → file.
+    layer_map : mapping, optional
+        Canonical layer name → layer name in the source (GeoPackage/folder).
+    column_map : mapping, optional
+        Per layer, canonical column → source column, e.g.
+        ``{"buildings": {"building_id": "osm_id"}}``.
+    preset : str, optional
+        A named adaptation from :data:`PRESETS` (``"osm"`` for OpenStreetMap
+        extracts).
+    csv_crs : CRS-like, default EPSG:4326
+        CRS of lon/lat columns in CSV files.
+
+    Returns
+    -------
+    dict of str to geopandas.GeoDataFrame
+        Only the canonical layers found; validate them with
+        :func:`gridmap.layers.validate_layers`.
+
+    Examples
+    --------
+    >>> from gridmap.datasets import get_path
+    >>> raw = read_layers(get_path("sample"))
+    >>> sorted(raw)[:3]
+    ['barriers', 'buildings', 'communities']
+    """
+    if preset is not None and preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+    spec = PRESETS.get(preset or "", {})
+    lmap: dict[str, str] = {**spec.get("layers", {}), **(layer_map or {})}
+    unknown = sorted(set(lmap) - set(LAYER_NAMES))
+    if unknown:
+        raise InputError(
+            f"layer_map names unknown layer(s) {', '.join(unknown)}; canonical layers are "
+            f"{', '.join(LAYER_NAMES)}"
+        )
+    files: dict[str, tuple[Path, str | None]] = {}
+    if isinstance(source, Mapping):
+        for name, path in source.items():
+            if name not in LAYER_NAMES:
+                raise InputError(
+                    f"unknown layer {name!r}; canonical layers are {', '.join(LAYER_NAMES)}"
+                )
+            files[name] = (Path(path), None)
+    else:
+        src = Path(source)
+        if not src.exists():
+            raise InputError(f"no such file or folder: {src}")
+        if src.is_dir():
+            present = {
+                p.stem: p for p in sorted(src.iterdir()) if p.suffix.lower() in _SUFFIX_FORMAT
+            }
+            for name in LAYER_NAMES:
+                stem = lmap.get(name, name)
+                if stem in present:
+                    files[name] = (present[stem], None)
+        elif _format_of(src) == "gpkg":
+            try:
+                available = {str(row[0]) for row in pyogrio.list_layers(src)}
+            except pyogrio.errors.DataSourceError as exc:
+                raise InputError(f"cannot open {src.name} as a GeoPackage: {exc}") from exc
+            for name in LAYER_NAMES:
+                source_layer = lmap.get(name, name)
+                if source_layer in available:
+                    files[name] = (src, source_layer)
+            if not files:
+                raise LayerError(
+                    f"{src.name} holds no canonical layer (it has {', '.join(sorted(available))}); "
+                    f"name layers {', '.join(LAYER_NAMES)} or map them with layer_map / "
+                    "--layer buildings=your_layer"
+                )
+        else:
+            raise InputError(
+                f"{src.name} is a single-layer file; say which layer it is, e.g. "
+                f"read_layers({{'buildings': '{src.name}'}}), or put the layer files in one folder "
+                "named after their layers (buildings.geojson, communities.shp …), pass the folder"
+            )
+    adapters: dict[str, Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]] = spec.get("adapters", {})
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for name, (path, lname) in files.items():
+        gdf = read_layer(path, layer=lname, csv_crs=csv_crs)
+        if path.suffix.lower() == ".shp":
+            gdf = _restore_shapefile_names(name, gdf)
+        cmap = dict((column_map or {}).get(name, {}))
+        missing = [src_col for src_col in cmap.values() if src_col not in gdf.columns]
+        if missing:
+            raise LayerError(
+                f"column mapping for {name} names column(s) {', '.join(missing)} that "
+                f"{path.name} does not have; available: "
+                f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}"
+            )
+        if cmap:
+            gdf = gdf.drop(columns=[c for c in cmap if c in gdf.columns and c not in cmap.values()])
+            gdf = gdf.rename(columns={v: k for k, v in cmap.items()})
+        if name in adapters:
+            gdf = adapters[name](gdf)
+        out[name] = gdf
+    return out
+
+
+@contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place on success only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if path.suffix.lower() == ".shp":
+            for sidecar in tmp_path.parent.glob(tmp_path.stem + ".*"):
+                os.replace(sidecar, path.with_suffix(sidecar.suffix))
+        else:
+            os.replace(tmp_path, path)
+    finally:
+        for leftover in tmp_path.parent.glob(tmp_path.stem + ".*"):
+            leftover.unlink(missing_ok=True)
+
+
+_SHP_NAMES = {
+    "grid_code": "grid_code",
+    "community_id": "comm_id",
+    "households": "households",
+    "n_buildings": "n_bldgs",
+    "boundary_desc": "sizhi",
+    "polsby_popper": "pp",
+    "area_m2": "area_m2",
+}
+
+
+def _shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Shorten column names to the Shapefile limit of 10 characters, keeping them unique."""
+    taken: set[str] = set()
+    names = {}
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        base = _SHP_NAMES.get(col, col)[:10]
+        name, i = base, 1
+        while name.lower() in taken:
+            suffix = str(i)
+            name = base[: 10 - len(suffix)] + suffix
+            i += 1
+        taken.add(name.lower())
+        names[col] = name
+    return gdf.rename(columns=names)
+
+
+def _for_file(gdf: gpd.GeoDataFrame | pd.DataFrame) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Make frames writable by OGR: bools as int, lists/dicts as JSON text."""
+    out = gdf.copy()
+    for col in out.columns:
+        if isinstance(out, gpd.GeoDataFrame) and col == out.geometry.name:
+            continue
+        s = out[col]
+        if s.dtype == object:
+            sample = s.dropna()
+            if len(sample) and isinstance(sample.iloc[0], list | dict | tuple):
+                out[col] = s.map(
+                    lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                )
+    return out
+
+
+def write_layers(
+    layers: Layers | Mapping[str, gpd.GeoDataFrame],
+    path: PathLike,
+    *,
+    crs: Any = 4326,
+) -> Path:
+    """Write canonical layers to one GeoPackage (atomically), by default in WGS84.
+
+    Parameters
+    ----------
+    layers : Layers or mapping of str to GeoDataFrame
+    path : path-like
+        Destination ``.gpkg``; replaced whole when it exists.
+    crs : CRS-like, default EPSG:4326
+        CRS to write in.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    dest = Path(path)
+    if _format_of(dest) != "gpkg":
+        raise InputError(f"write_layers writes GeoPackage files (.gpkg), not {dest.suffix}")
+    items = layers.items() if isinstance(layers, Layers) else list(layers.items())
+    with _atomic_path(dest) as tmp:
+        for name, gdf in items:
+            frame = gdf.to_crs(crs) if gdf.crs is not None else gdf
+            pyogrio.write_dataframe(_for_file(frame), tmp, layer=name, driver="GPKG")
+    return dest
+
+
+def _plan_tables(plan: Plan, layers: Layers | None) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+    """Return the tables of a plan file, with grids and geometries in WGS84."""
+    grids = _for_file(plan.grids_wgs84())
+    tables: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {"grids": grids}
+    members = plan.buildings
+    if layers is not None:
+        geo = layers.buildings[["building_id", "geometry"]]
+        extra = [c for c in ("name", "use", "levels", "community_id") if c in layers.buildings]
+        attrs = layers.buildings[["building_id", *extra]]
+        b = members.merge(attrs, on="building_id", how="left")
+        b = gpd.GeoDataFrame(b.merge(geo, on="building_id", how="left"), crs=layers.crs)
+        tables["buildings"] = b.to_crs(4326)
+    else:
+        tables["buildings"] = members
+    if layers is not None:
+        tables["communities"] = _for_file(layers.communities.to_crs(4326))
+    if plan.households is not None:
+        hh = plan.households
+        if layers is not None and layers.households is not None:
+            pts = layers.households[["household_id", "unit", "floor", "persons", "geometry"]]
+            hh = gpd.GeoDataFrame(hh.merge(pts, on="household_id", how="left"), crs=layers.crs)
+            hh = hh.to_crs(4326)
+        tables["households"] = hh
+    if plan.assignments is not None:
+        tables["assignments"] = _for_file(plan.assignments)
+    meta = {
+        "params": plan.params,
+        "report": plan.report.to_dict(),
+        "crs": plan.crs.to_wkt(),
+        "format": "gridmap-plan/1",
+    }
+    tables["plan_meta"] = pd.DataFrame(
+        {
+            "key": list(meta),
+            "value": [json.dumps(v, ensure_ascii=False, default=str) for v in meta.values()],
+        }
+    )
+    return tables
+
+
+def write_plan(plan: Plan, path: PathLike, *, layers: Layers | None = None) -> Path:
+    """Write a plan to a GeoPackage (atomically) that opens cleanly in QGIS.
+
+    Layers: ``grids`` (polygons, WGS84), ``buildings`` (footprints with their
+    ``grid_code`` when ``layers`` is given, else a table), ``communities``
+    (boundaries, when ``layers`` is given), ``households``
+    (points with ``grid_code``), ``assignments`` (staff posts, when staffed) and
+    ``plan_meta`` (parameters, quality report and CRS as JSON).
+
+    Parameters
+    ----------
+    plan : Plan
+    path : path-like
+        Destination ``.gpkg``; replaced whole when it exists.
+    layers : Layers, optional
+        The layers the plan was made from, for building and household geometries.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    dest = Path(path)
+    if _format_of(dest) != "gpkg":
+        raise InputError(
+            f"plans are written as GeoPackage (.gpkg), not {dest.suffix}; use "
+            "export_plan for GeoJSON/Shapefile/GeoParquet/CSV"
+        )
+    tables = _plan_tables(plan, layers)
+    with _atomic_path(dest) as tmp:
+        for name, frame in tables.items():
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+    return dest
+
+
+def read_plan(path: PathLike) -> Plan:
+    """Read a plan written by :func:`write_plan`.
+
+    Grids come back in the plan's projected CRS.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    Plan
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no such plan file: {p}")
+    try:
+        available = {str(row[0]) for row in pyogrio.list_layers(p)}
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"cannot open {p.name} as a GeoPackage: {exc}") from exc
+    if not {"grids", "plan_meta"} <= available:
+        raise LayerError(
+            f"{p.name} is not a gridmap plan (it lacks the grids/plan_meta layers); make one with "
+            "`gridmap partition`"
+        )
+    meta_df = pyogrio.read_dataframe(p, layer="plan_meta")
+    meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"], strict=True)}
+    crs = pyproj.CRS.from_wkt(meta["crs"])
+    grids = gpd.read_file(p, layer="grids", engine="pyogrio").to_crs(crs)
+    if "locked" in grids:
+        grids["locked"] = grids["locked"].astype(bool)
+
+    def table(name: str, columns: list[str]) -> pd.DataFrame | None:
+        if name not in available:
+            return None
+        df = pyogrio.read_dataframe(p, layer=name, read_geometry=False)
+        keep = [c for c in columns if c in df.columns] if columns else list(df.columns)
+        df = df[keep]
+        return df.astype(object).where(df.notna(), None) if columns else df
+
+    buildings = table("buildings", ["building_id", "grid_code", "households", "part"])
+    if buildings is not None and "households" in buildings:
+        buildings["households"] = buildings["households"].astype(np.int64)
+    households = table("households", ["household_id", "building_id", "grid_code"])
+    assignments = table("assignments", [])
+    return Plan(
+        grids=grids,
+        buildings=buildings if buildings is not None else pd.DataFrame(),
+        households=households,
+        report=QualityReport.from_dict(meta.get("report", {})),
+        params=meta.get("params", {}),
+        crs=crs,
+        assignments=assignments,
+    )
+
+
+def write_plan_assignments(
+    path: PathLike, assignments: pd.DataFrame, *, out: PathLike | None = None
+) -> Path:
+    """Put staff assignments into a plan file, keeping every other layer as it is.
+
+    The file is copied, the ``assignments`` layer replaced in the copy, and the
+    copy moved into place: a failure leaves the original untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        A plan written by :func:`write_plan`.
+    assignments : pandas.DataFrame
+        One row per post (:attr:`gridmap.partition.staffing.StaffingResult.assignments`).
+    out : path-like, optional
+        Where to write; by default ``path`` itself.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import shutil
+
+    src = Path(path)
+    read_plan(src)  # refuses files that are not plans
+    dest = Path(out) if out is not None else src
+    with _atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+        pyogrio.write_dataframe(
+            _for_file(assignments),
+            tmp,
+            layer="assignments",
+            driver="GPKG",
+            layer_options={"OVERWRITE": "YES"},
+        )
+    return dest
+
+
+def read_plan_layers(path: PathLike) -> Layers | None:
+    """Read the community boundaries and building footprints stored in a plan file.
+
+    Enough context for maps (:func:`gridmap.maps.plan_map`); None when the
+    plan was written without layers.
+
+    Parameters
+    ----------
+    path : path-like
+        A plan written by :func:`write_plan`.
+
+    Returns
+    -------
+    Layers or None
+        ``communities`` and ``buildings`` in the plan's projected CRS.
+    """
+    plan = read_plan(path)
+    available = {str(row[0]) for row in pyogrio.list_layers(path)}
+    if "communities" not in available:
+        return None
+    comms = gpd.read_file(path, layer="communities", engine="pyogrio").to_crs(plan.crs)
+    blds = gpd.read_file(path, layer="buildings", engine="pyogrio")
+    if blds.crs is None or blds.geometry.isna().all():
+        return None
+    blds = blds.to_crs(plan.crs).drop_duplicates("building_id").reset_index(drop=True)
+    return Layers(communities=comms, buildings=blds, crs=plan.crs)
+
+
+def export_plan(
+    plan: Plan,
+    path: PathLike,
+    *,
+    fmt: str | None = None,
+    layers: Layers | None = None,
+) -> Path:
+    """Export a plan's grids (and, for GeoPackage, everything) to any format.
+
+    GeoPackage gets the full plan (:func:`write_plan`); GeoJSON, Shapefile,
+    GeoParquet get the grids layer in WGS84; CSV gets the grids with WKT
+    geometry and their centroid lon/lat.
+
+    Parameters
+    ----------
+    plan : Plan
+    path : path-like
+    fmt : str, optional
+        One of :data:`FORMATS`; by default from the file suffix.
+    layers : Layers, optional
+        For building/household geometries in a GeoPackage.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    dest = Path(path)
+    kind = _format_of(dest, fmt)
+    if kind == "gpkg":
+        return write_plan(plan, dest, layers=layers)
+    grids = _for_file(plan.grids_wgs84())
+    with _atomic_path(dest) as tmp:
+        if kind == "geojson":
+            pyogrio.write_dataframe(grids, tmp, driver="GeoJSON")
+        elif kind == "shp":
+            pyogrio.write_dataframe(
+                _shapefile_columns(grids), tmp, driver="ESRI Shapefile", encoding="UTF-8"
+            )
+        elif kind == "parquet":
+            grids.to_parquet(tmp)
+        else:
+            centroids = plan.grids.geometry.representative_point().to_crs(4326)
+            table = pd.DataFrame(grids.drop(columns="geometry"))
+            table["lon"] = centroids.x.round(7).to_numpy()
+            table["lat"] = centroids.y.round(7).to_numpy()
+            table["wkt"] = grids.geometry.to_wkt(rounding_precision=7).to_numpy()
+            table.to_csv(tmp, index=False, encoding="utf-8")
+    return dest

@@ -1,0 +1,1206 @@
+"""Validation of raw layers: findings, the report, and the checks themselves.
+
+The entry points are :func:`gridmap.layers.validate_layers` and
+:func:`gridmap.layers.check_layers`; this module holds the machinery. Every
+row is kept (possibly repaired) or listed as rejected — nothing is dropped
+silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridmap.errors import CRSError, LayerError
+from gridmap.layers import (
+    BUILDING_USES,
+    GEOMETRY_TYPES,
+    ID_COLUMNS,
+    LAYER_NAMES,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    REQUIRED_LAYERS,
+    SENSITIVE_FLAGS,
+    Layers,
+    estimate_households,
+)
+
+__all__ = ["SEVERITIES", "Finding", "ValidationReport", "Validator"]
+
+Severity = Literal["error", "rejected", "repaired", "warning", "info"]
+
+#: How serious each finding is. ``error`` stops validation from producing layers;
+#: ``rejected`` rows were removed (and are listed); ``repaired`` rows were changed.
+SEVERITIES: tuple[str, ...] = ("error", "rejected", "repaired", "warning", "info")
+
+_MAX_LISTED_IDS = 20
+
+# Normalisation of common ``use`` values (OpenStreetMap building tags, Chinese terms).
+_USE_ALIASES: dict[str, str] = {
+    "residential": "residential",
+    "apartments": "residential",
+    "house": "residential",
+    "detached": "residential",
+    "terrace": "residential",
+    "dormitory": "residential",
+    "住宅": "residential",
+    "居住": "residential",
+    "commercial": "commercial",
+    "retail": "commercial",
+    "office": "commercial",
+    "hotel": "commercial",
+    "商业": "commercial",
+    "办公": "commercial",
+    "public": "public",
+    "school": "public",
+    "university": "public",
+    "college": "public",
+    "kindergarten": "public",
+    "hospital": "public",
+    "civic": "public",
+    "government": "public",
+    "公共": "public",
+    "industrial": "industrial",
+    "warehouse": "industrial",
+    "工业": "industrial",
+    "mixed": "mixed",
+    "other": "other",
+}
+
+_TRUE_STRINGS = {"1", "true", "t", "yes", "y", "是", "真"}
+_FALSE_STRINGS = {"0", "false", "f", "no", "n", "否", "假", ""}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing validation found, repaired or rejected.
+
+    Attributes
+    ----------
+    layer : str
+        The layer it concerns.
+    severity : str
+        One of :data:`SEVERITIES`.
+    code : str
+        A stable machine-readable code, e.g. ``"duplicate_id"``.
+    message : str
+        What was found and what to do about it.
+    count : int
+        How many rows (or pairs) it concerns.
+    ids : tuple of str
+        Up to 20 of the ids concerned.
+    """
+
+    layer: str
+    severity: Severity
+    code: str
+    message: str
+    count: int = 0
+    ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the finding as JSON-compatible data."""
+        return {
+            "layer": self.layer,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "count": int(self.count),
+            "ids": list(self.ids),
+        }
+
+
+@dataclass
+class ValidationReport:
+    """Everything :func:`validate_layers` found, repaired or rejected.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        In the order they were found.
+    rows_in, rows_out : dict
+        Rows per layer before and after validation.
+    crs : str or None
+        The projected CRS the layers were brought to.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    crs: str | None = None
+
+    def add(
+        self,
+        layer: str,
+        severity: Severity,
+        code: str,
+        message: str,
+        *,
+        count: int = 0,
+        ids: Any = (),
+    ) -> None:
+        """Record a finding (ids are stringified and capped at 20)."""
+        listed = tuple(str(i) for i in list(ids)[:_MAX_LISTED_IDS])
+        self.findings.append(Finding(layer, severity, code, message, int(count), listed))
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing stops the layers from being used."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings of severity ``error``."""
+        return [f for f in self.findings if f.severity == "error"]
+
+    def by_severity(self, severity: str) -> list[Finding]:
+        """Return the findings of one severity."""
+        return [f for f in self.findings if f.severity == severity]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the findings as a DataFrame (one row each)."""
+        columns = ["layer", "severity", "code", "message", "count", "ids"]
+        return pd.DataFrame([f.to_dict() for f in self.findings], columns=columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-compatible data."""
+        return {
+            "ok": self.ok,
+            "crs": self.crs,
+            "rows_in": dict(self.rows_in),
+            "rows_out": dict(self.rows_out),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def summary(self) -> str:
+        """Return a one-paragraph plain-text summary."""
+        counts = {s: len(self.by_severity(s)) for s in SEVERITIES}
+        head = "valid" if self.ok else "NOT valid"
+        parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return f"layers are {head}: {parts or 'no findings'}"
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def _as_bool(values: pd.Series, *, default: bool = False) -> tuple[pd.Series, int]:
+    """Normalise a column to bool; return it and the number of unreadable values."""
+    if values.dtype == bool:
+        return values, 0
+    out: list[bool] = []
+    bad = 0
+    for v in values.tolist():
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            out.append(default)
+        elif isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating):
+            out.append(bool(v))
+        elif (text := str(v).strip().lower()) in _TRUE_STRINGS:
+            out.append(True)
+        elif text in _FALSE_STRINGS:
+            out.append(False)
+        else:
+            out.append(default)
+            bad += 1
+    return pd.Series(out, index=values.index, dtype=bool), bad
+
+
+def _as_str_or_none(values: pd.Series) -> pd.Series:
+    """Return a column as object dtype holding ``str`` or ``None``."""
+    out = values.astype(object)
+    mask = out.isna()
+    out = out.map(lambda v: _id_str(v) if v is not None else None)
+    return out.where(~mask, None).astype(object)
+
+
+def _id_str(value: Any) -> str:
+    """Stringify an id so that ``12``, ``12.0`` and ``"12"`` agree."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _check_crs(
+    name: str, gdf: gpd.GeoDataFrame, assume_crs: pyproj.CRS | None, report: ValidationReport
+) -> gpd.GeoDataFrame | None:
+    """Make sure a layer has a plausible CRS; return it (possibly with assumed CRS)."""
+    if gdf.crs is None:
+        if assume_crs is None:
+            report.add(
+                name,
+                "error",
+                "missing_crs",
+                f"{name} has no CRS; set one with gdf.set_crs(4326) (or the CRS the data is "
+                "really in), or pass assume_crs=... (CLI: --crs EPSG:4326)",
+            )
+            return None
+        report.add(name, "info", "assumed_crs", f"{name} had no CRS; assumed {assume_crs.name}")
+        gdf = gdf.set_crs(assume_crs)
+    if gdf.crs.is_geographic and len(gdf):
+        xy = shapely.get_coordinates(gdf.geometry.values)
+        if len(xy) and (np.nanmax(np.abs(xy[:, 0])) > 180 or np.nanmax(np.abs(xy[:, 1])) > 90):
+            report.add(
+                name,
+                "error",
+                "crs_mismatch",
+                f"{name} says its CRS is {gdf.crs.name} (degrees) but its coordinates reach "
+                f"{np.nanmax(np.abs(xy)):.0f}, which looks like metres; set the real CRS with "
+                "gdf.set_crs(..., allow_override=True)",
+            )
+            return None
+    return gdf
+
+
+def _fix_geometries(
+    name: str, gdf: gpd.GeoDataFrame, id_col: str | None, report: ValidationReport
+) -> gpd.GeoDataFrame:
+    """Repair invalid geometries, reject empty or wrongly typed ones (reported)."""
+    allowed = GEOMETRY_TYPES[name]
+    geoms = gdf.geometry.values
+    ids = gdf[id_col] if id_col and id_col in gdf else pd.Series(gdf.index, index=gdf.index)
+    missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if None in allowed and missing.all():
+        return gdf  # a layer given without geometry (households/staff by building id)
+    if name in ("households", "staff"):
+        coords_ok = np.ones(len(gdf), dtype=bool)
+        pts = ~missing
+        if pts.any():
+            xy = shapely.get_coordinates(geoms[pts])
+            if len(xy) == pts.sum():
+                coords_ok[pts] = np.isfinite(xy).all(axis=1)
+        # Rows without a usable point are placed at their building later.
+        if (~coords_ok).any():
+            report.add(
+                name,
+                "repaired",
+                "nan_coordinates",
+                f"{int((~coords_ok).sum())} {name} have NaN/infinite coordinates; they are placed "
+                "at their building instead (give valid coordinates or a building id)",
+                count=int((~coords_ok).sum()),
+                ids=ids[~coords_ok],
+            )
+            gdf = gdf.copy()
+            gdf.loc[~coords_ok, gdf.geometry.name] = None
+        return gdf
+    keep = ~missing
+    if missing.any():
+        report.add(
+            name,
+            "rejected",
+            "empty_geometry",
+            f"{int(missing.sum())} {name} have no or empty geometry and were left out; give them "
+            "a geometry to include them",
+            count=int(missing.sum()),
+            ids=ids[missing],
+        )
+    invalid = keep & ~np.asarray(shapely.is_valid(geoms))
+    if invalid.any():
+        repaired = shapely.make_valid(geoms[invalid])
+        if "Polygon" in allowed:
+            repaired = _polygonal_part(repaired)
+        geoms = geoms.copy()
+        geoms[invalid] = repaired
+        report.add(
+            name,
+            "repaired",
+            "invalid_geometry",
+            f"{int(invalid.sum())} invalid {name} geometries were repaired with make_valid",
+            count=int(invalid.sum()),
+            ids=ids[invalid],
+        )
+        now_empty = invalid & np.asarray(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+        if now_empty.any():
+            report.add(
+                name,
+                "rejected",
+                "degenerate_geometry",
+                f"{int(now_empty.sum())} {name} geometries were degenerate (no area/length left "
+                "after repair) and were left out; redraw them",
+                count=int(now_empty.sum()),
+                ids=ids[now_empty],
+            )
+            keep &= ~now_empty
+    if "Polygon" in allowed:
+        collection = keep & (np.asarray(shapely.get_type_id(geoms)) == 7)
+        if collection.any():
+            geoms = geoms.copy()
+            geoms[collection] = _polygonal_part(geoms[collection])
+            report.add(
+                name,
+                "repaired",
+                "collection_to_polygon",
+                f"{int(collection.sum())} {name} geometries were collections (e.g. a polygon with "
+                "a stray line); their polygonal part was kept",
+                count=int(collection.sum()),
+                ids=ids[collection],
+            )
+    types = np.asarray(shapely.get_type_id(geoms))
+    names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )
+    type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
+    wrong = keep & ~np.isin(type_names, [t for t in allowed if t is not None])
+    if wrong.any():
+        found = sorted(set(type_names[wrong]))
+        report.add(
+            name,
+            "rejected",
+            "wrong_geometry_type",
+            f"{int(wrong.sum())} {name} have geometry type {', '.join(found)} where "
+            f"{' or '.join(t for t in allowed if t)} is expected; they were left out",
+            count=int(wrong.sum()),
+            ids=ids[wrong],
+        )
+        keep &= ~wrong
+    out = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    return out[keep]
+
+
+def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
+    """Keep only the polygonal parts of (repaired) geometries."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        if g is None:
+            out[i] = None
+        elif g.geom_type in ("Polygon", "MultiPolygon"):
+            out[i] = g
+        else:
+            polys = [
+                p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")
+            ]
+            out[i] = shapely.union_all(polys) if polys else shapely.Polygon()
+    return out
+
+
+def _require_columns(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -> bool:
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in gdf.columns]
+    if missing:
+        available = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name)
+        report.add(
+            name,
+            "error",
+            "missing_column",
+            f"{name} lacks the required column(s) {', '.join(missing)}; available columns: "
+            f"{available or '(none)'}. Rename them in the file or map them, e.g. "
+            f"column_map={{'{name}': {{'{missing[0]}': 'your_column'}}}} "
+            f"(CLI: --map {name}.{missing[0]}=your_column)",
+        )
+        return False
+    return True
+
+
+def _normalise_ids(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -> gpd.GeoDataFrame:
+    """Make the id column ``str``; reject null ids; flag duplicates as an error."""
+    col = ID_COLUMNS[name]
+    null = gdf[col].isna().to_numpy() | (gdf[col].astype(str).str.strip() == "").to_numpy()
+    if null.any():
+        report.add(
+            name,
+            "rejected",
+            "missing_id",
+            f"{int(null.sum())} {name} have no {col} and were left out; give every row an id",
+            count=int(null.sum()),
+            ids=[f"row {i}" for i in np.flatnonzero(null)],
+        )
+        gdf = gdf[~null]
+    gdf = gdf.copy()
+    gdf[col] = gdf[col].map(_id_str).astype(object)
+    dup = gdf[col].duplicated(keep=False)
+    if dup.any():
+        dup_ids = gdf.loc[dup, col].unique()
+        report.add(
+            name,
+            "error",
+            "duplicate_id",
+            f"{len(dup_ids)} {col} values occur more than once in {name}; ids must be unique "
+            "(deduplicate the rows or give them distinct ids)",
+            count=len(dup_ids),
+            ids=dup_ids,
+        )
+    return gdf
+
+
+def _numeric(
+    name: str,
+    gdf: gpd.GeoDataFrame,
+    col: str,
+    id_col: str | None,
+    report: ValidationReport,
+    *,
+    negative: Literal["error", "missing"] = "error",
+) -> gpd.GeoDataFrame:
+    """Coerce a count column to float; unreadable → NaN (reported); negatives per policy."""
+    if col not in gdf.columns:
+        gdf = gdf.copy()
+        gdf[col] = np.nan
+        return gdf
+    raw = gdf[col]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    ids = gdf[id_col] if id_col else pd.Series(gdf.index, index=gdf.index)
+    unreadable = values.isna() & raw.notna()
+    if unreadable.any():
+        report.add(
+            name,
+            "repaired",
+            f"unreadable_{col}",
+            f"{int(unreadable.sum())} {name}.{col} values are not numbers and were treated as "
+            "unknown",
+            count=int(unreadable.sum()),
+            ids=ids[unreadable],
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        values[infinite] = np.nan
+        report.add(
+            name,
+            "repaired",
+            f"infinite_{col}",
+            f"{int(infinite.sum())} {name}.{col} values are infinite and were treated as unknown",
+            count=int(infinite.sum()),
+            ids=ids[infinite],
+        )
+    neg = values < 0
+    if neg.any():
+        if negative == "error":
+            report.add(
+                name,
+                "error",
+                f"negative_{col}",
+                f"{int(neg.sum())} {name} have a negative {col}; counts must be 0 or more "
+                "(fix the values, or clear them to have them estimated)",
+                count=int(neg.sum()),
+                ids=ids[neg],
+            )
+        else:
+            values[neg] = np.nan
+            report.add(
+                name,
+                "repaired",
+                f"negative_{col}",
+                f"{int(neg.sum())} {name} have a negative {col}; treated as unknown",
+                count=int(neg.sum()),
+                ids=ids[neg],
+            )
+    gdf = gdf.copy()
+    gdf[col] = values
+    return gdf
+
+
+def _ensure_columns(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    missing = [c for c in OPTIONAL_COLUMNS[name] if c not in gdf.columns]
+    if missing:
+        gdf = gdf.copy()
+        for c in missing:
+            gdf[c] = None
+    return gdf
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class Validator:
+    """Holds the state of one validation run (one report)."""
+
+    def __init__(
+        self,
+        raw: Mapping[str, gpd.GeoDataFrame | None],
+        *,
+        assume_crs: Any,
+        target_crs: Any,
+        reproject: bool,
+        unit_area: float,
+        default_levels: float,
+        snap_tolerance: float,
+        overlap_tolerance: float,
+    ) -> None:
+        unknown = sorted(set(raw) - set(LAYER_NAMES))
+        if unknown:
+            raise LayerError(
+                f"unknown layer name(s) {', '.join(unknown)}; canonical layers are "
+                f"{', '.join(LAYER_NAMES)} (map other names with layer_map=...)"
+            )
+        self.raw = {k: v for k, v in raw.items() if v is not None}
+        self.assume_crs = pyproj.CRS.from_user_input(assume_crs) if assume_crs is not None else None
+        self.target_crs = pyproj.CRS.from_user_input(target_crs) if target_crs is not None else None
+        if self.target_crs is not None and not self.target_crs.is_projected:
+            raise CRSError(
+                f"target_crs must be a projected CRS in metres, got {self.target_crs.name}; "
+                "leave it unset to use the local CGCS2000 Gauss-Krüger zone"
+            )
+        self.reproject = reproject
+        self.unit_area = unit_area
+        self.default_levels = default_levels
+        self.snap_tolerance = snap_tolerance
+        self.overlap_tolerance = overlap_tolerance
+        self.report = ValidationReport()
+
+    # -- stage 1: per-layer shape checks, in the input CRS
+    def run(self) -> Layers | None:
+        """Validate every layer; return the bundle, or None when there are errors."""
+        r = self.report
+        for name, gdf in self.raw.items():
+            r.rows_in[name] = len(gdf)
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                raise LayerError(
+                    f"{name} must be a GeoDataFrame, got {type(gdf).__name__}; read files with "
+                    "gridmap.io.read_layers"
+                )
+        for name in REQUIRED_LAYERS:
+            if name not in self.raw:
+                hint = (
+                    "give polygons with a community_id column (a 社区 boundary layer), e.g. "
+                    "from the street office, or draw them in QGIS"
+                    if name == "communities"
+                    else "give building footprints (Polygon) with a building_id column"
+                )
+                msg = f"the required layer {name} is missing; {hint}"
+                r.add(name, "error", "missing_layer", msg)
+        layers: dict[str, gpd.GeoDataFrame] = {}
+        for name in LAYER_NAMES:
+            gdf = self.raw.get(name)
+            if gdf is None:
+                continue
+            if len(gdf) == 0:
+                sev: Severity = "error" if name in REQUIRED_LAYERS else "warning"
+                r.add(
+                    name,
+                    sev,
+                    "empty_layer",
+                    f"the layer {name} is empty (0 rows)"
+                    + ("; it is required" if sev == "error" else "; it is ignored"),
+                )
+                continue
+            if not _require_columns(name, gdf, r):
+                continue
+            checked = _check_crs(name, gdf, self.assume_crs, r)
+            if checked is None:
+                continue
+            id_col = ID_COLUMNS.get(name)
+            if id_col and id_col in REQUIRED_COLUMNS[name]:
+                checked = _normalise_ids(name, checked, r)
+            checked = _fix_geometries(name, checked, id_col, r)
+            layers[name] = _ensure_columns(name, checked)
+        crs_set = {
+            n: g.crs for n, g in layers.items() if not shapely.is_missing(g.geometry.values).all()
+        }
+        distinct = {c.to_wkt() for c in crs_set.values()}
+        if len(distinct) > 1 and not self.reproject:
+            listing = ", ".join(f"{n}: {_crs_label(c)}" for n, c in crs_set.items())
+            r.add(
+                "*",
+                "error",
+                "mixed_crs",
+                f"the layers are in different CRSs ({listing}); bring them to one CRS "
+                "(gdf.to_crs(...)) or pass reproject=True (CLI: --reproject) to reproject them",
+            )
+        if not r.ok:
+            self._diagnose(layers)
+            return None
+        return self._combine(layers)
+
+    def _diagnose(self, layers: dict[str, gpd.GeoDataFrame]) -> None:
+        """Check what can still be checked when errors stop validation (e.g. no communities).
+
+        Runs the building checks that do not need communities, so that a report on an
+        incomplete extract still says what is wrong with its buildings.
+        """
+        blds = layers.get("buildings")
+        if blds is None or any(
+            f.layer == "buildings" and f.severity == "error" for f in self.report.findings
+        ):
+            return
+        target = self.target_crs or _choose_crs({"buildings": blds})
+        blds = self._building_attributes(blds.to_crs(target))
+        blds = self._overlaps(blds)
+        self._fill_households(blds)
+
+    # -- stage 2: cross-layer checks, in the target CRS
+    def _combine(self, layers: dict[str, gpd.GeoDataFrame]) -> Layers | None:
+        r = self.report
+        target = self.target_crs or _choose_crs(layers)
+        r.crs = _crs_label(target)
+        projected = {}
+        for name, gdf in layers.items():
+            if shapely.is_missing(gdf.geometry.values).all():
+                projected[name] = gdf.set_crs(target, allow_override=True)
+            else:
+                projected[name] = gdf.to_crs(target)
+        comms = self._communities(projected["communities"])
+        blds = self._buildings(projected["buildings"], comms, projected.get("compounds"))
+        hh = None
+        if "households" in projected:
+            hh = self._households(projected["households"], blds)
+            blds = self._counts_from_households(blds, hh)
+        blds = self._fill_households(blds)
+        staff = self._staff(projected["staff"], blds) if "staff" in projected else None
+        lines = {n: self._lines(n, projected[n]) for n in ("roads", "barriers") if n in projected}
+        compounds = projected.get("compounds")
+        if compounds is not None:
+            compounds = compounds.copy()
+            compounds["compound_id"] = _as_str_or_none(compounds["compound_id"])
+            no_id = compounds["compound_id"].isna()
+            compounds.loc[no_id, "compound_id"] = [f"compound-{i}" for i in np.flatnonzero(no_id)]
+        if not r.ok:
+            return None
+        out = Layers(
+            communities=comms.reset_index(drop=True),
+            buildings=blds.reset_index(drop=True),
+            households=None if hh is None else hh.reset_index(drop=True),
+            roads=lines.get("roads"),
+            barriers=lines.get("barriers"),
+            compounds=None if compounds is None else compounds.reset_index(drop=True),
+            staff=None if staff is None else staff.reset_index(drop=True),
+            crs=target,
+        )
+        for name, gdf in out.items():
+            r.rows_out[name] = len(gdf)
+        return out
+
+    def staff_only(self, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+        """Validate the staff layer alone against known buildings (in the target CRS)."""
+        r = self.report
+        staff = self.raw.get("staff")
+        if staff is None or len(staff) == 0:
+            r.add("staff", "error", "empty_layer", "the staff layer is missing or empty")
+            return None
+        r.rows_in["staff"] = len(staff)
+        if not _require_columns("staff", staff, r):
+            return None
+        checked = _check_crs("staff", staff, self.assume_crs, r)
+        if checked is None:
+            return None
+        checked = _normalise_ids("staff", checked, r)
+        checked = _fix_geometries("staff", checked, "staff_id", r)
+        checked = _ensure_columns("staff", checked)
+        assert self.target_crs is not None
+        if shapely.is_missing(checked.geometry.values).all():
+            checked = checked.set_crs(self.target_crs, allow_override=True)
+        else:
+            checked = checked.to_crs(self.target_crs)
+        out = self._staff(checked, buildings.to_crs(self.target_crs))
+        r.rows_out["staff"] = len(out)
+        return out.reset_index(drop=True) if r.ok else None
+
+    def _communities(self, comms: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        r = self.report
+        comms = comms.copy()
+        for col in ("name", "code", "street", "street_code", "district", "district_code"):
+            comms[col] = _as_str_or_none(comms[col])
+        bad_code = comms["code"].notna() & ~comms["code"].astype(str).str.fullmatch(r"\d{12}")
+        if bad_code.any():
+            r.add(
+                "communities",
+                "warning",
+                "bad_code",
+                f"{int(bad_code.sum())} community codes are not 12-digit statistical codes; grid "
+                "codes fall back to community_id for them",
+                count=int(bad_code.sum()),
+                ids=comms.loc[bad_code, "community_id"],
+            )
+            comms.loc[bad_code, "code"] = None
+        geoms = comms.geometry.values
+        tree = shapely.STRtree(geoms)
+        left, right = tree.query(geoms, predicate="intersects")
+        pairs = left < right
+        left, right = left[pairs], right[pairs]
+        if len(left):
+            areas = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+            over = areas > self.overlap_tolerance
+            if over.any():
+                ids = comms["community_id"].to_numpy()
+                listed = [
+                    f"{ids[a]}/{ids[b]} ({ar:.0f} m²)"
+                    for a, b, ar in zip(left[over], right[over], areas[over], strict=True)
+                ]
+                r.add(
+                    "communities",
+                    "error",
+                    "overlapping_communities",
+                    f"{int(over.sum())} pairs of communities overlap "
+                    f"(total {areas[over].sum():.0f} m²); community polygons must not overlap — "
+                    "fix the shared boundaries in the source (e.g. QGIS 'Fix topology' or "
+                    "snap to a common edge)",
+                    count=int(over.sum()),
+                    ids=listed,
+                )
+        return comms
+
+    def _buildings(
+        self,
+        blds: gpd.GeoDataFrame,
+        comms: gpd.GeoDataFrame,
+        compounds: gpd.GeoDataFrame | None,
+    ) -> gpd.GeoDataFrame:
+        blds = self._building_attributes(blds)
+        return self._building_membership(blds, comms, compounds)
+
+    def _building_attributes(self, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        r = self.report
+        blds = _numeric("buildings", blds, "households", "building_id", r, negative="error")
+        blds = _numeric("buildings", blds, "levels", "building_id", r, negative="missing")
+        blds = blds.copy()
+        blds["name"] = _as_str_or_none(blds["name"])
+        use_raw = blds["use"]
+        if use_raw.isna().all():
+            if blds["households"].isna().any():
+                r.add(
+                    "buildings",
+                    "warning",
+                    "no_use",
+                    "buildings have no 'use' column: every building is taken as residential for "
+                    "household estimation (give use=residential/commercial/… to exclude offices)",
+                )
+            blds["use"] = "residential"
+        else:
+            norm = use_raw.map(
+                lambda v: (
+                    None
+                    if v is None or (isinstance(v, float) and np.isnan(v))
+                    else _USE_ALIASES.get(str(v).strip().lower())
+                )
+            )
+            unknown = norm.isna() & use_raw.notna()
+            if unknown.any():
+                values = sorted({str(v) for v in use_raw[unknown]})[:10]
+                r.add(
+                    "buildings",
+                    "warning",
+                    "unknown_use",
+                    f"{int(unknown.sum())} buildings have a use not in {', '.join(BUILDING_USES)} "
+                    f"({', '.join(values)}); they are kept as 'other' (no households estimated)",
+                    count=int(unknown.sum()),
+                    ids=blds.loc[unknown, "building_id"],
+                )
+            blds["use"] = norm.fillna("other").where(use_raw.notna(), "other").astype(object)
+        return blds
+
+    def _building_membership(
+        self,
+        blds: gpd.GeoDataFrame,
+        comms: gpd.GeoDataFrame,
+        compounds: gpd.GeoDataFrame | None,
+    ) -> gpd.GeoDataFrame:
+        r = self.report
+        # Community by representative point; straddling buildings reported.
+        rep = blds.geometry.representative_point()
+        cgeoms = comms.geometry.values
+        ctree = shapely.STRtree(cgeoms)
+        bi, ci = ctree.query(rep.values, predicate="within")
+        order = np.lexsort((ci, bi))
+        bi, ci = bi[order], ci[order]
+        first = np.unique(bi, return_index=True)[1]
+        assigned = np.full(len(blds), -1)
+        assigned[bi[first]] = ci[first]
+        cids = comms["community_id"].to_numpy()
+        given = _as_str_or_none(blds["community_id"]).to_numpy()
+        derived = np.where(assigned >= 0, cids[np.clip(assigned, 0, None)], None)
+        outside = assigned < 0
+        if outside.any():
+            r.add(
+                "buildings",
+                "rejected",
+                "outside_communities",
+                f"{int(outside.sum())} buildings lie outside every community and were left out "
+                "(with their households); extend the community polygons to include them",
+                count=int(outside.sum()),
+                ids=blds.loc[outside, "building_id"],
+            )
+        mismatch = (~outside) & pd.notna(given) & (given != derived)
+        if mismatch.any():
+            r.add(
+                "buildings",
+                "repaired",
+                "community_mismatch",
+                f"{int(mismatch.sum())} buildings name a community_id that does not contain them; "
+                "the community containing them was used",
+                count=int(mismatch.sum()),
+                ids=blds.loc[mismatch, "building_id"],
+            )
+        blds["community_id"] = derived
+        # Straddling: the building crosses its community's boundary by more than 1 m².
+        inside = ~outside
+        if inside.any():
+            own = cgeoms[assigned[inside]]
+            outside_area = shapely.area(shapely.difference(blds.geometry.values[inside], own))
+            straddle = np.zeros(len(blds), dtype=bool)
+            straddle[np.flatnonzero(inside)] = outside_area > 1.0
+            if straddle.any():
+                r.add(
+                    "buildings",
+                    "warning",
+                    "straddles_communities",
+                    f"{int(straddle.sum())} buildings cross their community boundary; each belongs "
+                    "to the community holding its representative point",
+                    count=int(straddle.sum()),
+                    ids=blds.loc[straddle, "building_id"],
+                )
+        blds = blds[inside]
+        blds = self._overlaps(blds)
+        blds["compound_id"] = None
+        if compounds is not None and len(compounds):
+            ctr = shapely.STRtree(compounds.geometry.values)
+            b2, k2 = ctr.query(blds.geometry.representative_point().values, predicate="within")
+            order = np.lexsort((k2, b2))
+            b2, k2 = b2[order], k2[order]
+            first = np.unique(b2, return_index=True)[1]
+            kid = _as_str_or_none(compounds["compound_id"]).to_numpy()
+            col = np.full(len(blds), None, dtype=object)
+            col[b2[first]] = kid[k2[first]]
+            blds["compound_id"] = col
+        blds["compound_id"] = blds["compound_id"].astype(object)
+        return blds
+
+    def _overlaps(self, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Report overlapping footprints; mark likely duplicates (> half the smaller)."""
+        r = self.report
+        geoms = blds.geometry.values
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        blds = blds.copy()
+        blds["duplicate_of"] = None
+        if not len(a):
+            return blds
+        inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        real = inter > 1.0
+        a, b, inter = a[real], b[real], inter[real]
+        if not len(a):
+            return blds
+        ids = blds["building_id"].to_numpy()
+        smaller = np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
+        dup = inter > 0.5 * smaller
+        r.add(
+            "buildings",
+            "warning",
+            "overlapping_buildings",
+            f"{len(a)} pairs of buildings overlap ({inter.sum():.0f} m² in all)",
+            count=len(a),
+            ids=[f"{ids[i]}/{ids[j]}" for i, j in zip(a, b, strict=True)],
+        )
+        if dup.any():
+            area_all = shapely.area(geoms)
+            dup_rows = np.where(area_all[a[dup]] < area_all[b[dup]], a[dup], b[dup])
+            other = np.where(dup_rows == a[dup], b[dup], a[dup])
+            dup_col = blds["duplicate_of"].to_numpy(dtype=object, copy=True)
+            dup_col[dup_rows] = ids[other]
+            blds["duplicate_of"] = dup_col
+            r.add(
+                "buildings",
+                "warning",
+                "duplicate_buildings",
+                f"{int(dup.sum())} overlapping pairs cover more than half of the smaller footprint "
+                "and look like one building drawn twice; the smaller one gets no estimated "
+                "households (so nobody is counted twice) — delete it in the source if it is a copy",
+                count=int(dup.sum()),
+                ids=[f"{ids[i]}≈{ids[j]}" for i, j in zip(dup_rows, other, strict=True)],
+            )
+        return blds
+
+    def _households(self, hh: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        r = self.report
+        hh = hh.copy()
+        hh["building_id"] = _as_str_or_none(hh["building_id"])
+        known = set(blds["building_id"])
+        raw_blds = self.raw.get("buildings")
+        left_out = (
+            set(raw_blds["building_id"].dropna().map(_id_str)) - known
+            if raw_blds is not None and "building_id" in raw_blds
+            else set()
+        )
+        orphan = hh["building_id"].isin(left_out).to_numpy()
+        if orphan.any():
+            r.add(
+                "households",
+                "rejected",
+                "building_left_out",
+                f"{int(orphan.sum())} households belong to buildings that were left out (see the "
+                "buildings findings) and were left out with them",
+                count=int(orphan.sum()),
+                ids=hh.loc[orphan, "household_id"],
+            )
+            hh = hh[~orphan]
+        has_bid = hh["building_id"].isin(known).to_numpy(copy=True)
+        named_unknown = hh["building_id"].notna().to_numpy() & ~has_bid
+        has_point = ~np.asarray(shapely.is_missing(hh.geometry.values))
+        # Households without a known building: the building containing them, else the nearest
+        # within snap_tolerance.
+        need = ~has_bid
+        bgeoms = blds.geometry.values
+        bids = blds["building_id"].to_numpy()
+        if (need & has_point).any():
+            rows = np.flatnonzero(need & has_point)
+            tree = shapely.STRtree(bgeoms)
+            pts = hh.geometry.values[rows]
+            pi, bi = tree.query(pts, predicate="within")
+            order = np.lexsort((bi, pi))
+            pi, bi = pi[order], bi[order]
+            first = np.unique(pi, return_index=True)[1]
+            found = np.full(len(rows), -1)
+            found[pi[first]] = bi[first]
+            contained = found >= 0
+            snap = ~contained
+            if snap.any():
+                si, sb = tree.query_nearest(
+                    pts[snap],
+                    max_distance=self.snap_tolerance,
+                    return_distance=False,
+                    all_matches=False,
+                )
+                snapped = np.full(int(snap.sum()), -1)
+                snapped[si] = sb
+                found[np.flatnonzero(snap)] = snapped
+                n_snapped = int((snapped >= 0).sum())
+                if n_snapped:
+                    r.add(
+                        "households",
+                        "repaired",
+                        "snapped_to_building",
+                        f"{n_snapped} households lie outside every building; each was given the "
+                        f"nearest building within {self.snap_tolerance:g} m",
+                        count=n_snapped,
+                        ids=hh["household_id"].to_numpy()[rows[snap][snapped >= 0]],
+                    )
+            ok_rows = rows[found >= 0]
+            hh.loc[hh.index[ok_rows], "building_id"] = bids[found[found >= 0]]
+            has_bid[ok_rows] = True
+        if named_unknown.any():
+            r.add(
+                "households",
+                "warning",
+                "unknown_building",
+                f"{int(named_unknown.sum())} households name a building_id that is not among the "
+                "buildings; where they have a point, they were matched to a building by location",
+                count=int(named_unknown.sum()),
+                ids=hh.loc[named_unknown, "household_id"],
+            )
+        lost = ~has_bid
+        if lost.any():
+            r.add(
+                "households",
+                "rejected",
+                "no_building",
+                f"{int(lost.sum())} households match no building (no known building_id and no "
+                f"building within {self.snap_tolerance:g} m) and were left out; fix their "
+                "building_id or coordinates, or raise snap_tolerance",
+                count=int(lost.sum()),
+                ids=hh.loc[lost, "household_id"],
+            )
+            hh = hh[~lost]
+        # Place households without a point at their building.
+        missing_pt = np.asarray(shapely.is_missing(hh.geometry.values))
+        if missing_pt.any():
+            rep = pd.Series(blds.geometry.representative_point().values, index=blds["building_id"])
+            geoms = hh.geometry.values.copy()
+            geoms[missing_pt] = rep.loc[hh["building_id"].to_numpy()[missing_pt]].to_numpy()
+            hh = hh.set_geometry(gpd.GeoSeries(geoms, index=hh.index, crs=hh.crs))
+            r.add(
+                "households",
+                "info",
+                "placed_at_building",
+                f"{int(missing_pt.sum())} households have no point of their own and are placed at "
+                "their building",
+                count=int(missing_pt.sum()),
+            )
+        hh = _numeric("households", hh, "floor", "household_id", r, negative="missing")
+        hh = _numeric("households", hh, "persons", "household_id", r, negative="error")
+        hh["unit"] = _as_str_or_none(hh["unit"])
+        for flag in SENSITIVE_FLAGS:
+            hh[flag], bad = _as_bool(hh[flag])
+            if bad:
+                r.add(
+                    "households",
+                    "warning",
+                    f"unreadable_{flag}",
+                    f"{bad} households have an unreadable {flag} value; taken as False",
+                    count=bad,
+                )
+        return hh
+
+    def _counts_from_households(
+        self, blds: gpd.GeoDataFrame, hh: gpd.GeoDataFrame
+    ) -> gpd.GeoDataFrame:
+        r = self.report
+        counts = hh.groupby("building_id").size()
+        observed = blds["building_id"].map(counts).fillna(0).astype(np.int64)
+        given = blds["households"]
+        differs = given.notna() & (given != observed)
+        if differs.any():
+            r.add(
+                "buildings",
+                "repaired",
+                "households_count_mismatch",
+                f"{int(differs.sum())} buildings give a households count that differs from the "
+                "household layer; the household layer's count is used",
+                count=int(differs.sum()),
+                ids=blds.loc[differs, "building_id"],
+            )
+        blds = blds.copy()
+        blds["households"] = observed
+        blds["households_estimated"] = False
+        return blds
+
+    def _fill_households(self, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        r = self.report
+        blds = blds.copy()
+        if "households_estimated" in blds and blds["households_estimated"].dtype == bool:
+            blds["households"] = blds["households"].astype(np.int64)
+            return blds.drop(columns="duplicate_of")
+        missing = blds["households"].isna().to_numpy()
+        blds["households_estimated"] = missing
+        if missing.any():
+            sub = blds[missing]
+            est = estimate_households(
+                sub, unit_area=self.unit_area, default_levels=self.default_levels
+            )
+            dup = sub["duplicate_of"].notna().to_numpy()
+            est[dup] = 0
+            blds.loc[missing, "households"] = est.to_numpy()
+            no_levels = (
+                missing
+                & blds["levels"].isna().to_numpy()
+                & (blds["use"].to_numpy() == "residential")
+            )
+            r.add(
+                "buildings",
+                "info",
+                "households_estimated",
+                f"households of {int(missing.sum())} buildings were estimated as levels × "
+                f"footprint / {self.unit_area:g} m² (residential buildings only; others 0): "
+                f"{int(est.sum())} households in all (flagged households_estimated)",
+                count=int(missing.sum()),
+            )
+            if no_levels.any():
+                r.add(
+                    "buildings",
+                    "warning",
+                    "levels_assumed",
+                    f"{int(no_levels.sum())} residential buildings have no levels; "
+                    f"{self.default_levels:g} levels were assumed for the estimate (give levels "
+                    "for better numbers)",
+                    count=int(no_levels.sum()),
+                    ids=blds.loc[no_levels, "building_id"],
+                )
+        blds["households"] = blds["households"].astype(np.int64)
+        return blds.drop(columns="duplicate_of")
+
+    def _staff(self, staff: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        r = self.report
+        staff = staff.copy()
+        for col in ("name", "phone", "home_building_id"):
+            staff[col] = _as_str_or_none(staff[col])
+        staff["can_be_chief"], bad = _as_bool(staff["can_be_chief"])
+        if bad:
+            r.add(
+                "staff",
+                "warning",
+                "unreadable_can_be_chief",
+                f"{bad} staff have an unreadable can_be_chief value; taken as False",
+                count=bad,
+            )
+        if "max_posts" in staff:
+            staff = _numeric("staff", staff, "max_posts", "staff_id", r, negative="missing")
+            staff["max_posts"] = staff["max_posts"].fillna(1).astype(np.int64)
+        else:
+            staff["max_posts"] = np.int64(1)
+        for col in ("current_grid", "current_role"):
+            staff[col] = _as_str_or_none(staff[col]) if col in staff else None
+        role = staff["current_role"]
+        bad_role = role.notna() & ~role.isin(["chief", "worker"])
+        if bad_role.any():
+            r.add(
+                "staff",
+                "repaired",
+                "unknown_role",
+                f"{int(bad_role.sum())} staff have a current_role other than chief/worker; "
+                "treated as not serving",
+                count=int(bad_role.sum()),
+                ids=staff.loc[bad_role, "staff_id"],
+            )
+            staff.loc[bad_role, "current_role"] = None
+        known = staff["home_building_id"].isin(set(blds["building_id"])).to_numpy()
+        named = staff["home_building_id"].notna().to_numpy()
+        has_point = ~np.asarray(shapely.is_missing(staff.geometry.values))
+        unknown = named & ~known
+        if unknown.any():
+            r.add(
+                "staff",
+                "warning",
+                "unknown_home_building",
+                f"{int(unknown.sum())} staff name a home_building_id that is not among the "
+                "buildings" + ("; their home point is used" if has_point[unknown].all() else ""),
+                count=int(unknown.sum()),
+                ids=staff.loc[unknown, "staff_id"],
+            )
+            staff.loc[unknown, "home_building_id"] = None
+        placeable = known & ~has_point
+        if placeable.any():
+            rep = pd.Series(blds.geometry.representative_point().values, index=blds["building_id"])
+            geoms = staff.geometry.values.copy()
+            geoms[placeable] = rep.loc[staff["home_building_id"].to_numpy()[placeable]].to_numpy()
+            staff = staff.set_geometry(gpd.GeoSeries(geoms, index=staff.index, crs=staff.crs))
+        homeless = ~known & ~has_point
+        if homeless.any():
+            r.add(
+                "staff",
+                "rejected",
+                "no_home",
+                f"{int(homeless.sum())} staff have neither a known home building nor a home point "
+                "and were left out (the chief must live in the grid); give home_building_id or "
+                "coordinates",
+                count=int(homeless.sum()),
+                ids=staff.loc[homeless, "staff_id"],
+            )
+            staff = staff[~homeless]
+        return staff
+
+    def _lines(self, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        gdf = gdf.copy()
+        for col in OPTIONAL_COLUMNS[name]:
+            gdf[col] = _as_str_or_none(gdf[col])
+        polys = np.isin(shapely.get_type_id(gdf.geometry.values), [3, 6])
+        if polys.any():
+            geoms = gdf.geometry.values.copy()
+            geoms[polys] = shapely.boundary(geoms[polys])
+            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+            self.report.add(
+                name,
+                "info",
+                "polygon_outlines",
+                f"{int(polys.sum())} {name} polygons are used by their outlines",
+                count=int(polys.sum()),
+            )
+        return gdf.reset_index(drop=True)
+
+
+def _crs_label(crs: pyproj.CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg} ({crs.name})" if epsg else crs.name
+
+
+def _choose_crs(layers: Mapping[str, gpd.GeoDataFrame]) -> pyproj.CRS:
+    """Pick the local projected CRS for the area of the communities (else buildings)."""
+    from gridmap.crs import local_crs
+
+    for name in ("communities", "buildings"):
+        gdf = layers.get(name)
+        if gdf is not None and len(gdf):
+            if gdf.crs.is_projected:
+                return gdf.crs
+            return local_crs(gdf)
+    raise LayerError("no layer with geometry to choose a CRS from")
