@@ -1,0 +1,146 @@
+"""Benchmark GridIndex.locate against naive baselines measured in the same run.
+
+    python benchmarks/locate.py [--grids 2000] [--points 100000] [--loop-points 2000] [--seed 0]
+
+Builds a seamless synthetic tiling of jittered Voronoi cells (EPSG:4549, metres),
+then times:
+
+* ``GridIndex`` construction and ``GridIndex.locate`` on all points;
+* ``geopandas.sjoin(points, grids, predicate="within")`` on all points;
+* a per-point Python loop (``STRtree.query(point, predicate="covered_by")`` per
+  point, smallest code kept) on ``--loop-points`` points, extrapolated;
+* a brute-force per-point loop over every polygon (``polygon.covers(point)``) on
+  a tenth of ``--loop-points``, extrapolated.
+
+It also checks that all methods agree on the grid of every point they saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from gridmap.locate import GridIndex
+
+
+def tiling(n_grids: int, seed: int, size: float = 20_000.0) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_grids)))
+    step = size / side
+    gx, gy = np.meshgrid(np.arange(side) + 0.5, np.arange(side) + 0.5)
+    pts = np.column_stack([gx.ravel(), gy.ravel()])[:n_grids] * step
+    pts += rng.uniform(-0.35, 0.35, pts.shape) * step
+    frame = shapely.box(0, 0, size, size)
+    cells = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame)
+    cells = shapely.intersection(np.asarray(shapely.get_parts(cells)), frame)
+    cells = cells[shapely.area(cells) > 0]
+    x0, y0 = 470_000.0, 3_540_000.0  # around Nanjing in EPSG:4549
+    cells = shapely.transform(cells, lambda c: c + [x0, y0])
+    codes = [
+        f"320102001001{i:03d}" if i < 1000 else f"320102001002{i - 1000:03d}"
+        for i in range(len(cells))
+    ]
+    return gpd.GeoDataFrame({"grid_code": codes}, geometry=cells, crs=4549)
+
+
+def timed(fn, repeat: int = 3):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grids", type=int, default=2000)
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--loop-points", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    grids = tiling(args.grids, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    minx, miny, maxx, maxy = grids.total_bounds
+    n = args.points
+    x = rng.uniform(minx - 200, maxx + 200, n)  # a few percent fall outside every grid
+    y = rng.uniform(miny - 200, maxy + 200, n)
+    n_vertices = int(shapely.get_num_coordinates(grids.geometry.values).sum())
+    print(f"{len(grids)} grids ({n_vertices} vertices), {n} points, seed {args.seed}")
+
+    t_build, index = timed(lambda: GridIndex(grids), repeat=3)
+    t_locate, res = timed(lambda: index.locate(x, y), repeat=3)
+
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=grids.crs)
+    t_sjoin, joined = timed(
+        lambda: gpd.sjoin(pts, grids[["grid_code", "geometry"]], predicate="within", how="left"),
+        repeat=3,
+    )
+
+    def sjoin_from_xy():
+        p = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=grids.crs)
+        return gpd.sjoin(p, grids[["grid_code", "geometry"]], predicate="within", how="left")
+
+    t_sjoin_xy, _ = timed(sjoin_from_xy, repeat=3)
+
+    tree = shapely.STRtree(grids.geometry.values)
+    codes = grids["grid_code"].to_numpy()
+    point_objs = shapely.points(x, y)
+    m = min(args.loop_points, n)
+
+    def loop_tree() -> list:
+        out = []
+        for p in point_objs[:m]:
+            hits = tree.query(p, predicate="covered_by")
+            out.append(min(codes[hits]) if len(hits) else None)
+        return out
+
+    t_loop, loop_codes = timed(loop_tree, repeat=1)
+    polys = list(grids.geometry.values)
+    mb = max(m // 10, 1)
+
+    def loop_brute() -> list:
+        out = []
+        for p in point_objs[:mb]:
+            hit = [c for c, poly in zip(codes, polys, strict=True) if poly.covers(p)]
+            out.append(min(hit) if hit else None)
+        return out
+
+    t_brute, brute_codes = timed(loop_brute, repeat=1)
+
+    # agreement
+    got = res["grid_code"].tolist()
+    assert got[:m] == loop_codes, "GridIndex disagrees with the per-point loop"
+    assert got[:mb] == brute_codes, "GridIndex disagrees with the brute-force loop"
+    sj = joined.reset_index().groupby("index")["grid_code"].min()  # within: interior only
+    interior = ~res["on_boundary"].to_numpy() & res["inside"].to_numpy()
+    sj_codes = sj.reindex(range(n)).to_numpy(dtype=object)
+    assert all(sj_codes[interior] == np.asarray(got, dtype=object)[interior])
+
+    t_loop_x = t_loop * n / m
+    t_brute_x = t_brute * n / mb
+    rows = [
+        ("GridIndex.locate", n, t_locate, t_locate),
+        ("geopandas.sjoin within, from x/y arrays", n, t_sjoin_xy, t_sjoin_xy),
+        ("geopandas.sjoin within, points pre-built", n, t_sjoin, t_sjoin),
+        (f"per-point STRtree loop ({m} pts, extrapolated)", n, t_loop, t_loop_x),
+        (f"per-point brute-force loop ({mb} pts, extrapolated)", n, t_brute, t_brute_x),
+    ]
+    print(f"index build: {t_build * 1000:.1f} ms")
+    print(f"{'method':<52} {'measured s':>11} {'for N s':>9} {'pts/s':>12} {'x slower':>9}")
+    for name, _, meas, full in rows:
+        print(f"{name:<52} {meas:>11.3f} {full:>9.3f} {n / full:>12,.0f} {full / t_locate:>9.1f}")
+    print(
+        f"outside every grid: {int((res['grid_code'].isna()).sum())}, "
+        f"on a shared edge: {int(res['on_boundary'].sum())}"
+    )
+
+
+if __name__ == "__main__":
+    main()

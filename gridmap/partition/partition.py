@@ -1,0 +1,810 @@
+"""The partitioner: cut every community into household-balanced grids.
+
+:func:`partition` is the public entry point. Per community (independently, so
+in parallel with ``n_jobs`` worker processes) it builds the units of
+:mod:`gridmap.partition.units`, solves the unit graph with
+:mod:`gridmap.partition.solver`, and dissolves the cells of each grid into
+one polygon. Codes, names and 四至 come from :mod:`gridmap.partition.codes`,
+the quality figures from :mod:`gridmap.partition.quality`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.errors import CRSError, InfeasibleError, InputError, LayerError, NotFoundError
+from gridmap.layers import Layers
+from gridmap.partition.plan import GRID_COLUMNS, Plan
+from gridmap.partition.solver import solve
+from gridmap.partition.units import build_units
+
+__all__ = ["partition"]
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def _check_params(
+    layers: Layers,
+    min_households: int,
+    max_households: int,
+    target: float | None,
+    n_grids: int | Mapping[str, int] | None,
+    previous: Plan | None,
+    locked: list[str],
+    n_jobs: int,
+) -> float:
+    if min_households < 0 or max_households <= 0:
+        raise InfeasibleError(
+            f"min_households={min_households}, max_households={max_households}: the band needs "
+            "0 <= min <= max and max > 0; use e.g. min_households=200, max_households=500."
+        )
+    if min_households > max_households:
+        raise InfeasibleError(
+            f"min_households={min_households} is above max_households={max_households}; no grid "
+            "can satisfy that band. Swap the values or widen the band (e.g. 200-500)."
+        )
+    if target is None:
+        target = (min_households + max_households) / 2
+    if not (min_households <= target <= max_households) or target <= 0:
+        raise InfeasibleError(
+            f"target={target} lies outside the band {min_households}-{max_households}; pick a "
+            "target inside it or leave target=None (the middle of the band)."
+        )
+    if layers.crs is None or not layers.crs.is_projected:
+        raise CRSError(
+            f"layers are in {getattr(layers.crs, 'name', None)!r}; the partitioner needs a "
+            "projected CRS in metres: pass the output of gridmap.layers.validate_layers or "
+            "layers.to_crs(<projected CRS>)."
+        )
+    ids = set(layers.communities["community_id"].astype(str))
+    if isinstance(n_grids, Mapping):
+        unknown = sorted(set(map(str, n_grids)) - ids)
+        if unknown:
+            raise LayerError(
+                f"n_grids names unknown community id(s) {unknown[:5]}; use ids from "
+                "layers.communities['community_id']."
+            )
+        values = list(n_grids.values())
+    elif n_grids is not None:
+        values = [n_grids]
+    else:
+        values = []
+    bad = [v for v in values if not isinstance(v, int | np.integer) or v < 1]
+    if bad:
+        raise InputError(f"n_grids must be whole numbers >= 1, got {bad[:3]}; e.g. n_grids=12.")
+    if locked and previous is None:
+        raise InputError(
+            f"locked={locked[:3]} needs the plan those grids come from: pass previous=<Plan>."
+        )
+    if locked and previous is not None:
+        known = set(previous.grids["grid_code"].astype(str))
+        missing = sorted(set(locked) - known)
+        if missing:
+            raise NotFoundError(
+                f"locked grid code(s) {missing[:5]} are not in the previous plan; use codes from "
+                "previous.grids['grid_code']."
+            )
+    if n_jobs < 1:
+        raise InputError(f"n_jobs={n_jobs} must be >= 1 (worker processes).")
+    return float(target)
+
+
+# --------------------------------------------------------------------------- per community
+
+
+def _polygon_parts(geom: Any) -> list[Any]:
+    return [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) == 3 and p.area > 0]
+
+
+def _union(cells: np.ndarray) -> Any:
+    if len(cells) == 1:
+        return cells[0]
+    try:
+        out = shapely.coverage_union_all(cells)
+    except shapely.errors.GEOSException:
+        out = shapely.union_all(cells)
+    if not shapely.is_valid(out):
+        out = shapely.make_valid(out)
+    return out
+
+
+def _grid_polygons(
+    cells: np.ndarray, cell_label: np.ndarray, cell_hh: np.ndarray
+) -> tuple[dict[int, Any], np.ndarray, int, int]:
+    """Dissolve cells per grid and make every grid one Polygon.
+
+    A grid whose cells dissolve into several polygons (pieces joined only at a
+    point) keeps its heaviest piece; every other piece, with its cells and
+    buildings, joins the grid sharing the longest boundary with it, or becomes
+    a grid of its own when it shares none.
+    """
+    cell_label = cell_label.copy()
+    labels = np.unique(cell_label)
+    geoms: dict[int, Any] = {int(g): _union(cells[cell_label == g]) for g in labels}
+    reps = shapely.point_on_surface(cells)
+    nxt = int(labels.max()) + 1 if len(labels) else 0
+    moved = split = 0
+    for g in [int(x) for x in labels]:
+        parts = _polygon_parts(geoms[g])
+        if len(parts) <= 1:
+            if parts:
+                geoms[g] = parts[0]
+            continue
+        cg = np.flatnonzero(cell_label == g)
+        inside = np.array([[shapely.intersects(p, r) for p in parts] for r in reps[cg]])
+        which = np.argmax(inside, axis=1)
+        weight = [(float(cell_hh[cg[which == k]].sum()), parts[k].area) for k in range(len(parts))]
+        main = max(range(len(parts)), key=lambda k: weight[k])
+        geoms[g] = parts[main]
+        for k, piece in enumerate(parts):
+            if k == main:
+                continue
+            mine = cg[which == k]
+            best, best_len = -1, 0.01
+            for h, other in geoms.items():
+                if h == g:
+                    continue
+                ln = shapely.length(shapely.intersection(piece.boundary, other.boundary))
+                if ln > best_len:
+                    best, best_len = h, ln
+            merged = _union(np.array([geoms[best], piece], dtype=object)) if best >= 0 else None
+            if merged is not None and shapely.get_type_id(merged) == 3:
+                cell_label[mine] = best
+                geoms[best] = merged
+                moved += 1
+            else:
+                cell_label[mine] = nxt
+                geoms[nxt] = piece
+                nxt += 1
+                split += 1
+    return geoms, cell_label, moved, split
+
+
+def _out_of_band(units: Any, labels: np.ndarray, lo: int, hi: int) -> float:
+    H = np.bincount(labels, weights=units.households)
+    H = H[H > 0]
+    return float(np.maximum(lo - H, 0).sum() + np.maximum(H - hi, 0).sum())
+
+
+def _compounds_in_the_way(units: Any, labels: np.ndarray, lo: int, hi: int) -> set[str]:
+    """Compounds (kept whole) in or next to out-of-band grids of a band-feasible community."""
+    total = int(units.households.sum())
+    if (
+        units.compound is None
+        or total < lo
+        or not any(k * lo <= total <= k * hi for k in range(1, total // max(lo, 1) + 1))
+    ):
+        return set()
+    H = np.bincount(labels, weights=units.households)
+    bad = np.flatnonzero((H > 0) & ((H < lo) | (H > hi)))
+    if len(bad) == 0:
+        return set()
+    e = units.edges
+    near = set(bad.tolist())
+    for a, b in e:
+        if labels[a] in bad or labels[b] in bad:
+            near.add(int(labels[a]))
+            near.add(int(labels[b]))
+    mask = np.isin(labels, list(near))
+    return {str(c) for c in units.compound[mask] if c is not None}
+
+
+def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
+    """Partition one community; pure function of ``task`` (runs in worker processes)."""
+    cid: str = task["community_id"]
+    geom = task["geometry"]
+    if not shapely.is_valid(geom):
+        geom = shapely.make_valid(geom)
+    blds: pd.DataFrame = task["buildings"]
+    min_h, max_h, target = task["min"], task["max"], task["target"]
+    notes: list[str] = []
+    locked: list[dict[str, Any]] = task["locked"]
+    grid_rows: list[dict[str, Any]] = []
+    member_rows: list[pd.DataFrame] = []
+    free = geom
+    bid = blds["building_id"].astype(str)
+    taken = np.zeros(len(blds), dtype=bool)
+    if locked:
+        lgeoms = np.array([lk["geometry"] for lk in locked], dtype=object)
+        free = shapely.difference(geom, shapely.union_all(lgeoms))
+        reps = shapely.point_on_surface(np.asarray(blds["geometry"], dtype=object))
+        for lk in locked:
+            mine = bid.isin(lk["members"]).to_numpy() | shapely.contains(lk["geometry"], reps)
+            mine &= ~taken
+            taken |= mine
+            rows = lk["rows"]
+            extra = blds.loc[mine & ~bid.isin(set(rows["building_id"])).to_numpy()]
+            if len(extra):
+                notes.append(
+                    f"{len(extra)} new building(s) inside locked grid {lk['code']} joined it"
+                )
+                rows = pd.concat(
+                    [
+                        rows,
+                        pd.DataFrame(
+                            {
+                                "building_id": extra["building_id"].astype(str),
+                                "part": None,
+                                "households": extra["households"].astype(np.int64),
+                            }
+                        ),
+                    ],
+                    ignore_index=True,
+                )
+            rows = rows[rows["building_id"].isin(set(bid))].copy()
+            # whole buildings carry today's households; parts keep their split
+            now = dict(zip(bid, blds["households"].astype(np.int64), strict=True))
+            whole = rows["part"].isna()
+            rows.loc[whole, "households"] = rows.loc[whole, "building_id"].map(now)
+            member_rows.append(rows.assign(grid_key=lk["code"]))
+            grid_rows.append({"key": lk["code"], "geometry": lk["geometry"], "locked": True})
+        notes.append(f"{len(locked)} locked grid(s) kept as they were")
+    free_b = blds.loc[~taken]
+    hh_parts: dict[str, str] = {}
+    if free is not None and not shapely.is_empty(free) and shapely.area(free) > 1.0:
+        units = build_units(
+            free,
+            free_b,
+            households=task["households"],
+            roads=task["roads"],
+            barriers=task["barriers"],
+            compounds=task["compounds"],
+            min_households=min_h,
+            max_households=max_h,
+            target=target,
+        )
+        notes.extend(units.notes)
+        initial = None
+        prev_codes: list[str] = []
+        prev_map: dict[str, str] = task["previous"]
+        if prev_map:
+            mem = units.members
+            pcode = mem["building_id"].map(prev_map)
+            ok = pcode.notna().to_numpy()
+            if ok.any():
+                prev_codes = sorted(set(pcode[ok]))
+                code_idx = {c: i for i, c in enumerate(prev_codes)}
+                unit_of = units.cell_unit[mem["cell"].to_numpy()]
+                w = mem["households"].to_numpy(dtype=float) + 1e-3
+                votes = pd.DataFrame(
+                    {"unit": unit_of[ok], "code": pcode[ok].map(code_idx).to_numpy(), "w": w[ok]}
+                )
+                best = (
+                    votes.groupby(["unit", "code"], sort=True)["w"]
+                    .sum()
+                    .reset_index()
+                    .sort_values(["unit", "w", "code"], ascending=[True, False, True])
+                    .drop_duplicates("unit")
+                )
+                initial = np.full(units.n, -1, dtype=np.int64)
+                initial[best["unit"].to_numpy()] = best["code"].to_numpy()
+        labels, solver_notes = solve(
+            units,
+            min_households=min_h,
+            max_households=max_h,
+            target=target,
+            n_grids=task["n_grids"],
+            seed=task["seed"],
+            initial=initial,
+        )
+        retry = (
+            _compounds_in_the_way(units, labels, min_h, max_h) if task["n_grids"] is None else set()
+        )
+        if retry:
+            units2 = build_units(
+                free,
+                free_b,
+                households=task["households"],
+                roads=task["roads"],
+                barriers=task["barriers"],
+                compounds=task["compounds"],
+                min_households=min_h,
+                max_households=max_h,
+                target=target,
+                split_compounds=retry,
+            )
+            if len(units2.cells) == len(units.cells):
+                start = np.full(units2.n, -1, dtype=np.int64)
+                start[units2.cell_unit] = labels[units.cell_unit]
+                labels2, notes2 = solve(
+                    units2,
+                    min_households=min_h,
+                    max_households=max_h,
+                    target=target,
+                    seed=task["seed"],
+                    initial=start,
+                )
+                if _out_of_band(units2, labels2, min_h, max_h) < _out_of_band(
+                    units, labels, min_h, max_h
+                ):
+                    units, labels = units2, labels2
+                    solver_notes = [
+                        *notes2,
+                        f"{len(retry)} compound(s) that fit the band were split to reach it",
+                    ]
+        notes.extend(solver_notes)
+        mem = units.members
+        cell_hh = np.bincount(
+            mem["cell"].to_numpy(), weights=mem["households"], minlength=len(units.cells)
+        )
+        geom_of, cell_label, moved, split = _grid_polygons(
+            units.cells, labels[units.cell_unit], cell_hh
+        )
+        if moved:
+            notes.append(f"{moved} detached piece(s) of land joined the neighbouring grid")
+        if split:
+            notes.append(
+                f"{split} piece(s) touching the rest of their grid only at a point became "
+                "grids of their own"
+            )
+        for g, poly in sorted(geom_of.items()):
+            key = prev_codes[g] if g < len(prev_codes) else f"new-{g}"
+            grid_rows.append({"key": key, "geometry": poly, "locked": False})
+        gl = cell_label[mem["cell"].to_numpy()]
+        keys = np.array(
+            [prev_codes[g] if g < len(prev_codes) else f"new-{g}" for g in gl], dtype=object
+        )
+        member_rows.append(
+            pd.DataFrame(
+                {
+                    "building_id": mem["building_id"].to_numpy(),
+                    "part": mem["part"].to_numpy(),
+                    "households": mem["households"].to_numpy(),
+                    "grid_key": keys,
+                }
+            )
+        )
+        hh_parts = {h: str(keys[row]) for h, row in units.household_parts.items()}
+        part_label = {h: mem["part"].iloc[row] for h, row in units.household_parts.items()}
+    else:
+        part_label = {}
+        if len(free_b):
+            notes.append(f"{len(free_b)} building(s) outside every locked grid but no free land")
+    members = (
+        pd.concat(member_rows, ignore_index=True)
+        if member_rows
+        else pd.DataFrame(columns=["building_id", "part", "households", "grid_key"])
+    )
+    return {
+        "community_id": cid,
+        "grids": grid_rows,
+        "members": members,
+        "household_parts": hh_parts,
+        "household_part_label": part_label,
+        "notes": notes,
+    }
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _near(tree: shapely.STRtree | None, geoms: np.ndarray, area: Any) -> np.ndarray:
+    if tree is None:
+        return np.empty(0, dtype=object)
+    idx = tree.query(area, predicate="intersects")
+    return geoms[np.sort(idx)]
+
+
+def _community_seed(seed: int | None, cid: str) -> int | None:
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(cid.encode())]).generate_state(1)[0])
+
+
+def _tasks(
+    layers: Layers,
+    *,
+    min_households: int,
+    max_households: int,
+    target: float,
+    n_grids: int | Mapping[str, int] | None,
+    seed: int | None,
+    previous: Plan | None,
+    locked: list[str],
+) -> list[dict[str, Any]]:
+    comms = layers.communities
+    b = layers.buildings
+    cols = [c for c in ("building_id", "households", "compound_id", "levels", "geometry") if c in b]
+    bframe = pd.DataFrame({c: b[c].to_numpy() for c in cols if c != "geometry"})
+    bframe["geometry"] = np.asarray(b.geometry.array, dtype=object)
+    bframe["building_id"] = bframe["building_id"].astype(str).astype(object)
+    bframe["households"] = pd.to_numeric(bframe["households"]).fillna(0).astype(np.int64)
+    bcid = b["community_id"].astype(object).where(b["community_id"].notna(), None).to_numpy()
+    by_comm = {
+        str(k): v.index.to_numpy()
+        for k, v in pd.Series(bcid)
+        .dropna()
+        .astype(str)
+        .groupby(pd.Series(bcid).dropna().astype(str))
+    }
+
+    def lines(frame: gpd.GeoDataFrame | None) -> tuple[shapely.STRtree | None, np.ndarray]:
+        if frame is None or len(frame) == 0:
+            return None, np.empty(0, dtype=object)
+        g = np.asarray(frame.geometry.array, dtype=object)
+        g = g[~shapely.is_missing(g) & ~shapely.is_empty(g)]
+        return shapely.STRtree(g), g
+
+    rtree, rgeoms = lines(layers.roads)
+    btree, bgeoms = lines(layers.barriers)
+    cp = layers.compounds
+    if cp is not None and len(cp):
+        cgeoms = np.asarray(cp.geometry.array, dtype=object)
+        cids_arr = cp["compound_id"].astype(str).to_numpy(dtype=object)
+        ctree: shapely.STRtree | None = shapely.STRtree(cgeoms)
+    else:
+        cgeoms = np.empty(0, dtype=object)
+        cids_arr = np.empty(0, dtype=object)
+        ctree = None
+    hh = layers.households
+    big_ids = set(bframe.loc[bframe["households"] > max_households, "building_id"])
+    hh_big = None
+    if hh is not None and len(hh) and big_ids:
+        keep = [c for c in ("household_id", "building_id", "unit", "floor") if c in hh.columns]
+        hh_big = pd.DataFrame({c: hh[c].to_numpy() for c in keep})
+        hh_big["building_id"] = hh_big["building_id"].astype(str)
+        hh_big["household_id"] = hh_big["household_id"].astype(str)
+        hh_big = hh_big[hh_big["building_id"].isin(big_ids)]
+    prev_map: dict[str, str] = {}
+    locked_by_comm: dict[str, list[dict[str, Any]]] = {}
+    if previous is not None:
+        pb = previous.buildings
+        pb = pb[pb["grid_code"].notna()].assign(
+            building_id=lambda d: d["building_id"].astype(str),
+            grid_code=lambda d: d["grid_code"].astype(str),
+        )
+        whole = (
+            pb.sort_values(["building_id", "households"], ascending=[True, False], kind="stable")
+            .drop_duplicates("building_id")
+            .set_index("building_id")["grid_code"]
+        )
+        lockset = set(locked)
+        prev_map = {str(k): str(v) for k, v in whole.items() if v not in lockset}
+        pg = previous.grids
+        for code in locked:
+            row = pg[pg["grid_code"].astype(str) == code].iloc[0]
+            rows = pb[pb["grid_code"] == code][["building_id", "part", "households"]]
+            locked_by_comm.setdefault(str(row["community_id"]), []).append(
+                {
+                    "code": code,
+                    "geometry": row.geometry,
+                    "members": set(rows["building_id"]),
+                    "rows": rows.reset_index(drop=True),
+                }
+            )
+    tasks = []
+    for i in range(len(comms)):
+        cid = str(comms["community_id"].iloc[i])
+        geom = comms.geometry.iloc[i]
+        idx = by_comm.get(cid, np.empty(0, dtype=np.int64))
+        sub = bframe.iloc[idx].reset_index(drop=True)
+        comp = None
+        if ctree is not None:
+            ci = np.sort(ctree.query(geom, predicate="intersects"))
+            comp = pd.DataFrame({"compound_id": cids_arr[ci], "geometry": cgeoms[ci]})
+        k = n_grids.get(cid) if isinstance(n_grids, Mapping) else n_grids
+        sub_hh = None
+        if hh_big is not None:
+            sub_hh = hh_big[hh_big["building_id"].isin(set(sub["building_id"]))]
+        mine = set(sub["building_id"])
+        tasks.append(
+            {
+                "index": i,
+                "community_id": cid,
+                "geometry": geom,
+                "buildings": sub,
+                "households": sub_hh,
+                "roads": _near(rtree, rgeoms, geom),
+                "barriers": _near(btree, bgeoms, geom),
+                "compounds": comp,
+                "min": min_households,
+                "max": max_households,
+                "target": target,
+                "n_grids": None if k is None else int(k),
+                "seed": _community_seed(seed, cid),
+                "previous": {b: c for b, c in prev_map.items() if b in mine},
+                "locked": locked_by_comm.get(cid, []),
+            }
+        )
+    return tasks
+
+
+def _quality(
+    grids: gpd.GeoDataFrame,
+    brows: pd.DataFrame,
+    layers: Layers,
+    *,
+    min_households: int,
+    max_households: int,
+    previous: Plan | None,
+    households: pd.DataFrame | None,
+    notes: dict[str, list[str]],
+) -> Any:
+    from gridmap.partition.quality import quality_report
+
+    return quality_report(
+        grids,
+        brows,
+        layers,
+        min_households=min_households,
+        max_households=max_households,
+        previous=previous,
+        households=households,
+        notes=notes,
+    )
+
+
+def partition(
+    layers: Layers,
+    *,
+    min_households: int = 200,
+    max_households: int = 500,
+    target: float | None = None,
+    n_grids: int | Mapping[str, int] | None = None,
+    seed: int | None = 0,
+    previous: Plan | None = None,
+    locked: Iterable[str] | None = None,
+    n_jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Plan:
+    """Cut every community into contiguous, compact, household-balanced grids.
+
+    Grids nest in communities, tile each community exactly (land without
+    households joins an adjacent grid), never split a building unless it alone
+    exceeds ``max_households`` (then by entrance or floors, reported), keep
+    compounds (小区) whole when they fit, and prefer roads and barriers as
+    boundaries.
+
+    Parameters
+    ----------
+    layers : gridmap.layers.Layers
+        Validated layers in a projected CRS (:func:`gridmap.layers.validate_layers`).
+    min_households, max_households : int, default 200, 500
+        The household band every grid should fall in.
+    target : float, optional
+        Households per grid to aim at (default: middle of the band); the number
+        of grids per community is the band-feasible count nearest
+        ``total / target``.
+    n_grids : int or dict, optional
+        Fix the number of grids (for every community, or per community id).
+    seed : int or None, default 0
+        Same seed, same grids (also with any ``n_jobs``).
+    previous : Plan, optional
+        An earlier plan: unlocked grids start from its membership and are only
+        repaired where they break the band; codes of kept grids are kept.
+    locked : iterable of str, optional
+        Grid codes of ``previous`` kept exactly (geometry, code, members).
+    n_jobs : int, default 1
+        Worker processes; communities are solved in parallel.
+    progress : callable, optional
+        Called as ``progress(done_communities, total)``.
+
+    Returns
+    -------
+    Plan
+        Grids, building and household membership, the quality report (with a
+        ``notes`` text per community) and the parameters.
+
+    Raises
+    ------
+    InfeasibleError
+        ``min_households > max_households`` or a target outside the band.
+    CRSError
+        Layers not in a projected CRS.
+    NotFoundError
+        A locked code that is not in ``previous``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> from gridmap.layers import Layers
+    >>> comms = gpd.GeoDataFrame({"community_id": ["c1"], "name": ["幸福社区"],
+    ...     "code": ["320508019044"]}, geometry=[box(0, 0, 400, 100)], crs=3857)
+    >>> blds = gpd.GeoDataFrame({"building_id": [f"b{i}" for i in range(8)],
+    ...     "households": [100] * 8, "community_id": ["c1"] * 8},
+    ...     geometry=[box(10 + 50 * i, 30, 40 + 50 * i, 70) for i in range(8)], crs=3857)
+    >>> plan = partition(Layers(communities=comms, buildings=blds, crs=comms.crs),
+    ...                  min_households=200, max_households=500)
+    >>> plan.grids[["grid_code", "households"]].values.tolist()
+    [['320508019044001', 400], ['320508019044002', 400]]
+    >>> round(plan.grids.area.sum())
+    40000
+    """
+    from gridmap.partition.codes import assign_codes, boundary_descriptions
+
+    locked_list = [str(c) for c in (locked or [])]
+    target_f = _check_params(
+        layers, min_households, max_households, target, n_grids, previous, locked_list, n_jobs
+    )
+    tasks = _tasks(
+        layers,
+        min_households=min_households,
+        max_households=max_households,
+        target=target_f,
+        n_grids=n_grids,
+        seed=seed,
+        previous=previous,
+        locked=locked_list,
+    )
+    total = len(tasks)
+    results: list[dict[str, Any] | None] = [None] * total
+    if n_jobs == 1 or total <= 1:
+        for t in tasks:
+            results[t["index"]] = _solve_community(t)
+            if progress is not None:
+                progress(t["index"] + 1, total)
+    else:
+        order = sorted(tasks, key=lambda t: -len(t["buildings"]))
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            futures = {pool.submit(_solve_community, t): t["index"] for t in order}
+            for done, fut in enumerate(as_completed(futures), start=1):
+                results[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(done, total)
+    return _assemble(
+        layers,
+        [r for r in results if r is not None],
+        min_households=min_households,
+        max_households=max_households,
+        target=target_f,
+        n_grids=n_grids,
+        seed=seed,
+        previous=previous,
+        locked=locked_list,
+        assign_codes=assign_codes,
+        boundary_descriptions=boundary_descriptions,
+    )
+
+
+def _assemble(
+    layers: Layers,
+    results: list[dict[str, Any]],
+    *,
+    min_households: int,
+    max_households: int,
+    target: float,
+    n_grids: Any,
+    seed: int | None,
+    previous: Plan | None,
+    locked: list[str],
+    assign_codes: Callable[..., gpd.GeoDataFrame],
+    boundary_descriptions: Callable[..., pd.Series],
+) -> Plan:
+    grid_records = []
+    member_frames = []
+    notes: dict[str, list[str]] = {}
+    hh_grid: dict[str, str] = {}
+    for r in results:
+        cid = r["community_id"]
+        notes[cid] = r["notes"]
+        for g in r["grids"]:
+            uid = f"{cid}\x00{g['key']}"
+            grid_records.append(
+                {"uid": uid, "community_id": cid, "key": g["key"], "locked": g["locked"]}
+            )
+            grid_records[-1]["geometry"] = g["geometry"]
+        m = r["members"]
+        if len(m):
+            member_frames.append(m.assign(uid=cid + "\x00" + m["grid_key"].astype(str)))
+        for h, key in r["household_parts"].items():
+            hh_grid[h] = f"{cid}\x00{key}"
+    grids = gpd.GeoDataFrame(
+        pd.DataFrame(grid_records, columns=["uid", "community_id", "key", "locked", "geometry"]),
+        geometry="geometry",
+        crs=layers.crs,
+    )
+    members = (
+        pd.concat(member_frames, ignore_index=True)
+        if member_frames
+        else pd.DataFrame(columns=["building_id", "part", "households", "grid_key", "uid"])
+    )
+    # codes: previous codes kept for locked and matched grids
+    keep: dict[Any, str] = {}
+    if previous is not None:
+        known = set(previous.grids["grid_code"].astype(str))
+        used: set[str] = set()  # a code claimed twice (buildings moved) stays with one grid
+        for idx, key, is_locked in zip(grids.index, grids["key"], grids["locked"], strict=True):
+            if key in known and (is_locked or key not in used):
+                keep[idx] = key
+                used.add(key)
+    grids["grid_code"] = None
+    grids["name"] = None
+    if previous is not None and len(keep):
+        pnames = previous.grids.set_index(previous.grids["grid_code"].astype(str))["name"]
+        for idx, code in keep.items():
+            grids.loc[idx, "name"] = pnames.get(code)
+    coded = assign_codes(grids, layers.communities, keep=keep)
+    grids["grid_code"] = coded["grid_code"].to_numpy()
+    grids["name"] = coded["name"].to_numpy()
+    code_of = dict(zip(grids["uid"], grids["grid_code"], strict=True))
+    members["grid_code"] = members["uid"].map(code_of)
+    bld = pd.DataFrame(
+        {
+            "building_id": members["building_id"].astype(str).to_numpy(),
+            "grid_code": members["grid_code"].astype(str).to_numpy(),
+            "households": members["households"].astype(np.int64).to_numpy(),
+            "part": members["part"].astype(object).to_numpy(),
+        }
+    )
+    hh_rows = None
+    persons = pd.Series(np.nan, index=grids["grid_code"])
+    if layers.households is not None:
+        hh = layers.households
+        b2g = (bld[bld["part"].isna()].drop_duplicates("building_id").set_index("building_id"))[
+            "grid_code"
+        ]
+        hids = hh["household_id"].astype(str)
+        gc = hh["building_id"].astype(str).map(b2g)
+        split = hids.map({h: code_of.get(u) for h, u in hh_grid.items()})
+        gc = split.where(split.notna(), gc)
+        # households of split buildings without a part row: first part's grid
+        missing = gc.isna()
+        if missing.any():
+            first = bld.drop_duplicates("building_id").set_index("building_id")["grid_code"]
+            gc = gc.where(~missing, hh["building_id"].astype(str).map(first))
+        hh_rows = pd.DataFrame(
+            {
+                "household_id": hids.to_numpy(),
+                "building_id": hh["building_id"].astype(str).to_numpy(),
+                "grid_code": gc.astype(object).to_numpy(),
+            }
+        )
+        if "persons" in hh.columns:
+            p = pd.to_numeric(hh["persons"], errors="coerce")
+            persons = p.groupby(gc.to_numpy()).sum(min_count=1)
+    hh_sum = bld.groupby("grid_code")["households"].sum()
+    nb = bld.groupby("grid_code")["building_id"].nunique()
+    grids["households"] = grids["grid_code"].map(hh_sum).fillna(0).astype(np.int64)
+    grids["persons"] = grids["grid_code"].map(persons).astype(float)
+    grids["n_buildings"] = grids["grid_code"].map(nb).fillna(0).astype(np.int64)
+    grids["locked"] = grids["locked"].astype(bool)
+    grids = grids.drop(columns=["uid", "key"])
+    grids = grids.sort_values(["community_id", "grid_code"], kind="stable").reset_index(drop=True)
+    grids["boundary_desc"] = boundary_descriptions(grids, layers.roads).to_numpy()
+    grids = gpd.GeoDataFrame(
+        grids[[*GRID_COLUMNS, "geometry"]], geometry="geometry", crs=layers.crs
+    )
+    bld = bld.sort_values(["building_id", "part"], kind="stable", na_position="first")
+    bld = bld.reset_index(drop=True)
+    report = _quality(
+        grids,
+        bld,
+        layers,
+        min_households=min_households,
+        max_households=max_households,
+        previous=previous,
+        households=hh_rows,
+        notes={k: v for k, v in notes.items() if v},
+    )
+    figures = report.grids.drop(
+        columns=[c for c in report.grids.columns if c in grids.columns and c != "grid_code"]
+    )
+    grids = grids.merge(figures, on="grid_code", how="left", sort=False)
+    grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=layers.crs)
+    params = {
+        "min_households": min_households,
+        "max_households": max_households,
+        "target": target,
+        "seed": seed,
+        "n_grids": dict(n_grids) if isinstance(n_grids, Mapping) else n_grids,
+        "locked": locked,
+        "previous": previous is not None,
+    }
+    return Plan(
+        grids=grids,
+        buildings=bld,
+        households=hh_rows,
+        report=report,
+        params=params,
+        crs=layers.crs,
+    )

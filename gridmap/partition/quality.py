@@ -1,0 +1,920 @@
+"""The quality report of a plan (``DESIGN.md`` §4): per grid, per community, overall.
+
+:func:`quality_report` measures a set of grids against the field's rules —
+households within the band, one connected polygon per grid and no enclaves,
+seamless coverage of each community, buildings kept whole, compact shapes,
+boundaries that follow roads and walls, balanced sizes and (after a re-run)
+stable membership. Every figure is defined in the docstring of
+:func:`quality_report`; :func:`summary_text` turns a report into a few lines
+for the command line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.errors import CRSError, InfeasibleError, LayerError
+from gridmap.partition.plan import QualityReport
+
+if TYPE_CHECKING:
+    from gridmap.layers import Layers
+    from gridmap.partition.plan import Plan
+
+__all__ = [
+    "EDGE_TOLERANCE",
+    "AREA_TOLERANCE",
+    "quality_report",
+    "add_notes",
+    "summary_text",
+]
+
+#: Two grids share an edge where their boundaries are within this distance (metres).
+EDGE_TOLERANCE = 0.01
+
+#: Gap or overlap areas below this (m²) are float noise: not noted, reported as computed.
+AREA_TOLERANCE = 1.0
+
+_POLYGON = 3
+_MULTIPOLYGON = 6
+_COLLECTION = 7
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def _require_columns(frame: pd.DataFrame, name: str, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LayerError(
+            f"{name} lacks column(s) {missing}; it has {list(frame.columns)}. "
+            f"Pass the frame the partitioner produced (Plan.{name}) or add the column(s)."
+        )
+
+
+def _check_inputs(
+    grids: gpd.GeoDataFrame,
+    buildings: pd.DataFrame,
+    layers: Layers,
+    min_households: int,
+    max_households: int,
+    road_tolerance: float,
+) -> None:
+    if not isinstance(grids, gpd.GeoDataFrame):
+        raise LayerError(
+            f"grids must be a GeoDataFrame, got {type(grids).__name__}; "
+            "pass Plan.grids or gpd.GeoDataFrame(..., geometry=..., crs=...)."
+        )
+    if grids.crs is None:
+        raise CRSError(
+            "grids have no CRS; set the projected CRS of the layers with grids.set_crs(layers.crs)."
+        )
+    if grids.crs.is_geographic:
+        raise CRSError(
+            f"grids are in the geographic CRS {grids.crs.name!r}; areas and lengths need "
+            "metres: reproject with grids.to_crs(layers.crs)."
+        )
+    if layers.crs is not None and not grids.crs.equals(layers.crs):
+        raise CRSError(
+            f"grids are in {grids.crs.name!r} but the layers in {layers.crs.name!r}; "
+            "reproject with grids.to_crs(layers.crs)."
+        )
+    _require_columns(grids, "grids", ("grid_code", "community_id"))
+    _require_columns(buildings, "buildings", ("building_id", "grid_code", "households"))
+    if min_households < 0 or max_households <= 0:
+        raise InfeasibleError(
+            f"min_households={min_households} and max_households={max_households} must be "
+            "non-negative and positive; use e.g. min_households=200, max_households=500."
+        )
+    if min_households > max_households:
+        raise InfeasibleError(
+            f"min_households={min_households} is above max_households={max_households}; "
+            "swap them or widen the band."
+        )
+    if not road_tolerance >= 0:
+        raise InfeasibleError(f"road_tolerance={road_tolerance} must be >= 0 metres (default 5.0).")
+    codes = grids["grid_code"]
+    if codes.isna().any():
+        raise LayerError(
+            f"{int(codes.isna().sum())} grid(s) have no grid_code; give every grid a code "
+            "(gridmap.partition.codes.assign_codes) before the report."
+        )
+    dup = codes.duplicated(keep=False)
+    if dup.any():
+        raise LayerError(
+            f"grid codes {sorted(set(codes[dup].astype(str)))[:5]} are used by more than one "
+            "grid; every grid needs its own code (gridmap.partition.codes.assign_codes)."
+        )
+    known = set(layers.communities["community_id"].astype(str))
+    cids = grids["community_id"].astype(object)
+    unknown = sorted({str(c) for c in cids if pd.isna(c) or str(c) not in known})
+    if unknown:
+        raise LayerError(
+            f"grids refer to community id(s) {unknown[:5]} that are not in "
+            "layers.communities; every grid needs a community_id of the layers."
+        )
+    bcodes = buildings["grid_code"].dropna().astype(str)
+    stray = sorted(set(bcodes) - set(codes.astype(str)))
+    if stray:
+        raise LayerError(
+            f"buildings are assigned to grid code(s) {stray[:5]} that are not in grids; "
+            "pass the buildings and grids of the same plan."
+        )
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def _n_parts(geoms: np.ndarray) -> np.ndarray:
+    """Count connected polygon parts per geometry (parts sharing an edge are dissolved first)."""
+    types = shapely.get_type_id(geoms)
+    out = np.where(shapely.is_empty(geoms) | shapely.is_missing(geoms), 0, 1).astype(np.int64)
+    for i in np.flatnonzero((types == _MULTIPOLYGON) | (types == _COLLECTION)):
+        parts = shapely.get_parts(geoms[i])
+        parts = parts[np.isin(shapely.get_type_id(parts), [_POLYGON, _MULTIPOLYGON])]
+        if len(parts) == 0:
+            out[i] = 0
+            continue
+        merged = shapely.union_all(parts)
+        polys = shapely.get_parts(merged)
+        out[i] = int(np.sum(shapely.get_type_id(polys) == _POLYGON))
+    return out
+
+
+def _filled(geom: Any) -> Any:
+    """Return the geometry with every hole filled."""
+    polys = shapely.get_parts(geom)
+    polys = polys[shapely.get_type_id(polys) == _POLYGON]
+    shells = shapely.polygons(shapely.get_exterior_ring(polys))
+    return shapely.union_all(shells) if len(shells) > 1 else shells[0]
+
+
+def _enclaves(geoms: np.ndarray, community: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """Index of the (smallest) grid enclosing each grid, or -1."""
+    n = len(geoms)
+    enclosed_by = np.full(n, -1, dtype=np.int64)
+    parts_holes = np.zeros(n, dtype=bool)
+    types = shapely.get_type_id(geoms)
+    poly = types == _POLYGON
+    parts_holes[poly] = shapely.get_num_interior_rings(geoms[poly]) > 0
+    for i in np.flatnonzero((types == _MULTIPOLYGON) | (types == _COLLECTION)):
+        parts = shapely.get_parts(geoms[i])
+        parts = parts[shapely.get_type_id(parts) == _POLYGON]
+        parts_holes[i] = bool(np.any(shapely.get_num_interior_rings(parts) > 0))
+    hosts = np.flatnonzero(parts_holes)
+    if len(hosts) == 0:
+        return enclosed_by
+    filled = np.array([_filled(geoms[i]) for i in hosts], dtype=object)
+    filled = shapely.buffer(filled, EDGE_TOLERANCE, quad_segs=2)
+    tree = shapely.STRtree(geoms)
+    h_idx, g_idx = tree.query(filled, predicate="covers")
+    host = hosts[h_idx]
+    ok = (host != g_idx) & (community[host] == community[g_idx])
+    host, g_idx = host[ok], g_idx[ok]
+    if len(host) == 0:
+        return enclosed_by
+    order = np.lexsort((host, areas[host], g_idx))
+    host, g_idx = host[order], g_idx[order]
+    first = np.r_[True, g_idx[1:] != g_idx[:-1]]
+    enclosed_by[g_idx[first]] = host[first]
+    return enclosed_by
+
+
+def _line_network(layers: Layers) -> np.ndarray:
+    """Road and barrier lines (polygon barriers as their outlines)."""
+    lines: list[np.ndarray] = []
+    for frame in (layers.roads, layers.barriers):
+        if frame is None or len(frame) == 0:
+            continue
+        g = np.asarray(frame.geometry.array, dtype=object)
+        g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
+        types = shapely.get_type_id(g)
+        polygonal = np.isin(types, [_POLYGON, _MULTIPOLYGON])
+        g = np.where(polygonal, shapely.boundary(g), g)
+        lines.append(g)
+    if not lines:
+        return np.empty(0, dtype=object)
+    return np.concatenate(lines)
+
+
+def _internal_edges(
+    geoms: np.ndarray, community: np.ndarray, lines: np.ndarray, road_tolerance: float
+) -> pd.DataFrame:
+    """Edges shared by two grids of the same community, with their length on roads.
+
+    Returns one row per neighbour pair ``i < j``: ``i``, ``j``, ``length``
+    (metres of ``i``'s boundary within :data:`EDGE_TOLERANCE` of grid ``j``) and
+    ``on_roads`` (metres of that edge within ``road_tolerance`` of a line).
+    """
+    empty = pd.DataFrame(
+        {
+            "i": np.empty(0, np.int64),
+            "j": np.empty(0, np.int64),
+            "length": np.empty(0),
+            "on_roads": np.empty(0),
+        }
+    )
+    if len(geoms) < 2:
+        return empty
+    tree = shapely.STRtree(geoms)
+    i_idx, j_idx = tree.query(geoms, predicate="dwithin", distance=EDGE_TOLERANCE)
+    keep = (i_idx < j_idx) & (community[i_idx] == community[j_idx])
+    i_idx, j_idx = i_idx[keep], j_idx[keep]
+    if len(i_idx) == 0:
+        return empty
+    uniq_j, inv = np.unique(j_idx, return_inverse=True)
+    grown = shapely.buffer(geoms[uniq_j], EDGE_TOLERANCE, quad_segs=2)
+    bound_i = shapely.boundary(geoms[i_idx])
+    shared = shapely.intersection(bound_i, grown[inv])
+    length = shapely.length(shared)
+    # the tolerant (buffered) edge spills ~EDGE_TOLERANCE around each end; where the
+    # boundaries coincide exactly up to that spill, take the exact shared edge.
+    exact = shapely.intersection(bound_i, shapely.boundary(geoms[j_idx]))
+    exact_len = shapely.length(exact)
+    use_exact = (exact_len > 0) & (length - exact_len <= 10 * EDGE_TOLERANCE)
+    shared = np.where(use_exact, exact, shared)
+    length = np.where(use_exact, exact_len, length)
+    real = length > 10 * EDGE_TOLERANCE
+    i_idx, j_idx, shared, length = i_idx[real], j_idx[real], shared[real], length[real]
+    on_roads = np.zeros(len(i_idx))
+    if len(lines) and len(i_idx):
+        rbuf = shapely.buffer(lines, road_tolerance, quad_segs=8)
+        rtree = shapely.STRtree(rbuf)
+        e_idx, r_idx = rtree.query(shared, predicate="intersects")
+        if len(e_idx):
+            pieces = shapely.intersection(shared[e_idx], rbuf[r_idx])
+            order = np.argsort(e_idx, kind="stable")
+            e_sorted, pieces = e_idx[order], pieces[order]
+            starts = np.flatnonzero(np.r_[True, e_sorted[1:] != e_sorted[:-1]])
+            ends = np.r_[starts[1:], len(e_sorted)]
+            for s, t in zip(starts, ends, strict=True):
+                merged = pieces[s] if t - s == 1 else shapely.union_all(pieces[s:t])
+                on_roads[e_sorted[s]] = shapely.length(merged)
+            on_roads = np.minimum(on_roads, length)
+    return pd.DataFrame({"i": i_idx, "j": j_idx, "length": length, "on_roads": on_roads})
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _cv(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return math.nan
+    mean = float(values.mean())
+    if mean == 0:
+        return math.nan
+    return float(values.std(ddof=0) / mean)
+
+
+def _band_feasible(total: float, lo: int, hi: int) -> bool:
+    """Whether some number of grids k >= 1 has k*lo <= total <= k*hi."""
+    k_lo = max(1, math.ceil(total / hi))
+    k_hi = math.inf if lo == 0 else math.floor(total / lo)
+    return k_lo <= k_hi
+
+
+def _stability(
+    grids_codes: pd.Series,
+    buildings: pd.DataFrame,
+    households: pd.DataFrame | None,
+    previous: Plan,
+) -> tuple[pd.DataFrame, str]:
+    """Kept and compared households per current grid_code, and the basis used."""
+    prev_hh = previous.households
+    if (
+        households is not None
+        and prev_hh is not None
+        and {"household_id", "grid_code"} <= set(households.columns)
+        and {"household_id", "grid_code"} <= set(prev_hh.columns)
+    ):
+        cur = households[["household_id", "grid_code"]].astype({"household_id": str})
+        old = prev_hh[["household_id", "grid_code"]].astype({"household_id": str})
+        both = cur.merge(old, on="household_id", how="inner", suffixes=("", "_prev"))
+        both = both[both["grid_code"].notna()]
+        same = both["grid_code"].astype(str) == both["grid_code_prev"].astype(str)
+        same &= both["grid_code_prev"].notna()
+        frame = pd.DataFrame(
+            {
+                "grid_code": both["grid_code"].astype(str).to_numpy(),
+                "kept": same.to_numpy(dtype=float),
+                "compared": np.ones(len(both)),
+            }
+        )
+        basis = "households"
+    else:
+        cur = buildings[buildings["grid_code"].notna()]
+        cur = (
+            cur.assign(
+                building_id=cur["building_id"].astype(str), grid_code=cur["grid_code"].astype(str)
+            )
+            .groupby(["building_id", "grid_code"], sort=True)["households"]
+            .sum()
+            .rename("cur")
+            .reset_index()
+        )
+        pb = previous.buildings
+        pb = pb[pb["grid_code"].notna()]
+        pb = (
+            pb.assign(
+                building_id=pb["building_id"].astype(str), grid_code=pb["grid_code"].astype(str)
+            )
+            .groupby(["building_id", "grid_code"], sort=True)["households"]
+            .sum()
+            .rename("prev")
+            .reset_index()
+        )
+        cur = cur[cur["building_id"].isin(set(pb["building_id"]))]
+        both = cur.merge(pb, on=["building_id", "grid_code"], how="left")
+        both["prev"] = both["prev"].fillna(0)
+        frame = pd.DataFrame(
+            {
+                "grid_code": both["grid_code"].to_numpy(),
+                "kept": np.minimum(both["cur"].to_numpy(float), both["prev"].to_numpy(float)),
+                "compared": both["cur"].to_numpy(dtype=float),
+            }
+        )
+        basis = "buildings"
+    per_grid = frame.groupby("grid_code", sort=False)[["kept", "compared"]].sum()
+    return per_grid.reindex(grids_codes.astype(str).to_numpy(), fill_value=0.0), basis
+
+
+def _share(num: float, den: float) -> float:
+    return float(num) / float(den) if den > 0 else math.nan
+
+
+def _pyval(value: Any) -> Any:
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def quality_report(
+    grids: gpd.GeoDataFrame,
+    buildings: pd.DataFrame,
+    layers: Layers,
+    *,
+    min_households: int,
+    max_households: int,
+    previous: Plan | None = None,
+    households: pd.DataFrame | None = None,
+    road_tolerance: float = 5.0,
+    notes: Mapping[str, Iterable[str]] | None = None,
+) -> QualityReport:
+    """Measure a set of grids against the rules of a good partition (``DESIGN.md`` §4).
+
+    Figures, per grid (``report.grids``, one row per grid in the order of
+    ``grids``), per community (``report.communities``, one row per community
+    of the layers, including communities without grids) and overall
+    (``report.overall``):
+
+    households in band
+        ``in_band``: ``min_households <= households <= max_households``.
+        ``band_exempt``: the grid's community holds fewer than
+        ``min_households`` in total (it is one grid, flagged with a note).
+        Per community ``n_in_band``/``share_in_band``, ``below_min`` and
+        ``band_feasible`` (some number of grids k has ``k*min <= total <=
+        k*max``); overall ``share_in_band`` over all grids.
+    contiguity
+        ``n_parts``: connected polygons of the grid after dissolving parts that
+        share an edge (parts touching at a point only count separately); 1 is
+        contiguous. ``is_enclave``/``enclosed_by``: a grid *A* is an enclave
+        when it lies inside a hole of another grid *B* of the same community —
+        *A* is covered by *B* with its holes filled (within
+        :data:`EDGE_TOLERANCE`) — so every way out of *A* crosses *B*;
+        ``enclosed_by`` is the code of the smallest such *B*.
+    seamless coverage
+        Per community ``gap_area_m2 = area(community − ∪grids)``,
+        ``overlap_area_m2 = Σ area(grid) − area(∪grids)`` and
+        ``outside_area_m2 = area(∪grids − community)``; overall sums.
+    building integrity
+        A building is *split* when its rows in ``buildings`` carry more than one
+        ``grid_code``; the split is *justified* when the building's households
+        (sum over its rows) exceed ``max_households``. ``n_split_buildings`` and
+        ``n_unjustified_splits`` per grid, community (buildings touching its
+        grids) and overall (distinct buildings); ``n_unassigned_buildings`` /
+        ``unassigned_households``: layer buildings with no grid.
+    compactness
+        ``polsby_popper = 4πA/P²`` (area and perimeter incl. holes, projected
+        CRS); 1 for a disc, π/4 for a square. Mean and minimum per community
+        and overall.
+    boundary on roads
+        Internal boundary: the parts of a grid's boundary within
+        :data:`EDGE_TOLERANCE` of another grid **of the same community**
+        (community borders are not the partition's choice). Its length lying
+        within ``road_tolerance`` of a road or barrier line (polygon barriers:
+        their outline) is ``boundary_on_roads_m``;
+        ``share_boundary_on_roads`` is their ratio (NaN without internal
+        boundary, 0 without road and barrier layers). Each edge counts once per
+        community and overall, and for both of its grids.
+    balance
+        ``households_cv``: coefficient of variation (population standard
+        deviation / mean) of households per grid, per community and overall.
+    stability (``previous`` given)
+        Share of households that keep their grid, *keep* meaning the same
+        ``grid_code`` in both plans (locked grids keep their code, see
+        :func:`gridmap.partition.codes.assign_codes`). With a household table
+        in both plans (``households`` and ``previous.households``) it counts
+        households present in both by ``household_id``; otherwise it compares
+        buildings present in both plans, weighting each by its current
+        households (for a building in parts, per grid the smaller of its
+        current and previous households there). Per grid it is the share of
+        the grid's compared households; ``overall["stability_basis"]`` says
+        which basis was used. NaN when ``previous`` is None.
+    validity
+        ``is_valid`` per grid (an invalid polygon, e.g. self-intersecting, is
+        repaired with :func:`shapely.make_valid` before measuring and noted);
+        ``overall["n_invalid"]``.
+    sizes
+        ``households``, ``persons`` (NaN when unknown), ``n_buildings``,
+        ``area_m2``, ``perimeter_m`` per grid; totals per community and overall.
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        ``grid_code``, ``community_id``, geometry (projected CRS of ``layers``);
+        ``households`` (else summed from ``buildings``) and ``persons`` are used
+        when present.
+    buildings : pandas.DataFrame
+        Building → grid rows: ``building_id``, ``grid_code``, ``households``
+        and optionally ``part``.
+    layers : gridmap.layers.Layers
+        The validated layers (communities, buildings, roads, barriers …).
+    min_households, max_households : int
+        The household band.
+    previous : Plan, optional
+        An earlier plan, for stability.
+    households : pandas.DataFrame, optional
+        Household → grid rows (``household_id``, ``grid_code``).
+    road_tolerance : float, default 5.0
+        Distance (metres) within which a boundary counts as on a road.
+    notes : mapping, optional
+        Extra notes per community id (e.g. from the solver), appended to the
+        computed ones; see also :func:`add_notes`.
+
+    Returns
+    -------
+    QualityReport
+        ``grids`` and ``communities`` DataFrames and the ``overall`` dict.
+
+    Raises
+    ------
+    CRSError
+        Grids without a CRS, in a geographic CRS or in another CRS than layers.
+    LayerError
+        Missing columns, duplicate or missing grid codes, unknown community
+        ids, buildings assigned to grids that do not exist.
+    InfeasibleError
+        A band with ``min_households > max_households`` or negative bounds.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import box
+    >>> from gridmap.layers import Layers
+    >>> comms = gpd.GeoDataFrame({"community_id": ["c1"], "name": ["幸福社区"]},
+    ...                          geometry=[box(0, 0, 200, 100)], crs=3857)
+    >>> blds = gpd.GeoDataFrame({"building_id": ["b1", "b2"], "households": [250, 300]},
+    ...                         geometry=[box(10, 10, 20, 20), box(110, 10, 120, 20)], crs=3857)
+    >>> layers = Layers(communities=comms, buildings=blds, crs=comms.crs)
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"],
+    ...                           "households": [250, 300]},
+    ...                          geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=3857)
+    >>> rows = pd.DataFrame({"building_id": ["b1", "b2"], "grid_code": ["g1", "g2"],
+    ...                      "households": [250, 300]})
+    >>> rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    >>> rep.overall["share_in_band"], round(rep.overall["mean_polsby_popper"], 4)
+    (1.0, 0.7854)
+    >>> rep.overall["gap_area_m2"], rep.overall["internal_boundary_m"]
+    (0.0, 100.0)
+    """
+    _check_inputs(grids, buildings, layers, min_households, max_households, road_tolerance)
+    n = len(grids)
+    geoms = np.asarray(grids.geometry.array, dtype=object)
+    if shapely.is_missing(geoms).any():
+        raise LayerError(
+            f"{int(shapely.is_missing(geoms).sum())} grid(s) have no geometry; give every "
+            "grid a polygon."
+        )
+    valid = shapely.is_valid(geoms)
+    if not valid.all():
+        geoms = np.where(valid, geoms, shapely.make_valid(geoms))
+    codes = grids["grid_code"].astype(str).to_numpy(dtype=object)
+    community = grids["community_id"].astype(str).to_numpy(dtype=object)
+    code_pos = {c: k for k, c in enumerate(codes)}
+
+    # --- buildings -------------------------------------------------------------------
+    brows = buildings[["building_id", "grid_code", "households"]].copy()
+    brows["building_id"] = brows["building_id"].astype(str)
+    brows["households"] = pd.to_numeric(brows["households"]).fillna(0).astype(float)
+    assigned = brows[brows["grid_code"].notna()].copy()
+    assigned["grid_code"] = assigned["grid_code"].astype(str)
+    per_building = assigned.groupby("building_id", sort=True).agg(n_grids=("grid_code", "nunique"))
+    totals = brows.groupby("building_id", sort=True)["households"].sum()
+    per_building["households"] = totals.reindex(per_building.index)
+    per_building["split"] = per_building["n_grids"] > 1
+    per_building["unjustified"] = per_building["split"] & (
+        per_building["households"] <= max_households
+    )
+    assigned = assigned.join(per_building[["split", "unjustified"]], on="building_id")
+    pair = assigned.drop_duplicates(["building_id", "grid_code"])
+    grid_pos = pair["grid_code"].map(code_pos).to_numpy(dtype=np.int64)
+    n_buildings = np.bincount(grid_pos, minlength=n)
+    n_split = np.bincount(grid_pos, weights=pair["split"].to_numpy(float), minlength=n)
+    n_unjust = np.bincount(grid_pos, weights=pair["unjustified"].to_numpy(float), minlength=n)
+
+    if "households" in grids.columns:
+        hh = pd.to_numeric(grids["households"]).fillna(0).to_numpy(dtype=float)
+    else:
+        hh = np.bincount(
+            assigned["grid_code"].map(code_pos).to_numpy(dtype=np.int64),
+            weights=assigned["households"].to_numpy(float),
+            minlength=n,
+        )
+    if "persons" in grids.columns:
+        persons = pd.to_numeric(grids["persons"]).to_numpy(dtype=float)
+    else:
+        persons = np.full(n, np.nan)
+
+    layer_b = layers.buildings
+    layer_ids = layer_b["building_id"].astype(str)
+    unassigned_mask = ~layer_ids.isin(set(assigned["building_id"]))
+    layer_hh = (
+        pd.to_numeric(layer_b["households"]).fillna(0).astype(float)
+        if "households" in layer_b.columns
+        else pd.Series(0.0, index=layer_b.index)
+    )
+    layer_cid = (
+        layer_b["community_id"].astype(object).map(lambda v: None if pd.isna(v) else str(v))
+        if "community_id" in layer_b.columns
+        else pd.Series([None] * len(layer_b), index=layer_b.index, dtype=object)
+    )
+    unassigned = pd.DataFrame(
+        {"cid": layer_cid[unassigned_mask].to_numpy(), "hh": layer_hh[unassigned_mask].to_numpy()}
+    )
+
+    # --- geometry ----------------------------------------------------------------------
+    area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pp = np.where(perimeter > 0, 4.0 * np.pi * area / perimeter**2, np.nan)
+    n_parts = _n_parts(geoms)
+    enclosed = _enclaves(geoms, community, area)
+    is_enclave = enclosed >= 0
+    enclosed_by = np.where(is_enclave, codes[np.maximum(enclosed, 0)], None)
+
+    edges = _internal_edges(geoms, community, _line_network(layers), road_tolerance)
+    ei, ej = edges["i"].to_numpy(), edges["j"].to_numpy()
+    elen, eroad = edges["length"].to_numpy(), edges["on_roads"].to_numpy()
+    internal = np.bincount(ei, elen, n) + np.bincount(ej, elen, n)
+    on_roads = np.bincount(ei, eroad, n) + np.bincount(ej, eroad, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_roads = np.where(internal > 0, on_roads / internal, np.nan)
+
+    in_band = (hh >= min_households) & (hh <= max_households)
+
+    stab_kept = np.zeros(n)
+    stab_cmp = np.zeros(n)
+    basis = None
+    if previous is not None:
+        per, basis = _stability(grids["grid_code"], buildings, households, previous)
+        stab_kept = per["kept"].to_numpy(dtype=float)
+        stab_cmp = per["compared"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stability = np.where(stab_cmp > 0, stab_kept / stab_cmp, np.nan)
+    if previous is None:
+        stability = np.full(n, np.nan)
+
+    # --- communities -------------------------------------------------------------------
+    comms = layers.communities
+    comm_ids = comms["community_id"].astype(str).to_numpy(dtype=object)
+    comm_geoms = np.asarray(comms.geometry.array, dtype=object)
+    comm_ok = shapely.is_missing(comm_geoms) | shapely.is_valid(comm_geoms)
+    if not comm_ok.all():
+        comm_geoms = np.where(comm_ok, comm_geoms, shapely.make_valid(comm_geoms))
+    comm_names = (
+        comms["name"].astype(object).to_numpy()
+        if "name" in comms.columns
+        else np.full(len(comms), None, dtype=object)
+    )
+    comm_total = pd.Series(hh).groupby(community).sum()
+    exempt = np.array([comm_total.get(c, 0.0) < min_households for c in community], dtype=bool)
+
+    grid_df = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "community_id": community,
+            "households": hh,
+            "persons": persons,
+            "n_buildings": n_buildings.astype(np.int64),
+            "area_m2": area,
+            "perimeter_m": perimeter,
+            "polsby_popper": pp,
+            "n_parts": n_parts,
+            "is_valid": valid,
+            "is_enclave": is_enclave,
+            "enclosed_by": pd.Series(enclosed_by, dtype=object),
+            "in_band": in_band,
+            "band_exempt": exempt,
+            "n_split_buildings": n_split.astype(np.int64),
+            "n_unjustified_splits": n_unjust.astype(np.int64),
+            "internal_boundary_m": internal,
+            "boundary_on_roads_m": on_roads,
+            "share_boundary_on_roads": share_roads,
+            "stability": stability,
+        }
+    )
+    if "households" in grids.columns and np.allclose(hh, np.round(hh)):
+        grid_df["households"] = np.round(hh).astype(np.int64)
+
+    members = pd.Series(np.arange(n)).groupby(community).apply(lambda s: s.to_numpy())
+    edge_comm = community[ei] if len(ei) else np.empty(0, dtype=object)
+    edge_frame = pd.DataFrame({"cid": edge_comm, "length": elen, "on_roads": eroad})
+    edge_sums = edge_frame.groupby("cid")[["length", "on_roads"]].sum()
+    split_by_comm = assigned.assign(cid=assigned["grid_code"].map(lambda c: community[code_pos[c]]))
+    split_by_comm = split_by_comm.drop_duplicates(["cid", "building_id"])
+    split_counts = split_by_comm.groupby("cid")[["split", "unjustified"]].sum()
+    unassigned_counts = unassigned.groupby("cid", dropna=False).agg(
+        n=("hh", "size"), hh=("hh", "sum")
+    )
+
+    extra_notes = {str(k): [str(v) for v in vs] for k, vs in (notes or {}).items()}
+    rows: list[dict[str, Any]] = []
+    for cid, cgeom, cname in zip(comm_ids, comm_geoms, comm_names, strict=True):
+        idx = members.get(cid, np.empty(0, dtype=np.int64))
+        k = len(idx)
+        total = float(hh[idx].sum()) if k else 0.0
+        comm_area = float(shapely.area(cgeom)) if cgeom is not None else math.nan
+        if k:
+            union = shapely.union_all(geoms[idx])
+            union_area = float(shapely.area(union))
+            gap = float(shapely.area(shapely.difference(cgeom, union)))
+            outside = float(shapely.area(shapely.difference(union, cgeom)))
+            overlap = max(0.0, float(area[idx].sum()) - union_area)
+        else:
+            gap, outside, overlap = comm_area, 0.0, 0.0
+        il = float(edge_sums["length"].get(cid, 0.0))
+        ir = float(edge_sums["on_roads"].get(cid, 0.0))
+        n_in = int(in_band[idx].sum()) if k else 0
+        below = total < min_households
+        feasible = _band_feasible(total, min_households, max_households)
+        s_split = int(split_counts["split"].get(cid, 0))
+        s_unjust = int(split_counts["unjustified"].get(cid, 0))
+        un_n = int(unassigned_counts["n"].get(cid, 0))
+        un_hh = float(unassigned_counts["hh"].get(cid, 0.0))
+        kept, cmp_ = float(stab_kept[idx].sum()), float(stab_cmp[idx].sum())
+        pers = persons[idx]
+        text: list[str] = []
+        if k == 0:
+            text.append("no grids")
+        elif below:
+            if k == 1:
+                text.append(
+                    f"total {total:g} households is below min {min_households}: one grid (flagged)"
+                )
+            else:
+                text.append(
+                    f"total {total:g} households is below min {min_households} "
+                    f"but split into {k} grids"
+                )
+        elif not feasible:
+            text.append(
+                f"no number of grids fits {total:g} households into "
+                f"[{min_households}, {max_households}]: some grid must fall outside the band"
+            )
+        if k and gap > AREA_TOLERANCE:
+            text.append(f"gap of {gap:.1f} m² not covered by grids")
+        if k and overlap > AREA_TOLERANCE:
+            text.append(f"grids overlap by {overlap:.1f} m²")
+        if k and outside > AREA_TOLERANCE:
+            text.append(f"grids extend {outside:.1f} m² beyond the community")
+        multi = [codes[i] for i in idx if n_parts[i] > 1]
+        if multi:
+            text.append(f"grid(s) in several parts: {', '.join(multi[:5])}")
+        bad = [codes[i] for i in idx if not valid[i]]
+        if bad:
+            text.append(f"invalid grid geometry (repaired with make_valid): {', '.join(bad[:5])}")
+        encl = [f"{codes[i]} inside {enclosed_by[i]}" for i in idx if is_enclave[i]]
+        if encl:
+            text.append(f"enclave(s): {', '.join(encl[:5])}")
+        if s_unjust:
+            text.append(f"{s_unjust} building(s) split across grids without need")
+        if un_n:
+            text.append(f"{un_n} building(s) ({un_hh:g} households) in no grid")
+        text.extend(extra_notes.pop(cid, []))
+        rows.append(
+            {
+                "community_id": cid,
+                "name": None if cname is None or pd.isna(cname) else str(cname),
+                "n_grids": k,
+                "households": total,
+                "persons": float(np.nansum(pers)) if k and not np.isnan(pers).all() else math.nan,
+                "area_m2": comm_area,
+                "below_min": bool(below),
+                "band_feasible": bool(feasible),
+                "n_in_band": n_in,
+                "share_in_band": _share(n_in, k),
+                "n_multipart": int((n_parts[idx] > 1).sum()) if k else 0,
+                "n_enclaves": int(is_enclave[idx].sum()) if k else 0,
+                "gap_area_m2": gap,
+                "overlap_area_m2": overlap,
+                "outside_area_m2": outside,
+                "n_split_buildings": s_split,
+                "n_unjustified_splits": s_unjust,
+                "n_unassigned_buildings": un_n,
+                "unassigned_households": un_hh,
+                "mean_polsby_popper": float(np.nanmean(pp[idx])) if k else math.nan,
+                "min_polsby_popper": float(np.nanmin(pp[idx])) if k else math.nan,
+                "internal_boundary_m": il,
+                "boundary_on_roads_m": ir,
+                "share_boundary_on_roads": _share(ir, il),
+                "households_cv": _cv(hh[idx]),
+                "stability": _share(kept, cmp_) if previous is not None else math.nan,
+                "notes": "; ".join(text),
+            }
+        )
+    if extra_notes:
+        raise LayerError(
+            f"notes refer to community id(s) {sorted(extra_notes)[:5]} that are not in "
+            "layers.communities; key notes by community_id."
+        )
+    comm_df = pd.DataFrame(rows)
+    if comm_df.empty:
+        comm_df = pd.DataFrame(columns=["community_id", "notes"])
+
+    # --- overall -----------------------------------------------------------------------
+    total_split = int(per_building["split"].sum())
+    total_unjust = int(per_building["unjustified"].sum())
+    pers_known = not np.isnan(persons).all() if n else False
+    overall: dict[str, Any] = {
+        "n_communities": len(comm_ids),
+        "n_grids": n,
+        "households": float(hh.sum()),
+        "persons": float(np.nansum(persons)) if pers_known else math.nan,
+        "min_households": min_households,
+        "max_households": max_households,
+        "n_in_band": int(in_band.sum()),
+        "share_in_band": _share(int(in_band.sum()), n),
+        "n_band_exempt": int(exempt.sum()),
+        "n_communities_below_min": int(comm_df["below_min"].sum()) if len(rows) else 0,
+        "n_multipart": int((n_parts > 1).sum()),
+        "n_invalid": int((~valid).sum()),
+        "n_enclaves": int(is_enclave.sum()),
+        "gap_area_m2": float(comm_df["gap_area_m2"].sum()) if len(rows) else 0.0,
+        "overlap_area_m2": float(comm_df["overlap_area_m2"].sum()) if len(rows) else 0.0,
+        "outside_area_m2": float(comm_df["outside_area_m2"].sum()) if len(rows) else 0.0,
+        "n_split_buildings": total_split,
+        "n_unjustified_splits": total_unjust,
+        "n_unassigned_buildings": int(len(unassigned)),
+        "n_unknown_buildings": int(
+            len(set(brows["building_id"]) - set(layers.buildings["building_id"].astype(str)))
+        ),
+        "unassigned_households": float(unassigned["hh"].sum()),
+        "mean_polsby_popper": float(np.nanmean(pp)) if n and not np.isnan(pp).all() else math.nan,
+        "min_polsby_popper": float(np.nanmin(pp)) if n and not np.isnan(pp).all() else math.nan,
+        "internal_boundary_m": float(elen.sum()),
+        "boundary_on_roads_m": float(eroad.sum()),
+        "share_boundary_on_roads": _share(float(eroad.sum()), float(elen.sum())),
+        "road_tolerance_m": float(road_tolerance),
+        "households_cv": _cv(hh),
+        "stability": _share(stab_kept.sum(), stab_cmp.sum()) if previous is not None else math.nan,
+        "stability_basis": basis,
+    }
+    overall = {k: _pyval(v) for k, v in overall.items()}
+    return QualityReport(grids=grid_df, communities=comm_df, overall=overall)
+
+
+def add_notes(report: QualityReport, notes: Mapping[str, Iterable[str]]) -> QualityReport:
+    """Return a copy of ``report`` with notes appended to some communities.
+
+    Parameters
+    ----------
+    report : QualityReport
+        A report from :func:`quality_report`.
+    notes : mapping
+        Community id → notes (strings), appended after the existing notes with
+        ``"; "``.
+
+    Returns
+    -------
+    QualityReport
+        A new report; ``report`` is unchanged.
+
+    Raises
+    ------
+    LayerError
+        A community id that is not in the report.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.partition.plan import QualityReport
+    >>> rep = QualityReport(pd.DataFrame(), pd.DataFrame({"community_id": ["c1"], "notes": [""]}))
+    >>> add_notes(rep, {"c1": ["locked grid kept"]}).communities["notes"].tolist()
+    ['locked grid kept']
+    """
+    comms = report.communities.copy()
+    if "notes" not in comms.columns:
+        comms["notes"] = ""
+    ids = comms["community_id"].astype(str)
+    unknown = sorted(set(map(str, notes)) - set(ids))
+    if unknown:
+        raise LayerError(
+            f"notes refer to community id(s) {unknown[:5]} that are not in the report; "
+            "key notes by community_id."
+        )
+    values = comms["notes"].astype(object).map(lambda v: "" if v is None or pd.isna(v) else v)
+    merged = []
+    for cid, current in zip(ids, values, strict=True):
+        extra = [str(t) for t in notes.get(cid, [])]
+        parts = ([current] if current else []) + extra
+        merged.append("; ".join(parts))
+    comms["notes"] = pd.Series(merged, index=comms.index, dtype=object)
+    return QualityReport(grids=report.grids, communities=comms, overall=dict(report.overall))
+
+
+def _fmt_share(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100 * float(value):.1f}%"
+
+
+def _fmt_num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):.{digits}f}"
+
+
+def summary_text(report: QualityReport) -> str:
+    """Summarise a report in a few lines of English with the Chinese terms, for the CLI.
+
+    Parameters
+    ----------
+    report : QualityReport
+        A report from :func:`quality_report`.
+
+    Returns
+    -------
+    str
+        One figure per line; communities with notes are listed at the end.
+
+    Examples
+    --------
+    >>> from gridmap.partition.plan import QualityReport
+    >>> import pandas as pd
+    >>> rep = QualityReport(pd.DataFrame(), pd.DataFrame(),
+    ...                     {"n_grids": 2, "households": 550.0, "share_in_band": 1.0})
+    >>> print(summary_text(rep).splitlines()[0])
+    Grids 网格: 2 in 0 communities 社区, 550 households 户
+    """
+    o = report.overall
+    lines = [
+        f"Grids 网格: {o.get('n_grids', 0)} in {o.get('n_communities', 0)} communities 社区, "
+        f"{_fmt_num(o.get('households'), 0)} households 户"
+        + (
+            f", {_fmt_num(o.get('persons'), 0)} persons 人"
+            if o.get("persons") is not None and not _isnan(o.get("persons"))
+            else ""
+        ),
+        f"Households in band 户数达标 [{o.get('min_households', '?')}, "
+        f"{o.get('max_households', '?')}]: {_fmt_share(o.get('share_in_band'))} "
+        f"({o.get('n_band_exempt', 0)} grid(s) of small communities exempt)",
+        f"Contiguity 连片: {o.get('n_multipart', 0)} grid(s) in several parts, "
+        f"{o.get('n_enclaves', 0)} enclave(s) 飞地",
+        f"Seamless coverage 无缝覆盖: gap 空隙 {_fmt_num(o.get('gap_area_m2'), 1)} m², "
+        f"overlap 重叠 {_fmt_num(o.get('overlap_area_m2'), 1)} m²",
+        f"Building integrity 楼栋完整: {o.get('n_split_buildings', 0)} split, "
+        f"{o.get('n_unjustified_splits', 0)} without need; "
+        f"{o.get('n_unassigned_buildings', 0)} building(s) in no grid",
+        f"Compactness 紧凑度 (Polsby–Popper): mean {_fmt_num(o.get('mean_polsby_popper'))}, "
+        f"min {_fmt_num(o.get('min_polsby_popper'))}",
+        f"Boundary on roads 沿路边界: {_fmt_share(o.get('share_boundary_on_roads'))} of "
+        f"{_fmt_num(o.get('internal_boundary_m'), 0)} m internal boundary "
+        f"(within {_fmt_num(o.get('road_tolerance_m'), 0)} m)",
+        f"Balance 均衡 (CV of households): {_fmt_num(o.get('households_cv'))}",
+    ]
+    if o.get("stability") is not None and not _isnan(o.get("stability")):
+        lines.append(
+            f"Stability 稳定性: {_fmt_share(o.get('stability'))} of households keep their grid "
+            f"(by {o.get('stability_basis')})"
+        )
+    comms = report.communities
+    if len(comms) and "notes" in comms.columns:
+        noted = comms[comms["notes"].astype(object).map(lambda v: bool(v) and not pd.isna(v))]
+        for cid, text in zip(noted["community_id"], noted["notes"], strict=True):
+            lines.append(f"  {cid}: {text}")
+    return "\n".join(lines)
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)

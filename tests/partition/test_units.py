@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely import LineString, Point, box
+
+from gridmap.partition.units import EDGE_COST, build_units
+
+
+def frame(rows):
+    return pd.DataFrame(
+        {
+            "building_id": [r[0] for r in rows],
+            "geometry": [r[1] for r in rows],
+            "households": [r[2] for r in rows],
+            "compound_id": [r[3] if len(r) > 3 else None for r in rows],
+        }
+    )
+
+
+def row_of_three():
+    return frame(
+        [
+            ("a", box(10, 10, 30, 30), 50),
+            ("b", box(60, 10, 80, 30), 60),
+            ("c", box(110, 10, 130, 30), 70),
+        ]
+    )
+
+
+def test_cells_tile_the_community_and_keep_buildings_whole():
+    comm = box(0, 0, 140, 40)
+    u = build_units(comm, row_of_three(), roads=[LineString([(100, -5), (100, 45)])])
+    assert u.n == 3
+    assert shapely.area(u.cells).sum() == pytest.approx(5600, abs=1e-6)
+    union = shapely.union_all(u.cells)
+    assert shapely.area(shapely.symmetric_difference(union, comm)) < 1e-6
+    b = row_of_three()
+    for bid, geom in zip(b["building_id"], b["geometry"], strict=True):
+        cell = u.cells[u.members.set_index("building_id").loc[bid, "cell"]]
+        assert shapely.area(shapely.difference(geom, cell)) < 1e-6  # never cut
+    assert sorted(u.households.tolist()) == [50, 60, 70]
+
+
+def test_edge_costs_cheap_along_roads():
+    u = build_units(box(0, 0, 140, 40), row_of_three(), roads=[LineString([(100, -5), (100, 45)])])
+    # one edge along the road (40 m, cheap), one between buildings (40 m, full price)
+    assert sorted(u.edge_length.tolist()) == pytest.approx([40.0, 40.0], abs=1e-2)
+    assert sorted(u.edge_cost.tolist()) == pytest.approx([40 * EDGE_COST["road"], 40.0], abs=1e-2)
+    assert sorted(u.edge_road.tolist()) == pytest.approx([0.0, 40.0], abs=1e-2)
+    assert u.exterior.sum() == pytest.approx(2 * 140 + 2 * 40)
+
+
+def test_lake_stays_a_hole():
+    comm = box(0, 0, 200, 100).difference(box(80, 30, 120, 70))
+    b = frame([("a", box(10, 10, 40, 40), 10), ("b", box(150, 60, 180, 90), 10)])
+    u = build_units(comm, b)
+    assert shapely.area(u.cells).sum() == pytest.approx(comm.area)
+    assert shapely.area(shapely.intersection(shapely.union_all(u.cells), box(81, 31, 119, 69))) == 0
+
+
+def test_overlapping_buildings_share_one_cell_and_crossing_ones_are_clipped():
+    comm = box(0, 0, 100, 50)
+    b = frame(
+        [
+            ("a", box(10, 10, 30, 30), 20),
+            ("a2", box(25, 10, 45, 30), 20),  # overlaps a
+            ("c", box(90, 10, 120, 30), 30),  # crosses the community edge
+        ]
+    )
+    u = build_units(comm, b)
+    m = u.members.set_index("building_id")
+    assert m.loc["a", "cell"] == m.loc["a2", "cell"]
+    assert u.n == 2
+    assert any("overlapping" in n for n in u.notes)
+    assert any("cross the community boundary" in n for n in u.notes)
+    assert shapely.area(u.cells).sum() == pytest.approx(comm.area)
+
+
+def test_compound_that_fits_is_one_unit_else_split():
+    comm = box(0, 0, 200, 50)
+    comp = pd.DataFrame({"compound_id": ["k1"], "geometry": [box(0, 0, 100, 50)]})
+    rows = [
+        ("a", box(10, 10, 30, 30), 100, "k1"),
+        ("b", box(60, 10, 80, 30), 100, "k1"),
+        ("c", box(120, 10, 140, 30), 100),
+        ("d", box(160, 10, 180, 30), 100),
+    ]
+    u = build_units(comm, frame(rows), compounds=comp, max_households=500)
+    assert u.n == 3 and sorted(u.households.tolist()) == [100, 100, 200]
+    u2 = build_units(comm, frame(rows), compounds=comp, min_households=50, max_households=150)
+    assert u2.n == 4
+    assert any("compound(s) above 150" in n for n in u2.notes)
+
+
+def test_tower_split_by_units_proportionally():
+    comm = box(0, 0, 100, 100)
+    b = frame([("t", box(30, 30, 70, 50), 600)])
+    hh = pd.DataFrame(
+        {
+            "household_id": [f"h{i}" for i in range(600)],
+            "building_id": "t",
+            "unit": [str(1 + i // 150) for i in range(600)],
+            "floor": [float(1 + (i % 150) // 5) for i in range(600)],
+        }
+    )
+    u = build_units(comm, b, households=hh, min_households=200, max_households=500)
+    m = u.members
+    assert m["part"].tolist() == ["units 1-2", "units 3-4"]
+    assert m["households"].tolist() == [300, 300]
+    areas = shapely.area(u.cells[m["cell"].to_numpy()])
+    assert areas[0] == pytest.approx(areas[1], rel=1e-6)
+    assert shapely.area(u.cells).sum() == pytest.approx(comm.area)
+    assert len(u.household_parts) == 600
+    assert u.household_parts["h0"] == 0 and u.household_parts["h599"] == 1
+    assert any("split into 2 parts by unit/entrance" in n for n in u.notes)
+
+
+def test_tower_split_by_floors_without_household_layer():
+    b = frame([("t", box(30, 30, 70, 50), 600)]).assign(levels=24.0)
+    u = build_units(box(0, 0, 100, 100), b, min_households=200, max_households=500)
+    assert u.members["part"].tolist() == ["floors 1-12", "floors 13-24"]
+    assert any("floor ranges" in n for n in u.notes)
+
+
+def test_no_buildings_no_roads_is_one_empty_unit():
+    u = build_units(box(0, 0, 50, 50), frame([]))
+    assert u.n == 1 and u.households.tolist() == [0]
+    assert len(u.edges) == 0
+
+
+def test_walled_strip_goes_to_nearest_buildings_not_a_ring():
+    # a compound wall inset from the block edge must not create an enclosing ring cell
+    comm = box(0, 0, 200, 100)
+    wall = box(20, 20, 180, 80)
+    comp = pd.DataFrame({"compound_id": ["k"], "geometry": [wall]})
+    rows = [("a", box(40, 40, 60, 60), 100, "k"), ("b", box(140, 40, 160, 60), 100, "k")]
+    u = build_units(
+        comm,
+        frame(rows),
+        compounds=comp,
+        barriers=[wall.exterior],
+        min_households=50,
+        max_households=150,
+    )
+    assert u.n == 2
+    assert (u.exterior > 0).all()  # both touch the community edge: no ring around them
+    assert shapely.area(u.cells).sum() == pytest.approx(comm.area)
+
+
+def test_multipolygon_community_parts_are_all_covered():
+    comm = shapely.MultiPolygon([box(0, 0, 50, 50), box(100, 0, 150, 50)])
+    b = frame([("a", box(10, 10, 20, 20), 10), ("b", box(110, 10, 120, 20), 10)])
+    u = build_units(comm, b)
+    assert shapely.area(u.cells).sum() == pytest.approx(comm.area)
+    assert len(u.edges) == 0
+    assert np.isclose(u.area, 2500).all()
+
+
+def test_point_geometry_is_not_needed():
+    # households points are optional for the tessellation
+    b = frame([("a", box(10, 10, 20, 20), 10)])
+    assert build_units(Point(0, 0).buffer(100), b).n == 1
