@@ -1,0 +1,91 @@
+"""Storage: SQLAlchemy/GeoAlchemy2 models, sessions, repositories and migrations.
+
+One repository API for both backends: PostgreSQL + PostGIS for shared
+deployments and a SQLite file (``sqlite:///gridmap.db``) as the zero-setup
+default. Open a store with :meth:`Store.from_url` (an empty database is
+migrated on the spot), then call the keyword-only functions below with the
+store (one transaction per call) or a session from ``store.session()`` (several
+calls in one transaction).
+
+Examples
+--------
+>>> from gridmap.db import Store, list_plans
+>>> store = Store.from_url("sqlite://")
+>>> list_plans(store)
+[]
+"""
+
+from __future__ import annotations
+
+from gridmap.db.audit import list_audit, write_audit
+from gridmap.db.history import PlanDiff, diff_plans, plan_history, plan_lineage
+from gridmap.db.layers import (
+    ImportRecord,
+    list_communities,
+    list_imports,
+    load_layers,
+    save_layers,
+)
+from gridmap.db.plans import (
+    PlanRecord,
+    archive_plan,
+    area_key,
+    get_plan,
+    list_plans,
+    load_plan,
+    publish_plan,
+    published_plan,
+    save_assignments,
+    save_plan,
+    update_plan,
+    update_plan_grids,
+)
+from gridmap.db.session import (
+    Store,
+    current_revision,
+    downgrade,
+    head_revision,
+    transaction,
+    upgrade,
+)
+from gridmap.db.settings import StoreSettings, database_url, get_store_settings
+from gridmap.db.spatial import locate_sql
+
+__all__ = [
+    "Store",
+    "transaction",
+    "upgrade",
+    "downgrade",
+    "current_revision",
+    "head_revision",
+    "StoreSettings",
+    "database_url",
+    "get_store_settings",
+    "ImportRecord",
+    "save_layers",
+    "load_layers",
+    "list_communities",
+    "list_imports",
+    "PlanRecord",
+    "area_key",
+    "save_plan",
+    "load_plan",
+    "get_plan",
+    "list_plans",
+    "published_plan",
+    "publish_plan",
+    "archive_plan",
+    "update_plan",
+    "update_plan_grids",
+    "save_assignments",
+    "locate_sql",
+    "PlanDiff",
+    "diff_plans",
+    "plan_history",
+    "plan_lineage",
+    "write_audit",
+    "list_audit",
+]
+
+# Registers the api_keys table on Base.metadata wherever the store is used.
+import gridmap.db.keys  # noqa: E402, F401

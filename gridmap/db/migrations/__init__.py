@@ -1,0 +1,1 @@
+"""Alembic migrations of the gridmap store (run with :func:`gridmap.db.upgrade`)."""

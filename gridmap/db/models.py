@@ -1,0 +1,449 @@
+"""SQLAlchemy models of the gridmap store, identical on PostGIS and SQLite.
+
+Every geometry is stored in WGS84 (SRID 4326). On PostgreSQL a :class:`Geom`
+column is a GeoAlchemy2 ``geometry(<type>, 4326)`` with a GiST index (created by
+the migration); on SQLite it is a WKB ``BLOB`` and spatial work happens in
+shapely. In Python both sides see shapely geometries, so repository code is the
+same for both backends.
+
+Tables
+------
+``imports``                one row per layer import (author, projected CRS, column schema)
+``admin_units``            districts (区) and sub-districts (街道): code, name, outline
+``communities``            社区 with codes and names; the unit imports are keyed by
+``buildings`` ``households`` ``staff`` ``roads`` ``barriers`` ``compounds``
+                           layer rows; ``area_id`` is the community an import replaces them by
+``plans``                  number, version (optimistic lock), status, params, report …
+``plan_communities``       the communities a plan covers (its *area*)
+``grids``                  one polygon per grid of a plan, with 四至 and figures
+``plan_buildings`` ``plan_households``  membership building/household → grid
+``assignments``            staff → grid with a role
+``audit_log``              who did what when, with before/after JSON
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import shapely
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+
+__all__ = [
+    "SRID",
+    "PLAN_STATUSES",
+    "Geom",
+    "JSONType",
+    "Base",
+    "Import",
+    "AdminUnit",
+    "Community",
+    "Building",
+    "Household",
+    "Road",
+    "Barrier",
+    "Compound",
+    "Staff",
+    "PlanRow",
+    "PlanCommunity",
+    "GridRow",
+    "PlanBuilding",
+    "PlanHousehold",
+    "Assignment",
+    "AuditLog",
+    "LAYER_TABLES",
+    "utcnow",
+    "table",
+]
+
+#: SRID of every stored geometry (WGS84 longitude/latitude).
+SRID = 4326
+
+#: Plan life cycle.
+PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
+
+#: JSON column: JSONB on PostgreSQL, JSON text elsewhere.
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def table(model: type[Base]) -> sa.Table:
+    """Return the :class:`sqlalchemy.Table` of a model (typed for Core statements).
+
+    Examples
+    --------
+    >>> table(PlanRow).name
+    'plans'
+    """
+    return cast(sa.Table, model.__table__)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Geom(sa.types.TypeDecorator[Any]):
+    """A geometry column: GeoAlchemy2 ``Geometry`` on PostgreSQL, WKB ``BLOB`` on SQLite.
+
+    Values are shapely geometries in WGS84 on both sides. Pre-encoded values
+    (``bytes`` WKB on SQLite, hex EWKB ``str`` on PostgreSQL) pass through
+    unchanged, which is what the bulk writers use.
+
+    Parameters
+    ----------
+    geometry_type : str
+        ``"GEOMETRY"``, ``"POINT"``, ``"POLYGON"`` … (PostGIS type modifier).
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> from sqlalchemy.dialects import postgresql, sqlite
+    >>> Geom("POINT").load_dialect_impl(postgresql.dialect())
+    Geometry(geometry_type='POINT', srid=4326, ...)
+    >>> Geom("POINT").load_dialect_impl(sqlite.dialect())
+    LargeBinary()
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY") -> None:
+        super().__init__()
+        self.geometry_type = geometry_type
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Return the backend column type."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(
+                Geometry(self.geometry_type, srid=SRID, spatial_index=False)
+            )
+        return dialect.type_descriptor(sa.LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Encode a shapely geometry (hex EWKB on PostgreSQL, WKB bytes on SQLite)."""
+        if value is None or isinstance(value, bytes | str):
+            return value
+        if dialect.name == "postgresql":
+            return "SRID=4326;" + shapely.to_wkb(value, hex=True)
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """Decode to a shapely geometry."""
+        if value is None:
+            return None
+        data = getattr(value, "data", value)  # geoalchemy2 WKBElement on PostgreSQL
+        if isinstance(data, str):
+            return shapely.from_wkb(data)
+        return shapely.from_wkb(bytes(data))
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every gridmap table."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+_TS = sa.DateTime(timezone=True)
+
+
+class Import(Base):
+    """One import of layers: who, when, which communities, in which projected CRS."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    author: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    crs: Mapped[str] = mapped_column(sa.Text)  # "EPSG:4549" or WKT
+    community_ids: Mapped[Any] = mapped_column(JSONType)
+    schema: Mapped[Any] = mapped_column(JSONType)  # layer -> [[column, dtype], ...]
+    counts: Mapped[Any] = mapped_column(JSONType)
+
+
+class AdminUnit(Base):
+    """A district (区) or sub-district (街道); its outline is the union of its communities."""
+
+    __tablename__ = "admin_units"
+    __table_args__ = (sa.UniqueConstraint("level", "code"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    level: Mapped[str] = mapped_column(sa.String(20))  # district | street
+    code: Mapped[str] = mapped_column(sa.String(32))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    parent_code: Mapped[str | None] = mapped_column(sa.String(32))
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"), nullable=True)
+
+
+class _LayerMixin:
+    """Columns every stored layer row has."""
+
+    area_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    import_id: Mapped[int] = mapped_column(sa.Integer)  # provenance; no FK (bulk speed)
+    seq: Mapped[int] = mapped_column(sa.Integer)  # row order in its import
+    attrs: Mapped[Any] = mapped_column(JSONType, nullable=True)  # non-canonical columns
+
+
+class Community(Base):
+    """A community (社区/村) polygon with its codes and names."""
+
+    __tablename__ = "communities"
+
+    community_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    import_id: Mapped[int] = mapped_column(sa.Integer)  # provenance; no FK (bulk speed)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    code: Mapped[str | None] = mapped_column(sa.String(32))
+    street: Mapped[str | None] = mapped_column(sa.Text)
+    street_code: Mapped[str | None] = mapped_column(sa.String(32))
+    district: Mapped[str | None] = mapped_column(sa.Text)
+    district_code: Mapped[str | None] = mapped_column(sa.String(32))
+    attrs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class Building(_LayerMixin, Base):
+    """A building footprint with its household count."""
+
+    __tablename__ = "buildings"
+
+    building_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    community_id: Mapped[str | None] = mapped_column(sa.String(64))
+    households: Mapped[int | None] = mapped_column(sa.Integer)
+    households_estimated: Mapped[bool | None] = mapped_column(sa.Boolean)
+    levels: Mapped[float | None] = mapped_column(sa.Float)
+    use: Mapped[str | None] = mapped_column(sa.String(32))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    compound_id: Mapped[str | None] = mapped_column(sa.String(64))
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class Household(_LayerMixin, Base):
+    """A household (personal data: the sensitive flags)."""
+
+    __tablename__ = "households"
+
+    household_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    building_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    unit: Mapped[str | None] = mapped_column(sa.String(64))
+    floor: Mapped[float | None] = mapped_column(sa.Float)
+    persons: Mapped[float | None] = mapped_column(sa.Float)
+    elderly_living_alone: Mapped[bool | None] = mapped_column(sa.Boolean)
+    disabled: Mapped[bool | None] = mapped_column(sa.Boolean)
+    on_assistance: Mapped[bool | None] = mapped_column(sa.Boolean)
+    floating_population: Mapped[bool | None] = mapped_column(sa.Boolean)
+    unemployed: Mapped[bool | None] = mapped_column(sa.Boolean)
+    geom: Mapped[Any] = mapped_column(Geom("POINT"), nullable=True)
+
+
+class Road(_LayerMixin, Base):
+    """A road centre line."""
+
+    __tablename__ = "roads"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    road_class: Mapped[str | None] = mapped_column("class", sa.String(64))
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class Barrier(_LayerMixin, Base):
+    """A wall, fence or water line."""
+
+    __tablename__ = "barriers"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str | None] = mapped_column(sa.String(64))
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class Compound(_LayerMixin, Base):
+    """A residential compound (小区)."""
+
+    __tablename__ = "compounds"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    compound_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class Staff(_LayerMixin, Base):
+    """A staff member (personal data: name, phone, home)."""
+
+    __tablename__ = "staff"
+
+    staff_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    phone: Mapped[str | None] = mapped_column(sa.String(64))
+    home_building_id: Mapped[str | None] = mapped_column(sa.String(64))
+    can_be_chief: Mapped[bool | None] = mapped_column(sa.Boolean)
+    max_posts: Mapped[int | None] = mapped_column(sa.Integer)
+    current_grid: Mapped[str | None] = mapped_column(sa.String(64))
+    current_role: Mapped[str | None] = mapped_column(sa.String(32))
+    geom: Mapped[Any] = mapped_column(Geom("POINT"), nullable=True)
+
+
+class PlanRow(Base):
+    """A plan: its number within its area, edit version, status and parameters."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        sa.UniqueConstraint("area_key", "number"),
+        sa.CheckConstraint("status IN ('draft', 'published', 'archived')", name="status"),
+        sa.Index(
+            "uq_plans_one_published_per_area",
+            "area_key",
+            unique=True,
+            postgresql_where=sa.text("status = 'published'"),
+            sqlite_where=sa.text("status = 'published'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    number: Mapped[int] = mapped_column(sa.Integer)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    area_key: Mapped[str] = mapped_column(sa.String(64), index=True)
+    community_ids: Mapped[Any] = mapped_column(JSONType)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    params: Mapped[Any] = mapped_column(JSONType)
+    crs: Mapped[str] = mapped_column(sa.Text)
+    schema: Mapped[Any] = mapped_column(JSONType)
+    report: Mapped[Any] = deferred(mapped_column(JSONType, nullable=True))
+    n_grids: Mapped[int] = mapped_column(sa.Integer)
+    households: Mapped[int] = mapped_column(sa.Integer)
+    author: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(_TS)
+    archived_at: Mapped[datetime | None] = mapped_column(_TS)
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("plans.id", ondelete="SET NULL"), index=True
+    )
+
+
+class PlanCommunity(Base):
+    """A community covered by a plan."""
+
+    __tablename__ = "plan_communities"
+
+    plan_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    community_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, index=True)
+
+
+class GridRow(Base):
+    """A grid of a plan: polygon, code, name, 四至 and figures."""
+
+    __tablename__ = "grids"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "grid_code"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    grid_code: Mapped[str] = mapped_column(sa.String(64))
+    community_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    households: Mapped[int | None] = mapped_column(sa.Integer)
+    persons: Mapped[float | None] = mapped_column(sa.Float)
+    n_buildings: Mapped[int | None] = mapped_column(sa.Integer)
+    boundary_desc: Mapped[str | None] = mapped_column(sa.Text)
+    locked: Mapped[bool | None] = mapped_column(sa.Boolean)
+    figures: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    geom: Mapped[Any] = mapped_column(Geom("GEOMETRY"))
+
+
+class PlanBuilding(Base):
+    """Building (or building part) → grid, per plan."""
+
+    __tablename__ = "plan_buildings"
+    __table_args__ = (sa.Index("ix_plan_buildings_plan_building", "plan_id", "building_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    building_id: Mapped[str] = mapped_column(sa.String(64))
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64))
+    households: Mapped[int | None] = mapped_column(sa.Integer)
+    part: Mapped[str | None] = mapped_column(sa.String(128))
+    attrs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+class PlanHousehold(Base):
+    """Household → grid, per plan."""
+
+    __tablename__ = "plan_households"
+
+    plan_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    household_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    building_id: Mapped[str | None] = mapped_column(sa.String(64))
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64))
+    attrs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+class Assignment(Base):
+    """A staff post: staff → grid with a role (chief | worker …), per plan."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    staff_id: Mapped[str | None] = mapped_column(sa.String(64))
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64))
+    role: Mapped[str | None] = mapped_column(sa.String(32))
+    attrs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+class AuditLog(Base):
+    """Who did what, when, with the state before and after (JSON)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    entity: Mapped[str] = mapped_column(sa.String(64))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    before: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    after: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+#: Stored layer name → its model (canonical order; communities first).
+LAYER_TABLES: dict[str, type[Base]] = {
+    "communities": Community,
+    "buildings": Building,
+    "households": Household,
+    "roads": Road,
+    "barriers": Barrier,
+    "compounds": Compound,
+    "staff": Staff,
+}
+
+# GiST indexes on every geometry column, PostgreSQL only (SQLite keeps WKB blobs and
+# indexes in memory with shapely's STRtree).
+_SPATIAL: list[type[Base]] = [*LAYER_TABLES.values(), AdminUnit, GridRow]
+for _model in _SPATIAL:
+    _table = table(_model)
+    sa.Index(f"ix_{_table.name}_geom", _table.c.geom, postgresql_using="gist").ddl_if(
+        dialect="postgresql"
+    )
+del _model, _table

@@ -1,0 +1,142 @@
+"""diff_plans exactness on a small hand-made case, lineage and history (both backends)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import shapely
+from dbfactories import make_layers, make_plan
+
+from gridmap.db import Store, diff_plans, plan_lineage, save_plan
+from gridmap.errors import NotFoundError
+
+C = "320104001001"
+
+
+def edited(plan):
+    """Plan B: grid 001 reshaped, building c0-b0 moved 003 → 004, grid 002 renamed 005."""
+    grids = plan.grids.copy()
+    i1 = grids.index[grids["grid_code"] == C + "001"][0]
+    grids.loc[i1, "geometry"] = grids.geometry[i1].buffer(-2.0, join_style="mitre")
+    grids.loc[grids["grid_code"] == C + "002", "grid_code"] = C + "005"
+    b = plan.buildings.copy()
+    b.loc[b["building_id"] == "c0-b0", "grid_code"] = C + "004"
+    b.loc[b["grid_code"] == C + "002", "grid_code"] = C + "005"
+    h = None
+    if plan.households is not None:
+        h = plan.households.copy()
+        h.loc[h["building_id"] == "c0-b0", "grid_code"] = C + "004"
+        h.loc[h["grid_code"] == C + "002", "grid_code"] = C + "005"
+    return plan.replace(grids=grids, buildings=b, households=h)
+
+
+@pytest.mark.parametrize("with_households", [True, False])
+def test_diff_exact(store: Store, with_households: bool) -> None:
+    layers = make_layers(nx=1, households=with_households)
+    a = make_plan(layers)
+    b = edited(a)
+    ra = save_plan(store, a, author="x")
+    rb = save_plan(store, b, author="x", parent_id=ra.id)
+    d = diff_plans(store, ra.id, rb.id)
+    assert d.unit == ("households" if with_households else "buildings")
+    hh = a.grids.set_index("grid_code")["households"]
+    assert d.grids_added.to_dict("records") == [
+        {"grid_code": C + "005", "community_id": "c0", "households": hh[C + "002"]}
+    ]
+    assert d.grids_removed["grid_code"].tolist() == [C + "002"]
+    assert d.grids_changed.to_dict("records") == [
+        {
+            "grid_code": C + "001",
+            "geometry_changed": True,
+            "membership_changed": False,
+            "households_a": hh[C + "001"],
+            "households_b": hh[C + "001"],
+        },
+        {
+            "grid_code": C + "003",
+            "geometry_changed": False,
+            "membership_changed": True,
+            "households_a": hh[C + "003"],
+            "households_b": hh[C + "003"],
+        },
+        {
+            "grid_code": C + "004",
+            "geometry_changed": False,
+            "membership_changed": True,
+            "households_a": hh[C + "004"],
+            "households_b": hh[C + "004"],
+        },
+    ]
+    if with_households:
+        src = a.households
+        m = src["building_id"] == "c0-b0"
+        m002 = src["grid_code"] == C + "002"
+        expected = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "unit_id": src.loc[m, "household_id"],
+                        "building_id": "c0-b0",
+                        "grid_a": C + "003",
+                        "grid_b": C + "004",
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "unit_id": src.loc[m002, "household_id"],
+                        "building_id": src.loc[m002, "building_id"],
+                        "grid_a": C + "002",
+                        "grid_b": C + "005",
+                    }
+                ),
+            ]
+        )
+    else:
+        src = a.buildings
+        m002 = src["grid_code"] == C + "002"
+        expected = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "unit_id": ["c0-b0"],
+                        "building_id": ["c0-b0"],
+                        "grid_a": [C + "003"],
+                        "grid_b": [C + "004"],
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "unit_id": src.loc[m002, "building_id"],
+                        "building_id": src.loc[m002, "building_id"],
+                        "grid_a": C + "002",
+                        "grid_b": C + "005",
+                    }
+                ),
+            ]
+        )
+    expected = expected.sort_values("unit_id").reset_index(drop=True)
+    assert d.moved.astype(object).to_dict("records") == expected.astype(object).to_dict("records")
+    assert d.summary()["moved"] == len(expected)
+    assert not d.unchanged
+    assert diff_plans(store, ra.id, ra.id).unchanged
+
+
+def test_lineage_and_unknown(store: Store) -> None:
+    plan = make_plan(make_layers(nx=1, households=False))
+    r1 = save_plan(store, plan, author="x")
+    r2 = save_plan(store, plan, author="x", parent_id=r1.id)
+    r3 = save_plan(store, plan, author="x", parent_id=r2.id)
+    assert [r.id for r in plan_lineage(store, r3.id)] == [r3.id, r2.id, r1.id]
+    with pytest.raises(NotFoundError, match="no plan with id 42"):
+        diff_plans(store, r1.id, 42)
+    with pytest.raises(NotFoundError, match="no plan with id 42"):
+        plan_lineage(store, 42)
+
+
+def test_geometry_noise_is_not_a_change(store: Store) -> None:
+    plan = make_plan(make_layers(nx=1, households=False))
+    g = plan.grids.copy()
+    g["geometry"] = shapely.set_precision(g.geometry.values, 1e-6)  # sub-mm rounding
+    ra = save_plan(store, plan, author="x")
+    rb = save_plan(store, plan.replace(grids=g), author="x")
+    assert diff_plans(store, ra.id, rb.id).unchanged

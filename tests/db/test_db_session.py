@@ -1,0 +1,168 @@
+"""Store opening, settings, and the Alembic migrations on both backends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from gridmap.db import (
+    Store,
+    StoreSettings,
+    current_revision,
+    database_url,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from gridmap.db.models import Base
+
+try:  # tables declared outside models.py (API keys)
+    import gridmap.db.keys  # noqa: F401
+except ImportError:
+    pass
+from gridmap.db.session import create_store_engine
+from gridmap.errors import StorageError
+
+TABLES = {t.name for t in Base.metadata.sorted_tables}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def schema_diffs(engine: sa.Engine) -> list:
+    with engine.connect() as conn:
+        from geoalchemy2 import alembic_helpers
+
+        def include(obj, name, type_, reflected, compare_to):
+            if type_ == "index" and name and name.endswith("_geom"):
+                return engine.dialect.name == "postgresql" and alembic_helpers.include_object(
+                    obj, name, type_, reflected, compare_to
+                )
+            if type_ == "table" and name == "spatial_ref_sys":
+                return False
+            return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+        mc = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include}
+        )
+        return compare_metadata(mc, Base.metadata)
+
+
+def check_migrations(url: str, schema: str | None = None) -> sa.Engine:
+    engine = create_store_engine(url, schema=schema)
+    assert current_revision(engine) is None
+    upgrade(url, schema=schema)
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert current_revision(engine) == head_revision()
+    upgrade(url, schema=schema)  # idempotent
+    assert current_revision(engine) == head_revision()
+    assert schema_diffs(engine) == []
+    downgrade(url, schema=schema)
+    assert not (TABLES & set(sa.inspect(engine).get_table_names()))
+    assert current_revision(engine) is None
+    downgrade(url, schema=schema)  # idempotent too
+    upgrade(url, schema=schema)
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert schema_diffs(engine) == []
+    return engine
+
+
+def test_migrations_sqlite(tmp_path: Path) -> None:
+    engine = check_migrations(f"sqlite:///{tmp_path / 'm.db'}")
+    ix = {i["name"] for i in sa.inspect(engine).get_indexes("plans")}
+    assert "uq_plans_one_published_per_area" in ix
+    engine.dispose()
+
+
+@pytest.mark.postgis
+def test_migrations_postgis(postgis_url: str, fresh_schema: str) -> None:
+    engine = check_migrations(postgis_url, fresh_schema)
+    with engine.connect() as conn:
+        gist = (
+            conn.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_indexes WHERE schemaname = :s "
+                    "AND indexdef ILIKE '%USING gist%' ORDER BY tablename"
+                ),
+                {"s": fresh_schema},
+            )
+            .scalars()
+            .all()
+        )
+        geom_type = conn.execute(
+            sa.text(
+                "SELECT type, srid FROM geometry_columns WHERE f_table_schema = :s "
+                "AND f_table_name = 'households'"
+            ),
+            {"s": fresh_schema},
+        ).one()
+    assert gist == sorted(
+        [
+            "admin_units",
+            "barriers",
+            "buildings",
+            "communities",
+            "compounds",
+            "grids",
+            "households",
+            "roads",
+            "staff",
+        ]
+    )
+    assert tuple(geom_type) == ("POINT", 4326)
+    engine.dispose()
+
+
+def test_alembic_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    ini = REPO / "gridmap/db/migrations/alembic.ini"
+    for args in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
+        subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={url}", *args],
+            check=True,
+            capture_output=True,
+            cwd=REPO,
+        )
+    assert current_revision(create_store_engine(url)) == head_revision()
+
+
+def test_store_creates_on_empty_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with Store.from_url(url) as store:
+        assert TABLES <= set(sa.inspect(store.engine).get_table_names())
+        assert "sqlite" in repr(store)
+    with pytest.raises(StorageError, match="run `gridmap db upgrade`"):
+        Store.from_url(f"sqlite:///{tmp_path / 'empty.db'}", create=False)
+    eng = create_store_engine(url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    eng.dispose()
+    with pytest.raises(StorageError, match=f"revision '0099'.*needs '{head_revision()}'"):
+        Store.from_url(url)
+
+
+def test_unreachable_and_unsupported() -> None:
+    with pytest.raises(StorageError, match="cannot connect to the store at .*:1/"):
+        Store.from_url("postgresql+psycopg://postgres:secret@127.0.0.1:1/nope")
+    with pytest.raises(StorageError, match="unsupported database backend 'mysql'"):
+        Store.from_url("mysql://u@h/db")
+
+
+def test_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("GRIDMAP_DATABASE_URL", raising=False)
+    assert database_url() == "sqlite:///gridmap.db"
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("GRIDMAP_DATABASE_SCHEMA", "grids")
+    assert database_url() == "postgresql+psycopg://u@h/db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert StoreSettings().database_schema == "grids"
+
+
+def test_db_layer_never_imports_fastapi() -> None:
+    code = "import sys, gridmap.db; assert 'fastapi' not in sys.modules, 'fastapi imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
