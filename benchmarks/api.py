@@ -1,0 +1,247 @@
+"""Benchmark the HTTP API: single-point /locate throughput and a 100 k-point batch.
+
+    python benchmarks/api.py [--buildings 2000] [--duration 10] [--connections 16]
+                             [--points 100000] [--seed 0]
+
+Builds a synthetic city (``synth_city``), partitions it, stores and publishes the
+plan in a SQLite file, then starts, one after the other and with the same uvicorn
+configuration (one process, 127.0.0.1, access log off):
+
+1. a bare FastAPI app whose only endpoint returns a constant (the baseline);
+2. the gridmap app (``create_app``) over the store.
+
+``wrk`` (Debian package ``wrk``) loads each for ``--duration`` seconds with
+``--connections`` connections: ``GET /const`` on the bare app, ``GET /locate`` of
+a point inside a grid (viewer key, WGS84) on gridmap. The target is /locate at
+≥ 70 % of the baseline's requests per second.
+
+Then ``POST /locate/batch`` with ``--points`` random points (CSV in; CSV and JSON
+out) is timed: the server time is the route's ``Server-Timing`` header (parse,
+locate, serialise; wall and CPU time), the client time includes the transfer.
+Target: < 1 s server time for 100 k points. On a shared machine the CPU time is
+the better estimate of the wall time on an idle one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+_BARE = """
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/const")
+async def const():
+    return {{"status": "ok", "grid_code": "320104001001001"}}
+
+
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+
+_GRIDMAP = """
+import uvicorn
+from gridmap.api import Settings, create_app
+
+app = create_app(Settings(database_url={url!r}))
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(code: str, port: int, probe: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _wrk(url: str, *, duration: int, connections: int, header: str | None = None) -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if header:
+        cmd += ["-H", header]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+
+    def ms(m: re.Match[str] | None) -> float:
+        if m is None:
+            return float("nan")
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+    return {
+        "rps": rps,
+        "p50_ms": ms(p50),
+        "p99_ms": ms(p99),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def _setup(workdir: Path, n_buildings: int, seed: int) -> tuple[str, str, tuple[float, float], int]:
+    from gridmap.db import Store, publish_plan, save_layers, save_plan
+    from gridmap.db.keys import create_key
+    from gridmap.layers import validate_layers
+    from gridmap.partition import partition
+    from gridmap.synth import synth_city
+
+    t = time.perf_counter()
+    layers, _ = validate_layers(synth_city(n_buildings=n_buildings, seed=seed))
+    plan = partition(layers, seed=seed)
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    with Store.from_url(url) as store:
+        save_layers(store, layers, author="bench")
+        rec = save_plan(store, plan, author="bench")
+        publish_plan(store, rec.id, author="bench")
+        _, token = create_key(store, name="bench", role="viewer", author="bench")
+    g = plan.grids_wgs84()
+    p = g.geometry.iloc[0].representative_point()
+    print(
+        f"setup: {len(layers.buildings):,} buildings, {plan.n_grids} grids, "
+        f"{time.perf_counter() - t:.1f} s"
+    )
+    return url, token, (p.x, p.y), plan.n_grids
+
+
+def _batch_points(url: str, n: int, seed: int) -> str:
+    from gridmap.db import Store, list_plans, load_plan
+
+    with Store.from_url(url) as store:
+        plan = load_plan(store, list_plans(store, status="published")[0].id)
+    x0, y0, x1, y1 = plan.grids_wgs84().total_bounds
+    rng = np.random.default_rng(seed)
+    pad = 0.05 * (x1 - x0)
+    lon = rng.uniform(x0 - pad, x1 + pad, n)
+    lat = rng.uniform(y0 - pad, y1 + pad, n)
+    return pd.DataFrame({"id": np.arange(n), "lon": lon, "lat": lat}).to_csv(index=False)
+
+
+def _time_batch(base: str, token: str, body: str, fmt: str, repeat: int = 3) -> dict:
+    best_server = best_client = best_cpu = float("inf")
+    size = 0
+    with httpx.Client(timeout=120) as client:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = client.post(
+                f"{base}/locate/batch?format={fmt}",
+                content=body,
+                headers={"X-API-Key": token, "Content-Type": "text/csv"},
+            )
+            wall = time.perf_counter() - t
+            r.raise_for_status()
+            header = r.headers.get("server-timing", "")
+            timing = re.search(r"locate;dur=([\d.]+)", header)
+            cpu = re.search(r"cpu;dur=([\d.]+)", header)
+            server = float(timing.group(1)) / 1000 if timing else float("nan")
+            best_server = min(best_server, server)
+            best_cpu = min(best_cpu, float(cpu.group(1)) / 1000 if cpu else float("nan"))
+            best_client = min(best_client, wall)
+            size = len(r.content)
+    return {"server_s": best_server, "cpu_s": best_cpu, "client_s": best_client, "bytes": size}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--buildings", type=int, default=2000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        url, token, (lon, lat), n_grids = _setup(Path(tmp), args.buildings, args.seed)
+
+        port = _free_port()
+        proc = _start(_BARE.format(port=port), port, "/const")
+        try:
+            _wrk(f"http://127.0.0.1:{port}/const", duration=2, connections=args.connections)
+            bare = _wrk(
+                f"http://127.0.0.1:{port}/const",
+                duration=args.duration,
+                connections=args.connections,
+            )
+        finally:
+            _stop(proc)
+
+        port = _free_port()
+        proc = _start(_GRIDMAP.format(url=url, port=port), port, "/health")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            target = f"{base}/locate?lon={lon!r}&lat={lat!r}"
+            check = httpx.get(target, headers={"X-API-Key": token}).json()
+            assert check["status"] == "inside", check
+            header = f"X-API-Key: {token}"
+            _wrk(target, duration=2, connections=args.connections, header=header)
+            loc = _wrk(target, duration=args.duration, connections=args.connections, header=header)
+            body = _batch_points(url, args.points, args.seed)
+            batch_csv = _time_batch(base, token, body, "csv")
+            batch_json = _time_batch(base, token, body, "json")
+        finally:
+            _stop(proc)
+
+    ratio = loc["rps"] / bare["rps"]
+    print()
+    print(
+        f"single point: wrk -t1 -c{args.connections} -d{args.duration}s, one uvicorn "
+        f"process each, {n_grids} grids"
+    )
+    print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, r in (("bare FastAPI GET /const", bare), ("gridmap GET /locate", loc)):
+        print(
+            f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>10}"
+        )
+    print(f"/locate / baseline: {ratio:.0%} (target >= 70 %)")
+    print()
+    print(f"batch: POST /locate/batch, {args.points:,} points as CSV (best of 3)")
+    print(f"{'answer':<10}{'server s':>10}{'cpu s':>10}{'client s':>10}{'MB':>8}")
+    for name, r in (("csv", batch_csv), ("json", batch_json)):
+        print(
+            f"{name:<10}{r['server_s']:>10.3f}{r['cpu_s']:>10.3f}{r['client_s']:>10.3f}"
+            f"{r['bytes'] / 1e6:>8.1f}"
+        )
+    print("server s: wall time in the route (parse, locate, serialise); cpu s: CPU time of the")
+    print("server process meanwhile (close to the wall time on an idle machine)")
+    print("target: server time < 1 s for 100,000 points")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Dependencies shared by the routers, declared once as ``Annotated`` aliases.
+
+``StoreDep``, ``SettingsDep`` and ``LocatorDep`` hand out what the lifespan put on
+``app.state``; ``ViewerDep`` … ``AdminDep`` authenticate the caller's API key and
+check its role (``viewer < dispatcher < planner < admin``): no or an unknown key
+is ``401`` (with ``WWW-Authenticate``), a role too low is ``403``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.api.errors import NotAuthenticatedError
+from gridmap.api.locator import Locator
+from gridmap.api.security import MISS, KeyCache, Principal, token_from_request
+from gridmap.api.settings import Settings
+from gridmap.db import Store
+from gridmap.db.keys import ROLES, role_rank
+from gridmap.errors import PermissionDeniedError, StorageError
+
+__all__ = [
+    "Principal",
+    "get_store",
+    "get_settings_dep",
+    "get_locator",
+    "get_key_cache",
+    "require_role",
+    "optional_principal",
+    "StoreDep",
+    "SettingsDep",
+    "LocatorDep",
+    "ViewerDep",
+    "DispatcherDep",
+    "PlannerDep",
+    "AdminDep",
+    "OptionalPrincipalDep",
+    "RequestContext",
+    "require_context",
+    "SECURITY",
+    "ViewerContextDep",
+]
+
+# only for the OpenAPI "Authorize" button; the key itself is read by token_from_request
+_bearer = HTTPBearer(auto_error=False, description="API key as `Authorization: Bearer <key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+def _state(request: Request, name: str) -> object:
+    value = getattr(request.app.state, name, None)
+    if value is None:
+        raise StorageError(
+            f"the service is not started ({name} missing); run it with `gridmap serve` or "
+            "inside the app lifespan (e.g. `with TestClient(create_app()) as client:`)"
+        )
+    return value
+
+
+async def get_store(request: Request) -> Store:
+    """Return the store opened by the app lifespan (``app.state.store``)."""
+    return _state(request, "store")  # type: ignore[return-value]
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    """Return the app settings (``app.state.settings``)."""
+    return _state(request, "settings")  # type: ignore[return-value]
+
+
+async def get_locator(request: Request) -> Locator:
+    """Return the locator of the published plans (``app.state.locator``)."""
+    return _state(request, "locator")  # type: ignore[return-value]
+
+
+async def get_key_cache(request: Request) -> KeyCache:
+    """Return the verified-key cache (``app.state.key_cache``)."""
+    return _state(request, "key_cache")  # type: ignore[return-value]
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+LocatorDep = Annotated[Locator, Depends(get_locator)]
+
+
+async def optional_principal(
+    request: Request,
+    _b: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    _h: Annotated[str | None, Depends(_header)] = None,
+) -> Principal | None:
+    """Return the caller of a request with a valid key, ``None`` without a key.
+
+    Raises
+    ------
+    NotAuthenticatedError
+        A key was sent but it is unknown or revoked.
+    """
+    token = token_from_request(request)
+    if token is None:
+        return None
+    cache: KeyCache = _state(request, "key_cache")  # type: ignore[assignment]
+    store: Store = _state(request, "store")  # type: ignore[assignment]
+    principal = cache.lookup(token)
+    if principal is MISS:  # not cached: ask the store, off the event loop
+        principal = await run_in_threadpool(cache.authenticate, store, token)
+    if principal is None:
+        raise NotAuthenticatedError(
+            "the API key is unknown or revoked; ask an admin for a key (`gridmap keys create "
+            "--role viewer`) and send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+        )
+    request.state.principal = principal
+    return principal
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def require_role(min_role: str) -> Callable[..., Any]:
+    """Return a dependency that authenticates the caller and requires ``min_role`` or higher.
+
+    Parameters
+    ----------
+    min_role : {"viewer", "dispatcher", "planner", "admin"}
+        The lowest role allowed.
+
+    Returns
+    -------
+    callable
+        A FastAPI dependency returning the :class:`Principal`.
+    """
+    rank = role_rank(min_role)
+
+    async def dependency(principal: OptionalPrincipalDep) -> Principal:
+        if principal is None:
+            raise NotAuthenticatedError(
+                "this needs an API key; send it as `Authorization: Bearer <key>` or "
+                "`X-API-Key: <key>` (an admin creates one with `gridmap keys create --role "
+                f"{min_role}`)"
+            )
+        if role_rank(principal.role) < rank:
+            raise PermissionDeniedError(
+                f"this needs the {min_role} role or higher (one of "
+                f"{', '.join(ROLES[rank:])}); your key {principal.name!r} has role "
+                f"{principal.role!r}. Ask an admin for a key with the right role"
+            )
+        return principal
+
+    dependency.__name__ = f"require_{min_role}"
+    return dependency
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Everything a hot route needs, resolved by one dependency (see :func:`require_context`)."""
+
+    principal: Principal
+    store: Store
+    locator: Locator
+    settings: Settings
+
+
+def require_context(min_role: str) -> Callable[..., Any]:
+    """Like :func:`require_role`, but one dependency returning a :class:`RequestContext`.
+
+    FastAPI resolves every dependency per request; on the hot ``/locate`` path one
+    dependency instead of eight saves a third of the request time. Routes using it
+    declare their security in ``openapi_extra=SECURITY`` for the docs.
+    """
+    check = require_role(min_role)
+
+    async def dependency(request: Request) -> RequestContext:
+        principal = await optional_principal(request)
+        principal = await check(principal)
+        state = request.app.state
+        return RequestContext(principal, state.store, state.locator, state.settings)
+
+    dependency.__name__ = f"context_{min_role}"
+    return dependency
+
+
+#: OpenAPI security requirement of routes using :func:`require_context`.
+SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]}
+
+ViewerDep = Annotated[Principal, Depends(require_role("viewer"))]
+DispatcherDep = Annotated[Principal, Depends(require_role("dispatcher"))]
+PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+
+ViewerContextDep = Annotated[RequestContext, Depends(require_context("viewer"))]

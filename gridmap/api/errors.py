@@ -1,0 +1,363 @@
+"""Domain exceptions → RFC 7807 ``application/problem+json`` responses, in one place.
+
+=====================================================  ======  =========================
+exception                                              status  ``type``
+=====================================================  ======  =========================
+:class:`NotAuthenticatedError` (no or unknown key)     401     ``…:unauthenticated``
+:class:`~gridmap.errors.PermissionDeniedError`         403     ``…:forbidden``
+:class:`~gridmap.errors.NotFoundError`                 404     ``…:not-found``
+:class:`~gridmap.errors.ConflictError`                 409     ``…:conflict``
+:class:`PayloadTooLargeError`                          413     ``…:payload-too-large``
+:class:`~gridmap.errors.CoordinateError`               400     ``…:bad-coordinate``
+:class:`~gridmap.errors.CRSError`                      400     ``…:unknown-crs``
+:class:`~gridmap.errors.LayerError`, other InputError  400     ``…:bad-input``
+:class:`~gridmap.errors.ValidationError`               422     ``…:validation-failed``
+:class:`~gridmap.errors.InfeasibleError`,
+:class:`~gridmap.errors.StaffingError`,
+other :class:`~gridmap.errors.PartitionError`          422     ``…:unprocessable``
+request schema errors (FastAPI)                        422     ``…:invalid-request``
+:class:`~gridmap.errors.StorageError`                  503     ``…:storage-unavailable``
+any HTTP error raised by routing (404, 405 …)          same    ``about:blank``
+anything else (a bug)                                  500     ``…:internal``
+=====================================================  ======  =========================
+
+Rule of thumb: **400** when a value the client sent is wrong (a coordinate, a
+CRS, a malformed CSV/GeoJSON), **422** when well-formed input cannot be
+processed (validation, infeasible parameters, request schema), never **500**
+for client input. Every body has ``type``, ``title``, ``status``, ``detail``
+(what is wrong and how to fix it) and ``instance`` (the request path); some add
+members (``current_version``, ``errors``, ``limit``). Planning routes answer a
+stale ``If-Match`` with 412 themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gridmap.errors import (
+    ConflictError,
+    CoordinateError,
+    CRSError,
+    GridmapError,
+    InputError,
+    NotFoundError,
+    PartitionError,
+    PermissionDeniedError,
+    StaffingError,
+    StorageError,
+    ValidationError,
+)
+
+__all__ = [
+    "PROBLEM_JSON",
+    "NotAuthenticatedError",
+    "PayloadTooLargeError",
+    "problem",
+    "status_for",
+    "install_error_handlers",
+    "BodySizeLimitMiddleware",
+    "PROBLEM_RESPONSES",
+]
+
+_log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE = "urn:gridmap:problem:"
+
+
+class NotAuthenticatedError(PermissionDeniedError):
+    """No API key, or a key that is unknown or revoked (401)."""
+
+
+class PayloadTooLargeError(InputError):
+    """A request body or a batch larger than the configured limit (413).
+
+    Parameters
+    ----------
+    message : str
+        What is too large and how to fix it.
+    limit : int, optional
+        The limit (bytes or points).
+    """
+
+    def __init__(self, message: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+# most specific first
+_MAP: list[tuple[type[BaseException], int, str, str]] = [
+    (NotAuthenticatedError, 401, "unauthenticated", "Not authenticated"),
+    (PermissionDeniedError, 403, "forbidden", "Forbidden"),
+    (NotFoundError, 404, "not-found", "Not found"),
+    (ConflictError, 409, "conflict", "Conflict"),
+    (PayloadTooLargeError, 413, "payload-too-large", "Payload too large"),
+    (CoordinateError, 400, "bad-coordinate", "Bad coordinate"),
+    (CRSError, 400, "unknown-crs", "Unknown or unusable CRS"),
+    (ValidationError, 422, "validation-failed", "Validation failed"),
+    (StaffingError, 422, "unprocessable", "Cannot staff"),
+    (PartitionError, 422, "unprocessable", "Cannot partition"),
+    (InputError, 400, "bad-input", "Bad input"),
+    (StorageError, 503, "storage-unavailable", "Storage unavailable"),
+    (GridmapError, 400, "bad-input", "Bad input"),
+]
+
+#: OpenAPI ``responses=`` entry documenting the problem bodies.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": text,
+        "content": {
+            PROBLEM_JSON: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                    },
+                    "required": ["type", "title", "status", "detail"],
+                }
+            }
+        },
+    }
+    for code, text in (
+        (400, "Bad input (coordinates, CRS, file content)"),
+        (401, "Missing or invalid API key"),
+        (403, "The key's role does not allow this"),
+        (404, "Unknown plan, grid or collection"),
+        (413, "Body or batch too large"),
+        (422, "Invalid request"),
+    )
+}
+
+
+def status_for(exc: BaseException) -> tuple[int, str, str]:
+    """Return ``(status, type slug, title)`` of a domain exception.
+
+    Examples
+    --------
+    >>> from gridmap.errors import CoordinateError, NotFoundError
+    >>> status_for(NotFoundError("x"))[0], status_for(CoordinateError("x"))[0]
+    (404, 400)
+    """
+    for cls, status, slug, title in _MAP:
+        if isinstance(exc, cls):
+            return status, slug, title
+    return 500, "internal", "Internal server error"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build an RFC 7807 problem response.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status.
+    detail : str
+        What is wrong and how to fix it.
+    title : str, optional
+        Short summary (the HTTP phrase by default).
+    type_ : str, optional
+        Problem type URI (``about:blank`` by default, or ``urn:gridmap:problem:<slug>``).
+    instance : str, optional
+        The request path.
+    headers : dict, optional
+        Extra response headers.
+    **extra
+        Extension members.
+
+    Returns
+    -------
+    fastapi.responses.JSONResponse
+    """
+    from http import HTTPStatus
+
+    body: dict[str, Any] = {
+        "type": type_ or "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _domain_response(request: Request, exc: Exception) -> JSONResponse:
+    status, slug, title = status_for(exc)
+    extra: dict[str, Any] = {}
+    headers = None
+    if isinstance(exc, ConflictError):
+        extra["current_version"] = exc.current_version
+    if isinstance(exc, PayloadTooLargeError):
+        extra["limit"] = exc.limit
+    if isinstance(exc, NotAuthenticatedError):
+        headers = {"WWW-Authenticate": 'Bearer realm="gridmap", ApiKey header="X-API-Key"'}
+    if isinstance(exc, ValidationError) and exc.report is not None:
+        to_dict = getattr(exc.report, "to_dict", None)
+        if callable(to_dict):
+            try:
+                extra["report"] = to_dict()
+            except Exception:  # a report that cannot be shown must not hide the error
+                pass
+    if status >= 500:
+        _log.error("%s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem(
+        status,
+        str(exc),
+        title=title,
+        type_=_TYPE + slug,
+        instance=request.url.path,
+        headers=headers,
+        **extra,
+    )
+
+
+def _validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        errors.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
+    shown = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+    return problem(
+        422,
+        f"the request does not match the API: {shown}; see /docs for the expected parameters",
+        title="Invalid request",
+        type_=_TYPE + "invalid-request",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+def _http_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such resource {request.url.path}; see /docs for the available paths"
+    return problem(
+        exc.status_code,
+        detail,
+        instance=request.url.path,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # never log the message: it may hold personal data; the type and path are enough
+    _log.error(
+        "unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=(type(exc), exc, None),
+    )
+    return problem(
+        500,
+        "the server failed on this request; it has been logged. Retry, and report it if it "
+        "persists",
+        title="Internal server error",
+        type_=_TYPE + "internal",
+        instance=request.url.path,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers on ``app``."""
+    app.add_exception_handler(GridmapError, _domain_response)
+    app.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_response)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies larger than ``max_bytes`` with 413 problem+json.
+
+    Checks ``Content-Length`` before reading, and counts streamed (chunked)
+    bodies as they arrive.
+
+    Parameters
+    ----------
+    app : ASGI app
+        The wrapped application.
+    max_bytes : int or callable
+        Largest body accepted, or a function returning it (read on every request,
+        e.g. ``lambda: settings.max_body_bytes``).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int | Callable[[], int]) -> None:
+        self.app = app
+        self._max_bytes = max_bytes
+
+    @property
+    def max_bytes(self) -> int:
+        """The current limit in bytes."""
+        m = self._max_bytes
+        return int(m() if callable(m) else m)
+
+    def _message(self, limit: int) -> str:
+        mb = limit / (1024 * 1024)
+        return (
+            f"the request body is larger than the limit of {limit} bytes "
+            f"({mb:.1f} MiB); split it into smaller requests (or raise GRIDMAP_MAX_BODY_BYTES)"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the body size of an HTTP request, then call the app."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0
+                if length > limit:
+                    resp = problem(
+                        413,
+                        self._message(limit),
+                        title="Payload too large",
+                        type_=_TYPE + "payload-too-large",
+                        instance=scope.get("path"),
+                        limit=limit,
+                        headers={"Connection": "close"},
+                    )
+                    await resp(scope, receive, send)
+                    return
+        seen = 0
+        message_text = self._message
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    # an HTTPException passes FastAPI's body parsing unchanged (→ 413)
+                    raise StarletteHTTPException(413, detail=message_text(limit))
+            return msg
+
+        await self.app(scope, limited, send)

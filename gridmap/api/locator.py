@@ -1,0 +1,648 @@
+"""The service's in-memory view of the published plans: grid indexes, staff, buildings.
+
+:class:`Locator` loads every published plan from the store (one per area), with
+the layers of its communities, and keeps for each a :class:`~gridmap.locate.GridIndex`
+(a shapely STRtree over the grid polygons), the grid attributes, the staff
+posts, the communities and the buildings. ``/locate``, ``/locate/batch`` and the
+OGC API Features collections are all answered from this snapshot, so a request
+never scans the database. :meth:`Locator.refresh` rebuilds it (the lifespan
+calls it at start-up; the plans router calls it after a publish) and swaps it in
+atomically: a request in flight keeps the snapshot it started with.
+
+Several published plans (areas) are searched together: a point on the edge
+between two areas gets the candidates of both, and the same deterministic rules
+as :class:`~gridmap.locate.GridIndex` (covering grid with the smallest code; else
+the nearest grid, ties to the smallest code).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridmap.crs import CRSSpec, parse_crs, transform
+from gridmap.db import Store, get_plan, list_plans, load_layers, load_plan
+from gridmap.db.plans import PlanRecord
+from gridmap.errors import CoordinateError, NotFoundError
+from gridmap.locate import LOCATE_COLUMNS, GridIndex
+
+__all__ = ["Area", "Locator", "check_coordinates"]
+
+_log = logging.getLogger(__name__)
+
+_GRID_ATTRS = ("grid_code", "community_id", "name", "households", "boundary_desc")
+_COMMUNITY_ATTRS = (
+    "community_id",
+    "name",
+    "code",
+    "street",
+    "street_code",
+    "district",
+    "district_code",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_crs_cached(name: str) -> CRSSpec:
+    return parse_crs(name)
+
+
+def check_coordinates(lon: np.ndarray, lat: np.ndarray, spec: CRSSpec) -> np.ndarray:
+    """Return one message per point (``""`` when valid): NaN, out of range, swapped.
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        Coordinates (longitude/x first).
+    spec : CRSSpec
+        Their CRS (range checks only for geographic CRSs).
+
+    Returns
+    -------
+    numpy.ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridmap.crs import parse_crs
+    >>> check_coordinates(np.array([118.8, 32.0]), np.array([32.0, 118.8]), parse_crs("wgs84"))[1]
+    'latitude 118.8 is out of [-90, 90]; looks like lat/lon are swapped: pass lon first'
+    """
+    x = np.asarray(lon, dtype=np.float64)
+    y = np.asarray(lat, dtype=np.float64)
+    out = np.full(x.shape, "", dtype=object)
+    finite = np.isfinite(x) & np.isfinite(y)
+    out[~finite] = "coordinate is NaN or infinite; send numbers for lon and lat"
+    if spec.is_geographic:
+        with np.errstate(invalid="ignore"):
+            lat_bad = finite & (np.abs(y) > 90)
+            lon_bad = finite & (np.abs(x) > 180) & ~lat_bad
+            swappable = (np.abs(x) <= 90) & (np.abs(y) <= 180)
+        for i in np.flatnonzero(lat_bad):
+            msg = f"latitude {float(y[i])!r} is out of [-90, 90]"
+            out[i] = msg + (
+                "; looks like lat/lon are swapped: pass lon first"
+                if swappable[i]
+                else "; are these projected metres? then pass their EPSG code as crs"
+            )
+        for i in np.flatnonzero(lon_bad):
+            out[i] = (
+                f"longitude {float(x[i])!r} is out of [-180, 180]; are these projected metres? "
+                "then pass their EPSG code as crs"
+            )
+    return out
+
+
+@dataclass
+class Area:
+    """One published (or requested) plan and what the service needs of it.
+
+    Attributes
+    ----------
+    record : PlanRecord
+        The stored plan's metadata.
+    crs : pyproj.CRS
+        The plan's projected CRS.
+    index : GridIndex
+        Point → grid index over the plan's grids.
+    grids : geopandas.GeoDataFrame
+        Grids (projected) with their attributes, in index order.
+    grids_wgs84 : geopandas.GeoDataFrame
+        The same in WGS84, for GeoJSON.
+    communities : geopandas.GeoDataFrame or None
+        The plan's communities (WGS84) with names and codes.
+    buildings : geopandas.GeoDataFrame or None
+        Buildings (projected) with ``grid_code``.
+    households : pandas.DataFrame or None
+        Households (personal data: sensitive flags), no geometry.
+    staff : dict
+        ``grid_code`` → list of ``{staff_id, name, phone, role}`` (chief first).
+    plan : Plan
+        The loaded plan (for maps).
+    """
+
+    record: PlanRecord
+    crs: pyproj.CRS
+    index: GridIndex
+    grids: gpd.GeoDataFrame
+    grids_wgs84: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame | None = None
+    buildings: gpd.GeoDataFrame | None = None
+    households: pd.DataFrame | None = None
+    staff: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    plan: Any = None
+    _building_tree: shapely.STRtree | None = None
+    _community_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _fast: Any = None
+
+    def _fast_parts(self) -> Any:
+        """STRtree, boundaries, code ranks and a WGS84 → plan CRS transformer (built once)."""
+        if self._fast is None:
+            geoms = self.index.geometries
+            rank = np.empty(len(self.index.codes), dtype=np.int64)
+            rank[np.argsort(self.index.codes, kind="stable")] = np.arange(len(rank))
+            self._fast = (
+                shapely.STRtree(geoms),
+                shapely.boundary(geoms),
+                rank,
+                pyproj.Transformer.from_crs(4326, self.crs, always_xy=True),
+            )
+        return self._fast
+
+    def locate_xy(self, x: float, y: float) -> dict[str, Any]:
+        """Locate one projected point with the rules of :meth:`GridIndex.locate` (no pandas).
+
+        Returns
+        -------
+        dict
+            ``row`` (of ``grid_code``, else of the nearest grid), ``found``,
+            ``inside``, ``candidates`` (rows, by code), ``distance_to_boundary``,
+            ``nearest_distance``.
+        """
+        tree, boundaries, rank, _ = self._fast_parts()
+        pt = shapely.Point(x, y)
+        tol = self.index.tolerance
+        if tol > 0:
+            hits = tree.query(pt, predicate="dwithin", distance=tol)
+        else:
+            hits = tree.query(pt, predicate="intersects")
+        if len(hits):
+            cov = shapely.intersects(self.index.geometries[hits], pt)
+            db = shapely.distance(boundaries[hits], pt)
+            dpoly = np.where(cov, 0.0, db)
+            order = np.lexsort((rank[hits], dpoly, ~cov))
+            k = int(order[0])
+            return {
+                "row": int(hits[k]),
+                "found": True,
+                "inside": bool(cov[k]),
+                "candidates": [int(h) for h in hits[np.argsort(rank[hits])]],
+                "distance_to_boundary": float(db[k]),
+                "nearest_distance": float(dpoly[k]),
+            }
+        gi, dist = tree.query_nearest(pt, return_distance=True, all_matches=True)
+        k = int(np.argmin(rank[gi]))
+        return {
+            "row": int(gi[k]),
+            "found": False,
+            "inside": False,
+            "candidates": [],
+            "distance_to_boundary": float("nan"),
+            "nearest_distance": float(dist[k]),
+        }
+
+    @property
+    def plan_id(self) -> int:
+        """Id of the plan."""
+        return self.record.id
+
+    def community_info(self, community_id: Any) -> dict[str, Any]:
+        """Names and codes of a community, its sub-district and district (``{}`` if unknown)."""
+        if community_id is None:
+            return {}
+        return self._community_info.get(str(community_id), {})
+
+    def buildings_near(self, x: float, y: float, radius: float) -> pd.DataFrame:
+        """Return the buildings within ``radius`` metres of a projected point, nearest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``building_id, name, use, households, grid_code, distance_m``.
+        """
+        cols = ["building_id", "name", "use", "households", "grid_code", "distance_m"]
+        if self.buildings is None or self._building_tree is None or not len(self.buildings):
+            return pd.DataFrame(columns=cols)
+        pt = shapely.Point(x, y)
+        hits = self._building_tree.query(pt, predicate="dwithin", distance=radius)
+        sub = self.buildings.iloc[np.sort(hits)]
+        dist = shapely.distance(np.asarray(sub.geometry.values, dtype=object), pt)
+        out = pd.DataFrame(
+            {c: sub[c].to_numpy() if c in sub.columns else None for c in cols[:-1]}
+        ).assign(distance_m=np.round(dist, 2))
+        return out.sort_values(["distance_m", "building_id"], kind="stable").reset_index(drop=True)
+
+
+def _community_table(communities: gpd.GeoDataFrame | None) -> dict[str, dict[str, Any]]:
+    if communities is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for row in pd.DataFrame(communities.drop(columns=communities.geometry.name)).to_dict("records"):
+        out[str(row["community_id"])] = {
+            k: (None if _missing(row.get(k)) else str(row.get(k))) for k in _COMMUNITY_ATTRS
+        }
+    return out
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _staff_posts(plan: Any, staff: gpd.GeoDataFrame | None) -> dict[str, list[dict[str, Any]]]:
+    """``grid_code`` → staff posts (chief first, then workers by staff id)."""
+    people: dict[str, dict[Any, Any]] = {}
+    if staff is not None and len(staff):
+        for row in pd.DataFrame(staff.drop(columns=staff.geometry.name)).to_dict("records"):
+            people[str(row["staff_id"])] = row
+    posts: list[tuple[str, str, str]] = []
+    assignments = getattr(plan, "assignments", None)
+    if assignments is not None and len(assignments):
+        for sid, code, role in assignments[["staff_id", "grid_code", "role"]].itertuples(
+            index=False
+        ):
+            if not _missing(sid) and not _missing(code):
+                posts.append((str(code), str(sid), "worker" if _missing(role) else str(role)))
+    elif staff is not None and "current_grid" in staff.columns:
+        for sid, code, role in staff[["staff_id", "current_grid", "current_role"]].itertuples(
+            index=False
+        ):
+            if not _missing(code):
+                posts.append((str(code), str(sid), "worker" if _missing(role) else str(role)))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for code, sid, role in sorted(posts, key=lambda p: (p[0], p[2] != "chief", p[1])):
+        person = people.get(sid, {})
+        out.setdefault(code, []).append(
+            {
+                "staff_id": sid,
+                "role": role,
+                "name": None if _missing(person.get("name")) else str(person["name"]),
+                "phone": None if _missing(person.get("phone")) else str(person["phone"]),
+            }
+        )
+    return out
+
+
+def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> Area:
+    """Load a stored plan (and the layers of its communities) into an :class:`Area`."""
+    plan = load_plan(store, record.id)
+    crs = pyproj.CRS(plan.crs)
+    grids = plan.grids
+    if grids.crs is None:
+        grids = grids.set_crs(crs)
+    grids = grids.reset_index(drop=True)
+    index = GridIndex(grids, tolerance=tolerance)
+    try:
+        layers = load_layers(store, list(record.community_ids), crs=crs)
+    except NotFoundError:
+        layers = None
+    communities = buildings = households = staff = None
+    if layers is not None:
+        communities = layers.communities.to_crs(4326)
+        staff = layers.staff
+        households = (
+            None
+            if layers.households is None
+            else pd.DataFrame(layers.households.drop(columns=layers.households.geometry.name))
+        )
+        b = layers.buildings
+        if plan.buildings is not None and len(plan.buildings):
+            first = plan.buildings.drop_duplicates("building_id").set_index("building_id")
+            codes = first["grid_code"].reindex(b["building_id"].to_numpy()).to_numpy()
+            b = b.assign(grid_code=codes)
+        else:
+            b = b.assign(grid_code=None)
+        buildings = b.reset_index(drop=True)
+    area = Area(
+        record=record,
+        crs=crs,
+        index=index,
+        grids=grids,
+        grids_wgs84=grids.to_crs(4326),
+        communities=communities,
+        buildings=buildings,
+        households=households,
+        staff=_staff_posts(plan, staff),
+        plan=plan,
+    )
+    if buildings is not None and len(buildings):
+        area._building_tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+    area._community_info = _community_table(communities)
+    return area
+
+
+class Locator:
+    """Grid indexes of the published plans, rebuilt on demand.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read plans from.
+    tolerance : float, default 0.01
+        Edge tolerance in metres (see :class:`gridmap.locate.GridIndex`).
+    cache_size : int, default 4
+        How many non-published plans (``?plan=`` on a draft) to keep loaded.
+
+    Examples
+    --------
+    >>> from gridmap.db import Store
+    >>> loc = Locator(Store.from_url("sqlite://"))
+    >>> loc.refresh()
+    0
+    """
+
+    def __init__(self, store: Store, *, tolerance: float = 0.01, cache_size: int = 4) -> None:
+        self.store = store
+        self.tolerance = float(tolerance)
+        self._areas: tuple[Area, ...] = ()
+        self._lock = threading.Lock()
+        self._extra: OrderedDict[tuple[int, int], Area] = OrderedDict()
+        self._cache_size = int(cache_size)
+
+    @property
+    def areas(self) -> tuple[Area, ...]:
+        """The published areas of the current snapshot."""
+        return self._areas
+
+    def refresh(self) -> int:
+        """Reload every published plan; return how many areas are served.
+
+        Safe to call from any thread; the new snapshot replaces the old one in
+        one assignment.
+        """
+        with self._lock:
+            records = list_plans(self.store, status="published")
+            areas = []
+            for rec in records:
+                try:
+                    areas.append(build_area(self.store, rec, tolerance=self.tolerance))
+                except Exception:  # one broken plan must not take the service down
+                    _log.exception("cannot index published plan %s; it is not served", rec.id)
+            self._areas = tuple(areas)
+            self._extra.clear()
+        _log.info(
+            "locator: %d published plan(s), %d grids",
+            len(areas),
+            sum(len(a.grids) for a in areas),
+        )
+        return len(areas)
+
+    def area(self, plan_id: int) -> Area:
+        """Return the area of a plan: published ones from the snapshot, others loaded on demand.
+
+        Raises
+        ------
+        NotFoundError
+            Unknown plan.
+        """
+        for a in self._areas:
+            if a.plan_id == int(plan_id):
+                return a
+        rec = get_plan(self.store, int(plan_id))
+        key = (rec.id, rec.version)
+        with self._lock:
+            hit = self._extra.get(key)
+            if hit is not None:
+                self._extra.move_to_end(key)
+                return hit
+        area = build_area(self.store, rec, tolerance=self.tolerance)
+        with self._lock:
+            for k in [k for k in self._extra if k[0] == rec.id]:
+                del self._extra[k]
+            self._extra[key] = area
+            while len(self._extra) > self._cache_size:
+                self._extra.popitem(last=False)
+        return area
+
+    def select(self, plan_id: int | None = None) -> tuple[Area, ...]:
+        """Return the areas to search: one plan, or every published plan.
+
+        Raises
+        ------
+        NotFoundError
+            No plan is published (and none was named), or the named plan is unknown.
+        """
+        if plan_id is not None:
+            return (self.area(plan_id),)
+        areas = self._areas
+        if not areas:
+            raise NotFoundError(
+                "no plan is published yet, so there is no grid to locate in; publish one "
+                "(POST /plans/{id}/publish or `gridmap publish`) or name a plan with ?plan=ID"
+            )
+        return areas
+
+    def find_grid(self, grid_code: str, plan_id: int | None = None) -> tuple[Area, int]:
+        """Return the area and row of a grid code among the served plans.
+
+        Raises
+        ------
+        NotFoundError
+            No served plan has this grid.
+        """
+        for a in self.select(plan_id):
+            rows = np.flatnonzero(a.index.codes == str(grid_code))
+            if len(rows):
+                return a, int(rows[0])
+        raise NotFoundError(
+            f"no grid {grid_code!r} in the published plan(s); list the grids with "
+            "GET /collections/grids/items"
+        )
+
+    def locate_one(
+        self, lon: float, lat: float, crs: Any = "wgs84", *, plan_id: int | None = None
+    ) -> dict[str, Any]:
+        """Locate one point: the fast path of :meth:`locate` (same answers, no pandas).
+
+        Returns
+        -------
+        dict
+            ``area`` (:class:`Area` of the grid, else of the nearest grid),
+            ``row``, ``found``, ``inside``, ``on_boundary``, ``candidates``
+            (``(area, row)`` pairs by code), ``distance_to_boundary``,
+            ``nearest_distance``, ``x``/``y`` (in the area's CRS),
+            ``lon_wgs84``/``lat_wgs84`` and ``crs`` (the parsed input CRS).
+
+        Raises
+        ------
+        CoordinateError, CRSError, NotFoundError
+            As :meth:`locate`.
+        """
+        spec = _parse_crs_cached(crs) if isinstance(crs, str) else parse_crs(crs)
+        lon, lat = float(lon), float(lat)
+        if not (
+            math.isfinite(lon)
+            and math.isfinite(lat)
+            and (not spec.is_geographic or (abs(lon) <= 180 and abs(lat) <= 90))
+        ):
+            msg = check_coordinates(np.array([lon]), np.array([lat]), spec)[0]
+            raise CoordinateError(f"point 0: {msg}")
+        areas = self.select(plan_id)
+        if spec.kind == "wgs84":
+            wx, wy = lon, lat
+        else:
+            wx, wy = transform(lon, lat, spec, "wgs84", validate=False)
+        best: tuple[Any, ...] | None = None
+        answers = []
+        for a in areas:
+            if spec.kind == "pyproj" and spec.pyproj_crs is not None and spec.pyproj_crs == a.crs:
+                x, y = lon, lat
+            else:
+                x, y = a._fast_parts()[3].transform(wx, wy)
+            r = a.locate_xy(x, y)
+            r.update(area=a, x=x, y=y)
+            answers.append(r)
+            code = str(a.index.codes[r["row"]])
+            key = (not r["found"], not r["inside"], r["nearest_distance"], code)
+            if best is None or key < best[0]:
+                best = (key, r)
+        assert best is not None
+        out = dict(best[1])
+        cands = sorted(
+            (
+                (str(r["area"].index.codes[c]), r["area"], c)
+                for r in answers
+                for c in r["candidates"]
+            ),
+            key=lambda t: t[0],
+        )
+        seen: set[str] = set()
+        out["candidates"] = [
+            (a, c)
+            for code, a, c in cands
+            if not (code in seen or seen.add(code))  # type: ignore[func-returns-value]
+        ]
+        out["on_boundary"] = len(out["candidates"]) > 1
+        out["lon_wgs84"], out["lat_wgs84"] = float(wx), float(wy)
+        out["crs"] = spec
+        return out
+
+    def locate(
+        self,
+        lon: Any,
+        lat: Any,
+        crs: Any = "wgs84",
+        *,
+        plan_id: int | None = None,
+    ) -> pd.DataFrame:
+        """Locate points (given in ``crs``) in the served plans.
+
+        Parameters
+        ----------
+        lon, lat : float or array-like
+            Coordinates, longitude/x first.
+        crs : str, int or CRSSpec, default "wgs84"
+            ``wgs84``, ``gcj02``, ``bd09``, ``cgcs2000`` or ``EPSG:nnnn``.
+        plan_id : int, optional
+            Search only this plan (any status); default: every published plan.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per point: ``plan_id`` (of ``grid_code``, else of
+            ``nearest_grid``), ``row`` (grid row in that plan), ``x``/``y``
+            (projected in that plan's CRS), ``lon_wgs84``/``lat_wgs84`` and the
+            columns of :data:`gridmap.locate.LOCATE_COLUMNS`.
+
+        Raises
+        ------
+        CoordinateError
+            NaN, out-of-range or swapped coordinates.
+        CRSError
+            Unknown ``crs``.
+        NotFoundError
+            Nothing to search (see :meth:`select`).
+        """
+        spec = parse_crs(crs)
+        px = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        py = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        if px.shape != py.shape or px.ndim != 1:
+            raise CoordinateError(
+                f"lon and lat must have the same length, got {px.shape} and {py.shape}"
+            )
+        msgs = check_coordinates(px, py, spec)
+        bad = np.flatnonzero(msgs != "")
+        if len(bad):
+            shown = "; ".join(f"point {i}: {msgs[i]}" for i in bad[:3])
+            raise CoordinateError(shown + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""))
+        areas = self.select(plan_id)
+        n = len(px)
+        if spec.kind == "wgs84":
+            wx, wy = px, py
+        else:
+            wx, wy = transform(px, py, spec, "wgs84", validate=False)
+            wx, wy = np.asarray(wx, np.float64), np.asarray(wy, np.float64)
+        results = []
+        for a in areas:
+            if spec.kind == "pyproj" and spec.pyproj_crs is not None and spec.pyproj_crs == a.crs:
+                x, y = px, py
+            else:
+                x, y = transform(wx, wy, "wgs84", a.crs, validate=False)
+            df = a.index.locate(x, y)
+            df["x"], df["y"] = x, y
+            results.append(df)
+        return _merge(areas, results, n, wx, wy)
+
+
+def _merge(
+    areas: tuple[Area, ...], results: list[pd.DataFrame], n: int, wx: np.ndarray, wy: np.ndarray
+) -> pd.DataFrame:
+    """Combine per-area answers with the GridIndex rules."""
+    first = results[0]
+    if len(areas) == 1:
+        out = first.copy()
+        area_idx = np.zeros(n, dtype=np.int64)
+    else:
+        k_areas = len(areas)
+        found = np.stack([r["grid_code"].notna().to_numpy() for r in results])
+        inside = np.stack([r["inside"].to_numpy(bool) for r in results])
+        near_d = np.stack([r["nearest_distance"].to_numpy(float) for r in results])
+        key = np.stack(
+            [
+                np.where(r["grid_code"].notna(), r["grid_code"], r["nearest_grid"]).astype(str)
+                for r in results
+            ]
+        )
+        _, code_rank = np.unique(key.ravel(), return_inverse=True)
+        code_rank = code_rank.reshape(key.shape)
+        point = np.broadcast_to(np.arange(n), (k_areas, n))
+        order = np.lexsort(
+            (code_rank.ravel(), near_d.ravel(), ~inside.ravel(), ~found.ravel(), point.ravel())
+        )
+        area_idx = (order // n)[::k_areas]  # first (best) area of each point
+        cols = {}
+        for col in first.columns:
+            vals = first[col].to_numpy().copy()
+            for k in range(1, k_areas):
+                sel = np.flatnonzero(area_idx == k)
+                vals[sel] = results[k][col].to_numpy()[sel]
+            cols[col] = pd.Series(vals, dtype=first[col].dtype)
+        out = pd.DataFrame(cols)
+        multi = np.flatnonzero(found.sum(axis=0) > 1)
+        if len(multi):
+            cands = out["candidates"].to_numpy(object).copy()
+            lists = [r["candidates"].to_numpy(object) for r in results]
+            for i in multi:
+                cands[i] = sorted({c for lst in lists for c in lst[i]})
+            out["candidates"] = pd.Series(cands, dtype=object)
+            out.loc[multi, "on_boundary"] = [len(cands[i]) > 1 for i in multi]
+    plan_ids = np.array([a.plan_id for a in areas], dtype=np.int64)
+    out.insert(0, "plan_id", plan_ids[area_idx])
+    out["area"] = area_idx
+    code_col = np.where(
+        out["grid_code"].notna().to_numpy(), out["grid_code"], out["nearest_grid"]
+    ).astype(object)
+    row = np.full(n, -1, dtype=np.int64)
+    for k, a in enumerate(areas):
+        sel = np.flatnonzero(area_idx == k)
+        if len(sel):
+            lookup = pd.Index(a.index.codes)
+            row[sel] = lookup.get_indexer(code_col[sel].astype(str))
+    out["row"] = row
+    out["lon_wgs84"], out["lat_wgs84"] = wx, wy
+    return out[["plan_id", "area", "row", "x", "y", "lon_wgs84", "lat_wgs84", *LOCATE_COLUMNS]]

@@ -1,0 +1,5 @@
+"""Routers of the HTTP service, one module per resource (``router`` in each)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,342 @@
+"""OGC API – Features, Part 1 (Core + GeoJSON + OpenAPI 3.0) over the published plans.
+
+So QGIS, GDAL (``ogrinfo OAPIF:http://host/``) and OWSLib can read the grids
+directly. Collections: ``grids``, ``communities`` and ``buildings`` of the
+published plan(s), GeoJSON in CRS84 (WGS84 lon/lat). No personal data is
+served here (no staff, no households).
+
+The landing page (``/``) and ``/conformance`` are open; the collections need a
+viewer key (``X-API-Key`` or ``Authorization: Bearer``; with GDAL:
+``--config GDAL_HTTP_HEADERS "X-API-Key: <key>"``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from gridmap.api.deps import LocatorDep, SettingsDep, ViewerDep
+from gridmap.api.errors import PROBLEM_RESPONSES
+from gridmap.api.locator import Area, Locator
+from gridmap.errors import InputError, NotFoundError
+
+__all__ = ["router", "COLLECTIONS", "CONFORMANCE"]
+
+router = APIRouter(tags=["OGC API Features"], responses=PROBLEM_RESPONSES)
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+#: Conformance classes implemented.
+CONFORMANCE: tuple[str, ...] = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+)
+
+#: id -> (title, description, id column, properties served)
+COLLECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "grids": (
+        "Grids (网格)",
+        "Grids of the published plan(s): code, name, community, households, 四至.",
+        "grid_code",
+        (
+            "grid_code",
+            "name",
+            "community_id",
+            "households",
+            "n_buildings",
+            "boundary_desc",
+            "plan_id",
+        ),
+    ),
+    "communities": (
+        "Communities (社区)",
+        "Communities covered by the published plan(s), with their codes.",
+        "community_id",
+        ("community_id", "name", "code", "street", "street_code", "district", "district_code"),
+    ),
+    "buildings": (
+        "Buildings (楼栋)",
+        "Buildings of the published plan(s) with their grid.",
+        "building_id",
+        ("building_id", "name", "use", "households", "levels", "community_id", "grid_code"),
+    ),
+}
+
+
+class _Collection:
+    """Features of one collection across the served areas (WGS84), with a bbox index."""
+
+    def __init__(self, cid: str, areas: tuple[Area, ...]) -> None:
+        _, _, id_col, props = COLLECTIONS[cid]
+        frames = []
+        for a in areas:
+            if cid == "grids":
+                g = a.grids_wgs84.assign(plan_id=a.plan_id)
+            elif cid == "communities":
+                g = a.communities
+            else:
+                g = None if a.buildings is None else a.buildings.to_crs(4326)
+            if g is not None and len(g):
+                cols = [c for c in props if c in g.columns]
+                frames.append(
+                    pd.DataFrame(g[cols]).assign(_geom=np.asarray(g.geometry.values, dtype=object))
+                )
+        if frames:
+            df = pd.concat(frames, ignore_index=True)
+            df = df.drop_duplicates(id_col).sort_values(id_col, kind="stable")
+            df = df.reset_index(drop=True)
+        else:
+            df = pd.DataFrame(columns=[*props, "_geom"])
+        self.id_col = id_col
+        self.props = [c for c in props if c in df.columns]
+        self.ids = df[id_col].astype(str).to_numpy(object) if len(df) else np.array([], object)
+        self.geoms = df["_geom"].to_numpy(object)
+        self.records = [
+            {k: _json_value(v) for k, v in r.items()} for r in df[self.props].to_dict("records")
+        ]
+        self.tree = shapely.STRtree(self.geoms) if len(self.geoms) else None
+        self.extent = (
+            [float(v) for v in shapely.total_bounds(self.geoms)] if len(self.geoms) else None
+        )
+        self._pos = {k: i for i, k in enumerate(self.ids)}
+
+    def feature(self, i: int) -> dict[str, Any]:
+        geom = self.geoms[i]
+        return {
+            "type": "Feature",
+            "id": self.ids[i],
+            "geometry": None if geom is None else shapely.geometry.mapping(geom),
+            "properties": self.records[i],
+        }
+
+    def position(self, fid: str) -> int | None:
+        return self._pos.get(fid)
+
+    def select(self, bbox: tuple[float, float, float, float] | None) -> np.ndarray:
+        if bbox is None or self.tree is None:
+            return np.arange(len(self.ids))
+        return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
+
+
+def _collections(request: Request, locator: Locator) -> dict[str, _Collection]:
+    """Return the collections of the current snapshot (cached until a refresh)."""
+    areas = locator.areas
+    key = tuple((a.plan_id, a.record.version) for a in areas)
+    cache = getattr(request.app.state, "ogc_cache", None)
+    if cache is None or cache[0] != key or cache[1] is not areas:
+        cache = (key, areas, {cid: _Collection(cid, areas) for cid in COLLECTIONS})
+        request.app.state.ogc_cache = cache
+    return cache[2]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": type_}
+    if title:
+        out["title"] = title
+    return out
+
+
+def _collection_doc(base: str, cid: str, coll: _Collection | None) -> dict[str, Any]:
+    title, description, _, _ = COLLECTIONS[cid]
+    doc: dict[str, Any] = {
+        "id": cid,
+        "title": title,
+        "description": description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "links": [
+            _link(f"{base}/collections/{cid}", "self", "application/json", title),
+            _link(f"{base}/collections/{cid}/items", "items", GEOJSON, f"{title} items"),
+        ],
+    }
+    if coll is not None and coll.extent is not None:
+        doc["extent"] = {"spatial": {"bbox": [coll.extent], "crs": CRS84}}
+    return doc
+
+
+@router.get("/", summary="Landing page (OGC API Features; open)")
+def landing(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """Links to the API definition, the conformance classes and the collections."""
+    base = _base(request)
+    return {
+        "title": settings.title,
+        "description": "Community grids (网格) of the published plans, as OGC API Features. "
+        "Collections need an API key (viewer role and up).",
+        "links": [
+            _link(f"{base}/", "self", "application/json", "this document"),
+            _link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
+            _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+            _link(f"{base}/conformance", "conformance", "application/json", "conformance"),
+            _link(f"{base}/collections", "data", "application/json", "collections"),
+        ],
+    }
+
+
+@router.get("/conformance", summary="Conformance classes (open)")
+def conformance() -> dict[str, Any]:
+    """List the OGC API Features conformance classes this service implements."""
+    return {"conformsTo": list(CONFORMANCE)}
+
+
+@router.get("/collections", summary="Feature collections (viewer)")
+def collections(request: Request, locator: LocatorDep, _viewer: ViewerDep) -> dict[str, Any]:
+    """``grids``, ``communities`` and ``buildings`` of the published plan(s)."""
+    base = _base(request)
+    colls = _collections(request, locator)
+    return {
+        "links": [_link(f"{base}/collections", "self", "application/json", "collections")],
+        "collections": [_collection_doc(base, cid, colls[cid]) for cid in COLLECTIONS],
+    }
+
+
+def _get(request: Request, locator: Locator, cid: str) -> _Collection:
+    if cid not in COLLECTIONS:
+        raise NotFoundError(
+            f"no collection {cid!r}; the collections are {', '.join(COLLECTIONS)} "
+            "(GET /collections)"
+        )
+    return _collections(request, locator)[cid]
+
+
+@router.get("/collections/{collection_id}", summary="One collection (viewer)")
+def collection(
+    collection_id: str, request: Request, locator: LocatorDep, _viewer: ViewerDep
+) -> dict[str, Any]:
+    """Metadata of a collection, with its extent."""
+    coll = _get(request, locator, collection_id)
+    return _collection_doc(_base(request), collection_id, coll)
+
+
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    if bbox is None or not bbox.strip():
+        return None
+    try:
+        vals = [float(v) for v in bbox.split(",")]
+    except ValueError:
+        raise InputError(
+            f"bbox {bbox!r} is not 4 numbers; write bbox=minlon,minlat,maxlon,maxlat (CRS84)"
+        ) from None
+    if len(vals) == 6:
+        vals = [vals[0], vals[1], vals[3], vals[4]]
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
+        raise InputError(
+            f"bbox {bbox!r} needs 4 (or 6) finite numbers: minlon,minlat,maxlon,maxlat (CRS84)"
+        )
+    x0, y0, x1, y1 = vals
+    if y0 > y1:
+        raise InputError(
+            f"bbox {bbox!r}: minlat is above maxlat; write minlon,minlat,maxlon,maxlat"
+        )
+    if abs(y0) > 90 or abs(y1) > 90:
+        raise InputError(
+            f"bbox {bbox!r}: latitude out of [-90, 90]; looks like lat/lon are swapped: pass lon "
+            "first (minlon,minlat,maxlon,maxlat)"
+        )
+    return x0, y0, x1, y1
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection (viewer; bbox, limit, offset)",
+    response_class=JSONResponse,
+)
+def items(
+    collection_id: str,
+    request: Request,
+    locator: LocatorDep,
+    settings: SettingsDep,
+    _viewer: ViewerDep,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
+    offset: Annotated[int, Query(ge=0, description="features to skip (next links)")] = 0,
+) -> JSONResponse:
+    """Return a page of features (GeoJSON FeatureCollection with ``next``/``prev`` links)."""
+    coll = _get(request, locator, collection_id)
+    box = _parse_bbox(bbox)
+    n_limit = min(limit or settings.features_limit, settings.features_max_limit)
+    sel = coll.select(box)
+    page = sel[offset : offset + n_limit]
+    base = _base(request)
+    url = f"{base}/collections/{collection_id}/items"
+
+    def href(off: int) -> str:
+        q = [f"limit={n_limit}", f"offset={off}"]
+        if bbox:
+            q.append(f"bbox={bbox}")
+        return f"{url}?{'&'.join(q)}"
+
+    links = [
+        _link(href(offset), "self", GEOJSON, "this page"),
+        _link(f"{base}/collections/{collection_id}", "collection", "application/json"),
+    ]
+    if offset + n_limit < len(sel):
+        links.append(_link(href(offset + n_limit), "next", GEOJSON, "next page"))
+    if offset > 0:
+        links.append(_link(href(max(0, offset - n_limit)), "prev", GEOJSON, "previous page"))
+    body = {
+        "type": "FeatureCollection",
+        "features": [coll.feature(int(i)) for i in page],
+        "numberMatched": len(sel),
+        "numberReturned": len(page),
+        "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "links": links,
+    }
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature (viewer)",
+    response_class=JSONResponse,
+)
+def item(
+    collection_id: str,
+    feature_id: str,
+    request: Request,
+    locator: LocatorDep,
+    _viewer: ViewerDep,
+) -> JSONResponse:
+    """One feature by id (grid code, community id or building id)."""
+    coll = _get(request, locator, collection_id)
+    pos = coll.position(feature_id)
+    if pos is None:
+        raise NotFoundError(
+            f"no feature {feature_id!r} in {collection_id}; list them with "
+            f"GET /collections/{collection_id}/items"
+        )
+    base = _base(request)
+    feat = coll.feature(pos)
+    feat["links"] = [
+        _link(f"{base}/collections/{collection_id}/items/{feature_id}", "self", GEOJSON),
+        _link(f"{base}/collections/{collection_id}", "collection", "application/json"),
+    ]
+    return JSONResponse(feat, media_type=GEOJSON)

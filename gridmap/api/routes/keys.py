@@ -1,0 +1,47 @@
+"""API keys (admin only): create (the token is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from gridmap.api.deps import AdminDep, StoreDep
+from gridmap.api.errors import PROBLEM_RESPONSES
+from gridmap.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
+from gridmap.db.keys import create_key, list_keys, revoke_key
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
+
+
+@router.post(
+    "",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key (admin); the token is in this answer only",
+)
+def create(body: ApiKeyCreate, store: StoreDep, admin: AdminDep) -> ApiKeyCreated:
+    """Create a key with a role; store the returned ``token``, it is never shown again."""
+    rec, token = create_key(store, name=body.name, role=body.role, author=admin.actor)
+    return ApiKeyCreated(**rec.to_dict(), token=token)
+
+
+@router.get("", response_model=ApiKeysPublic, summary="List API keys (admin)")
+def list_route(
+    store: StoreDep,
+    _admin: AdminDep,
+    include_revoked: Annotated[bool, Query(description="also list revoked keys")] = True,
+) -> ApiKeysPublic:
+    """Every key: id, prefix, name, role, creation, revocation (never the token)."""
+    recs = list_keys(store, include_revoked=include_revoked)
+    return ApiKeysPublic(data=[ApiKeyPublic(**r.to_dict()) for r in recs], count=len(recs))
+
+
+@router.delete("/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (admin)")
+def revoke(key_id: int, request: Request, store: StoreDep, admin: AdminDep) -> ApiKeyPublic:
+    """Revoke a key at once (idempotent); the record stays for the audit trail."""
+    rec = revoke_key(store, key_id, author=admin.actor)
+    request.app.state.key_cache.clear()
+    return ApiKeyPublic(**rec.to_dict())

@@ -1,0 +1,799 @@
+"""Coordinate positioning (坐标式定位): ``GET /locate`` and ``POST /locate/batch``.
+
+Answers come from the in-memory grid indexes of the published plans
+(:class:`gridmap.api.locator.Locator`), never from a table scan.
+
+* ``GET /locate?lon=…&lat=…&crs=…[&plan=…][&radius=…]`` → the grid (code, name,
+  四至), its community, sub-district and district, its staff (names and phones
+  for dispatchers and up), the distance to the grid boundary; on a shared edge
+  ``status="on_boundary"`` with every candidate grid (the primary one is the
+  smallest code); outside every grid ``status="outside"``, ``grid=null`` and the
+  nearest grid with its distance. ``radius`` (metres, dispatcher and up) adds
+  the buildings and residents (with their sensitive flags) around the point;
+  every such read is written to the audit log.
+* ``POST /locate/batch`` takes JSON (``{"crs": …, "points": [{id, lon, lat,
+  crs?}]}`` or a bare list), GeoJSON (a FeatureCollection of Points) or CSV
+  (columns ``lon``/``lat`` and optional ``id``/``crs``), up to
+  ``GRIDMAP_MAX_BATCH_POINTS`` points, and answers one row per point as JSON or
+  CSV (``?format=`` or ``Accept``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request, Response
+
+from gridmap.api.deps import (
+    SECURITY,
+    LocatorDep,
+    RequestContext,
+    SettingsDep,
+    ViewerContextDep,
+    ViewerDep,
+    require_context,
+)
+from gridmap.api.errors import PROBLEM_RESPONSES, PayloadTooLargeError
+from gridmap.api.locator import Area, check_coordinates
+from gridmap.api.schemas import (
+    CRS_HELP,
+    BatchPublic,
+    LocatePublic,
+    NearbyBuilding,
+    NearbyPublic,
+    Resident,
+)
+from gridmap.api.security import Principal
+from gridmap.crs import parse_crs
+from gridmap.db import write_audit
+from gridmap.errors import CoordinateError, CRSError, InputError, PermissionDeniedError
+
+try:  # optional speed-up for 100 k-row answers
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None  # type: ignore[assignment]
+
+
+def _JSONResponse(body: Any) -> Response:  # noqa: N802
+    """Return a JSON response (orjson when installed)."""
+    if _orjson is not None:
+        return Response(_orjson.dumps(body), media_type="application/json")
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+__all__ = ["router", "parse_batch", "locate_rows", "locate_fast"]
+
+router = APIRouter(tags=["locate"], responses=PROBLEM_RESPONSES)
+
+_LON_NAMES = ("lon", "lng", "longitude", "x")
+_LAT_NAMES = ("lat", "latitude", "y")
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and np.isnan(value):
+            return None
+    if value is pd.NA:
+        return None
+    return value
+
+
+def _grid_dict(area: Area, row: int) -> dict[str, Any]:
+    """Return a grid as answered by ``/locate`` (cached per area and row)."""
+    cache = area.__dict__.setdefault("_grid_json", {})
+    hit = cache.get(row)
+    if hit is None:
+        g = area.grids.iloc[row]
+        hh = _clean(g.get("households"))
+        hit = {
+            "grid_code": str(g["grid_code"]),
+            "name": _clean(g.get("name")),
+            "community_id": _clean(g.get("community_id")),
+            "households": None if hh is None else int(hh),
+            "boundary_desc": _clean(g.get("boundary_desc")),
+            "plan_id": area.plan_id,
+        }
+        cache[row] = hit
+    return hit
+
+
+def _staff_dict(area: Area, code: str) -> dict[str, Any]:
+    posts = area.staff.get(code, [])
+    chief = next((p for p in posts if p["role"] == "chief"), None)
+    return {"chief": chief, "workers": [p for p in posts if p is not chief]}
+
+
+def _check_radius(radius: float | None, principal: Principal, limit: float) -> None:
+    if radius is None:
+        return
+    if not principal.allows("dispatcher"):
+        raise PermissionDeniedError(
+            "residents and buildings near a point (radius=) are personal data for the "
+            f"dispatcher role and up; your key {principal.name!r} has role {principal.role!r}. "
+            "Drop radius= or use a dispatcher key"
+        )
+    if not (radius > 0 and np.isfinite(radius)):
+        raise InputError(f"radius must be a positive number of metres, not {radius}")
+    if radius > limit:
+        raise InputError(
+            f"radius {radius:g} m is larger than the limit of {limit:g} m; ask for a smaller "
+            "radius (the limit is GRIDMAP_MAX_RADIUS_M)"
+        )
+
+
+def _nearby(
+    area: Area,
+    x: float,
+    y: float,
+    radius: float,
+    *,
+    store: Any,
+    principal: Principal,
+    grid_code: str | None,
+    lonlat: tuple[float, float],
+) -> NearbyPublic:
+    near = area.buildings_near(x, y, radius)
+    residents: list[Resident] = []
+    if area.households is not None and len(near):
+        hh = area.households[area.households["building_id"].isin(near["building_id"])]
+        cols = [c for c in Resident.model_fields if c in hh.columns]
+        for rec in hh[cols].to_dict("records"):
+            residents.append(Resident(**{str(k): _clean(v) for k, v in rec.items()}))
+    with store.session(write=True) as s:
+        write_audit(
+            s,
+            actor=principal.actor,
+            action="read_residents",
+            entity="grid",
+            entity_id=grid_code or "-",
+            after={
+                "plan_id": area.plan_id,
+                "lon_wgs84": round(lonlat[0], 7),
+                "lat_wgs84": round(lonlat[1], 7),
+                "radius_m": radius,
+                "buildings": near["building_id"].astype(str).tolist(),
+                "households": len(residents),
+            },
+        )
+    return NearbyPublic(
+        radius_m=radius,
+        buildings=[
+            NearbyBuilding(**{str(k): _clean(v) for k, v in rec.items()})
+            for rec in near.to_dict("records")
+        ],
+        residents=residents,
+        n_households=len(residents),
+    )
+
+
+_PARAMETERS = [
+    {
+        "name": "lon",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "number"},
+        "description": "longitude (or x of a projected CRS)",
+    },
+    {
+        "name": "lat",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "number"},
+        "description": "latitude (or y of a projected CRS)",
+    },
+    {
+        "name": "crs",
+        "in": "query",
+        "schema": {"type": "string", "default": "wgs84"},
+        "description": CRS_HELP,
+    },
+    {
+        "name": "plan",
+        "in": "query",
+        "schema": {"type": "integer"},
+        "description": "a plan id (default: the published plans)",
+    },
+    {
+        "name": "radius",
+        "in": "query",
+        "schema": {"type": "number"},
+        "description": "metres: also list buildings and residents (dispatcher and up; audited)",
+    },
+]
+
+
+def _number(params: Any, name: str, kind: type, required: bool) -> Any:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise InputError(
+                f"{name} is required: /locate?lon=118.78&lat=32.05[&crs=gcj02] (degrees, lon first)"
+            )
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InputError(
+            f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}"
+        ) from None
+
+
+def _query(request: Request) -> tuple[float, float, str, int | None, float | None]:
+    """Parse the query of ``/locate`` by hand (FastAPI's per-parameter validation is slow)."""
+    q = request.query_params
+    return (
+        _number(q, "lon", float, True),
+        _number(q, "lat", float, True),
+        q.get("crs") or "wgs84",
+        _number(q, "plan", int, False),
+        _number(q, "radius", float, False),
+    )
+
+
+@router.get(
+    "/locate",
+    response_model=LocatePublic,
+    summary="Locate a point: its grid, community, staff (坐标式定位)",
+    openapi_extra={**SECURITY, "parameters": _PARAMETERS},
+)
+async def locate(ctx: ViewerContextDep, request: Request) -> Response:
+    """Locate one point in the published plan(s).
+
+    Viewers see grids and codes; dispatchers and up also see the staff with
+    phones and, with ``radius``, the buildings and residents nearby.
+    """
+    return await _locate(ctx, request)
+
+
+_viewer_context = require_context("viewer")
+
+
+async def locate_fast(request: Request) -> Response:
+    """``GET /locate`` without FastAPI's per-request dependency solving (the hot path).
+
+    Mounted as a plain Starlette route in front of the documented :func:`locate`
+    (see :func:`gridmap.api.app.create_app`); same checks, same answer.
+    """
+    return await _locate(await _viewer_context(request), request)
+
+
+async def _locate(ctx: RequestContext, request: Request) -> Response:
+    lon, lat, crs, plan, radius = _query(request)
+    principal, locator = ctx.principal, ctx.locator
+    _check_radius(radius, principal, ctx.settings.max_radius_m)
+    if plan is not None and not any(a.plan_id == plan for a in locator.areas):
+        r = await _run(locator.locate_one, lon, lat, crs, plan_id=plan)  # may load a plan
+    else:
+        r = locator.locate_one(lon, lat, crs, plan_id=plan)
+    area: Area = r["area"]
+    row = r["row"]
+    found = r["found"]
+    grid = _grid_dict(area, row) if found else None
+    info = area.community_info(grid["community_id"]) if grid is not None else {}
+    code = grid["grid_code"] if grid is not None else None
+    status = "outside" if not found else ("on_boundary" if r["on_boundary"] else "inside")
+    body: dict[str, Any] = {
+        "query": {
+            "lon": lon,
+            "lat": lat,
+            "crs": r["crs"].name,
+            "lon_wgs84": r["lon_wgs84"],
+            "lat_wgs84": r["lat_wgs84"],
+        },
+        "status": status,
+        "grid": grid,
+        "on_boundary": r["on_boundary"],
+        "candidates": [_grid_dict(a, c) for a, c in r["candidates"]],
+        "distance_to_boundary_m": round(r["distance_to_boundary"], 3) if found else None,
+        "outside": not found,
+        "nearest": None if found else _grid_dict(area, row),
+        "nearest_distance_m": None if found else round(r["nearest_distance"], 3),
+        "community": (
+            {
+                "community_id": str(grid["community_id"]),
+                "code": info.get("code"),
+                "name": info.get("name"),
+            }
+            if grid is not None and grid["community_id"] is not None
+            else None
+        ),
+        "street": {"code": info.get("street_code"), "name": info.get("street")} if info else None,
+        "district": (
+            {"code": info.get("district_code"), "name": info.get("district")} if info else None
+        ),
+        "staff": (
+            _staff_dict(area, str(code)) if found and principal.allows("dispatcher") else None
+        ),
+        "nearby": None,
+    }
+    if radius is not None:
+        nearby = await _run(
+            _nearby,
+            area,
+            r["x"],
+            r["y"],
+            float(radius),
+            store=ctx.store,
+            principal=principal,
+            grid_code=code,
+            lonlat=(r["lon_wgs84"], r["lat_wgs84"]),
+        )
+        body["nearby"] = nearby.model_dump()
+    return _JSONResponse(body)
+
+
+# ----------------------------------------------------------------------------- batch
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return _orjson.loads(body) if _orjson is not None else json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"the body is not valid JSON ({exc}); send JSON points, a GeoJSON FeatureCollection "
+            "or CSV with Content-Type: text/csv"
+        ) from None
+
+
+def _from_records(points: Any, where: str) -> pd.DataFrame:
+    if not isinstance(points, list):
+        raise InputError(f'{where} must be a list of points like {{"lon": 118.78, "lat": 32.05}}')
+    if points and not all(isinstance(p, dict) for p in points):
+        bad = next(i for i, p in enumerate(points) if not isinstance(p, dict))
+        raise InputError(
+            f'{where}[{bad}] is not an object; every point is {{"id": …, "lon": …, "lat": …}}'
+        )
+    return _columns(pd.DataFrame.from_records(points) if points else pd.DataFrame(), where)
+
+
+def _id_strings(col: pd.Series) -> np.ndarray:
+    """Ids as Python str (None where missing); integer-valued floats without ``.0``."""
+    if col.dtype.kind in "iu":
+        return col.astype(str).to_numpy(object)
+    if col.dtype.kind == "f":
+        whole = col.notna() & (col == col.round())
+        text = np.where(whole, col.fillna(0).astype(np.int64).astype(str), col.astype(str))
+        return np.where(col.notna().to_numpy(), text, np.array(None)).astype(object)
+    values = col.astype(object).to_numpy()
+    missing = pd.isna(values)
+    out = np.array([str(v) for v in values], dtype=object) if len(values) else values
+    out[missing] = None
+    return out
+
+
+def _columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    lon = next((cols[n] for n in _LON_NAMES if n in cols), None)
+    lat = next((cols[n] for n in _LAT_NAMES if n in cols), None)
+    if len(df) and (lon is None or lat is None):
+        raise InputError(
+            f"{where} needs lon and lat columns (also accepted: lng/longitude/x, latitude/y); "
+            f"found {list(df.columns)[:10]}"
+        )
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for name, col in (("lon", lon), ("lat", lat)):
+        values = pd.to_numeric(df[col], errors="coerce") if col is not None else pd.Series([])
+        if col is not None:
+            bad = values.isna() & df[col].notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(
+                    f"{where}: {name} at row {i} is {df[col].iat[i]!r}, not a number; fix that "
+                    f"row ({int(bad.sum())} row(s) in all)"
+                )
+        out[name] = values.to_numpy(dtype=np.float64) if col is not None else []
+    ids = cols.get("id")
+    out["id"] = (
+        _id_strings(df[ids]) if ids is not None else np.arange(len(df)).astype(str).astype(object)
+    )
+    crs_col = cols.get("crs")
+    out["crs"] = df[crs_col].to_numpy(object) if crs_col is not None else None
+    return out
+
+
+def _read_csv(body: bytes) -> pd.DataFrame:
+    """Read a CSV body with pyarrow (fast); ids and CRS names stay text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in ("id", "ID", "Id", "crs", "CRS")},
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"cannot read the CSV body ({str(exc).strip()[:200]}); send UTF-8 text with a header "
+            "line lon,lat (and optional id,crs) and one point per line"
+        ) from None
+    return table.to_pandas()
+
+
+def parse_batch(body: bytes, content_type: str) -> tuple[pd.DataFrame, str | None]:
+    """Read a batch body into ``id, lon, lat, crs`` columns; return it and a body-level CRS.
+
+    Parameters
+    ----------
+    body : bytes
+        JSON (``{"crs", "points"}`` or a list), GeoJSON FeatureCollection or CSV.
+    content_type : str
+        The request's ``Content-Type``.
+
+    Returns
+    -------
+    tuple
+        ``(frame, crs)``.
+
+    Raises
+    ------
+    InputError
+        Malformed body, missing columns, non-numeric coordinates.
+    """
+    ct = content_type.split(";")[0].strip().lower()
+    if ct in ("text/csv", "application/csv", "text/plain") or (
+        ct not in ("application/json", "application/geo+json")
+        and body.lstrip()[:1] not in (b"{", b"[")
+    ):
+        if not body.strip():
+            raise InputError("the CSV body is empty; send a header line `id,lon,lat` and rows")
+        df = _read_csv(body)
+        return _columns(df, "CSV"), None
+    data = _loads(body)
+    if isinstance(data, list):
+        return _from_records(data, "points"), None
+    if not isinstance(data, dict):
+        raise InputError('the JSON body must be an object {"points": [...]} or a list of points')
+    if data.get("type") == "FeatureCollection":
+        feats = data.get("features")
+        if not isinstance(feats, list):
+            raise InputError('the GeoJSON FeatureCollection has no "features" list')
+        lon = np.empty(len(feats))
+        lat = np.empty(len(feats))
+        ids: list[str | None] = []
+        for i, f in enumerate(feats):
+            geom = f.get("geometry") if isinstance(f, dict) else None
+            coords = geom.get("coordinates") if isinstance(geom, dict) else None
+            if (
+                not isinstance(geom, dict)
+                or geom.get("type") != "Point"
+                or not isinstance(coords, list)
+                or len(coords) < 2
+            ):
+                raise InputError(
+                    f"GeoJSON feature {i} is not a Point with [lon, lat] coordinates; only Point "
+                    "features can be located"
+                )
+            try:
+                lon[i], lat[i] = float(coords[0]), float(coords[1])
+            except (TypeError, ValueError):
+                raise InputError(f"GeoJSON feature {i} has non-numeric coordinates") from None
+            fid = f.get("id")
+            if fid is None and isinstance(f.get("properties"), dict):
+                fid = f["properties"].get("id")
+            ids.append(str(i) if fid is None else str(fid))
+        df = pd.DataFrame({"lon": lon, "lat": lat, "id": np.array(ids, dtype=object)})
+        df["crs"] = None
+        crs = data.get("crs")
+        if isinstance(crs, dict):  # old-style GeoJSON "crs" member
+            crs = (crs.get("properties") or {}).get("name")
+        return df, crs if isinstance(crs, str) else None
+    if "points" not in data:
+        raise InputError('the JSON body needs a "points" list, e.g. {"points": [{"lon": …}]}')
+    crs = data.get("crs")
+    return _from_records(data["points"], "points"), crs if isinstance(crs, str) else None
+
+
+def _area_columns(area: Area, see_staff: bool) -> dict[str, np.ndarray]:
+    """Per-grid-row arrays of the batch columns (cached on the area)."""
+    key = "_batch_cols_staff" if see_staff else "_batch_cols"
+    cached = getattr(area, key, None)
+    if cached is not None:
+        return cached
+    g = area.grids
+    comm = g["community_id"].astype(object).to_numpy() if "community_id" in g else None
+    infos = [area.community_info(c) for c in (comm if comm is not None else [None] * len(g))]
+    cols: dict[str, np.ndarray] = {
+        "grid_name": g["name"].astype(object).to_numpy() if "name" in g else np.full(len(g), None),
+        "community_id": comm if comm is not None else np.full(len(g), None),
+        "community_name": np.array([i.get("name") for i in infos], dtype=object),
+        "street": np.array([i.get("street") for i in infos], dtype=object),
+        "district": np.array([i.get("district") for i in infos], dtype=object),
+    }
+    if see_staff:
+        chief_n, chief_p, workers = [], [], []
+        for code in area.index.codes:
+            posts = area.staff.get(str(code), [])
+            chief = next((p for p in posts if p["role"] == "chief"), None)
+            chief_n.append(None if chief is None else chief["name"])
+            chief_p.append(None if chief is None else chief["phone"])
+            ws = [
+                f"{p['name'] or p['staff_id']} {p['phone'] or ''}".strip()
+                for p in posts
+                if p is not chief
+            ]
+            workers.append("; ".join(ws) if ws else None)
+        cols["chief_name"] = np.array(chief_n, dtype=object)
+        cols["chief_phone"] = np.array(chief_p, dtype=object)
+        cols["workers"] = np.array(workers, dtype=object)
+    for name, arr in cols.items():
+        cols[name] = np.append(arr.astype(object), [None])  # row -1 -> None
+    setattr(area, key, cols)
+    return cols
+
+
+def locate_rows(
+    locator: Any,
+    points: pd.DataFrame,
+    default_crs: str,
+    *,
+    plan_id: int | None,
+    see_staff: bool,
+    report_errors: bool,
+) -> pd.DataFrame:
+    """Locate a batch; return one flat row per point (the batch answer).
+
+    Raises
+    ------
+    CoordinateError, CRSError
+        Bad points (unless ``report_errors``: then per-row ``error``).
+    """
+    n = len(points)
+    status = np.full(n, "error", dtype=object)
+    error = np.full(n, None, dtype=object)
+    out: dict[str, np.ndarray] = {
+        "grid_code": np.full(n, None, dtype=object),
+        "plan_id": np.full(n, None, dtype=object),
+        "on_boundary": np.zeros(n, dtype=bool),
+        "candidates": np.empty(n, dtype=object),
+        "distance_to_boundary_m": np.full(n, np.nan),
+        "nearest_grid": np.full(n, None, dtype=object),
+        "nearest_distance_m": np.full(n, np.nan),
+    }
+    extra: dict[str, np.ndarray] = {}
+    crs_values = points["crs"].to_numpy(object)
+    crs_keys = np.where(pd.isna(crs_values), default_crs, crs_values).astype(str)
+    lon = points["lon"].to_numpy(np.float64)
+    lat = points["lat"].to_numpy(np.float64)
+    for crs_name in pd.unique(crs_keys):
+        sel = np.flatnonzero(crs_keys == crs_name)
+        try:
+            spec = parse_crs(crs_name)
+        except CRSError as exc:
+            if not report_errors:
+                raise CRSError(f"point {sel[0]} (id {points['id'].iat[sel[0]]}): {exc}") from None
+            error[sel] = str(exc)
+            continue
+        msgs = check_coordinates(lon[sel], lat[sel], spec)
+        bad = msgs != ""
+        if bad.any():
+            if not report_errors:
+                idx = sel[np.flatnonzero(bad)]
+                shown = "; ".join(
+                    f"row {i} (id {points['id'].iat[i]}): {m}"
+                    for i, m in zip(idx[:3], msgs[bad][:3], strict=False)
+                )
+                raise CoordinateError(
+                    f"{len(idx)} bad point(s): {shown}"
+                    f"{' …' if len(idx) > 3 else ''}; fix them, or send ?errors=report to get "
+                    "an error per row and the other points located"
+                )
+            error[sel[bad]] = msgs[bad]
+            sel = sel[~bad]
+        if not len(sel):
+            continue
+        df = locator.locate(lon[sel], lat[sel], spec, plan_id=plan_id)
+        areas = locator.select(plan_id)
+        found = df["grid_code"].notna().to_numpy()
+        out["grid_code"][sel] = df["grid_code"].to_numpy(object)
+        out["plan_id"][sel] = df["plan_id"].to_numpy().tolist()
+        out["on_boundary"][sel] = df["on_boundary"].to_numpy(bool)
+        out["candidates"][sel] = df["candidates"].to_numpy(object)
+        out["distance_to_boundary_m"][sel] = np.round(df["distance_to_boundary"].to_numpy(float), 3)
+        out["nearest_grid"][sel] = np.where(found, None, df["nearest_grid"].to_numpy(object))
+        out["nearest_distance_m"][sel] = np.where(
+            found, np.nan, np.round(df["nearest_distance"].to_numpy(float), 3)
+        )
+        status[sel] = np.where(
+            found, np.where(df["on_boundary"].to_numpy(bool), "on_boundary", "inside"), "outside"
+        )
+        rows = np.where(found, df["row"].to_numpy(), -1)
+        area_idx = df["area"].to_numpy()
+        for k, a in enumerate(areas):
+            ks = np.flatnonzero(area_idx == k)
+            if not len(ks):
+                continue
+            cols = _area_columns(a, see_staff)
+            for name, arr in cols.items():
+                if name not in extra:
+                    extra[name] = np.full(n, None, dtype=object)
+                extra[name][sel[ks]] = arr[rows[ks]]
+    empty = np.flatnonzero(pd.isna(out["candidates"]))
+    if len(empty):  # error rows
+        out["candidates"][empty] = [[] for _ in range(len(empty))]
+    columns = {
+        "id": points["id"].to_numpy(object),
+        "lon": lon,
+        "lat": lat,
+        "status": status,
+        "grid_code": out["grid_code"],
+        "grid_name": extra.get("grid_name", np.full(n, None, dtype=object)),
+        "plan_id": out["plan_id"],
+        "on_boundary": out["on_boundary"],
+        "candidates": out["candidates"],
+        "distance_to_boundary_m": out["distance_to_boundary_m"],
+        "nearest_grid": out["nearest_grid"],
+        "nearest_distance_m": out["nearest_distance_m"],
+        **{
+            k: extra.get(k, np.full(n, None, dtype=object))
+            for k in ("community_id", "community_name", "street", "district")
+        },
+        **(
+            {
+                k: extra.get(k, np.full(n, None, dtype=object))
+                for k in ("chief_name", "chief_phone", "workers")
+            }
+            if see_staff
+            else {}
+        ),
+        "error": error,
+    }
+    # object columns stay object (pandas 3 would convert strings to Arrow: slow, not needed)
+    frame = pd.DataFrame(
+        {k: pd.Series(v, dtype=object) if v.dtype == object else v for k, v in columns.items()}
+    )
+    return frame
+
+
+def _wants_csv(fmt: str | None, accept: str) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    accept = accept.lower()
+    return "text/csv" in accept and "application/json" not in accept.split("text/csv")[0]
+
+
+@router.post(
+    "/locate/batch",
+    response_model=BatchPublic,
+    summary="Locate many points (JSON, GeoJSON or CSV in; JSON or CSV out)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/BatchRequest"},
+                    "example": {
+                        "crs": "gcj02",
+                        "points": [{"id": "t1", "lon": 118.7907, "lat": 32.0525}],
+                    },
+                },
+                "application/geo+json": {"schema": {"type": "object"}},
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "id,lon,lat\nt1,118.79,32.05\n",
+                },
+            },
+        }
+    },
+)
+async def locate_batch(
+    request: Request,
+    locator: LocatorDep,
+    settings: SettingsDep,
+    principal: ViewerDep,
+    crs: Annotated[str | None, Query(description=CRS_HELP + " (default of every point)")] = None,
+    plan: Annotated[int | None, Query(description="a plan id (default: published)")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="answer format")] = None,  # noqa: A002
+    errors: Annotated[
+        Literal["fail", "report"],
+        Query(description="fail: 400 on any bad point; report: an error per row"),
+    ] = "fail",
+) -> Response:
+    """Locate up to ``GRIDMAP_MAX_BATCH_POINTS`` points in one call (a day's 12345 tickets).
+
+    Each row has ``status`` (``inside`` / ``on_boundary`` / ``outside`` /
+    ``error``), the grid, candidates, distances, community, sub-district and
+    district; dispatchers and up also get the chief and workers with phones.
+    """
+    body = await request.body()
+    started, cpu = time.perf_counter(), time.process_time()
+    points, body_crs = await _run(parse_batch, body, request.headers.get("content-type", ""))
+    limit = settings.max_batch_points
+    if len(points) > limit:
+        raise PayloadTooLargeError(
+            f"{len(points)} points is more than the limit of {limit} per call; split the batch "
+            "(the limit is GRIDMAP_MAX_BATCH_POINTS)",
+            limit=limit,
+        )
+    default_crs = crs or body_crs or "wgs84"
+    parse_crs(default_crs)  # unknown CRS -> 400 before any work
+    see_staff = principal.allows("dispatcher")
+    frame = await _run(
+        locate_rows,
+        locator,
+        points,
+        default_crs,
+        plan_id=plan,
+        see_staff=see_staff,
+        report_errors=errors == "report",
+    )
+    if _wants_csv(format, request.headers.get("accept", "")):
+        content = await _run(_dump_csv, frame)
+        media = "text/csv; charset=utf-8"
+    else:
+        content = await _run(_dump_json, frame)
+        media = "application/json"
+    wall = (time.perf_counter() - started) * 1000
+    cpu = (time.process_time() - cpu) * 1000
+    timing = f"locate;dur={wall:.1f}, cpu;dur={cpu:.1f}"
+    return Response(content, media_type=media, headers={"Server-Timing": timing})
+
+
+async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _dump_csv(frame: pd.DataFrame) -> bytes:
+    """CSV text of the batch answer (pyarrow's writer: ~10x pandas on object columns)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrays, names = [], []
+    for name in frame.columns:
+        col = frame[name]
+        if name == "candidates":
+            values = [";".join(c) for c in col.tolist()]
+            arrays.append(pa.array(values, type=pa.string()))
+        elif col.dtype.kind in "fb":
+            arrays.append(pa.array(col.to_numpy(), from_pandas=True))
+        elif name == "plan_id":
+            arrays.append(pa.array(col.tolist(), type=pa.int64()))
+        else:
+            arrays.append(pa.array(col.tolist(), type=pa.string(), from_pandas=True))
+        names.append(name)
+    sink = io.BytesIO()
+    pacsv.write_csv(
+        pa.table(arrays, names=names),
+        sink,
+        write_options=pacsv.WriteOptions(quoting_style="needed"),
+    )
+    return sink.getvalue()
+
+
+def _dump_json(frame: pd.DataFrame) -> bytes:
+    st = frame["status"].to_numpy(object)
+    summary = {
+        "count": len(frame),
+        "located": int(np.isin(st, ("inside", "on_boundary")).sum()),
+        "on_boundary": int((st == "on_boundary").sum()),
+        "outside": int((st == "outside").sum()),
+        "errors": int((st == "error").sum()),
+    }
+    cols = list(frame.columns)
+    data = []
+    for name in cols:
+        col = frame[name]
+        if col.dtype.kind == "f":
+            arr = col.to_numpy()
+            data.append([None if v != v else v for v in arr.tolist()])
+        else:
+            data.append(col.tolist())
+    results = [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
+    payload = {**summary, "results": results}
+    if _orjson is not None:
+        return _orjson.dumps(payload)
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")

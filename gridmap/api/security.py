@@ -1,0 +1,118 @@
+"""API-key authentication: read the key from the request, check it, cache the answer.
+
+A client sends its key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+Keys are checked against the store (:func:`gridmap.db.keys.verify_key`: SHA-256
+digest, constant-time comparison) and the answer is cached for a few seconds so
+that a busy dispatch desk does not hit the database on every request; revoking
+a key through the API clears the cache at once (other processes see it within
+``ttl`` seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from gridmap.db import Store
+from gridmap.db.keys import ROLES, hash_token, role_rank, verify_key
+
+__all__ = ["Principal", "KeyCache", "token_from_request", "ROLES", "MISS"]
+
+#: What :meth:`KeyCache.lookup` returns for a token it has not seen (recently).
+MISS: Any = object()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as identified by its API key.
+
+    Attributes
+    ----------
+    key_id : int
+        Id of the key.
+    name : str
+        Name of the key (who uses it).
+    role : str
+        ``viewer``, ``dispatcher``, ``planner`` or ``admin``.
+    prefix : str
+        Public prefix of the key.
+
+    Examples
+    --------
+    >>> p = Principal(1, "desk 3", "dispatcher")
+    >>> p.allows("viewer"), p.allows("planner"), p.actor
+    (True, False, 'desk 3 (key 1)')
+    """
+
+    key_id: int
+    name: str
+    role: str
+    prefix: str = ""
+
+    def allows(self, role: str) -> bool:
+        """Whether this caller has ``role`` or a higher one."""
+        return role_rank(self.role) >= role_rank(role)
+
+    @property
+    def actor(self) -> str:
+        """How the caller is named in the audit log."""
+        return f"{self.name} (key {self.key_id})"
+
+
+def token_from_request(conn: HTTPConnection) -> str | None:
+    """Return the API key sent with a request (``Authorization: Bearer`` or ``X-API-Key``)."""
+    key = conn.headers.get("x-api-key")
+    if key and key.strip():
+        return key.strip()
+    auth = conn.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return None
+
+
+class KeyCache:
+    """Verified keys by token digest, kept ``ttl`` seconds.
+
+    Parameters
+    ----------
+    ttl : float, default 10
+        Seconds an answer (valid or not) is reused.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = float(ttl)
+        self._items: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, token: str) -> Any:
+        """Return the cached answer for ``token`` (principal or ``None``), else :data:`MISS`."""
+        hit = self._items.get(hash_token(token))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return MISS
+
+    def authenticate(self, store: Store, token: str) -> Principal | None:
+        """Return the principal of an active key, or ``None``."""
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._items.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        rec = verify_key(store, token)
+        principal = None if rec is None else Principal(rec.id, rec.name, rec.role, rec.prefix)
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[digest] = (now + self.ttl, principal)
+        return principal
+
+    def clear(self) -> None:
+        """Forget every cached answer (after a key is revoked)."""
+        with self._lock:
+            self._items.clear()

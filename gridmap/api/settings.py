@@ -1,0 +1,91 @@
+"""Settings of the HTTP service, read from ``GRIDMAP_*`` environment variables.
+
+Settings are never read at import: :func:`gridmap.api.app.create_app` takes a
+:class:`Settings` (or calls :func:`get_settings`, cached, when given none).
+
+================================  ======================  ==================================
+variable                          default                 meaning
+================================  ======================  ==================================
+``GRIDMAP_DATABASE_URL``          sqlite:///gridmap.db    store (SQLite file or PostGIS URL)
+``GRIDMAP_DATABASE_SCHEMA``       none                    PostgreSQL schema of the tables
+``GRIDMAP_TITLE``                 gridmap                 OpenAPI / landing page title
+``GRIDMAP_MAX_BODY_BYTES``        20971520 (20 MiB)       larger request bodies get 413
+``GRIDMAP_MAX_BATCH_POINTS``      100000                  most points per /locate/batch
+``GRIDMAP_MAX_RADIUS_M``          1000                    largest radius of /locate (m)
+``GRIDMAP_LOCATE_TOLERANCE_M``    0.01                    edge tolerance of the index (m)
+``GRIDMAP_FEATURES_LIMIT``        100                     default page size of /items
+``GRIDMAP_FEATURES_MAX_LIMIT``    10000                   largest page size of /items
+``GRIDMAP_CORS_ORIGINS``          []                      JSON list of allowed origins
+``GRIDMAP_DEMO``                  false                   demo mode (see gridmap serve)
+================================  ======================  ==================================
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridmap.db.settings import DEFAULT_DATABASE_URL
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Settings of the HTTP service (env prefix ``GRIDMAP_``, optional ``.env`` file).
+
+    Attributes
+    ----------
+    database_url : str
+        SQLAlchemy URL of the store.
+    database_schema : str or None
+        PostgreSQL schema holding the tables.
+    title : str
+        Service title (OpenAPI, OGC landing page).
+    max_body_bytes : int
+        Largest request body accepted; larger bodies get ``413``.
+    max_batch_points : int
+        Most points accepted by ``POST /locate/batch``; more get ``413``.
+    max_radius_m : float
+        Largest search radius (metres) for residents/buildings near a point.
+    locate_tolerance_m : float
+        Distance (metres) within which a grid edge counts as touching a point.
+    features_limit, features_max_limit : int
+        Default and largest page size of the OGC API Features items.
+    cors_origins : list of str
+        Origins allowed by CORS (none by default).
+    demo : bool
+        Demo mode: ``gridmap serve --demo`` prints a generated admin key.
+
+    Examples
+    --------
+    >>> Settings(database_url="sqlite://").max_batch_points
+    100000
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = None
+    title: str = "gridmap"
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_batch_points: int = Field(default=100_000, gt=0)
+    max_radius_m: float = Field(default=1000.0, gt=0)
+    locate_tolerance_m: float = Field(default=0.01, ge=0)
+    features_limit: int = Field(default=100, gt=0)
+    features_max_limit: int = Field(default=10_000, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+    demo: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the settings from the environment (read once, then cached).
+
+    Examples
+    --------
+    >>> isinstance(get_settings(), Settings)
+    True
+    """
+    return Settings()

@@ -1,0 +1,118 @@
+"""API keys: storage (hashed), migration 0002, the /keys routes and the role matrix."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from apidata import lonlat
+
+from gridmap.db import Store, downgrade, list_audit, upgrade
+from gridmap.db.keys import create_key, hash_token, list_keys, revoke_key, role_rank, verify_key
+from gridmap.db.session import create_store_engine, current_revision
+from gridmap.errors import InputError, NotFoundError
+
+ROLES = [None, "viewer", "dispatcher", "planner", "admin"]
+
+
+def test_keys_are_stored_hashed(api_store: Store) -> None:
+    rec, token = create_key(api_store, name="desk 3", role="dispatcher", author="ops")
+    assert token.startswith(f"gm_{rec.prefix}_") and len(token) > 40
+    with api_store.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM api_keys")).mappings().one()
+    assert token not in {str(v) for v in row.values()}
+    assert row["key_hash"] == hash_token(token)
+    assert verify_key(api_store, token).name == "desk 3"
+    assert verify_key(api_store, token + "x") is None
+    assert verify_key(api_store, "not-a-key") is None
+    assert verify_key(api_store, f"gm_{rec.prefix}_wrong") is None
+    assert revoke_key(api_store, rec.id, author="ops").active is False
+    assert verify_key(api_store, token) is None
+    assert revoke_key(api_store, rec.id, author="ops").active is False  # idempotent
+    audit = list_audit(api_store, entity="api_key")
+    assert audit["action"].tolist() == ["create", "revoke"]
+    assert token not in str(audit.to_dict("records"))
+
+
+def test_key_guards(api_store: Store) -> None:
+    with pytest.raises(InputError, match="unknown role 'root'; use one of viewer"):
+        create_key(api_store, name="x", role="root", author="ops")
+    with pytest.raises(InputError, match="needs a name"):
+        create_key(api_store, name=" ", role="viewer", author="ops")
+    with pytest.raises(NotFoundError, match="no API key with id 42"):
+        revoke_key(api_store, 42, author="ops")
+    assert [role_rank(r) for r in ("viewer", "dispatcher", "planner", "admin")] == [0, 1, 2, 3]
+
+
+def test_migration_0002_up_and_down(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url, revision="0001")
+    engine = create_store_engine(url)
+    assert "api_keys" not in sa.inspect(engine).get_table_names()
+    upgrade(url)
+    assert current_revision(engine) == "0002"
+    assert "api_keys" in sa.inspect(engine).get_table_names()
+    downgrade(url, revision="0001")
+    assert "api_keys" not in sa.inspect(engine).get_table_names()
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+
+
+def test_keys_routes(store_and_client) -> None:
+    store, client, headers = store_and_client
+    r = client.post(
+        "/keys", json={"name": "new desk", "role": "dispatcher"}, headers=headers("admin")
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    token = created["token"]
+    assert created["role"] == "dispatcher" and created["active"] is True
+    assert created["created_by"].startswith("test-admin")
+    lon, lat = lonlat(50, 50)
+    listed = client.get("/keys", headers=headers("admin")).json()
+    assert listed["count"] == 5
+    assert all("token" not in k and "key_hash" not in k for k in listed["data"])
+    r = client.delete(f"/keys/{created['id']}", headers=headers("admin"))
+    assert r.status_code == 200 and r.json()["active"] is False
+    r = client.get("/collections", headers={"X-API-Key": token})
+    assert r.status_code == 401  # revoked at once (the key cache is cleared)
+    assert client.get("/keys?include_revoked=false", headers=headers("admin")).json()["count"] == 4
+    r = client.delete("/keys/999", headers=headers("admin"))
+    assert r.status_code == 404
+    r = client.post("/keys", json={"name": "x", "role": "root"}, headers=headers("admin"))
+    assert r.status_code == 422
+    assert len(list_keys(store)) == 5
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(city, role) -> None:
+    """Who may do what: open, viewer, dispatcher (contacts, residents), admin (keys)."""
+    _, client, headers, _ = city
+    h = headers(role)
+    lon, lat = lonlat(50, 50)
+    rank = -1 if role is None else ROLES.index(role) - 1
+    expect = {
+        ("GET", "/", None): 200,
+        ("GET", "/conformance", None): 200,
+        ("GET", "/health", None): 200,
+        ("GET", "/docs", None): 200,
+        ("GET", "/collections", None): 200 if rank >= 0 else 401,
+        ("GET", "/collections/grids/items", None): 200 if rank >= 0 else 401,
+        ("GET", "/locate", None): 200 if rank >= 0 else 401,
+        ("GET", "/locate", 50.0): (401 if rank < 0 else 403 if rank < 1 else 200),
+        ("GET", "/keys", None): 401 if rank < 0 else 403 if rank < 3 else 200,
+        ("POST", "/locate/batch", None): 200 if rank >= 0 else 401,
+    }
+    for (method, path, radius), status in expect.items():
+        params = {"lon": lon, "lat": lat} if path == "/locate" else {}
+        if radius is not None:
+            params["radius"] = radius
+        if method == "GET":
+            r = client.get(path, params=params, headers=h)
+        else:
+            r = client.post(path, json={"points": [{"lon": lon, "lat": lat}]}, headers=h)
+        assert r.status_code == status, (method, path, radius, r.text[:200])
+        if status == 401:
+            assert "www-authenticate" in r.headers
+    if rank >= 0:
+        body = client.get("/locate", params={"lon": lon, "lat": lat}, headers=h).json()
+        assert (body["staff"] is not None) == (rank >= 1)
