@@ -1,0 +1,199 @@
+"""Benchmark the size and build time of plan_map HTML against a raw folium baseline.
+
+    python benchmarks/maps.py [--sizes 100 1000 3000] [--per 100] [--buildings] [--seed 0]
+
+Plans are hand-made, seamless coverages of jagged grids (EPSG:4549 at Nanjing):
+fine Voronoi cells (``--per`` per grid, ~25 m across) merged by nearest grid
+site, so boundaries have the many vertices of real building-traced grids. Each
+grid carries a realistic row: name, 四至 text, quality figures, a chief and two
+workers.
+
+Rows per size:
+
+* ``baseline``  — ``folium.GeoJson(plan.grids.to_crs(4326))``: raw geometry,
+  full float precision, every column as a property (what ``explore``-style code
+  does); no tooltip/popup/labels;
+* ``tol=0``     — :func:`gridmap.maps.plan_map` without simplification (rounded
+  coordinates and minimal properties only), with every control;
+* ``tol=2``     — the default (coverage simplification, 2 m);
+* ``tol=5``     — stronger simplification.
+
+With ``--buildings`` a 1,000-grid plan is also mapped with ~30 buildings per grid.
+Size is the UTF-8 byte length of ``m.get_root().render()``; time covers building
+the map and rendering it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.spatial import cKDTree
+
+from gridmap.crs import transform
+from gridmap.layers import Layers
+from gridmap.maps import plan_map
+from gridmap.partition.plan import Plan, QualityReport
+
+CRS = "EPSG:4549"
+X0, Y0 = transform(118.78, 32.05, "wgs84", CRS)
+
+
+def voronoi_plan(n: int, per: int, seed: int) -> Plan:
+    rng = np.random.default_rng(seed)
+    side = (n * 250.0 * 250.0) ** 0.5
+    box = shapely.box(X0, Y0, X0 + side, Y0 + side)
+    sites = np.column_stack([X0 + rng.uniform(0, side, n), Y0 + rng.uniform(0, side, n)])
+    extra = np.column_stack(
+        [X0 + rng.uniform(0, side, n * per), Y0 + rng.uniform(0, side, n * per)]
+    )
+    fine = np.vstack([sites, extra])
+    cells = shapely.voronoi_polygons(shapely.multipoints(fine), extend_to=box)
+    cells = shapely.intersection(np.asarray(shapely.get_parts(cells)), box)
+    label = cKDTree(sites).query(shapely.get_coordinates(shapely.point_on_surface(cells)))[1]
+    merged = (
+        pd.Series(list(cells))
+        .groupby(label)
+        .agg(lambda g: shapely.coverage_union_all(np.asarray(list(g))))
+    )
+    geoms = list(merged.to_numpy())
+    k = len(geoms)
+    # communities of ~20 neighbouring grids (nearest of n/20 centres), codes numbered within each
+    centres = sites[rng.choice(n, max(1, n // 20), replace=False)]
+    reps = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geoms)))
+    comm_idx = cKDTree(centres).query(reps)[1]
+    community = [f"320106{c // 100 + 1:03d}{c % 100 + 1:03d}" for c in comm_idx]
+    seq = pd.Series(community).groupby(community).cumcount() + 1
+    codes = [f"{c}{q:03d}" for c, q in zip(community, seq, strict=True)]
+    hh = rng.integers(150, 560, k)
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": codes,
+            "community_id": community,
+            "name": [f"幸福社区第{c[-3:]}网格" for c in codes],
+            "households": hh,
+            "persons": hh * 2.6,
+            "n_buildings": rng.integers(5, 40, k),
+            "boundary_desc": [
+                f"东至中山路{i}号楼，南至幸福社区第{(i + 1) % 999:03d}网格，西至建设路，北至长江路"
+                for i in range(k)
+            ],
+            "locked": False,
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
+    area = grids.area.to_numpy()
+    report = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "households": hh,
+            "area_m2": area,
+            "polsby_popper": 4 * np.pi * area / grids.length.to_numpy() ** 2,
+            "in_band": (hh >= 200) & (hh <= 500),
+            "n_parts": shapely.get_num_geometries(grids.geometry.to_numpy()),
+            "split_buildings": 0,
+            "boundary_on_roads": rng.uniform(0.3, 0.9, k),
+        }
+    )
+    grids = grids.join(report.drop(columns=["grid_code", "households"]))
+    staff = pd.DataFrame(
+        [
+            {
+                "grid_code": c,
+                "staff_id": f"s{i}-{r}",
+                "name": f"网格{r}{i}",
+                "role": "chief" if r == 0 else "worker",
+                "phone": f"139{i:08d}",
+            }
+            for i, c in enumerate(codes)
+            for r in range(3)
+        ]
+    )
+    return Plan(
+        grids=grids,
+        buildings=pd.DataFrame({"building_id": [], "grid_code": [], "households": [], "part": []}),
+        households=None,
+        report=QualityReport(grids=report, communities=pd.DataFrame()),
+        params={"min_households": 200, "max_households": 500, "seed": seed},
+        crs=pyproj.CRS.from_user_input(CRS),
+        assignments=staff,
+    )
+
+
+def with_buildings(plan: Plan, spacing: float = 45.0) -> tuple[Plan, Layers]:
+    minx, miny, maxx, maxy = plan.grids.total_bounds
+    gx, gy = np.meshgrid(np.arange(minx + 20, maxx, spacing), np.arange(miny + 20, maxy, spacing))
+    x, y = gx.ravel(), gy.ravel()
+    geoms = shapely.box(x - 12, y - 8, x + 12, y + 8)
+    ids = [f"B{i}" for i in range(len(geoms))]
+    blds = gpd.GeoDataFrame({"building_id": ids, "households": 12}, geometry=geoms, crs=CRS)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=CRS)
+    joined = gpd.sjoin(pts, plan.grids[["grid_code", "geometry"]], predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    pb = pd.DataFrame(
+        {
+            "building_id": [ids[i] for i in joined.index],
+            "grid_code": joined["grid_code"].to_numpy(),
+            "households": 12,
+            "part": None,
+        }
+    )
+    comm = plan.grids.dissolve("community_id").reset_index()[["community_id", "geometry"]]
+    layers = Layers(communities=comm, buildings=blds, crs=plan.crs)
+    return plan.replace(buildings=pb), layers
+
+
+def measure(build) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    m = build()
+    html = m.get_root().render()
+    return len(html.encode("utf-8")), time.perf_counter() - t0
+
+
+def baseline(plan: Plan) -> folium.Map:
+    m = folium.Map(tiles="OpenStreetMap")
+    gdf = plan.grids.to_crs(4326)
+    gdf["locked"] = gdf["locked"].astype(bool)
+    folium.GeoJson(gdf).add_to(m)
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
+    ap.add_argument("--per", type=int, default=100, help="fine cells per grid")
+    ap.add_argument("--buildings", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    print(f"{'grids':>6} {'variant':<18} {'vertices':>9} {'MB':>7} {'× base':>7} {'build s':>8}")
+    for n in args.sizes:
+        plan = voronoi_plan(n, args.per, args.seed)
+        verts = int(shapely.get_num_coordinates(plan.grids.geometry.to_numpy()).sum())
+        base_size, base_t = measure(lambda plan=plan: baseline(plan))
+        mb = base_size / 1e6
+        print(f"{n:>6} {'baseline (raw)':<18} {verts:>9} {mb:>7.2f} {1.0:>7.2f} {base_t:>8.2f}")
+        for tol in (0.0, 2.0, 5.0):
+            size, t = measure(lambda plan=plan, tol=tol: plan_map(plan, simplify_tolerance=tol))
+            label = f"plan_map tol={tol:g}"
+            ratio = size / base_size
+            print(f"{n:>6} {label:<18} {'':>9} {size / 1e6:>7.2f} {ratio:>7.2f} {t:>8.2f}")
+    if args.buildings:
+        plan, layers = with_buildings(voronoi_plan(1000, args.per, args.seed))
+        nb = len(layers.buildings)
+        size, t = measure(lambda: plan_map(plan, layers=layers))
+        size0, t0 = measure(lambda: plan_map(plan))
+        print(f"{1000:>6} {'no buildings':<18} {'':>9} {size0 / 1e6:>7.2f} {'':>7} {t0:>8.2f}")
+        label = f"+{nb} buildings"
+        print(f"{1000:>6} {label:<18} {'':>9} {size / 1e6:>7.2f} {'':>7} {t:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

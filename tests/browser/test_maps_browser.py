@@ -1,0 +1,270 @@
+"""gridmap.maps pages in a real headless Chromium (offline, CDN files served locally)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from gridmap.crs import transform
+from gridmap.layers import Layers
+from gridmap.maps import diff_map, incident_map, incidents_map, plan_map, quality_map
+from gridmap.partition.plan import Plan, QualityReport
+
+pytestmark = pytest.mark.browser
+
+CRS = "EPSG:4549"
+X0, Y0 = transform(118.78, 32.05, "wgs84", CRS)
+CODE = "320106001001"
+
+COUNT_FEATURES = """([name, key]) => {
+    const map = window[name];
+    let n = 0;
+    map.eachLayer(l => {
+        if (l.feature && l.feature.properties && key in l.feature.properties) n++;
+    });
+    return n;
+}"""
+
+GRID_SCREEN_POINT = """([name, code]) => {
+    const map = window[name];
+    let target = null;
+    map.eachLayer(l => {
+        const p = l.feature && l.feature.properties;
+        if (p && p.boundary_desc !== undefined && p.grid_code === code) target = l;
+    });
+    const c = target.getBounds().getCenter();
+    const pt = map.latLngToContainerPoint(c);
+    const r = map.getContainer().getBoundingClientRect();
+    return [r.left + pt.x, r.top + pt.y];
+}"""
+
+
+def make_plan(nx: int = 3, ny: int = 3, size: float = 200.0) -> Plan:
+    geoms = [
+        shapely.box(X0 + i * size, Y0 - (j + 1) * size, X0 + (i + 1) * size, Y0 - j * size)
+        for j in range(ny)
+        for i in range(nx)
+    ]
+    n = len(geoms)
+    codes = [f"{CODE}{k + 1:03d}" for k in range(n)]
+    hh = [120, 250, 300, 350, 420, 480, 520, 300, 300, 260, 310, 330][:n]
+    hh += [300] * (n - len(hh))
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": codes,
+            "community_id": "c1",
+            "name": [f"幸福社区第{c[-3:]}网格" for c in codes],
+            "households": hh,
+            "persons": float("nan"),
+            "n_buildings": 1,
+            "boundary_desc": [
+                f"东至中山路，南至第{c[-3:]}巷，西至建设路，北至长江路" for c in codes
+            ],
+            "locked": False,
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
+    staff = pd.DataFrame(
+        [
+            {"grid_code": c, "staff_id": f"s{k}{r}", "name": nm, "role": r, "phone": f"13{k:09d}"}
+            for k, c in enumerate(codes)
+            for r, nm in (("chief", f"王秀英{k}"), ("worker", f"陈志强{k}"))
+        ]
+    )
+    report = pd.DataFrame(
+        {"grid_code": codes, "polsby_popper": 0.785, "in_band": [200 <= h <= 500 for h in hh]}
+    )
+    return Plan(
+        grids=grids,
+        buildings=pd.DataFrame(
+            {
+                "building_id": [f"b{c[-3:]}" for c in codes],
+                "grid_code": codes,
+                "households": hh,
+                "part": None,
+            }
+        ),
+        households=None,
+        report=QualityReport(grids=report, communities=pd.DataFrame({"community_id": ["c1"]})),
+        params={"min_households": 200, "max_households": 500},
+        crs=pyproj.CRS.from_user_input(CRS),
+        assignments=staff,
+    )
+
+
+def make_layers(plan: Plan) -> Layers:
+    comm = gpd.GeoDataFrame(
+        {
+            "community_id": ["c1"],
+            "name": ["幸福社区"],
+            "street": ["玄武门街道"],
+            "street_code": ["320102001"],
+        },
+        geometry=[shapely.union_all(plan.grids.geometry.to_numpy())],
+        crs=CRS,
+    )
+    blds = []
+    for code, g in zip(plan.grids["grid_code"], plan.grids.geometry, strict=True):
+        c = g.centroid
+        blds.append(
+            {
+                "building_id": f"b{code[-3:]}",
+                "households": 80,
+                "geometry": shapely.box(c.x + 30, c.y + 30, c.x + 70, c.y + 60),
+            }
+        )
+    return Layers(
+        communities=comm,
+        buildings=gpd.GeoDataFrame(blds, geometry="geometry", crs=CRS),
+        crs=pyproj.CRS.from_user_input(CRS),
+    )
+
+
+def assert_clean(opened) -> None:
+    assert opened.page_errors == []
+    assert opened.console_errors == []
+    assert opened.unexpected == []
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return make_plan()
+
+
+def test_plan_map_loads_offline_and_shows_every_grid(plan, open_map, artifacts):
+    opened = open_map(plan_map(plan, layers=make_layers(plan)), "plan_map")
+    assert_clean(opened)
+    assert any("leaflet.js" in u for u in opened.served)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == 9
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "building_id"]) == 9
+    page = opened.page
+    # labels readable at this zoom, controls present
+    assert page.evaluate(f"() => window.{opened.map_name}.getZoom()") >= 15
+    labels = page.locator(".gridmap-label span")
+    assert labels.count() == 9
+    assert labels.first.is_visible()
+    assert page.locator(".gridmap-legend").inner_text().startswith("户数 Households")
+    assert page.locator(".leaflet-control-search").count() == 1
+    assert page.locator(".leaflet-control-zoom-fullscreen").count() == 1
+    assert page.locator(".leaflet-control-scale").count() == 1
+    assert page.locator(".leaflet-control-layers").count() == 1
+    page.screenshot(path=str(artifacts / "plan_map.png"))
+
+
+def test_labels_hide_when_zoomed_out(plan, open_map):
+    opened = open_map(plan_map(plan), "labels")
+    page = opened.page
+    page.evaluate(f"() => window.{opened.map_name}.setZoom(13, {{animate: false}})")
+    page.wait_for_timeout(200)
+    assert page.locator(".gridmap-hide-labels").count() == 1
+    assert not page.locator(".gridmap-label span").first.is_visible()
+    # zoom 15-16: the 3-digit sequence; from 17: the full code
+    page.evaluate(f"() => window.{opened.map_name}.setZoom(15, {{animate: false}})")
+    page.wait_for_timeout(200)
+    short = page.locator(".gridmap-label em.s:visible")
+    assert sorted(short.all_inner_texts()) == [f"{k:03d}" for k in range(1, 10)]
+    page.evaluate(f"() => window.{opened.map_name}.setZoom(17, {{animate: false}})")
+    page.wait_for_timeout(200)
+    assert page.locator(".gridmap-label em.s:visible").count() == 0
+    assert f"{CODE}005" in page.locator(".gridmap-label em.f:visible").all_inner_texts()
+
+
+def test_clicking_a_grid_opens_its_popup(plan, open_map):
+    opened = open_map(plan_map(plan), "click")
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, f"{CODE}005"])
+    opened.page.mouse.click(x, y)
+    popup = opened.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    text = popup.inner_text()
+    assert f"{CODE}005" in text
+    assert "四至 Boundaries" in text and "东至中山路，南至第005巷" in text
+    assert "紧凑度 Compactness (Polsby–Popper)" in text
+    assert_clean(opened)
+
+
+def test_hover_tooltip_shows_the_chief(plan, open_map):
+    opened = open_map(plan_map(plan), "hover")
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, f"{CODE}002"])
+    opened.page.mouse.move(x + 20, y + 20)
+    tip = opened.page.locator(".leaflet-tooltip", has_text="网格长 Grid chief")
+    tip.wait_for(timeout=5000)
+    assert "王秀英1" in tip.inner_text()
+
+
+def test_search_by_grid_code_opens_the_grid(plan, open_map):
+    opened = open_map(plan_map(plan), "search")
+    page = opened.page
+    page.locator(".leaflet-control-search input.search-input").press_sequentially(
+        f"{CODE}008", delay=20
+    )
+    tip = page.locator(".search-tip", has_text=f"{CODE}008")
+    tip.first.wait_for(timeout=5000)
+    tip.first.click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert f"{CODE}008" in popup.inner_text()
+    assert_clean(opened)
+
+
+def test_incident_map_in_browser(plan, open_map, artifacts):
+    c = plan.grids.geometry.iloc[4].centroid
+    lon, lat = transform(c.x + 20, c.y + 20, CRS, "wgs84")
+    opened = open_map(
+        incident_map(plan, lon, lat, incident_id="12345-0001", description="楼道堆物"), "incident"
+    )
+    assert_clean(opened)
+    page = opened.page
+    assert (
+        opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == 9
+    )  # 1 + 8 neighbours
+    assert page.locator(".leaflet-marker-icon:not(.gridmap-label)").count() == 1
+    info = page.locator(".gridmap-info").inner_text()
+    assert f"{CODE}005" in info and "网格长 Grid chief" in info and "王秀英4" in info
+    page.screenshot(path=str(artifacts / "incident_map.png"))
+
+
+def test_incidents_map_clusters_every_incident(plan, open_map):
+    rows = []
+    for k, g in enumerate(plan.grids.geometry):
+        for j in range(k % 3 + 1):
+            lon, lat = transform(g.centroid.x + 10 * j, g.centroid.y, CRS, "wgs84")
+            rows.append(
+                {
+                    "id": f"e{k}-{j}",
+                    "lon": lon,
+                    "lat": lat,
+                    "grid_code": plan.grids["grid_code"].iloc[k],
+                }
+            )
+    df = pd.DataFrame(rows)
+    opened = open_map(incidents_map(plan, df), "incidents")
+    assert_clean(opened)
+    n = opened.evaluate(
+        """(name) => { let n = -1; window[name].eachLayer(l => {
+               if (l instanceof L.MarkerClusterGroup) n = l.getLayers().length; }); return n; }""",
+        opened.map_name,
+    )
+    assert n == len(df) == 18
+
+
+def test_diff_and_quality_maps_load(plan, open_map, artifacts):
+    grids_b = plan.grids.copy()
+    grids_b.loc[0, "households"] = 150
+    b = plan.replace(grids=grids_b)
+    opened = open_map(diff_map(plan, b), "diff")
+    assert_clean(opened)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "moved_in"]) == 9
+    opened = open_map(quality_map(plan), "quality")
+    assert_clean(opened)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "reasons"]) == 9
+    opened.page.screenshot(path=str(artifacts / "quality_map.png"))
+
+
+def test_gcj_tiles_map_loads(plan, open_map):
+    opened = open_map(plan_map(plan, tiles="amap"), "amap")
+    assert_clean(opened)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == 9
