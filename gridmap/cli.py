@@ -569,14 +569,16 @@ def _print_staffing(result: Any, *, limit: int = 12) -> None:
     )
     short = result.shortfalls
     if len(short):
-        table = Table(title=f"shortfalls ({len(short)} grid posts short)")
-        for col in ("grid_code", "role", "missing", "reason"):
-            table.add_column(col, overflow="fold")
+        console.print(f"shortfalls 缺岗 ({len(short)} grid post(s) short):", highlight=False)
         for row in short.head(limit).itertuples():
-            table.add_row(str(row.grid_code), str(row.role), str(row.missing), str(row.reason))
-        console.print(table)
+            console.print(
+                f"  {row.grid_code} {row.role} ×{row.missing}: {row.reason}\n"
+                f"    → {row.suggestion}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if len(short) > limit:
-            console.print(f"… and {len(short) - limit} more (see the assignments layer)")
+            console.print(f"  … and {len(short) - limit} more (see the assignments layer)")
 
 
 def _store_and_publish(layers: Layers, plan: Any, url: str | None) -> Any:

@@ -130,6 +130,11 @@ def test_main_job_on_bundled_sample(tmp_path):
     assignments = pyogrio.read_dataframe(tmp_path / "gridmap-out" / "plan.gpkg",
                                          layer="assignments")
     assert set(assignments["role"]) == {"chief", "worker"}
+    vacant = assignments[assignments["staff_id"].isna()]
+    # every vacant post is printed with its reason and a suggestion naming a person or a remedy
+    for code in vacant["grid_code"].unique()[:12]:
+        line = next(ln for ln in out.stdout.splitlines() if ln.strip().startswith(code))
+        assert ": " in line and "→ " in out.stdout.split(line, 1)[1].splitlines()[1]
     html = (tmp_path / "gridmap-out" / "plan.html").read_text(encoding="utf-8")
     assert "grid_code" in html and "户数" in html
     again = gridmap("run", cwd=tmp_path)  # a re-run publishes plan 2 and archives plan 1
