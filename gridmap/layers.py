@@ -47,6 +47,8 @@ __all__ = [
     "GEOMETRY_TYPES",
     "SENSITIVE_FLAGS",
     "BUILDING_USES",
+    "CONVERTED_ATTR",
+    "LEFT_OUT_ATTR",
     "Layers",
     "Finding",
     "ValidationReport",
@@ -123,6 +125,15 @@ GEOMETRY_TYPES: dict[str, tuple[str | None, ...]] = {
     "compounds": ("Polygon", "MultiPolygon"),
     "staff": ("Point", None),
 }
+
+#: Key of ``GeoDataFrame.attrs`` where a reader lists rows it deliberately left out (e.g.
+#: tunnels under the ``osm`` preset) as ``[(count, reason), …]``; validation reports them,
+#: so that no row goes silently.
+LEFT_OUT_ATTR = "gridmap_left_out"
+
+#: Key of ``GeoDataFrame.attrs`` recording that a reader converted the layer from
+#: ``"gcj02"`` or ``"bd09"`` to WGS84; validation reports it.
+CONVERTED_ATTR = "gridmap_converted_from"
 
 #: Values of ``buildings.use``; anything else is reported and kept as ``other``.
 BUILDING_USES: tuple[str, ...] = (

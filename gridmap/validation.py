@@ -21,9 +21,11 @@ import shapely
 from gridmap.errors import CRSError, LayerError
 from gridmap.layers import (
     BUILDING_USES,
+    CONVERTED_ATTR,
     GEOMETRY_TYPES,
     ID_COLUMNS,
     LAYER_NAMES,
+    LEFT_OUT_ATTR,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     REQUIRED_LAYERS,
@@ -560,11 +562,30 @@ class Validator:
                     f"{name} must be a GeoDataFrame, got {type(gdf).__name__}; read files with "
                     "gridmap.io.read_layers"
                 )
+            if gdf.attrs.get(CONVERTED_ATTR):
+                system = {"gcj02": "GCJ-02", "bd09": "BD-09"}.get(gdf.attrs[CONVERTED_ATTR])
+                r.add(
+                    name,
+                    "info",
+                    "converted_to_wgs84",
+                    f"{name} coordinates were read as {system} and converted to WGS84",
+                    count=len(gdf),
+                )
+            for count, reason in gdf.attrs.get(LEFT_OUT_ATTR, ()):
+                r.add(
+                    name,
+                    "info",
+                    "left_out_by_reader",
+                    f"{count} {name} were left out when reading: {reason}",
+                    count=count,
+                )
         for name in REQUIRED_LAYERS:
             if name not in self.raw:
                 hint = (
                     "give polygons with a community_id column (a 社区 boundary layer), e.g. "
-                    "from the street office, or draw them in QGIS"
+                    "from the street office, or draw them in QGIS. OpenStreetMap extracts have "
+                    "none: data/make_nanjing.py in the gridmap source shows how to derive "
+                    "stand-in areas from the main roads"
                     if name == "communities"
                     else "give building footprints (Polygon) with a building_id column"
                 )
@@ -594,6 +615,15 @@ class Validator:
             if id_col and id_col in REQUIRED_COLUMNS[name]:
                 checked = _normalise_ids(name, checked, r)
             checked = _fix_geometries(name, checked, id_col, r)
+            if name in REQUIRED_LAYERS and len(checked) == 0:
+                r.add(
+                    name,
+                    "error",
+                    "no_usable_rows",
+                    f"none of the {len(gdf)} {name} has a usable geometry (see the findings "
+                    f"above); the layer {name} is required",
+                )
+                continue
             layers[name] = _ensure_columns(name, checked)
         crs_set = {
             n: g.crs for n, g in layers.items() if not shapely.is_missing(g.geometry.values).all()
@@ -614,15 +644,29 @@ class Validator:
         return self._combine(layers)
 
     def _diagnose(self, layers: dict[str, gpd.GeoDataFrame]) -> None:
-        """Check what can still be checked when errors stop validation (e.g. no communities).
+        """Run the checks that can still run when errors stop validation.
 
-        Runs the building checks that do not need communities, so that a report on an
-        incomplete extract still says what is wrong with its buildings.
+        So that one run reports everything: for this pass only, repeated ids are made
+        unique (``B7``, ``B7#2`` …; every row stays in the geometric checks) and mixed
+        CRSs are reprojected, and the cross-layer checks run; without communities, the
+        building checks that do not need them. The layers themselves are not returned.
         """
-        blds = layers.get("buildings")
-        if blds is None or any(
-            f.layer == "buildings" and f.severity == "error" for f in self.report.findings
-        ):
+        usable = {}
+        for name, gdf in layers.items():
+            id_col = ID_COLUMNS.get(name)
+            if id_col and id_col in REQUIRED_COLUMNS[name] and gdf[id_col].duplicated().any():
+                gdf = gdf.copy()
+                nth = gdf.groupby(id_col).cumcount().to_numpy()
+                ids = gdf[id_col].to_numpy(dtype=object)
+                gdf[id_col] = [
+                    i if k == 0 else f"{i}#{k + 1}" for i, k in zip(ids, nth, strict=True)
+                ]
+            usable[name] = gdf
+        if "communities" in usable and "buildings" in usable:
+            self._combine(usable)
+            return
+        blds = usable.get("buildings")
+        if blds is None:
             return
         target = self.target_crs or _choose_crs({"buildings": blds})
         blds = self._building_attributes(blds.to_crs(target))
@@ -875,6 +919,7 @@ class Validator:
         a, b = a[keep], b[keep]
         blds = blds.copy()
         blds["duplicate_of"] = None
+        blds["nested_in"] = None
         if not len(a):
             return blds
         inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
@@ -883,8 +928,15 @@ class Validator:
         if not len(a):
             return blds
         ids = blds["building_id"].to_numpy()
-        smaller = np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
-        dup = inter > 0.5 * smaller
+        area_all = shapely.area(geoms)
+        small = np.where(area_all[a] <= area_all[b], a, b)
+        large = np.where(small == a, b, a)
+        # Most of the smaller footprint is covered: either the same building drawn twice
+        # (the overlap is also most of the larger one) or a small footprint on a much
+        # larger one (a tower on its podium, a building part drawn over its building).
+        covered = inter > 0.5 * area_all[small]
+        dup = covered & (inter > 0.5 * area_all[large])
+        nested = covered & ~dup
         r.add(
             "buildings",
             "warning",
@@ -894,21 +946,35 @@ class Validator:
             ids=[f"{ids[i]}/{ids[j]}" for i, j in zip(a, b, strict=True)],
         )
         if dup.any():
-            area_all = shapely.area(geoms)
-            dup_rows = np.where(area_all[a[dup]] < area_all[b[dup]], a[dup], b[dup])
-            other = np.where(dup_rows == a[dup], b[dup], a[dup])
             dup_col = blds["duplicate_of"].to_numpy(dtype=object, copy=True)
-            dup_col[dup_rows] = ids[other]
+            dup_col[small[dup]] = ids[large[dup]]
             blds["duplicate_of"] = dup_col
             r.add(
                 "buildings",
                 "warning",
                 "duplicate_buildings",
-                f"{int(dup.sum())} overlapping pairs cover more than half of the smaller footprint "
+                f"{int(dup.sum())} overlapping pairs cover more than half of both footprints "
                 "and look like one building drawn twice; the smaller one gets no estimated "
                 "households (so nobody is counted twice) — delete it in the source if it is a copy",
                 count=int(dup.sum()),
-                ids=[f"{ids[i]}≈{ids[j]}" for i, j in zip(dup_rows, other, strict=True)],
+                ids=[f"{ids[i]}≈{ids[j]}" for i, j in zip(small[dup], large[dup], strict=True)],
+            )
+        if nested.any():
+            order = np.argsort(inter[nested], kind="stable")  # the largest overlap wins
+            rows, hosts = small[nested][order], large[nested][order]
+            nest_col = blds["nested_in"].to_numpy(dtype=object, copy=True)
+            nest_col[rows] = ids[hosts]
+            blds["nested_in"] = nest_col
+            r.add(
+                "buildings",
+                "warning",
+                "nested_buildings",
+                f"{int(nested.sum())} buildings lie mostly on a much larger footprint (a tower on "
+                "its podium, or a building part drawn over its building); where households are "
+                "estimated, such a building counts only its levels above the larger one (so its "
+                "floor area is not counted twice)",
+                count=int(nested.sum()),
+                ids=[f"{ids[i]}⊂{ids[j]}" for i, j in zip(rows, hosts, strict=True)],
             )
         return blds
 
@@ -936,6 +1002,7 @@ class Validator:
             )
             hh = hh[~orphan]
         has_bid = hh["building_id"].isin(known).to_numpy(copy=True)
+        named_known = has_bid.copy()
         named_unknown = hh["building_id"].notna().to_numpy() & ~has_bid
         has_point = ~np.asarray(shapely.is_missing(hh.geometry.values))
         # Households without a known building: the building containing them, else the nearest
@@ -989,6 +1056,16 @@ class Validator:
                 count=int(named_unknown.sum()),
                 ids=hh.loc[named_unknown, "household_id"],
             )
+        far = named_known & has_point
+        n_far = 0
+        if far.any():
+            far[far] = self._far_from_building(hh[far], blds)
+            n_far = int(far.sum())
+            if n_far:
+                hh = hh.copy()
+                geoms = hh.geometry.values.copy()
+                geoms[far] = None  # placed at their building below
+                hh = hh.set_geometry(gpd.GeoSeries(geoms, index=hh.index, crs=hh.crs))
         lost = ~has_bid
         if lost.any():
             r.add(
@@ -1009,14 +1086,15 @@ class Validator:
             geoms = hh.geometry.values.copy()
             geoms[missing_pt] = rep.loc[hh["building_id"].to_numpy()[missing_pt]].to_numpy()
             hh = hh.set_geometry(gpd.GeoSeries(geoms, index=hh.index, crs=hh.crs))
-            r.add(
-                "households",
-                "info",
-                "placed_at_building",
-                f"{int(missing_pt.sum())} households have no point of their own and are placed at "
-                "their building",
-                count=int(missing_pt.sum()),
-            )
+            if missing_pt.sum() > n_far:
+                r.add(
+                    "households",
+                    "info",
+                    "placed_at_building",
+                    f"{int(missing_pt.sum()) - n_far} households have no point of their own and "
+                    "are placed at their building",
+                    count=int(missing_pt.sum()) - n_far,
+                )
         hh = _numeric("households", hh, "floor", "household_id", r, negative="missing")
         hh = _numeric("households", hh, "persons", "household_id", r, negative="error")
         hh["unit"] = _as_str_or_none(hh["unit"])
@@ -1031,6 +1109,44 @@ class Validator:
                     count=bad,
                 )
         return hh
+
+    def _far_from_building(self, hh: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> np.ndarray:
+        """Flag (and report) households lying farther than the tolerance from their building."""
+        tol = self.snap_tolerance
+        host = blds.geometry.values[
+            pd.Index(blds["building_id"]).get_indexer(hh["building_id"].to_numpy())
+        ]
+        pts = hh.geometry.values
+        x, y = shapely.get_x(pts), shapely.get_y(pts)
+        bb = shapely.bounds(host)
+        # Outside the building's box grown by the tolerance: certainly too far. Inside it:
+        # measure.
+        near = (
+            (x >= bb[:, 0] - tol)
+            & (x <= bb[:, 2] + tol)
+            & (y >= bb[:, 1] - tol)
+            & (y <= bb[:, 3] + tol)
+        )
+        dist = np.full(len(hh), np.inf)
+        dist[near] = shapely.distance(pts[near], host[near])
+        far = dist > tol
+        if far.any():
+            centre = shapely.centroid(host[far])
+            gap = np.hypot(x[far] - shapely.get_x(centre), y[far] - shapely.get_y(centre))
+            self.report.add(
+                "households",
+                "repaired",
+                "far_from_building",
+                f"{int(far.sum())} households lie more than {tol:g} m from the building their "
+                f"building_id names (median {np.median(gap):.0f} m from its centre); they were "
+                "placed at that building (raise snap_tolerance to keep points that far out). "
+                "Check the coordinates: app coordinates in GCJ-02 "
+                "(AMap, Tencent, WeChat) or BD-09 (Baidu) lie 300–700 m from WGS84 — read them "
+                "with read_layers(..., coords='gcj02') (CLI: --coords gcj02)",
+                count=int(far.sum()),
+                ids=hh.loc[far, "household_id"],
+            )
+        return far
 
     def _counts_from_households(
         self, blds: gpd.GeoDataFrame, hh: gpd.GeoDataFrame
@@ -1058,19 +1174,38 @@ class Validator:
     def _fill_households(self, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         r = self.report
         blds = blds.copy()
+        helpers = ["duplicate_of", "nested_in"]
         if "households_estimated" in blds and blds["households_estimated"].dtype == bool:
             blds["households"] = blds["households"].astype(np.int64)
-            return blds.drop(columns="duplicate_of")
+            return blds.drop(columns=helpers)
+        given = blds["households"].to_numpy(dtype=float)
+        fractional = np.isfinite(given) & (given != np.round(given))
+        if fractional.any():
+            blds.loc[fractional, "households"] = np.round(given[fractional])
+            r.add(
+                "buildings",
+                "repaired",
+                "fractional_households",
+                f"{int(fractional.sum())} buildings give a households count that is not a whole "
+                "number; it was rounded",
+                count=int(fractional.sum()),
+                ids=blds.loc[fractional, "building_id"],
+            )
         missing = blds["households"].isna().to_numpy()
         blds["households_estimated"] = missing
         if missing.any():
             sub = blds[missing]
-            est = estimate_households(
-                sub, unit_area=self.unit_area, default_levels=self.default_levels
+            est = np.array(
+                estimate_households(
+                    sub, unit_area=self.unit_area, default_levels=self.default_levels
+                ),
+                dtype=float,
             )
-            dup = sub["duplicate_of"].notna().to_numpy()
-            est[dup] = 0
-            blds.loc[missing, "households"] = est.to_numpy()
+            nested = sub["nested_in"].notna().to_numpy()
+            if nested.any():
+                est[nested] = self._estimate_above_host(sub[nested], blds)
+            est[sub["duplicate_of"].notna().to_numpy()] = 0
+            blds.loc[missing, "households"] = est
             no_levels = (
                 missing
                 & blds["levels"].isna().to_numpy()
@@ -1097,7 +1232,19 @@ class Validator:
                     ids=blds.loc[no_levels, "building_id"],
                 )
         blds["households"] = blds["households"].astype(np.int64)
-        return blds.drop(columns="duplicate_of")
+        return blds.drop(columns=helpers)
+
+    def _estimate_above_host(self, nested: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> np.ndarray:
+        """Households of buildings standing on a larger one: only their levels above it count."""
+
+        def levels(frame: gpd.GeoDataFrame) -> np.ndarray:
+            lv = pd.to_numeric(frame["levels"], errors="coerce").to_numpy(dtype=float)
+            return np.where(lv > 0, lv, self.default_levels)
+
+        host = pd.Index(blds["building_id"]).get_indexer(nested["nested_in"].to_numpy())
+        above = np.clip(levels(nested) - levels(blds)[host], 0.0, None)
+        est = np.floor(above * nested.geometry.area.to_numpy() / self.unit_area + 0.5)
+        return np.where(nested["use"].to_numpy() == "residential", est, 0.0)
 
     def _staff(self, staff: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         r = self.report

@@ -135,3 +135,60 @@ def tiny_plan(layers):
         params={"min_households": 10, "max_households": 20, "seed": 0},
         crs=layers.crs,
     )
+
+
+def broken_raw() -> dict[str, gpd.GeoDataFrame]:
+    """The tiny city with one of every problem validation must report (see ``BROKEN_FINDINGS``).
+
+    Rows (buildings): 0 C1-B0, 1 C2-B0, 2 C1-B1, 3 C2-B1, 4 C1-B2, 5 C2-B2, 6 C1-B3, 7 C2-B3.
+    """
+    raw = tiny_raw()
+    comms = raw["communities"].copy()
+    geoms = comms.geometry.values.copy()
+    geoms[1] = box(195, 0, 400, 200)  # overlaps C1 by a 5 m strip: 1,000 m²
+    raw["communities"] = comms.set_geometry(gpd.GeoSeries(geoms, crs=CRS))
+    blds = raw["buildings"].copy()
+    geoms = blds.geometry.values.copy()
+    bow_tie = [(20, 20), (70, 50), (70, 20), (20, 50)]
+    geoms[0] = shapely.Polygon([(X0 + x, Y0 + y) for x, y in bow_tie])  # invalid: repaired
+    geoms[2] = box(500, 500, 540, 530)  # C1-B1 outside every community: rejected
+    geoms[4] = box(170, 120, 240, 150)  # C1-B2 straddles C1/C2, 140 m from its households
+    blds = blds.set_geometry(gpd.GeoSeries(geoms, crs=CRS))
+    blds["households"] = [None, 3, 3, 3, -2, 3, None, 3]  # C1-B2 negative: error
+    blds.loc[5, "building_id"] = "C2-B3"  # duplicate id: error
+    raw["buildings"] = blds
+    hh = raw["households"].copy()
+    hh["building_id"] = hh["building_id"].astype(object)
+    hh["persons"] = hh["persons"].astype(float)
+    geoms = hh.geometry.values.copy()
+    hh.loc[0, "building_id"] = "ghost"  # unknown building, point inside C1-B0: matched
+    hh.loc[1, "building_id"] = None  # 10 m outside C1-B0: snapped
+    geoms[1] = shapely.Point(X0 + 45, Y0 + 10)
+    hh.loc[2, "building_id"] = None  # far from every building: rejected
+    geoms[2] = shapely.Point(X0 + 95, Y0 + 90)
+    hh.loc[3, "persons"] = -1  # negative count: error
+    raw["households"] = hh.set_geometry(gpd.GeoSeries(geoms, crs=CRS))
+    raw["staff"] = raw["staff"].iloc[:0]  # empty layer
+    return raw
+
+
+#: code → (severity, count) of every finding validation must make on :func:`broken_raw`.
+BROKEN_FINDINGS: dict[str, tuple[str, int]] = {
+    "duplicate_id": ("error", 1),
+    "invalid_geometry": ("repaired", 1),
+    "empty_layer": ("warning", 0),
+    "overlapping_communities": ("error", 1),
+    "negative_households": ("error", 1),
+    "outside_communities": ("rejected", 1),
+    "straddles_communities": ("warning", 1),
+    "overlapping_buildings": ("warning", 1),
+    "building_left_out": ("rejected", 3),
+    "snapped_to_building": ("repaired", 1),
+    "unknown_building": ("warning", 4),
+    "far_from_building": ("repaired", 6),
+    "no_building": ("rejected", 1),
+    "negative_persons": ("error", 1),
+    # C1-B2 (-2 given, 3 in the household layer) and the second C2-B3 row, whose households
+    # the first C2-B3 takes (ids are made unique, C2-B3#2, only to finish the report)
+    "households_count_mismatch": ("repaired", 2),
+}

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
-from cityfixtures import CRS, X0, Y0, box, tiny_raw
+from cityfixtures import BROKEN_FINDINGS, CRS, X0, Y0, box, broken_raw, tiny_raw
 
 from gridmap.errors import CRSError, LayerError, ValidationError
+from gridmap.io import write_layers
 from gridmap.layers import (
+    LEFT_OUT_ATTR,
     OPTIONAL_COLUMNS,
     SENSITIVE_FLAGS,
     Layers,
@@ -347,7 +354,7 @@ def test_geometry_collection_keeps_polygonal_part(raw):
 
 @pytest.mark.parametrize("name", ["sample", "nanjing"])
 def test_bundled_datasets_validate(name):
-    from gridmap.datasets import get_path
+    from gridmap.datasets import attribution, get_path
     from gridmap.io import read_layers
 
     layers, report = validate_layers(read_layers(get_path(name)))
@@ -359,6 +366,126 @@ def test_bundled_datasets_validate(name):
         assert layers.buildings["households"].sum() == 20_333
         assert len(report.findings) == 0
     else:
+        assert "OpenStreetMap contributors, ODbL 1.0" in attribution(name)
         assert len(layers.communities) == 4 and len(layers.buildings) == 1_244
         assert layers.buildings["households_estimated"].all()
         assert 18_000 < layers.buildings["households"].sum() < 19_000
+
+
+def test_a_required_layer_with_no_usable_row_is_an_error(raw):
+    comms = raw["communities"]
+    line = shapely.Polygon([(X0, Y0), (X0 + 1, Y0 + 1), (X0 + 2, Y0 + 2), (X0, Y0)])
+    raw["communities"] = comms.set_geometry(gpd.GeoSeries([line, line], crs=CRS))
+    layers, report = check_layers(raw)
+    assert layers is None
+    f = next(f for f in report.findings if f.code == "no_usable_rows")
+    assert (f.layer, f.severity) == ("communities", "error")
+    assert "degenerate_geometry" in codes(report, "rejected")
+    raw = tiny_raw()
+    raw["buildings"] = raw["buildings"].set_geometry(gpd.GeoSeries([None] * 8, crs=CRS))
+    with pytest.raises(ValidationError, match="none of the 8 buildings has a usable geometry"):
+        validate_layers(raw)
+
+
+def test_one_run_reports_every_problem_of_a_broken_file(tmp_path):
+    # errors (duplicate ids, negative counts, overlapping communities) do not hide the rest:
+    # one run lists everything, as a planner fixing a file needs
+    raw = broken_raw()
+    layers, report = check_layers(raw)
+    assert layers is None and not report.ok
+    assert {f.code: (f.severity, f.count) for f in report.findings} == BROKEN_FINDINGS
+    by = {f.code: f for f in report.findings}
+    assert by["duplicate_id"].ids == ("C2-B3",)
+    assert by["overlapping_communities"].ids == ("C1/C2 (1000 m²)",)
+    assert by["outside_communities"].ids == ("C1-B1",)
+    assert by["straddles_communities"].ids == ("C1-B2",)
+    assert by["snapped_to_building"].ids == ("C1-B0-H1",)
+    assert by["no_building"].ids == ("C1-B0-H2",)
+    assert by["negative_persons"].ids == ("C2-B0-H0",)
+    assert report.rows_out == {}  # nothing is handed on from an invalid input
+    with pytest.raises(ValidationError, match=r"buildings: 1 building_id values .* \(and 3 more"):
+        validate_layers(raw)
+    # the same report from the command line, on a GeoPackage (exit code 1)
+    path = write_layers(raw, tmp_path / "broken.gpkg")
+    out = subprocess.run(
+        [sys.executable, "-m", "gridmap", "validate", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 1, out.stderr
+    found = json.loads(out.stdout)["findings"]
+    assert {f["code"]: (f["severity"], f["count"]) for f in found} == BROKEN_FINDINGS
+
+
+def test_households_far_from_their_building_are_placed_at_it(raw):
+    # the households of C1-B0 carry coordinates ~520 m off (as GCJ-02 points would be);
+    # one household of C1-B1 lies 20 m outside its building, within the tolerance
+    hh = raw["households"].copy()
+    geoms = hh.geometry.values.copy()
+    far = np.flatnonzero(hh["building_id"].to_numpy() == "C1-B0")
+    geoms[far] = shapely.transform(geoms[far], lambda xy: xy + [480.0, -230.0])
+    near = np.flatnonzero(hh["building_id"].to_numpy() == "C1-B1")[0]
+    geoms[near] = shapely.Point(X0 + 145, Y0 + 70)
+    raw["households"] = hh.set_geometry(gpd.GeoSeries(geoms, crs=CRS))
+    layers, report = validate_layers(raw)
+    f = next(f for f in report.findings if f.code == "far_from_building")
+    assert f.severity == "repaired" and f.count == 3
+    assert f.ids == ("C1-B0-H0", "C1-B0-H1", "C1-B0-H2")
+    assert "median 522 m from its centre" in f.message and "GCJ-02" in f.message
+    assert "placed_at_building" not in codes(report)  # they had points: not reported twice
+    out = layers.households.set_index("household_id")
+    b = layers.buildings.set_index("building_id").geometry
+    assert out.loc[["C1-B0-H0", "C1-B0-H1", "C1-B0-H2"]].within(b["C1-B0"]).all()
+    assert out.loc[hh["household_id"][near], "geometry"].equals(geoms[near])  # kept
+    assert out["building_id"].value_counts().to_dict() == dict.fromkeys(b.index, 3)
+    assert_nothing_lost(report)
+
+
+def test_tower_on_a_podium_counts_only_its_levels_above_it(raw):
+    raw.pop("households")
+    blds = raw["buildings"]
+    blds.loc[row(blds, "C1-B0"), ["use", "levels"]] = ["commercial", 4.0]  # a 50 × 30 m podium
+    extra = gpd.GeoDataFrame(
+        {
+            "building_id": ["T1", "C1-B1-copy"],
+            "use": ["residential", "residential"],
+            "levels": [30.0, 6.0],
+        },
+        # a 20 × 15 m tower on the podium; C1-B1 drawn a second time, 1 m off
+        geometry=[box(25, 25, 45, 40), box(121, 21, 170, 50)],
+        crs=CRS,
+    )
+    raw["buildings"] = gpd.GeoDataFrame(pd.concat([blds, extra], ignore_index=True), crs=CRS)
+    layers, report = validate_layers(raw)
+    hh = layers.buildings.set_index("building_id")["households"]
+    assert hh["C1-B0"] == 0  # commercial
+    assert hh["T1"] == 87  # (30 - 4) levels × 300 m² / 90 m², not 100 (all 30 levels)
+    assert hh["C1-B1"] == 100 and hh["C1-B1-copy"] == 0  # a copy is not counted twice
+    by = {f.code: f for f in report.findings}
+    assert by["nested_buildings"].ids == ("T1⊂C1-B0",)
+    assert by["duplicate_buildings"].ids == ("C1-B1-copy≈C1-B1",)
+    assert by["overlapping_buildings"].count == 2
+    # on a residential podium of unknown levels (6 assumed) the tower adds 24 levels
+    raw["buildings"].loc[0, ["use", "levels"]] = ["residential", None]
+    layers, _ = validate_layers(raw)
+    hh = layers.buildings.set_index("building_id")["households"]
+    assert hh["C1-B0"] == 100 and hh["T1"] == 80
+
+
+def test_fractional_household_counts_are_rounded_and_reported(raw):
+    raw.pop("households")
+    raw["buildings"]["households"] = [10.4, 20, 2.5, 10, 10, 10, 10, 10.6]
+    layers, report = validate_layers(raw)
+    assert layers.buildings["households"].tolist() == [10, 20, 2, 10, 10, 10, 10, 11]
+    f = next(f for f in report.findings if f.code == "fractional_households")
+    assert f.severity == "repaired" and f.ids == ("C1-B0", "C1-B1", "C2-B3")
+
+
+def test_reader_left_out_rows_are_reported(raw):
+    roads = raw["roads"]
+    roads.attrs[LEFT_OUT_ATTR] = [(48, "tunnels")]
+    _, report = validate_layers(raw)
+    f = next(f for f in report.findings if f.code == "left_out_by_reader")
+    assert (f.layer, f.severity, f.count) == ("roads", "info", 48)
+    assert f.message == "48 roads were left out when reading: tunnels"
