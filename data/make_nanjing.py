@@ -29,6 +29,7 @@ import numpy as np
 import shapely
 
 from gridmap.crs import local_crs
+from gridmap.datasets import attribution
 from gridmap.io import read_layer, read_layers, write_layers
 from gridmap.layers import estimate_households
 
@@ -134,7 +135,7 @@ def main() -> None:
     for name in ("communities", "compounds"):  # stay valid once written in degrees
         geoms = out[name].geometry.values
         out[name]["geometry"] = shapely.make_valid(geoms, method="structure", keep_collapsed=False)
-    write_layers(out, args.out)
+    write_layers(out, args.out, description=attribution("nanjing"))
     est = int(blds["households"].sum())
     print(  # noqa: T201
         f"wrote {args.out}: {len(comms)} derived communities, {len(blds)} buildings, "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,9 +27,17 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyproj
+import shapely
 
 from gridmap.errors import InputError, LayerError
-from gridmap.layers import LAYER_NAMES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Layers
+from gridmap.layers import (
+    CONVERTED_ATTR,
+    LAYER_NAMES,
+    LEFT_OUT_ATTR,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    Layers,
+)
 from gridmap.partition.plan import Plan, QualityReport
 
 __all__ = [
@@ -70,8 +79,24 @@ _LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 _LAT_NAMES = ("lat", "latitude", "y", "纬度")
 
 
+def _osm_ids(gdf: gpd.GeoDataFrame, layer: str, id_col: str) -> bool:
+    """Return whether an OSM layer needs its ids made (False when already canonical)."""
+    if "osm_id" in gdf:
+        return True
+    if id_col in gdf:
+        return False  # e.g. a file already brought to the canonical layers
+    raise LayerError(
+        f"the osm preset expects an osm_id column in the {layer} layer, which has "
+        f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name) or '(no columns)'}; "
+        f"drop --preset osm for files in gridmap's canonical format, or map the id with "
+        f"--map {layer}.{id_col}=YOUR_COLUMN"
+    )
+
+
 def _osm_buildings(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Bring an OpenStreetMap building extract to canonical columns."""
+    if not _osm_ids(gdf, "buildings", "building_id"):
+        return gdf
     out = gdf.copy()
     kind = out["osm_type"].astype(str).str[0] if "osm_type" in out else "w"
     out["building_id"] = kind + out["osm_id"].astype("int64").astype(str)
@@ -107,7 +132,14 @@ def _osm_buildings(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _osm_landuse_compounds(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Residential landuse polygons as compounds (小区)."""
+    if not _osm_ids(gdf, "compounds", "compound_id"):
+        return gdf
     kind_col = "landuse" if "landuse" in gdf else "kind"
+    if kind_col not in gdf:
+        raise LayerError(
+            "the osm preset reads residential compounds from a landuse layer with a landuse "
+            "(or kind) column; this one has none — map the compounds layer with --layer"
+        )
     out = gdf[gdf[kind_col].astype(str) == "residential"].copy()
     out["compound_id"] = "w" + out["osm_id"].astype("int64").astype(str)
     return out
@@ -115,11 +147,18 @@ def _osm_landuse_compounds(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _osm_roads(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = gdf.copy()
-    out["class"] = out["highway"] if "highway" in out else out.get("kind")
+    if "class" not in out or "highway" in out:
+        out["class"] = out["highway"] if "highway" in out else out.get("kind")
+    tunnel = np.zeros(len(out), dtype=bool)
     if "tunnel" in out:
-        out = out[~out["tunnel"].astype(str).isin(["yes", "True", "true", "1"])]
+        tunnel |= out["tunnel"].astype(str).isin(["yes", "True", "true", "1"]).to_numpy()
     if "is_tunnel" in out:
-        out = out[~out["is_tunnel"].fillna(False).astype(bool)]
+        tunnel |= out["is_tunnel"].fillna(False).astype(bool).to_numpy()
+    out = out[~tunnel]
+    if tunnel.any():
+        out.attrs[LEFT_OUT_ATTR] = [
+            (int(tunnel.sum()), "tunnels (an underpass does not bound a grid at street level)")
+        ]
     return out
 
 
@@ -209,15 +248,67 @@ def _format_of(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def _read_csv(path: Path, *, crs: Any = 4326) -> gpd.GeoDataFrame:
-    """Read a CSV; lon/lat columns (lon/lng/longitude/x, lat/latitude/y) become points."""
+def _offset_kind(value: Any) -> str | None:
+    """Return ``"gcj02"``/``"bd09"`` when ``value`` names an offset system, else None."""
+    if value is None or isinstance(value, pyproj.CRS):
+        return None
+    from gridmap.crs import parse_crs
+
     try:
-        df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read {path.name} as UTF-8 CSV: {exc}") from exc
+        spec = parse_crs(value)
+    except InputError:
+        return None
+    return spec.kind if spec.is_offset else None
+
+
+def _offset_to_wgs84(gdf: gpd.GeoDataFrame, kind: str, what: str) -> gpd.GeoDataFrame:
+    """Convert a layer's GCJ-02/BD-09 lon/lat to WGS84 (exact inverse, < 1 mm)."""
+    from gridmap.crs import bd09_to_wgs84, gcj02_to_wgs84
+
+    if gdf.crs is not None and not gdf.crs.is_geographic:
+        raise InputError(
+            f"{what} is in the projected CRS {gdf.crs.name}, but was declared {kind.upper()}; "
+            "GCJ-02 and BD-09 are longitude/latitude systems — drop the declaration"
+        )
+    inverse = gcj02_to_wgs84 if kind == "gcj02" else bd09_to_wgs84
+
+    def convert(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(inverse(xy[:, 0], xy[:, 1]))
+
+    geoms = shapely.transform(gdf.geometry.values, convert)
+    out = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index), crs=4326)
+    out.attrs[CONVERTED_ATTR] = kind
+    return out
+
+
+def _read_csv(
+    path: Path, *, crs: Any = 4326, lonlat: tuple[str | None, str | None] = (None, None)
+) -> gpd.GeoDataFrame:
+    """Read a CSV; lon/lat columns (lon/lng/longitude/x, lat/latitude/y) become points.
+
+    UTF-8 first (with or without BOM), then GB18030 (a superset of GBK, what Excel
+    writes on Chinese Windows).
+    """
+    df = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.ParserError as exc:
+            raise InputError(f"cannot read {path.name} as CSV: {exc}") from exc
+    if df is None:
+        raise InputError(f"cannot read {path.name}: it is neither UTF-8 nor GBK/GB18030 text")
     lower = {str(c).strip().lower(): c for c in df.columns}
-    lon = next((lower[n] for n in _LON_NAMES if n in lower), None)
-    lat = next((lower[n] for n in _LAT_NAMES if n in lower), None)
+    for given in lonlat:
+        if given is not None and given not in df.columns:
+            raise LayerError(
+                f"{path.name} has no column {given!r} for coordinates; it has "
+                f"{', '.join(map(str, df.columns))}"
+            )
+    lon = lonlat[0] or next((lower[n] for n in _LON_NAMES if n in lower), None)
+    lat = lonlat[1] or next((lower[n] for n in _LAT_NAMES if n in lower), None)
     df = df.astype(object).where(df.notna(), None)
     if lon is None or lat is None:
         return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df)), crs=crs)
@@ -232,6 +323,7 @@ def read_layer(
     *,
     layer: str | None = None,
     csv_crs: Any = 4326,
+    csv_lonlat: tuple[str | None, str | None] = (None, None),
 ) -> gpd.GeoDataFrame:
     """Read one layer from a file of any supported format.
 
@@ -242,7 +334,11 @@ def read_layer(
     layer : str, optional
         Layer name inside a multi-layer file (GeoPackage).
     csv_crs : CRS-like, default EPSG:4326
-        CRS of the lon/lat columns of a CSV.
+        CRS of the lon/lat columns of a CSV; ``"gcj02"`` (AMap, Tencent, WeChat) and
+        ``"bd09"`` (Baidu) are converted to WGS84.
+    csv_lonlat : (str or None, str or None), optional
+        Names of a CSV's longitude and latitude columns, when they are not one of
+        lon/lng/longitude/x/经度 and lat/latitude/y/纬度.
 
     Returns
     -------
@@ -254,7 +350,11 @@ def read_layer(
     fmt = _format_of(p)
     try:
         if fmt == "csv":
-            return _read_csv(p, crs=csv_crs)
+            offset = _offset_kind(csv_crs)
+            if offset is not None:
+                table = _read_csv(p, crs=None, lonlat=csv_lonlat)
+                return _offset_to_wgs84(table, offset, p.name)
+            return _read_csv(p, crs=csv_crs, lonlat=csv_lonlat)
         if fmt == "parquet":
             return gpd.read_parquet(p)
         return gpd.read_file(p, layer=layer, engine="pyogrio")
@@ -266,6 +366,54 @@ def read_layer(
         ) from exc
 
 
+def _parse_coords(coords: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Normalise ``coords`` to layer (or ``"*"``) → ``"gcj02"``/``"bd09"``."""
+    if coords is None:
+        return {}
+    items = {"*": coords} if isinstance(coords, str) else dict(coords)
+    out = {}
+    for layer, value in items.items():
+        if layer != "*" and layer not in LAYER_NAMES:
+            raise InputError(
+                f"unknown layer {layer!r} in coords; layers are {', '.join(LAYER_NAMES)}"
+            )
+        kind = _offset_kind(value)
+        if kind is None:
+            raise InputError(
+                f"coords={value!r} is not an offset Chinese system; use 'gcj02' (AMap, "
+                "Tencent, WeChat) or 'bd09' (Baidu) — other CRSs are read from the files"
+            )
+        out[layer] = kind
+    return out
+
+
+def _source_name_of_file(stem: str, lmap: Mapping[str, str]) -> str | None:
+    """Return the canonical layer a single file stands for, by its name (``buildings.shp``)."""
+    for name in LAYER_NAMES:
+        if lmap.get(name, name) == stem:
+            return name
+    return stem if stem in LAYER_NAMES else None
+
+
+def _source_name(
+    name: str, available: set[str], lmap: Mapping[str, str], raw_layers: set[str]
+) -> str | None:
+    """Return the source layer (or file stem) that gives the canonical layer ``name``.
+
+    The mapped name first (``layer_map`` or the preset); when a preset's source layer is
+    absent but the canonical one is there (a file already in the canonical format), the
+    canonical layer is read as it is. ``raw_layers`` collects the layers that need the
+    preset's adapter.
+    """
+    mapped = lmap.get(name, name)
+    if mapped in available:
+        raw_layers.add(name)
+        return mapped
+    if name in available:
+        return name
+    return None
+
+
 def read_layers(
     source: PathLike | Mapping[str, PathLike],
     *,
@@ -273,6 +421,7 @@ def read_layers(
     column_map: Mapping[str, Mapping[str, str]] | None = None,
     preset: str | None = None,
     csv_crs: Any = 4326,
+    coords: str | Mapping[str, str] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Read raw canonical layers from a GeoPackage, a folder, or one file per layer.
 
@@ -286,12 +435,18 @@ def read_layers(
         Canonical layer name → layer name in the source (GeoPackage/folder).
     column_map : mapping, optional
         Per layer, canonical column → source column, e.g.
-        ``{"buildings": {"building_id": "osm_id"}}``.
+        ``{"buildings": {"building_id": "osm_id"}}``; for a CSV, ``lon`` and ``lat``
+        name its coordinate columns (``{"households": {"lon": "X坐标", "lat": "Y坐标"}}``).
     preset : str, optional
         A named adaptation from :data:`PRESETS` (``"osm"`` for OpenStreetMap
         extracts).
     csv_crs : CRS-like, default EPSG:4326
-        CRS of lon/lat columns in CSV files.
+        CRS of lon/lat columns in CSV files (``"gcj02"``/``"bd09"`` are converted).
+    coords : {"gcj02", "bd09"} or mapping, optional
+        The layers' longitudes/latitudes are really GCJ-02 (AMap, Tencent, WeChat) or
+        BD-09 (Baidu), whatever their files say (GeoJSON always claims WGS84): they
+        are converted to WGS84 (exact inverse, < 1 mm). One value for every layer, or
+        a mapping layer → system for some. Without it, such data lies 300–700 m off.
 
     Returns
     -------
@@ -317,6 +472,7 @@ def read_layers(
             f"{', '.join(LAYER_NAMES)}"
         )
     files: dict[str, tuple[Path, str | None]] = {}
+    raw_layers: set[str] = set()  # layers read from the preset's source layer (adapted)
     if isinstance(source, Mapping):
         for name, path in source.items():
             if name not in LAYER_NAMES:
@@ -329,21 +485,28 @@ def read_layers(
         if not src.exists():
             raise InputError(f"no such file or folder: {src}")
         if src.is_dir():
-            present = {
-                p.stem: p for p in sorted(src.iterdir()) if p.suffix.lower() in _SUFFIX_FORMAT
-            }
+            present: dict[str, list[Path]] = {}
+            for p in sorted(src.iterdir()):
+                if p.suffix.lower() in _SUFFIX_FORMAT:
+                    present.setdefault(p.stem, []).append(p)
             for name in LAYER_NAMES:
-                stem = lmap.get(name, name)
-                if stem in present:
-                    files[name] = (present[stem], None)
+                stem = _source_name(name, set(present), lmap, raw_layers)
+                if stem is None:
+                    continue
+                if len(present[stem]) > 1:
+                    raise InputError(
+                        f"{src.name} holds {' and '.join(p.name for p in present[stem])} for the "
+                        f"{name} layer; keep one file per layer (move the others out)"
+                    )
+                files[name] = (present[stem][0], None)
         elif _format_of(src) == "gpkg":
             try:
                 available = {str(row[0]) for row in pyogrio.list_layers(src)}
             except pyogrio.errors.DataSourceError as exc:
                 raise InputError(f"cannot open {src.name} as a GeoPackage: {exc}") from exc
             for name in LAYER_NAMES:
-                source_layer = lmap.get(name, name)
-                if source_layer in available:
+                source_layer = _source_name(name, available, lmap, raw_layers)
+                if source_layer is not None:
                     files[name] = (src, source_layer)
             if not files:
                 raise LayerError(
@@ -351,19 +514,32 @@ def read_layers(
                     f"name layers {', '.join(LAYER_NAMES)} or map them with layer_map / "
                     "--layer buildings=your_layer"
                 )
+        elif (single := _source_name_of_file(src.stem, lmap)) is not None:
+            files[single] = (src, None)  # e.g. buildings.geojson on its own
+            raw_layers.add(single)
         else:
             raise InputError(
-                f"{src.name} is a single-layer file; say which layer it is, e.g. "
-                f"read_layers({{'buildings': '{src.name}'}}), or put the layer files in one folder "
-                "named after their layers (buildings.geojson, communities.shp …), pass the folder"
+                f"{src.name} is a single-layer file; say which layer it is: name it after its "
+                f"layer (buildings{src.suffix}), map it (layer_map={{'buildings': '{src.stem}'}}; "
+                f"CLI: --layer buildings={src.stem}) or pass read_layers({{'buildings': "
+                f"'{src.name}'}}); for several layers put their files in one folder and pass it"
             )
+    offsets = _parse_coords(coords)
     adapters: dict[str, Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]] = spec.get("adapters", {})
     out: dict[str, gpd.GeoDataFrame] = {}
     for name, (path, lname) in files.items():
-        gdf = read_layer(path, layer=lname, csv_crs=csv_crs)
+        offset = offsets.get(name, offsets.get("*"))
+        cmap = dict((column_map or {}).get(name, {}))
+        lonlat = (cmap.pop("lon", None), cmap.pop("lat", None))
+        if any(lonlat) and path.suffix.lower() != ".csv":
+            raise LayerError(
+                f"column mapping {name}.lon/{name}.lat is for CSV files; {path.name} has geometry"
+            )
+        gdf = read_layer(path, layer=lname, csv_crs=None if offset else csv_crs, csv_lonlat=lonlat)
+        if offset is not None:
+            gdf = _offset_to_wgs84(gdf, offset, f"the {name} layer of {path.name}")
         if path.suffix.lower() == ".shp":
             gdf = _restore_shapefile_names(name, gdf)
-        cmap = dict((column_map or {}).get(name, {}))
         missing = [src_col for src_col in cmap.values() if src_col not in gdf.columns]
         if missing:
             raise LayerError(
@@ -374,7 +550,7 @@ def read_layers(
         if cmap:
             gdf = gdf.drop(columns=[c for c in cmap if c in gdf.columns and c not in cmap.values()])
             gdf = gdf.rename(columns={v: k for k, v in cmap.items()})
-        if name in adapters:
+        if name in adapters and (isinstance(source, Mapping) or name in raw_layers):
             gdf = adapters[name](gdf)
         out[name] = gdf
     return out
@@ -445,11 +621,32 @@ def _for_file(gdf: gpd.GeoDataFrame | pd.DataFrame) -> gpd.GeoDataFrame | pd.Dat
     return out
 
 
+_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
+
+
+@contextmanager
+def _gpkg_timestamp(timestamp: str | None) -> Iterator[None]:
+    """Make GDAL stamp GeoPackage contents with ``timestamp`` instead of the clock."""
+    if timestamp is None:
+        yield
+        return
+    if not _TIMESTAMP_RE.match(timestamp):
+        raise InputError(f"timestamp {timestamp!r} is not a UTC time like 2024-01-01T00:00:00Z")
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
 def write_layers(
     layers: Layers | Mapping[str, gpd.GeoDataFrame],
     path: PathLike,
     *,
     crs: Any = 4326,
+    timestamp: str | None = None,
+    description: str | None = None,
 ) -> Path:
     """Write canonical layers to one GeoPackage (atomically), by default in WGS84.
 
@@ -460,19 +657,41 @@ def write_layers(
         Destination ``.gpkg``; replaced whole when it exists.
     crs : CRS-like, default EPSG:4326
         CRS to write in.
+    timestamp : str, optional
+        UTC time (``"2000-01-01T00:00:00Z"``) to record as the layers' last change
+        instead of the current time, so that the same layers give the same file,
+        byte for byte (``gridmap synth`` uses it).
+    description : str, optional
+        Text stored as every layer's description in the GeoPackage (shown by QGIS),
+        e.g. the attribution a licence requires.
 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from gridmap.synth import synth_community
+    >>> town = synth_community(n_buildings=40, seed=1)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     a = write_layers(town, pathlib.Path(folder, "a.gpkg"), timestamp="2000-01-01T00:00:00Z")
+    ...     b = write_layers(town, pathlib.Path(folder, "b.gpkg"), timestamp="2000-01-01T00:00:00Z")
+    ...     same = a.read_bytes() == b.read_bytes()
+    >>> same
+    True
     """
     dest = Path(path)
     if _format_of(dest) != "gpkg":
         raise InputError(f"write_layers writes GeoPackage files (.gpkg), not {dest.suffix}")
     items = layers.items() if isinstance(layers, Layers) else list(layers.items())
-    with _atomic_path(dest) as tmp:
+    with _gpkg_timestamp(timestamp), _atomic_path(dest) as tmp:
         for name, gdf in items:
             frame = gdf.to_crs(crs) if gdf.crs is not None else gdf
-            pyogrio.write_dataframe(_for_file(frame), tmp, layer=name, driver="GPKG")
+            options = {"DESCRIPTION": description} if description else None
+            pyogrio.write_dataframe(
+                _for_file(frame), tmp, layer=name, driver="GPKG", layer_options=options
+            )
     return dest
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridmap.crs import gk_zone_epsg
 from gridmap.errors import InputError
 
 __all__ = ["synth_city", "synth_community", "gauss_kruger_epsg"]
@@ -96,7 +97,10 @@ def gauss_kruger_epsg(lon: float) -> int:
     """Return the EPSG code of the CGCS2000 3-degree Gauss-Krüger zone for a longitude.
 
     The zones without a zone-number prefix on the easting (EPSG:4534–4554,
-    central meridians 75°E–135°E) are used.
+    central meridians 75°E–135°E) are used, with the same zone edges as
+    :func:`gridmap.crs.gk_zone_epsg` (a longitude half-way between two central
+    meridians belongs to the eastern zone), so a synthetic city lies in the zone
+    validation would choose for it.
 
     Parameters
     ----------
@@ -127,7 +131,7 @@ def gauss_kruger_epsg(lon: float) -> int:
             f"longitude {lon!r} is outside the CGCS2000 3-degree Gauss-Krüger zones (73.5–136.5°E);"
             " pass a centre inside China as (lon, lat) in degrees"
         )
-    return 4534 + int(round((lon - 75.0) / 3.0))
+    return gk_zone_epsg(lon)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 from cityfixtures import CRS, tiny_plan
 
+from gridmap.crs import wgs84_to_gcj02
 from gridmap.errors import InputError, LayerError
 from gridmap.io import (
     export_plan,
@@ -22,7 +24,7 @@ from gridmap.io import (
     write_layers,
     write_plan,
 )
-from gridmap.layers import validate_layers
+from gridmap.layers import LEFT_OUT_ATTR, validate_layers
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
@@ -86,8 +88,13 @@ def test_read_guards(tmp_path, raw):
     with pytest.raises(InputError, match="no such file or folder"):
         read_layers(tmp_path / "missing.gpkg")
     raw["buildings"].to_file(tmp_path / "b.geojson")
-    with pytest.raises(InputError, match="single-layer file; say which layer it is"):
+    with pytest.raises(InputError, match="single-layer file; say which layer it is.*--layer"):
         read_layers(tmp_path / "b.geojson")
+    # a single file named after its layer, or mapped, is that layer
+    assert list(read_layers(tmp_path / "b.geojson", layer_map={"buildings": "b"})) == ["buildings"]
+    raw["communities"].to_file(tmp_path / "communities.shp", encoding="UTF-8")
+    got = read_layers(tmp_path / "communities.shp")
+    assert list(got) == ["communities"] and "community_id" in got["communities"]
     (tmp_path / "x.dxf").write_text("0")
     with pytest.raises(InputError, match="cannot tell the format"):
         read_layer(tmp_path / "x.dxf")
@@ -99,6 +106,12 @@ def test_read_guards(tmp_path, raw):
         read_layers(tmp_path / "bad.gpkg")
     with pytest.raises(InputError, match="unknown preset 'x'; presets are osm"):
         read_layers(tmp_path / "other.gpkg", preset="x")
+    folder = tmp_path / "two"
+    folder.mkdir()
+    raw["buildings"].to_file(folder / "buildings.geojson")
+    raw["buildings"].to_parquet(folder / "buildings.parquet")
+    with pytest.raises(InputError, match="holds buildings.geojson and buildings.parquet for"):
+        read_layers(folder)
 
 
 def test_parse_column_map_guards():
@@ -220,3 +233,186 @@ def test_osm_preset_on_real_nanjing():
     assert (b["use"] == "residential").sum() == 518  # as documented for the extract
     assert "communities" not in raw
     assert json.dumps(sorted(raw)) == json.dumps(["barriers", "buildings", "compounds", "roads"])
+
+
+def _osm_like(tmp_path, raw) -> Path:
+    """A tiny OpenStreetMap-style extract: osm ids and tags, a tunnel, residential landuse."""
+    blds = raw["buildings"].to_crs(4326)
+    osm_b = gpd.GeoDataFrame(
+        {
+            "osm_id": np.arange(100, 100 + len(blds)),
+            "osm_type": ["way"] * (len(blds) - 1) + ["relation"],
+            "building": ["apartments", "yes", "office", "yes", "yes", "school", "yes", "house"],
+            "levels": [6, None, 20, None, None, 3, None, 2],
+            "landuse_kind": ["residential"] * 4 + [None] * 4,
+        },
+        geometry=blds.geometry.values,
+        crs=4326,
+    )
+    road = raw["roads"].to_crs(4326).geometry.iloc[0]
+    osm_r = gpd.GeoDataFrame(
+        {"osm_id": [1, 2], "highway": ["primary", "primary"], "tunnel": [None, "yes"]},
+        geometry=[road, road],
+        crs=4326,
+    )
+    landuse = gpd.GeoDataFrame(
+        {"osm_id": [7, 8], "landuse": ["residential", "grass"]},
+        geometry=raw["communities"].to_crs(4326).geometry.values,
+        crs=4326,
+    )
+    path = tmp_path / "osm.gpkg"
+    for name, frame in (("buildings", osm_b), ("roads", osm_r), ("landuse", landuse)):
+        frame.to_file(path, layer=name, engine="pyogrio")
+    return path
+
+
+def test_osm_preset_adapts_and_reports_what_it_leaves_out(tmp_path, raw):
+    path = _osm_like(tmp_path, raw)
+    got = read_layers(path, preset="osm")
+    assert sorted(got) == ["buildings", "compounds", "roads"]
+    b = got["buildings"]
+    assert b["building_id"].tolist()[:2] == ["w100", "w101"] and b["building_id"].iloc[-1] == "r107"
+    # apartments by tag, yes inside residential landuse, office/school by tag, house by tag
+    assert b["use"].tolist() == ["residential", "residential", "commercial", "residential"] + [
+        "other",
+        "public",
+        "other",
+        "residential",
+    ]
+    assert got["compounds"]["compound_id"].tolist() == ["w7"]
+    assert len(got["roads"]) == 1 and got["roads"]["class"].tolist() == ["primary"]
+    assert got["roads"].attrs[LEFT_OUT_ATTR] == [
+        (1, "tunnels (an underpass does not bound a grid at street level)")
+    ]
+    got["communities"] = raw["communities"]
+    _, report = validate_layers(got, reproject=True)
+    f = next(f for f in report.findings if f.code == "left_out_by_reader")
+    assert (f.layer, f.count) == ("roads", 1)
+
+
+def test_osm_preset_on_a_file_already_canonical(tmp_path, raw):
+    # e.g. data/nanjing_xinjiekou.gpkg (made from OSM): the preset must not break it or
+    # lose its compounds
+    raw["compounds"] = gpd.GeoDataFrame(
+        {"compound_id": ["Q1"], "name": ["幸福小区"]},
+        geometry=[raw["communities"].geometry.iloc[0].buffer(-20)],
+        crs=CRS,
+    )
+    path = write_layers(raw, tmp_path / "canonical.gpkg")
+    plain = read_layers(path)
+    osm = read_layers(path, preset="osm")
+    assert sorted(osm) == sorted(plain)
+    for name in plain:
+        pd.testing.assert_frame_equal(pd.DataFrame(osm[name]), pd.DataFrame(plain[name]))
+
+
+def test_osm_preset_says_what_it_needs(tmp_path, raw):
+    blds = raw["buildings"].rename(columns={"building_id": "BM"})
+    blds.to_file(tmp_path / "x.gpkg", layer="buildings", engine="pyogrio")
+    with pytest.raises(LayerError, match="osm preset expects an osm_id column.*--map buildings"):
+        read_layers(tmp_path / "x.gpkg", preset="osm")
+
+
+def test_write_layers_is_reproducible_with_a_timestamp(tmp_path, raw):
+    stamp = "2000-01-01T00:00:00Z"
+    a = write_layers(raw, tmp_path / "a.gpkg", timestamp=stamp)
+    b = write_layers(raw, tmp_path / "b.gpkg", timestamp=stamp)
+    assert a.read_bytes() == b.read_bytes()
+    c = write_layers(raw, tmp_path / "c.gpkg")  # the clock, as GDAL does by default
+    assert c.read_bytes() != a.read_bytes()
+    assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None  # restored
+    d = write_layers(raw, tmp_path / "d.gpkg", description="Data © OpenStreetMap contributors")
+    for name in raw:  # QGIS shows it as the layer's description
+        info = pyogrio.read_info(d, layer=name)
+        assert info["layer_metadata"] == {"DESCRIPTION": "Data © OpenStreetMap contributors"}
+    with pytest.raises(InputError, match="not a UTC time like 2024-01-01T00:00:00Z"):
+        write_layers(raw, tmp_path / "d.gpkg", timestamp="yesterday")
+
+
+def test_gcj02_files_are_converted_to_wgs84(tmp_path, raw):
+    # a folder as exported from an AMap-based tool: every lon/lat is GCJ-02, ~500 m off WGS84
+    def to_gcj(gdf):
+        geoms = shapely.transform(
+            gdf.to_crs(4326).geometry.values, lambda xy: np.column_stack(wgs84_to_gcj02(*xy.T))
+        )
+        return gdf.to_crs(4326).set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=4326))
+
+    folder = tmp_path / "amap"
+    folder.mkdir()
+    to_gcj(raw["communities"]).to_file(folder / "communities.geojson")
+    to_gcj(raw["buildings"]).to_file(folder / "buildings.geojson")
+    hh = to_gcj(raw["households"])
+    table = pd.DataFrame(hh.drop(columns="geometry"))
+    table["lng"], table["lat"] = hh.geometry.x, hh.geometry.y
+    table.to_csv(folder / "households.csv", index=False)
+
+    got = read_layers(folder, coords="gcj02")
+    for name in ("communities", "buildings", "households"):
+        back = got[name].to_crs(CRS).geometry
+        err = shapely.hausdorff_distance(back.values, raw[name].geometry.values)
+        assert err.max() < 1e-3, name  # below a millimetre
+    layers, report = validate_layers(got)
+    assert report.ok and "far_from_building" not in {f.code for f in report.findings}
+    converted = {f.layer: f for f in report.findings if f.code == "converted_to_wgs84"}
+    assert sorted(converted) == ["buildings", "communities", "households"]
+    assert converted["buildings"].message == (
+        "buildings coordinates were read as GCJ-02 and converted to WGS84"
+    )
+
+    # only the households CSV is GCJ-02: the CSV's own CRS, or coords per layer
+    raw["communities"].to_crs(4326).to_file(folder / "communities.geojson")
+    raw["buildings"].to_crs(4326).to_file(folder / "buildings.geojson")
+    one = read_layers(folder, coords={"households": "gcj02"})
+    two = read_layers(folder, csv_crs="gcj-02")
+    assert one["households"].geom_equals_exact(two["households"], tolerance=0).all()
+    assert validate_layers(one)[1].ok
+    # undeclared, the shift is caught: households ~500 m from their buildings
+    _, report = validate_layers(read_layers(folder))
+    far = next(f for f in report.findings if f.code == "far_from_building")
+    assert far.count == 24 and "--coords gcj02" in far.message
+
+    with pytest.raises(InputError, match="not an offset Chinese system"):
+        read_layers(folder, coords="wgs84")
+    with pytest.raises(InputError, match="unknown layer 'houses' in coords"):
+        read_layers(folder, coords={"houses": "gcj02"})
+    write_layers(raw, tmp_path / "projected.gpkg", crs=CRS)
+    with pytest.raises(InputError, match="projected CRS .* declared GCJ02"):
+        read_layers(tmp_path / "projected.gpkg", coords="gcj02")
+
+
+def test_csv_from_excel_in_gbk_with_named_coordinate_columns(tmp_path, raw):
+    # what a street office exports from Excel on Chinese Windows: GBK text, Chinese headers
+    hh = raw["households"].to_crs(4326)
+    table = pd.DataFrame(
+        {
+            "户编号": hh["household_id"],
+            "楼栋编号": hh["building_id"],
+            "X坐标": hh.geometry.x.round(9),
+            "Y坐标": hh.geometry.y.round(9),
+        }
+    )
+    table.to_csv(tmp_path / "households.csv", index=False, encoding="gbk")
+    cmap = parse_column_map(
+        [
+            "households.household_id=户编号",
+            "households.building_id=楼栋编号",
+            "households.lon=X坐标",
+            "households.lat=Y坐标",
+        ]
+    )
+    got = read_layers({"households": tmp_path / "households.csv"}, column_map=cmap)["households"]
+    assert got["household_id"].tolist() == hh["household_id"].tolist()
+    assert got.crs.to_epsg() == 4326 and "X坐标" not in got
+    err = shapely.distance(got.to_crs(CRS).geometry.values, raw["households"].geometry.values)
+    assert err.max() < 1e-3
+    with pytest.raises(LayerError, match="has no column 'lng' for coordinates"):
+        read_layers(
+            {"households": tmp_path / "households.csv"},
+            column_map={"households": {"lon": "lng", "lat": "Y坐标"}},
+        )
+    raw["buildings"].to_file(tmp_path / "b.geojson")
+    with pytest.raises(LayerError, match="buildings.lon/buildings.lat is for CSV files"):
+        read_layers({"buildings": tmp_path / "b.geojson"}, column_map={"buildings": {"lon": "x"}})
+    (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe\xff,\x81\n")
+    with pytest.raises(InputError, match="neither UTF-8 nor GBK/GB18030"):
+        read_layer(tmp_path / "bin.csv")
