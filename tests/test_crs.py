@@ -13,9 +13,12 @@ import shapely
 import gridmap.crs as C  # noqa: N812
 from gridmap.errors import CoordinateError, CRSError, InputError
 
+# Copies of the shared reference files live in tests/data (see its README), so that these
+# tests run in any clone; the shared folder next to the checkout is only used to check them.
+DATA = Path(__file__).resolve().parent / "data"
+VECTORS = DATA / "coordref-vectors.json"
+CITIES = DATA / "gcoord-china-cities.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-VECTORS = SHARED / "coordref-vectors.json"
-CITIES = SHARED / "gcoord-china-cities.json"
 
 # every op string used in coordref-vectors.json -> function(lon, lat) -> (lon, lat)
 OPS = {
@@ -55,9 +58,17 @@ def metres(lon1, lat1, lon2, lat2):
 
 
 def _load(path: Path):
-    if not path.exists():
-        pytest.skip(f"reference file {path} not found (expected in the shared folder next to repo)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", [VECTORS, CITIES], ids=lambda p: p.name)
+def test_reference_copies_are_in_the_repo_and_match_the_shared_ones(path):
+    assert path.is_file(), f"{path} is part of the repository; restore it from tests/data"
+    assert path.name in (DATA / "README.md").read_text(encoding="utf-8")
+    shared = SHARED / path.name
+    if not shared.exists():
+        pytest.skip("no shared folder next to the checkout to compare the copy with")
+    assert path.read_bytes() == shared.read_bytes()
 
 
 @pytest.fixture(scope="module")
