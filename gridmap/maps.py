@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import html
 import json
-import warnings
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,8 @@ __all__ = [
     "moved_buildings",
     "quality_flags",
 ]
+
+_log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- tiles
 
@@ -239,6 +241,9 @@ _CSS = f"""<style>
   vertical-align: middle; border: 1px solid rgba(0,0,0,.35); }}
 .gridmap-panel table {{ border-collapse: collapse; }}
 .gridmap-panel td {{ padding: 0 6px 0 0; vertical-align: top; }}
+.leaflet-popup-content {{ max-height: 55vh; overflow-y: auto; }}
+.leaflet-popup-content table {{ font-size: 12px; line-height: 1.3; }}
+.leaflet-popup-content table th {{ font-weight: 600; padding-right: 8px; }}
 </style>"""
 
 #: Below band / in band (4 grades, light → dark as households near the maximum) / above.
@@ -306,13 +311,150 @@ def _safe_json(obj: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+#: Geometry type codes of the compact encoding (see :func:`_encode_collection`).
+_GEOM_CODES = {
+    "Point": "T",
+    "LineString": "L",
+    "MultiLineString": "N",
+    "Polygon": "P",
+    "MultiPolygon": "M",
+}
+
+#: Turns :func:`_encode_collection` output back into GeoJSON in the browser.
+_DECODER_JS = """<script>
+function gridmapDecode(c) {
+    var x = 0, y = 0;
+    function line(a, close) {
+        var out = [];
+        for (var i = 0; i < a.length; i += 2) {
+            x += a[i]; y += a[i + 1];
+            out.push([x / 1e6, y / 1e6]);
+        }
+        if (close && out.length) out.push(out[0].slice());
+        return out;
+    }
+    function rings(r) { return r.map(function (a) { return line(a, true); }); }
+    function lines(r) { return r.map(function (a) { return line(a, false); }); }
+    var types = {T: "Point", L: "LineString", N: "MultiLineString", P: "Polygon",
+                 M: "MultiPolygon"};
+    function geom(g) {
+        if (g === null) return null;
+        var t = g[0], a = g[1], co;
+        if (t === "T") co = line(a, false)[0];
+        else if (t === "L") co = line(a, false);
+        else if (t === "N") co = lines(a);
+        else if (t === "P") co = rings(a);
+        else co = a.map(rings);
+        return {type: types[t], coordinates: co};
+    }
+    var feats = [];
+    for (var i = 0; i < c.g.length; i++) {
+        var row = c.p[i], props = {};
+        for (var k = 0; k < c.k.length; k++) {
+            var d = c.d[c.k[k]], v = row[k];
+            props[c.k[k]] = (d && v !== null) ? d[v] : v;
+        }
+        var f = {type: "Feature", properties: props, geometry: geom(c.g[i])};
+        if (c.i !== null) f.id = c.i === 1 ? i : c.i[i];
+        feats.push(f);
+    }
+    return {type: "FeatureCollection", features: feats};
+}
+</script>"""
+
+
+def _encode_collection(data: dict[str, Any]) -> dict[str, Any]:
+    """Encode a feature collection (see :func:`_collection`) compactly for the page.
+
+    Coordinates (lon/lat) become integer micro-degrees, each vertex written as
+    the difference from the previous one across the whole collection, and the
+    closing vertex of rings is dropped: a building's ring takes ~40 bytes
+    instead of ~130. Properties become rows under one key list; string columns
+    with many repeats (grid codes of buildings) are written once in a table.
+    ``gridmapDecode`` in the page rebuilds the same GeoJSON (to 1e-6°).
+    """
+    feats = data["features"]
+    keys: list[str] = []
+    for f in feats:
+        for k in f["properties"]:
+            if k not in keys:
+                keys.append(k)
+    rows = [[f["properties"].get(k) for k in keys] for f in feats]
+    tables: dict[str, list[Any]] = {}
+    for j, k in enumerate(keys):
+        values = [r[j] for r in rows]
+        if not all(v is None or isinstance(v, str) for v in values):
+            continue
+        uniq = list(dict.fromkeys(v for v in values if v is not None))
+        if len(feats) > 1 and len(uniq) <= len(feats) // 2:
+            index = {v: n for n, v in enumerate(uniq)}
+            for r in rows:
+                r[j] = None if r[j] is None else index[r[j]]
+            tables[k] = uniq
+    ids: Any = None
+    if any("id" in f for f in feats):
+        ids = [f.get("id") for f in feats]
+        if ids == list(range(len(feats))):
+            ids = 1
+    geoms = np.array([f["geometry"] for f in feats], dtype=object)
+    return {"k": keys, "d": tables, "p": rows, "i": ids, "g": _encode_geometries(geoms)}
+
+
+def _encode_geometries(geoms: np.ndarray) -> list[Any]:
+    """Delta-encode geometries in micro-degrees, in one vectorised pass (see above)."""
+    out: list[Any] = [None] * len(geoms)
+    present = np.array([g is not None and not g.is_empty for g in geoms], dtype=bool)
+    if not present.any():
+        return out
+    sel = np.flatnonzero(present)
+    types = [geoms[i].geom_type for i in sel]
+    bad = sorted(set(types) - set(_GEOM_CODES))
+    if bad:
+        raise InputError(f"cannot draw {bad} on the map; pass polygons, lines or points")
+    parts, part_of = shapely.get_parts(geoms[sel], return_index=True)
+    polygonal = shapely.get_type_id(parts) == 3
+    # rings of polygon parts (exterior first), the part itself for lines and points
+    poly_k, line_k = np.flatnonzero(polygonal), np.flatnonzero(~polygonal)
+    prings, pidx = shapely.get_rings(parts[poly_k], return_index=True)
+    ring_part = np.concatenate([poly_k[pidx], line_k])
+    order = np.argsort(ring_part, kind="stable")
+    rings = np.concatenate([np.asarray(prings, dtype=object), parts[line_k]])[order]
+    ring_part = ring_part[order]
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    counts = np.bincount(ring_of, minlength=len(rings))
+    closed = polygonal[ring_part]
+    last = np.cumsum(counts) - 1
+    keep = np.ones(len(coords), dtype=bool)
+    keep[last[closed & (counts > 1)]] = False  # the closing vertex is implied
+    ints = np.rint(coords[keep] * 1e6).astype(np.int64)
+    delta = np.diff(ints, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    flat = delta.ravel().tolist()
+    kept = counts - (closed & (counts > 1))
+    bounds = np.concatenate([[0], np.cumsum(kept)]) * 2
+    ring_deltas = [flat[bounds[r] : bounds[r + 1]] for r in range(len(rings))]
+    # reassemble: rings → parts → features
+    part_rings: list[list[list[int]]] = [[] for _ in range(len(parts))]
+    for r, k in enumerate(ring_part.tolist()):
+        part_rings[k].append(ring_deltas[r])
+    feat_parts: list[list[Any]] = [[] for _ in range(len(sel))]
+    for k, f in enumerate(part_of.tolist()):
+        feat_parts[f].append(part_rings[k] if polygonal[k] else part_rings[k][0])
+    for n, (i, t) in enumerate(zip(sel.tolist(), types, strict=True)):
+        ps = feat_parts[n]
+        enc = ps if t.startswith("Multi") else ps[0]
+        out[i] = [_GEOM_CODES[t], enc]
+    return out
+
+
 class _GeoJsonLayer(folium.GeoJson):
     """A :class:`folium.GeoJson` that embeds its data compactly.
 
     Styles are evaluated in Python and stored once in a small table (features
-    carry an index ``_s``); the data is written as UTF-8 JSON without spaces,
-    so Chinese text takes 3 bytes a character instead of 6. Tooltips, popups,
-    the layer control and the search plugin work as with ``folium.GeoJson``.
+    carry an index ``_s``); the data is written with :func:`_encode_collection`
+    as UTF-8 JSON without spaces, so Chinese text takes 3 bytes a character
+    instead of 6 and coordinates a third of their GeoJSON size. Tooltips,
+    popups, the layer control and the search plugin work as with
+    ``folium.GeoJson`` (the page decodes the data before adding it).
     """
 
     _template = Template(
@@ -331,7 +473,7 @@ class _GeoJsonLayer(folium.GeoJson):
             {%- endif %}
             interactive: {{ this.interactive_js }}
         });
-        {{ this.get_name() }}.addData({{ this.data_js }});
+        {{ this.get_name() }}.addData(gridmapDecode({{ this.data_js }}));
         {% endmacro %}
         """
     )
@@ -362,13 +504,27 @@ class _GeoJsonLayer(folium.GeoJson):
         if len(table) > 1:
             for f, k in zip(feats, keys, strict=True):
                 f["properties"]["_s"] = k
-        super().__init__(data, name=name, tooltip=tooltip, popup=popup, show=show)
+        self.data_js = _safe_json(_encode_collection(data))
+        # folium only reads the properties and geometry types (tooltip/popup checks)
+        stub = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": f["properties"],
+                    "geometry": None
+                    if f["geometry"] is None
+                    else {"type": f["geometry"].geom_type},
+                }
+                for f in feats
+            ],
+        }
+        super().__init__(stub, name=name, tooltip=tooltip, popup=popup, show=show)
         self.styles_js = _safe_json(table or [{}])
         self.highlight_js = (
             _safe_json(highlight_function(feats[0])) if highlight_function and feats else ""
         )
         self.interactive_js = "true" if interactive else "false"
-        self.data_js = _safe_json(data)
 
 
 class _Labels(folium.map.Layer):
@@ -436,9 +592,15 @@ class _SearchPopup(MacroElement):
         """
         {% macro script(this, kwargs) %}
         {{ this.layer_name }}searchControl.on("search:locationfound", function (e) {
-            if (!e.layer._popup && e.layer.getBounds) {
+            if (e.layer._popup || !e.layer.getBounds) return;
+            var map = {{ this.layer_name }}searchControl._map, done = false;
+            function open() {  // once the search has zoomed there, so the popup pans into view
+                if (done) return;
+                done = true;
                 e.layer.fire("click", {latlng: e.layer.getBounds().getCenter()}, true);
             }
+            map.once("moveend", open);
+            setTimeout(open, 700);
         });
         {% endmacro %}
         """
@@ -522,47 +684,89 @@ def _band(plan: Plan, band: tuple[float, float] | None) -> tuple[float, float]:
 def _simplify(
     geoms: np.ndarray, crs: pyproj.CRS, tolerance: float, *, coverage: bool
 ) -> np.ndarray:
-    """Simplify in the layer's own CRS (tolerance in metres, or converted for degrees)."""
+    """Simplify in the layer's own CRS (tolerance in metres, or converted for degrees).
+
+    With ``coverage=True`` the grids are simplified together so that neighbours
+    keep one shared edge. Grids that are *nearly* a coverage (vertices a few
+    nanometres apart across an edge, T-junctions, zero-width slits or rings
+    that collapsed, slivers of overlap) are first rebuilt as an exact one (see
+    :func:`_as_coverage`); only grids that really overlap or leave real gaps are
+    simplified one by one, which is logged (the quality report is where such a
+    plan is flagged, not the map).
+    """
     if not tolerance or tolerance <= 0 or len(geoms) == 0:
         return geoms
     tol = tolerance / 111_320.0 if crs.is_geographic else tolerance
     if coverage:
         polys = np.array([g.geom_type in ("Polygon", "MultiPolygon") for g in geoms])
         if polys.all():
-            if not bool(shapely.coverage_is_valid(geoms)):
-                geoms = _edge_match(geoms, 1e-7 if crs.is_geographic else 1e-2)
-            if bool(shapely.coverage_is_valid(geoms)):
-                return np.asarray(shapely.coverage_simplify(geoms, tol))
-        warnings.warn(
-            "grids do not form a valid coverage (overlaps or unmatched vertices); "
-            "simplifying each grid on its own, shared edges may not line up exactly",
-            stacklevel=3,
+            exact = _as_coverage(geoms, tol, grid_size=1e-8 if crs.is_geographic else 1e-3)
+            if exact is not None:
+                return np.asarray(shapely.coverage_simplify(exact, tol))
+        _log.warning(
+            "%d grids do not form a coverage (they overlap or leave gaps wider than the %g m "
+            "display tolerance); each grid is simplified on its own, so shared edges may not "
+            "line up exactly on the map — the plan's quality report gives the overlap and gap "
+            "areas",
+            len(geoms),
+            tolerance,
         )
     return np.asarray(shapely.simplify(geoms, tol, preserve_topology=True))
 
 
-def _edge_match(geoms: np.ndarray, tolerance: float) -> np.ndarray:
-    """Snap grids onto their neighbours' vertices so that shared edges match exactly.
+def _as_coverage(geoms: np.ndarray, tolerance: float, *, grid_size: float) -> np.ndarray | None:
+    """Return the grids as an exact polygonal coverage, or None if they are far from one.
 
-    Partitioner output often has vertices a few nanometres apart across a shared
-    edge, or a vertex on one side only (T-junction); the coverage simplifier then
-    refuses it. Grids are snapped one after the other to the *already snapped*
-    neighbours, so each shared vertex ends up at one position.
+    A valid coverage is returned unchanged. Otherwise every grid is made valid
+    (keeping its area), all boundaries are noded together on a ``grid_size``
+    grid and polygonized; each face goes to the lowest-numbered grid that holds
+    it (faces in no grid, i.e. gaps, are dropped) and each grid becomes the
+    union of its faces. Faces of one polygonization share their edges exactly,
+    so the result is always a coverage. It is used only if no grid changed by
+    more than ``tolerance`` on average along its boundary (area of the
+    symmetric difference ≤ ``tolerance`` × perimeter): repairs of numerical
+    noise are accepted, real overlaps and gaps are not hidden.
     """
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=tolerance)
-    keep = left != right
-    left, right = left[keep], right[keep]
-    order = np.argsort(left, kind="stable")
-    left, right = left[order], right[order]
-    starts = np.searchsorted(left, np.arange(len(geoms) + 1))
-    out = np.array(geoms, dtype=object)
-    for i in range(len(geoms)):
-        others = right[starts[i] : starts[i + 1]]
-        if len(others):
-            ref = shapely.multipoints(shapely.get_coordinates(out[others]))
-            out[i] = shapely.snap(out[i], ref, tolerance)
-    return out
+    if bool(shapely.coverage_is_valid(geoms)) and bool(shapely.is_valid(geoms).all()):
+        return geoms
+    valid = np.asarray(shapely.make_valid(geoms, method="structure", keep_collapsed=False))
+    valid = np.array(
+        [g if g.geom_type in ("Polygon", "MultiPolygon") else _polygonal(g) for g in valid],
+        dtype=object,
+    )
+    lines = shapely.union_all(shapely.boundary(valid), grid_size=grid_size)
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(lines))))
+    if len(faces) == 0:
+        return None
+    tree = shapely.STRtree(valid)
+    fi, gi = tree.query(shapely.point_on_surface(faces), predicate="intersects")
+    owner = np.full(len(faces), len(valid), dtype=np.int64)
+    np.minimum.at(owner, fi, gi)
+    order = np.argsort(owner, kind="stable")
+    starts = np.searchsorted(owner[order], np.arange(len(valid) + 1))
+    rebuilt = np.empty(len(valid), dtype=object)
+    for k in range(len(valid)):
+        mine = faces[order[starts[k] : starts[k + 1]]]
+        if len(mine) == 0:
+            return None  # a grid thinner than grid_size: not something to repair silently
+        rebuilt[k] = mine[0] if len(mine) == 1 else shapely.coverage_union_all(mine)
+    moved = shapely.area(shapely.symmetric_difference(rebuilt, valid))
+    if not bool((moved <= tolerance * shapely.length(valid) + grid_size).all()):
+        return None
+    if not bool(shapely.coverage_is_valid(rebuilt)):  # pragma: no cover - faces always tile
+        return None
+    _log.info(
+        "grids were not an exact coverage (unmatched vertices, slits or slivers); "
+        "their shared edges were rebuilt for display (largest change %.3g m²)",
+        float(moved.max()),
+    )
+    return rebuilt
+
+
+def _polygonal(geom: Any) -> Any:
+    """Return the polygonal part of a geometry collection (an empty polygon if none)."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def _gcj_shift(geoms: np.ndarray) -> np.ndarray:
@@ -604,7 +808,7 @@ def _collection(geoms: np.ndarray, props: pd.DataFrame, id_col: str | None) -> d
         if id_col is not None:
             feat["id"] = rec[id_col]
         feat["properties"] = rec
-        feat["geometry"] = shapely.geometry.mapping(geom) if geom is not None else None
+        feat["geometry"] = geom  # a shapely geometry: encoded by _GeoJsonLayer
         features.append(feat)
     return {"type": "FeatureCollection", "features": features}
 
@@ -647,6 +851,7 @@ def _new_map(
     assert isinstance(root, Figure)
     root.header.add_child(Element(f"<title>{_esc(title)}</title>"), name="gridmap_title")
     root.header.add_child(Element(_CSS), name="gridmap_css")
+    root.header.add_child(Element(_DECODER_JS), name="gridmap_decode")
     if cfg.url is not None:
         folium.TileLayer(
             tiles=cfg.url,
@@ -757,6 +962,7 @@ def _report_figures(plan: Plan, codes: pd.Series) -> pd.DataFrame:
         for c in rg.columns
         if c not in ("grid_code", "community_id", "name", "households", "boundary_desc")
         and (pd.api.types.is_numeric_dtype(rg[c]) or pd.api.types.is_bool_dtype(rg[c]))
+        and bool(rg[c].notna().any())  # a figure no grid has (stability of a first plan)
     ]
     rank = {c: k for k, c in enumerate(_REPORT_ALIASES)}
     keep = sorted(shown, key=lambda c: rank.get(c, len(rank)))[:_MAX_FIGURES]
@@ -873,6 +1079,28 @@ def _community_layers(
     return names
 
 
+def _building_grids(pb: pd.DataFrame | None) -> pd.Series:
+    """Return building_id → its grid code(s), comma-joined and sorted when split."""
+    if pb is None or len(pb) == 0:
+        return pd.Series(dtype=object)
+    pairs = (
+        pd.DataFrame(
+            {
+                "building_id": pb["building_id"].astype(str).to_numpy(dtype=object),
+                "grid_code": pb["grid_code"].to_numpy(dtype=object),
+            }
+        )
+        .dropna()
+        .astype({"grid_code": str})
+        .drop_duplicates()
+        .sort_values(["building_id", "grid_code"], kind="stable")
+    )
+    split = pairs["building_id"].duplicated(keep=False).to_numpy()
+    one = pairs[~split].set_index("building_id")["grid_code"]
+    many = pairs[split].groupby("building_id")["grid_code"].agg(",".join)
+    return pd.concat([one, many]).astype(object)
+
+
 def _buildings_layer(
     m: folium.Map,
     plan: Plan,
@@ -881,19 +1109,15 @@ def _buildings_layer(
     *,
     simplify_tolerance: float,
     gcj: bool,
-) -> None:
+) -> int:
+    """Add the buildings coloured by grid (canvas-drawn when there are many); return how many."""
     b = layers.buildings
     if b is None or len(b) == 0:
-        return
+        return 0
     if b.crs is None:
         raise CRSError("layers.buildings has no CRS; validate layers first")
     bcrs = pyproj.CRS.from_user_input(b.crs)
-    pb = plan.buildings
-    by_building = (
-        pb.dropna(subset=["grid_code"])
-        .groupby(pb["building_id"].astype(str))["grid_code"]
-        .agg(lambda s: ",".join(sorted(set(map(str, s)))))
-    )
+    by_building = _building_grids(plan.buildings)
     bid = b["building_id"].astype(str)
     code = bid.map(by_building)
     props = pd.DataFrame(
@@ -922,7 +1146,16 @@ def _buildings_layer(
             ["building_id", "grid_code", "households"],
             aliases=["楼栋 Building", "网格 Grid", "户数 Households"],
         ),
+        show=len(b) <= _HIDE_BUILDINGS_ABOVE,
     ).add_to(m)
+    return len(b)
+
+
+#: With more buildings than this the whole map is drawn on one canvas (SVG slows down past
+#: ~10^4 paths; one shared canvas keeps the hit-testing order: a building over its grid).
+_CANVAS_ABOVE = 3000
+#: More buildings than this start switched off (the map opens fast; the layer control shows them).
+_HIDE_BUILDINGS_ABOVE = 20_000
 
 
 def plan_map(
@@ -938,6 +1171,7 @@ def plan_map(
     label_min_zoom: int = 15,
     band: tuple[float, float] | None = None,
     prefer_canvas: bool = False,
+    staff_visible: bool = True,
 ) -> folium.Map:
     """Map a plan: grids coloured by households against the band, with labels and tooltips.
 
@@ -961,7 +1195,9 @@ def plan_map(
         Tencent, WGS84 otherwise). With GCJ-02 every overlay is shifted.
     show_buildings : bool, default True
         Add the (simplified) buildings of ``layers``, coloured by grid, as a
-        layer that can be switched off.
+        layer that can be switched off. Above 3,000 buildings the map is
+        drawn on a canvas; above 20,000 the layer starts switched off (the
+        legend says so), so that a city-wide map opens and zooms quickly.
     simplify_tolerance : float, default 2.0
         Display simplification in metres (0 keeps every vertex). Grids are
         simplified as a coverage so neighbours keep their shared edges.
@@ -970,8 +1206,10 @@ def plan_map(
     band : (float, float), optional
         Household band; defaults to ``plan.params`` min/max_households.
     prefer_canvas : bool, default False
-        Draw with a canvas instead of SVG (faster for tens of thousands of
-        buildings).
+        Draw with a canvas instead of SVG (automatic above 3,000 buildings).
+    staff_visible : bool, default True
+        Name the grid chief in tooltips. Pass False for roles that may not
+        see staff: then no staff name is in the HTML.
 
     Returns
     -------
@@ -994,18 +1232,20 @@ def plan_map(
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
     lo, hi = _band(plan, band)
     grids, simple, disp = _grid_layer_data(plan, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj)
-    m = _new_map(cfg, disp, title="网格方案 Grid plan", prefer_canvas=prefer_canvas)
+    blds = getattr(layers, "buildings", None) if show_buildings and layers is not None else None
+    many = blds is not None and len(blds) > _CANVAS_ABOVE
+    m = _new_map(cfg, disp, title="网格方案 Grid plan", prefer_canvas=prefer_canvas or many)
 
     codes = grids["grid_code"].astype(str)
     hh = pd.to_numeric(grids["households"], errors="coerce").to_numpy(dtype=float)
     fill = pd.Series([_band_colour(h, lo, hi) for h in hh])
-    chiefs = _chiefs(plan)
+    chiefs = _chiefs(plan) if staff_visible else {}
     props = pd.DataFrame(
         {
             "grid_code": codes.to_numpy(dtype=object),
             "name": (grids["name"].astype(object).to_numpy() if "name" in grids.columns else None),
             "households": [None if not np.isfinite(h) else int(h) for h in hh],
-            "chief": [chiefs.get(c, "—") for c in codes],
+            "chief": [chiefs.get(c, "—") for c in codes] if staff_visible else None,
             "boundary_desc": (
                 grids["boundary_desc"].astype(object).fillna("—").to_numpy()
                 if "boundary_desc" in grids.columns
@@ -1029,10 +1269,15 @@ def plan_map(
     data = _collection(disp, props, "grid_code")
     for f in data["features"]:
         del f["properties"]["_c"]
+        if not staff_visible:
+            del f["properties"]["chief"]
     colour_of = dict(zip(codes, fill, strict=True))
 
-    tip_fields = ["grid_code", "name", "households", "chief"]
-    tip_alias = ["网格编码 Grid code", "名称 Name", "户数 Households", "网格长 Grid chief"]
+    tip_fields = ["grid_code", "name", "households"]
+    tip_alias = ["网格编码 Grid code", "名称 Name", "户数 Households"]
+    if staff_visible:
+        tip_fields.append("chief")
+        tip_alias.append("网格长 Grid chief")
     if "community" in props.columns:
         tip_fields.insert(2, "community")
         tip_alias.insert(2, "社区 Community")
@@ -1058,8 +1303,9 @@ def plan_map(
         popup=folium.GeoJsonPopup(pop_fields, aliases=pop_alias, max_width=360),
     )
     grid_layer.add_to(m)
+    n_buildings = 0
     if show_buildings and layers is not None and getattr(layers, "buildings", None) is not None:
-        _buildings_layer(
+        n_buildings = _buildings_layer(
             m,
             plan,
             layers,
@@ -1071,7 +1317,12 @@ def plan_map(
         m, grids, codes, plan_crs=_check_plan(plan)[1], gcj=cfg.gcj, min_zoom=label_min_zoom
     )
     counts = fill.value_counts()
-    _HtmlControl(_band_legend(lo, hi, counts), css_class="gridmap-legend").add_to(m)
+    legend = _band_legend(lo, hi, counts)
+    if n_buildings:
+        legend += f"<div>楼栋按网格着色 Buildings coloured by grid · {n_buildings:,}</div>"
+        if n_buildings > _HIDE_BUILDINGS_ABOVE:
+            legend += "<div>（楼栋图层默认关闭 switch buildings on in the layer control）</div>"
+    _HtmlControl(legend, css_class="gridmap-legend").add_to(m)
     return _finish(m, search_layer=grid_layer)
 
 
@@ -1554,17 +1805,7 @@ def moved_buildings(plan_a: Plan, plan_b: Plan) -> pd.DataFrame:
     >>> len(moved_buildings(a, a))
     0
     """
-
-    def grid_sets(plan: Plan) -> pd.Series:
-        pb = plan.buildings
-        if pb is None or len(pb) == 0:
-            return pd.Series(dtype=object)
-        pb = pb.dropna(subset=["grid_code"])
-        return pb.groupby(pb["building_id"].astype(str))["grid_code"].agg(
-            lambda s: ",".join(sorted(set(map(str, s))))
-        )
-
-    sa, sb = grid_sets(plan_a), grid_sets(plan_b)
+    sa, sb = _building_grids(plan_a.buildings), _building_grids(plan_b.buildings)
     ids = sorted(set(sa.index) | set(sb.index))
     rows = []
     for bid in ids:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import geopandas as gpd
+import maphtml
 import numpy as np
 import pandas as pd
 import pyproj
 import pytest
 import shapely
+from maphtml import collections
 from scipy.spatial import cKDTree
 
 from gridmap.crs import transform
@@ -18,6 +21,8 @@ from gridmap.errors import CoordinateError, CRSError, InputError, LayerError, No
 from gridmap.layers import Layers
 from gridmap.maps import (
     TILE_PRESETS,
+    _collection,
+    _encode_collection,
     diff_map,
     incident_map,
     incidents_map,
@@ -156,16 +161,6 @@ def staff(codes: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- HTML parsing
 
 
-def collections(html: str) -> list[dict]:
-    """Every GeoJSON FeatureCollection embedded in the page (``layer.addData({...})``)."""
-    out = []
-    dec = json.JSONDecoder()
-    for mt in re.finditer(r"\.addData\(\{", html):
-        obj, _ = dec.raw_decode(html, mt.end() - 1)
-        out.append(obj)
-    return out
-
-
 def layer_with(html: str, key: str) -> list[dict]:
     """Features of the (single) collection whose first feature has property ``key``."""
     found = [
@@ -251,6 +246,20 @@ def test_plan_map_popup_holds_boundaries_and_quality(plan9_html):
     assert p["q_polsby_popper"] == pytest.approx(0.785, abs=1e-3)
     assert p["q_in_band"] is True
     assert p["q_area_m2"] == 40000
+
+
+def test_popup_skips_figures_no_grid_has(plan9):
+    # a first plan has no stability figure: no empty "稳定性 Stability" row in the popups
+    rg = plan9.report.grids.assign(stability=np.nan)
+    plan = plan9.replace(report=QualityReport(grids=rg, communities=plan9.report.communities))
+    html = render(plan_map(plan))
+    props = layer_with(html, "boundary_desc")[0]["properties"]
+    assert "q_stability" not in props and "q_polsby_popper" in props
+    assert js("稳定性 Stability") not in html
+    rg = rg.assign(stability=[0.9] + [np.nan] * 8)
+    plan = plan9.replace(report=QualityReport(grids=rg, communities=plan9.report.communities))
+    props = layer_with(render(plan_map(plan)), "boundary_desc")[0]["properties"]
+    assert props["q_stability"] == 0.9
 
 
 def test_plan_map_colours_by_band(plan9_html):
@@ -401,6 +410,72 @@ def test_1000_grid_html_under_5_mb():
     size = len(html.encode("utf-8"))
     assert len(layer_with(html, "boundary_desc")) == 1000
     assert size < 5_000_000, f"{size / 1e6:.2f} MB"
+
+
+@pytest.mark.slow
+def test_1000_grid_html_with_30000_buildings_under_5_mb():
+    """The default map (buildings on, as `gridmap map` and `gridmap run` draw it) stays light."""
+    plan = voronoi_plan(1000, per=40, seed=1)
+    minx, miny, maxx, maxy = plan.grids.total_bounds
+    gx, gy = np.meshgrid(np.arange(minx + 20, maxx, 45.0), np.arange(miny + 20, maxy, 45.0))
+    x, y = gx.ravel(), gy.ravel()
+    ids = [f"B{i}" for i in range(len(x))]
+    blds = gpd.GeoDataFrame(
+        {"building_id": ids, "households": 12},
+        geometry=shapely.box(x - 12, y - 8, x + 12, y + 8),
+        crs=CRS,
+    )
+    hit = gpd.sjoin(
+        gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=CRS),
+        plan.grids[["grid_code", "geometry"]],
+    )
+    hit = hit[~hit.index.duplicated()]
+    pb = pd.DataFrame(
+        {"building_id": [ids[i] for i in hit.index], "grid_code": hit["grid_code"].to_numpy()}
+    ).assign(households=12, part=None)
+    comm = plan.grids.dissolve("community_id").reset_index()[["community_id", "geometry"]]
+    layers = Layers(communities=comm, buildings=blds, crs=plan.crs)
+    html = render(plan_map(plan.replace(buildings=pb), layers=layers))
+    size = len(html.encode("utf-8"))
+    assert len(blds) > 30_000
+    assert len(layer_with(html, "building_id")) == len(blds)
+    assert size < 5_000_000, f"{size / 1e6:.2f} MB"
+    # so many buildings are drawn on a canvas and start switched off, as the legend says
+    assert re.search(r"L\.map\([^)]*\"preferCanvas\": true", html, flags=re.S)
+    (name,) = [
+        n
+        for n in re.findall(r"var (geo_json_\w+) = L\.geoJson", html)
+        if '"building_id"' in html[html.index(f"{n}.addData") :][:300]
+    ]
+    assert f"{name}.addTo(" not in html
+    assert f"Buildings coloured by grid · {len(blds):,}" in html
+    assert "switch buildings on in the layer control" in html
+
+
+def test_buildings_layer_is_svg_and_shown_for_a_community(plan9):
+    layers = Layers(
+        communities=gpd.GeoDataFrame(
+            {"community_id": ["c1"]},
+            geometry=[shapely.union_all(plan9.grids.geometry.to_numpy())],
+            crs=CRS,
+        ),
+        buildings=gpd.GeoDataFrame(
+            {"building_id": ["b001"], "households": [80]},
+            geometry=[shapely.box(X0 + 20, Y0 - 60, X0 + 60, Y0 - 20)],
+            crs=CRS,
+        ),
+        crs=pyproj.CRS.from_user_input(CRS),
+    )
+    html = render(plan_map(plan9, layers=layers))
+    assert '"preferCanvas": false' in html
+    (name,) = [
+        n
+        for n in re.findall(r"var (geo_json_\w+) = L\.geoJson", html)
+        if '"building_id"' in html[html.index(f"{n}.addData") :][:300]
+    ]
+    assert f"{name}.addTo(" in html
+    assert "Buildings coloured by grid · 1<" in html
+    assert "switch buildings on" not in html
 
 
 # --------------------------------------------------------------------------- tiles and GCJ-02
@@ -818,24 +893,83 @@ def test_vacant_chief_and_unescaped_text_are_shown_safely(plan9):
     assert "<b>李网格员1</b> ☎ 13900000001" in inc
 
 
-def test_nearly_matching_edges_are_snapped_before_simplifying(recwarn):
+def test_nearly_matching_edges_are_snapped_before_simplifying(recwarn, caplog):
     # grids whose shared vertices differ by nanometres, plus a T-junction
     geoms = lattice(2, 2)
     a = shapely.transform(geoms[0], lambda c: c + 1e-7)
     big = shapely.box(X0, Y0 - 400, X0 + 400, Y0 - 200)  # spans 003 and 004 below
     plan = make_plan([a, geoms[1], big], [300, 300, 300])
-    html = render(plan_map(plan, simplify_tolerance=2.0))
-    assert not [w for w in recwarn if "valid coverage" in str(w.message)]
+    with caplog.at_level("INFO", logger="gridmap.maps"):
+        html = render(plan_map(plan, simplify_tolerance=2.0))
+    assert not [w for w in recwarn if "coverage" in str(w.message)]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "shared edges were rebuilt" in caplog.text
     feats = layer_with(html, "boundary_desc")
     assert len(feats) == 3
-    # overlapping grids cannot be a coverage: each is simplified alone, with a warning
+    # overlapping grids cannot be a coverage: each is simplified alone, and that is logged
+    # (not a Python warning: the quality report, not the map, is where overlaps are flagged)
+    caplog.clear()
     over = make_plan([geoms[0], shapely.box(X0 + 100, Y0 - 200, X0 + 300, Y0)], [300, 300])
-    with pytest.warns(UserWarning, match="do not form a valid coverage"):
-        plan_map(over)
+    with caplog.at_level("WARNING", logger="gridmap.maps"):
+        feats = layer_with(render(plan_map(over)), "boundary_desc")
+    assert "2 grids do not form a coverage" in caplog.text
+    assert not [w for w in recwarn if "coverage" in str(w.message)]
+    # the overlap is still drawn: neither grid was cut back
+    areas = shapely.area(
+        gpd.GeoSeries(shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]), crs=4326)
+        .to_crs(CRS)
+        .to_numpy()
+    )
+    assert areas == pytest.approx([40000, 40000], rel=1e-3)
+
+
+def test_partitioner_defects_are_repaired_for_display(caplog):
+    """Slits, collapsed holes and nanometre overlaps (seen in partitioner output) draw cleanly."""
+    g = lattice(2, 2)
+    x0, y0, x1, y1 = g[0].bounds
+    ym = (y0 + y1) / 2
+    # 001: a zero-width slit cut 80 m into the grid from its east edge (a "ring self-intersection")
+    slit = shapely.Polygon(
+        [(x0, y0), (x1, y0), (x1, ym), (x1 - 80, ym), (x1, ym), (x1, y1), (x0, y1)]
+    )
+    # 002: a hole that collapsed to a line ("too few points in geometry component")
+    bx0, by0, bx1, by1 = g[1].bounds
+    collapsed = shapely.Polygon(
+        shapely.get_coordinates(g[1].exterior),
+        [
+            [
+                (bx0 + 50, by0 + 50),
+                (bx0 + 120, by0 + 90),
+                (bx0 + 120, by0 + 90),
+                (bx0 + 50, by0 + 50),
+            ]
+        ],
+    )
+    # 003: overlaps 004 by a nanometre-thin sliver
+    thick = shapely.box(*(np.asarray(g[2].bounds) + [0, 0, 1e-7, 0]))
+    assert not shapely.is_valid(slit) and not shapely.is_valid(collapsed)
+    plan = make_plan([slit, collapsed, thick, g[3]], [300] * 4)
+    with caplog.at_level("INFO", logger="gridmap.maps"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = render(plan_map(plan))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    feats = layer_with(html, "boundary_desc")
+    shown = gpd.GeoSeries(
+        shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]), crs=4326
+    ).to_crs(CRS)
+    # every grid is drawn as a plain valid 200 m square: no slit, no hole, no sliver
+    assert shown.is_valid.all()
+    assert [len(p.interiors) for p in shown] == [0, 0, 0, 0]
+    assert shown.area.to_numpy() == pytest.approx([40000] * 4, rel=1e-3)
+    assert shapely.get_num_coordinates(shown.to_numpy()).tolist() == [5, 5, 5, 5]
+    # the neighbours share their edges exactly (one coverage)
+    assert bool(
+        shapely.coverage_is_valid(shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]))
+    )
 
 
 @pytest.mark.slow
-def test_maps_of_a_partitioned_synthetic_city(recwarn):
+def test_maps_of_a_partitioned_synthetic_city(recwarn, caplog):
     from gridmap.layers import validate_layers
     from gridmap.partition import partition
     from gridmap.partition.staffing import assign_staff
@@ -844,8 +978,10 @@ def test_maps_of_a_partitioned_synthetic_city(recwarn):
     layers, _ = validate_layers(synth_city(n_buildings=600, seed=1))
     plan = partition(layers, seed=0)
     plan = assign_staff(plan, layers.staff, buildings=layers.buildings).to_plan(plan)
-    html = render(plan_map(plan, layers=layers))
-    assert not [w for w in recwarn if "valid coverage" in str(w.message)]
+    with caplog.at_level("WARNING", logger="gridmap.maps"):
+        html = render(plan_map(plan, layers=layers))
+    assert not [w for w in recwarn if "coverage" in str(w.message)]
+    assert "coverage" not in caplog.text
     feats = layer_with(html, "boundary_desc")
     assert len(feats) == plan.n_grids
     chiefs = plan.assignments.query("role == 'chief'").set_index("grid_code")["name"]
@@ -864,3 +1000,57 @@ def test_maps_of_a_partitioned_synthetic_city(recwarn):
     lon, lat = transform(c.x, c.y, plan.crs, "wgs84")
     inc = render(incident_map(plan, lon, lat))
     assert f"网格 Grid: <b>{plan.grids['grid_code'].iloc[0]}</b>" in inc
+
+
+# --------------------------------------------------------------------------- page encoding
+
+
+def mixed_collection() -> dict:
+    """Every geometry type the maps draw, with holes, multi-parts, a missing geometry."""
+    x, y = 118.78, 32.05
+    hole = shapely.Polygon(
+        [(x, y), (x + 0.01, y), (x + 0.01, y + 0.01), (x, y + 0.01)],
+        [[(x + 0.002, y + 0.002), (x + 0.004, y + 0.002), (x + 0.004, y + 0.004)]],
+    )
+    geoms = [
+        hole,
+        shapely.MultiPolygon([hole, shapely.box(x + 0.02, y, x + 0.021, y + 0.001)]),
+        shapely.LineString([(x, y), (x + 0.0015, y - 0.0007)]),
+        shapely.MultiLineString([[(x, y), (x + 0.001, y)], [(x, y + 0.001), (x - 0.001, y)]]),
+        shapely.Point(x + 0.123456, y - 0.000001),
+        None,
+    ]
+    props = pd.DataFrame(
+        {
+            "grid_code": [f"{CODE}001"] * 3 + [f"{CODE}002"] * 2 + [None],
+            "households": [1, 2, None, 4, 5, 6],
+            "name": ["东<至>", "b", "c", "d", "e", "f"],
+        }
+    )
+    return _collection(np.array(geoms, dtype=object), props, "name")
+
+
+def test_page_encoding_round_trips_every_geometry_type():
+    data = mixed_collection()
+    enc = _encode_collection(data)
+    text = json.dumps(enc, ensure_ascii=False)
+    assert text.count(f"{CODE}001") == 1  # repeated codes are written once
+    back = maphtml.decode(json.loads(text))["features"]
+    assert [f["id"] for f in back] == ["东&lt;至&gt;", "b", "c", "d", "e", "f"]
+    assert [f["properties"]["grid_code"] for f in back] == [f"{CODE}001"] * 3 + [
+        f"{CODE}002"
+    ] * 2 + [None]
+    assert [f["properties"]["households"] for f in back] == [1, 2, None, 4, 5, 6]
+    for f, want in zip(back, data["features"], strict=True):
+        if want["geometry"] is None:
+            assert f["geometry"] is None
+            continue
+        got = shapely.from_geojson(json.dumps(f["geometry"]))
+        assert got.geom_type == want["geometry"].geom_type
+        assert got.equals_exact(want["geometry"], 1e-9)
+    # micro-degree steps from the previous vertex; a ring's closing vertex is implied
+    assert enc["g"][0] == [
+        "P",
+        [[118780000, 32050000, 10000, 0, 0, 10000, -10000, 0], [2000, -8000, 2000, 0, 0, 2000]],
+    ]
+    assert enc["g"][2][1][2:] == [1500, -700]

@@ -34,7 +34,10 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     )
     client.execute()
     errors = [
-        out for cell in book.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+        out
+        for cell in book.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
         if out.get("output_type") == "error"
     ]
     assert not errors
@@ -42,4 +45,6 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert book.cells[-1].get("outputs") or book.cells[-2].get("outputs")
     after = snapshot(repo)
     assert after == before, f"the notebook wrote {sorted(map(str, after - before))}"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [], f"the notebook left {left} in its working folder"
     assert os.environ.get("HOME") == env_home

@@ -159,6 +159,47 @@ def artifacts() -> Path:
     return out
 
 
+def _attach(page: Any, opened: OpenedMap, *, local: tuple[str, ...] = ()) -> None:
+    """Route every request of ``page`` offline and record errors into ``opened``."""
+
+    def handle(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", *local)):
+            route.continue_()
+            return
+        for pattern, target in CDN_FILES:
+            mt = pattern.match(url.split("?")[0])
+            if mt:
+                path = ASSETS / target.format(*mt.groups())
+                if path.is_file():
+                    opened.served.append(url)
+                    route.fulfill(
+                        status=200,
+                        body=path.read_bytes(),
+                        content_type=_content_type(str(path)),
+                    )
+                    return
+        if CDN_STUBS.search(url):
+            opened.stubbed.append(url)
+            route.fulfill(status=200, body="", content_type=_content_type(url.split("?")[0]))
+            return
+        if TILE_HOSTS.search(url):
+            route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
+            return
+        opened.unexpected.append(url)
+        route.abort()
+
+    page.route("**/*", handle)
+    page.on("pageerror", lambda exc: opened.page_errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: opened.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+
+
+FIND_MAP = "() => Object.keys(window).find(k => /^map_[0-9a-f]{32}$/.test(k)) || null"
+
+
 @pytest.fixture
 def open_map(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., OpenedMap]]:
     """Save a folium map to tmp_path and open it offline; returns an :class:`OpenedMap`."""
@@ -171,43 +212,40 @@ def open_map(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., OpenedMap]
         contexts.append(context)
         page = context.new_page()
         opened = OpenedMap(page=page, map_name=m.get_name(), path=path)
-
-        def handle(route: Any) -> None:
-            url = route.request.url
-            if url.startswith(("file:", "data:", "blob:")):
-                route.continue_()
-                return
-            for pattern, target in CDN_FILES:
-                mt = pattern.match(url.split("?")[0])
-                if mt:
-                    local = ASSETS / target.format(*mt.groups())
-                    if local.is_file():
-                        opened.served.append(url)
-                        route.fulfill(
-                            status=200,
-                            body=local.read_bytes(),
-                            content_type=_content_type(str(local)),
-                        )
-                        return
-            if CDN_STUBS.search(url):
-                opened.stubbed.append(url)
-                route.fulfill(status=200, body="", content_type=_content_type(url.split("?")[0]))
-                return
-            if TILE_HOSTS.search(url):
-                route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
-                return
-            opened.unexpected.append(url)
-            route.abort()
-
-        page.route("**/*", handle)
-        page.on("pageerror", lambda exc: opened.page_errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda msg: opened.console_errors.append(msg.text) if msg.type == "error" else None,
-        )
+        _attach(page, opened)
         page.goto(path.as_uri(), wait_until="load")
         page.wait_for_function(f"() => typeof window.{opened.map_name} !== 'undefined'")
         page.wait_for_timeout(300)  # let fitBounds / label visibility settle
+        return opened
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def open_url(chromium: Any) -> Iterator[Callable[..., OpenedMap]]:
+    """Open a map page served over HTTP (the API), sending ``headers``; CDN files offline."""
+    contexts: list[Any] = []
+
+    def _open(
+        url: str, headers: dict[str, str] | None = None, *, width: int = 1100, height: int = 800
+    ) -> OpenedMap:
+        context = chromium.new_context(
+            viewport={"width": width, "height": height},
+            locale="zh-CN",
+            extra_http_headers=headers or {},
+        )
+        contexts.append(context)
+        page = context.new_page()
+        opened = OpenedMap(page=page, map_name="", path=Path(url))
+        origin = "/".join(url.split("/")[:3])
+        _attach(page, opened, local=(origin,))
+        response = page.goto(url, wait_until="load")
+        assert response is not None and response.status == 200, url
+        page.wait_for_function(f"({FIND_MAP})() !== null")
+        opened.map_name = page.evaluate(FIND_MAP)
+        page.wait_for_timeout(300)
         return opened
 
     yield _open

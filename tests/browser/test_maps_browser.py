@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
+import maphtml
+import numpy as np
 import pandas as pd
 import pyproj
 import pytest
 import shapely
+from maphtml import features
 
 from gridmap.crs import transform
 from gridmap.layers import Layers
@@ -268,3 +273,117 @@ def test_gcj_tiles_map_loads(plan, open_map):
     opened = open_map(plan_map(plan, tiles="amap"), "amap")
     assert_clean(opened)
     assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == 9
+
+
+DUMP_FEATURES = """([name, key]) => {
+    const out = [];
+    window[name].eachLayer(l => {
+        if (l.feature && l.feature.properties && key in l.feature.properties) out.push(l.feature);
+    });
+    return out;
+}"""
+
+
+def test_page_decodes_the_embedded_layers_exactly(plan, open_map):
+    """The compact encoding round-trips: the browser gets the plan's own coordinates."""
+    layers = make_layers(plan)
+    opened = open_map(plan_map(plan, layers=layers, simplify_tolerance=0), "decode")
+    assert_clean(opened)
+    html = opened.path.read_text(encoding="utf-8")
+    for key in ("boundary_desc", "building_id", "street_code"):
+        in_browser = opened.evaluate(DUMP_FEATURES, [opened.map_name, key])
+        assert sorted(in_browser, key=json.dumps) == sorted(features(html, key), key=json.dumps)
+    grids = {f["id"]: f for f in opened.evaluate(DUMP_FEATURES, [opened.map_name, "boundary_desc"])}
+    expected = plan.grids.to_crs(4326).set_index("grid_code").geometry
+    for code, geom in expected.items():
+        got = shapely.geometry.shape(grids[code]["geometry"]).normalize()
+        assert got.equals_exact(geom.normalize(), 1.5e-6), code
+    blds = opened.evaluate(DUMP_FEATURES, [opened.map_name, "building_id"])
+    want = layers.buildings.to_crs(4326).set_index("building_id").geometry
+    for f in blds:
+        got = shapely.geometry.shape(f["geometry"]).normalize()
+        assert got.equals_exact(want[f["properties"]["building_id"]].normalize(), 1.5e-6)
+        assert f["properties"]["grid_code"] == f"{CODE}{f['properties']['building_id'][1:]}"
+
+
+def test_page_decodes_every_geometry_type(open_map):
+    from gridmap.maps import _collection, _encode_collection, _GeoJsonLayer, _new_map, _tile_config
+
+    x, y = transform(X0 + 100, Y0 - 100, CRS, "wgs84")
+    geoms = [
+        shapely.Polygon(
+            [(x, y), (x + 0.01, y), (x + 0.01, y + 0.01), (x, y + 0.01)],
+            [[(x + 0.002, y + 0.002), (x + 0.004, y + 0.002), (x + 0.004, y + 0.004)]],
+        ),
+        shapely.MultiPolygon(
+            [
+                shapely.box(x, y, x + 0.001, y + 0.001),
+                shapely.box(x + 0.02, y, x + 0.021, y + 0.001),
+            ]
+        ),
+        shapely.LineString([(x, y), (x + 0.0015, y - 0.0007)]),
+        shapely.MultiLineString([[(x, y), (x + 0.001, y)], [(x, y + 0.001), (x - 0.001, y)]]),
+        shapely.Point(x + 0.0012, y - 0.0003),
+    ]
+    geoms = [shapely.set_precision(g, 1e-6) for g in geoms]
+    props = pd.DataFrame({"probe": ["a", "b", "c", "d", "e"], "grid_code": [f"{CODE}001"] * 5})
+    data = _collection(pd.Series(geoms).to_numpy(dtype=object), props, None)
+    expected = maphtml.decode(json.loads(json.dumps(_encode_collection(data))))["features"]
+    m = _new_map(_tile_config("osm", None, None, None), np.array(geoms), title="probe")
+    _GeoJsonLayer(data, name="probe").add_to(m)
+    opened = open_map(m, "mixed")
+    assert_clean(opened)
+    got = opened.evaluate(DUMP_FEATURES, [opened.map_name, "probe"])
+    assert got == expected
+    for f, g in zip(got, geoms, strict=True):
+        assert shapely.from_geojson(json.dumps(f["geometry"])).equals_exact(g, 1e-9)
+
+
+def test_many_buildings_on_a_canvas_switched_on_from_the_layer_control(
+    plan, open_map, monkeypatch, artifacts
+):
+    import gridmap.maps as maps
+
+    monkeypatch.setattr(maps, "_CANVAS_ABOVE", 0)
+    monkeypatch.setattr(maps, "_HIDE_BUILDINGS_ABOVE", 0)
+    opened = open_map(plan_map(plan, layers=make_layers(plan)), "canvas")
+    assert_clean(opened)
+    page = opened.page
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "building_id"]) == 0  # off at first
+    assert (
+        "switch buildings on in the layer control" in page.locator(".gridmap-legend").inner_text()
+    )
+    page.locator(".leaflet-control-layers").hover()
+    page.locator(".leaflet-control-layers-overlays label", has_text="楼栋 Buildings").click()
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "building_id"]) == 9
+    # one canvas for grids and buildings (an SVG over a canvas would swallow its events)
+    assert page.locator(".leaflet-overlay-pane canvas").count() == 1
+    assert page.locator(".leaflet-overlay-pane svg").count() == 0
+    # canvas hit-testing: hovering a building shows its tooltip
+    g = plan.grids.geometry.iloc[4].centroid
+    lon, lat = transform(g.x + 50, g.y + 45, CRS, "wgs84")
+    x, y = opened.evaluate(
+        """([name, lat, lon]) => { const m = window[name];
+            const p = m.latLngToContainerPoint([lat, lon]);
+            const r = m.getContainer().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y]; }""",
+        [opened.map_name, lat, lon],
+    )
+    page.mouse.move(x, y, steps=5)
+    page.wait_for_timeout(100)  # Leaflet's canvas handles hover at most every 32 ms
+    page.mouse.move(x + 1, y)
+    tip = page.locator(".leaflet-tooltip", has_text="楼栋 Building")
+    tip.wait_for(timeout=5000)
+    assert "b005" in tip.inner_text()
+    page.screenshot(path=str(artifacts / "plan_map_canvas_buildings.png"))
+    # off the building, the grid answers: tooltip on hover, popup on click
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, f"{CODE}005"])
+    page.mouse.move(x, y, steps=5)
+    page.wait_for_timeout(100)
+    page.mouse.move(x + 1, y)
+    page.locator(".leaflet-tooltip", has_text="网格长 Grid chief").wait_for(timeout=5000)
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert f"{CODE}005" in popup.inner_text() and "四至 Boundaries" in popup.inner_text()
+    assert_clean(opened)

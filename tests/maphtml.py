@@ -1,0 +1,85 @@
+"""Read what gridmap.maps embeds in a page: the GeoJSON layers, decoded as the browser does.
+
+Layers are written as ``layer.addData(gridmapDecode({...}))`` (see
+``gridmap.maps._encode_collection``); :func:`collections` mirrors the page's
+``gridmapDecode`` so that tests can check the features a browser gets. The
+browser tests check that the real decoder gives the same coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_TYPES = {
+    "T": "Point",
+    "L": "LineString",
+    "N": "MultiLineString",
+    "P": "Polygon",
+    "M": "MultiPolygon",
+}
+
+
+def decode(c: dict[str, Any]) -> dict[str, Any]:
+    """Return the FeatureCollection of one encoded layer."""
+    cur = [0, 0]
+
+    def line(a: list[int], close: bool) -> list[list[float]]:
+        out = []
+        for i in range(0, len(a), 2):
+            cur[0] += a[i]
+            cur[1] += a[i + 1]
+            out.append([cur[0] / 1e6, cur[1] / 1e6])
+        if close and out:
+            out.append(list(out[0]))
+        return out
+
+    def geom(g: Any) -> Any:
+        if g is None:
+            return None
+        t, a = g
+        if t == "T":
+            co: Any = line(a, False)[0]
+        elif t == "L":
+            co = line(a, False)
+        elif t == "N":
+            co = [line(x, False) for x in a]
+        elif t == "P":
+            co = [line(r, True) for r in a]
+        else:
+            co = [[line(r, True) for r in p] for p in a]
+        return {"type": _TYPES[t], "coordinates": co}
+
+    feats = []
+    for i, (row, g) in enumerate(zip(c["p"], c["g"], strict=True)):
+        props = {}
+        for k, v in zip(c["k"], row, strict=True):
+            table = c["d"].get(k)
+            props[k] = table[v] if table is not None and v is not None else v
+        f: dict[str, Any] = {"type": "Feature", "properties": props, "geometry": geom(g)}
+        if c["i"] is not None:
+            f["id"] = i if c["i"] == 1 else c["i"][i]
+        feats.append(f)
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def collections(html: str) -> list[dict[str, Any]]:
+    """Every GeoJSON layer embedded in the page, decoded, in page order."""
+    dec = json.JSONDecoder()
+    return [
+        decode(dec.raw_decode(html, m.end() - 1)[0])
+        for m in re.finditer(r"\.addData\(gridmapDecode\(\{", html)
+    ]
+
+
+def features(html: str, key: str) -> list[dict[str, Any]]:
+    """Features of every embedded layer whose features have property ``key``."""
+    found = [
+        f
+        for c in collections(html)
+        if c["features"] and key in c["features"][0]["properties"]
+        for f in c["features"]
+    ]
+    assert found, f"no layer has property {key!r}"
+    return found
