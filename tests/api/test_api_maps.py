@@ -1,8 +1,20 @@
-"""Map pages: a plan, an incident (staff only for dispatchers), a diff."""
+"""Map pages: a plan, a located point (staff only for dispatchers), a diff."""
 
 from __future__ import annotations
 
-from apidata import G1, G3, lonlat
+import re
+
+import pytest
+from apidata import G1, G3, G5, lonlat
+from maphtml import features
+
+from gridmap.api.routes.maps import MapSettings, get_map_settings
+
+
+def marker(html: str) -> tuple[float, float]:
+    """(lon, lat) of the page's one incident marker."""
+    ((lat, lon),) = re.findall(r"L\.marker\(\s*\[([-\d.]+), ([-\d.]+)\]", html)
+    return float(lon), float(lat)
 
 
 def test_plan_and_diff_maps(city) -> None:
@@ -16,14 +28,104 @@ def test_plan_and_diff_maps(city) -> None:
     assert client.get("/maps/plans/999", headers=headers("viewer")).status_code == 404
 
 
-def test_incident_map_staff_by_role(city) -> None:
+def test_plan_map_has_every_layer_and_staff_by_role(city) -> None:
+    _, client, headers, pid = city
+    viewer = client.get(f"/maps/plans/{pid}", headers=headers("viewer")).text
+    grids = features(viewer, "boundary_desc")
+    assert sorted(f["id"] for f in grids) == sorted([G1, G3, G5, f"{G1[:-3]}002", f"{G1[:-3]}004"])
+    # community and sub-district boundaries and the 8 buildings come from the stored layers
+    assert {f["properties"]["name"] for f in features(viewer, "community_id")} == {
+        "幸福社区",
+        "和平社区",
+    }
+    assert [f["properties"]["street_code"] for f in features(viewer, "street_code")] == [
+        "320104001"
+    ]
+    assert len(features(viewer, "building_id")) == 8
+    # viewers: no chief in the tooltips and no staff name anywhere in the page
+    assert "chief" not in grids[0]["properties"] and "王网格" not in viewer
+    dispatcher = client.get(f"/maps/plans/{pid}", headers=headers("dispatcher")).text
+    chiefs = {f["id"]: f["properties"]["chief"] for f in features(dispatcher, "boundary_desc")}
+    assert "王网格" in chiefs.values()
+    bare = client.get(f"/maps/plans/{pid}?buildings=false", headers=headers("viewer")).text
+    assert '"building_id"' not in bare
+    quality = client.get(f"/maps/plans/{pid}?kind=quality", headers=headers("viewer")).text
+    assert len(features(quality, "reasons")) == 5
+
+
+def test_diff_map_under_the_plans_path(city) -> None:
+    _, client, headers, pid = city
+    r = client.get(f"/maps/plans/{pid}/diff/{pid}", headers=headers("viewer"))
+    assert r.status_code == 200, r.text
+    status = {f["id"]: f["properties"]["status"] for f in features(r.text, "moved_in")}
+    assert set(status.values()) == {"unchanged"} and len(status) == 5
+    assert client.get(f"/maps/plans/{pid}/diff/{pid}").status_code == 401
+    r = client.get(f"/maps/plans/{pid}/diff/999", headers=headers("viewer"))
+    assert r.status_code == 404
+    schema = client.get("/openapi.json").json()["paths"]
+    assert {"/maps/plans/{plan_id}", "/maps/locate", "/maps/plans/{a}/diff/{b}"} <= set(schema)
+
+
+@pytest.mark.parametrize("path", ["/maps/locate", "/maps/incident"])
+def test_incident_map_staff_by_role(city, path) -> None:
     _, client, headers, _ = city
     lon, lat = lonlat(50, 50)
     params = {"lon": lon, "lat": lat, "incident_id": "T-1"}
-    r = client.get("/maps/incident", params=params, headers=headers("dispatcher"))
+    r = client.get(path, params=params, headers=headers("dispatcher"))
     assert r.status_code == 200, r.text
     assert G3 in r.text and "13900000001" in r.text
-    r = client.get("/maps/incident", params=params, headers=headers("viewer"))
+    r = client.get(path, params=params, headers=headers("viewer"))
     assert G3 in r.text and "13900000001" not in r.text and "王网格" not in r.text
-    r = client.get("/maps/incident", params={"lon": lat, "lat": lon}, headers=headers("viewer"))
+    r = client.get(path, params={"lon": lat, "lat": lon}, headers=headers("viewer"))
     assert r.status_code == 400 and "swapped" in r.json()["detail"]
+    assert client.get(path, params=params).status_code == 401
+
+
+def test_locate_map_reads_gcj02_and_shifts_for_amap_tiles(city) -> None:
+    from gridmap.crs import transform
+
+    _, client, headers, _ = city
+    lon, lat = lonlat(50, 50)
+    glon, glat = transform(lon, lat, "wgs84", "gcj02")
+    params = {"lon": glon, "lat": glat, "crs": "gcj02"}
+    osm = client.get("/maps/locate", params=params, headers=headers("viewer")).text
+    assert f"网格 Grid: <b>{G3}</b>" in osm
+    assert marker(osm) == pytest.approx((lon, lat), abs=2e-6)  # de-offset to WGS84 for OSM
+    amap = client.get(
+        "/maps/locate", params={**params, "tiles": "amap"}, headers=headers("viewer")
+    ).text
+    assert "autonavi.com" in amap and "openstreetmap" not in amap
+    assert marker(amap) == pytest.approx((glon, glat), abs=2e-6)  # as the phone reported it
+    assert features(osm, "boundary_desc")[0]["id"] == G3  # the incident's grid comes first
+    grid_osm = features(osm, "boundary_desc")[0]["geometry"]["coordinates"][0][0]
+    grid_amap = features(amap, "boundary_desc")[0]["geometry"]["coordinates"][0][0]
+    # the GCJ-02 overlay is shifted by the public offset (hundreds of metres)
+    assert grid_amap == pytest.approx(transform(*grid_osm, "wgs84", "gcj02"), abs=2e-6)
+    assert abs(grid_amap[0] - grid_osm[0]) > 0.004
+    r = client.get("/maps/locate", params={**params, "tiles": "nope"}, headers=headers("viewer"))
+    assert r.status_code == 400 and "unknown tiles preset" in r.json()["detail"]
+
+
+def test_base_map_is_configurable_for_the_deployment(city) -> None:
+    _, client, headers, pid = city
+    local = MapSettings(
+        tiles="http://tiles.local/{z}/{x}/{y}.png", tiles_attr="&copy; 本地瓦片 Local tiles"
+    )
+    client.app.dependency_overrides[get_map_settings] = lambda: local
+    try:
+        page = client.get(f"/maps/plans/{pid}", headers=headers("viewer")).text
+        assert "http://tiles.local/{z}/{x}/{y}.png" in page and "openstreetmap" not in page
+        # a request can still pick a preset
+        page = client.get(f"/maps/plans/{pid}?tiles=osm", headers=headers("viewer")).text
+        assert "tile.openstreetmap.org" in page
+    finally:
+        client.app.dependency_overrides.pop(get_map_settings)
+    assert MapSettings().tiles == "osm"
+
+
+def test_map_settings_from_environment(monkeypatch) -> None:
+    monkeypatch.setenv("GRIDMAP_MAP_TILES", "amap")
+    monkeypatch.setenv("GRIDMAP_MAP_TILES_KEY", "k")
+    s = MapSettings()
+    assert s.options() == {"tiles": "amap", "attr": None, "tiles_key": "k", "tiles_crs": None}
+    assert s.options("none")["tiles"] is None

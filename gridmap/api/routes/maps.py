@@ -1,16 +1,31 @@
-"""Maps as HTML pages (folium, from :mod:`gridmap.maps`): a plan, an incident, a diff.
+"""Maps as HTML pages (folium, from :mod:`gridmap.maps`): a plan, a located point, a diff.
 
-Viewers get maps without personal data; dispatchers and up also see the staff
-(names and phones) of the plan and of the incident's grid.
+* ``GET /maps/plans/{id}`` — the plan map (viewer, like ``GET /plans/{id}``);
+  ``?kind=quality`` gives the quality map instead;
+* ``GET /maps/locate?lon=&lat=&crs=`` — the incident map of a point (viewer,
+  like ``GET /locate``: the grid's chief and workers with phone numbers only for
+  dispatchers and up);
+* ``GET /maps/plans/{a}/diff/{b}`` — two plans overlaid (viewer, like
+  ``GET /plans/{a}/diff/{b}``).
+
+Viewers never get personal data in a page: staff names and phones are only
+written into the HTML for dispatchers and up. The base map is OpenStreetMap
+unless the deployment sets ``GRIDMAP_MAP_TILES`` (a preset of
+:data:`gridmap.maps.TILE_PRESETS` or a ``{z}/{x}/{y}`` URL template, with
+``GRIDMAP_MAP_TILES_ATTR``, ``GRIDMAP_MAP_TILES_KEY`` and
+``GRIDMAP_MAP_TILES_CRS``); a request may pick another preset with ``?tiles=``.
+AMap and Tencent tiles are GCJ-02 and every overlay is shifted to match.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import LocatorDep, ViewerDep
@@ -19,15 +34,83 @@ from gridmap.api.locator import Area
 from gridmap.api.schemas import CRS_HELP
 from gridmap.api.security import Principal
 
-__all__ = ["router"]
+__all__ = ["router", "MapSettings", "get_map_settings", "staffed_plan"]
 
 router = APIRouter(prefix="/maps", tags=["maps"], responses=PROBLEM_RESPONSES)
 
 
+class MapSettings(BaseSettings):
+    """Base map of the service's map pages (environment variables ``GRIDMAP_MAP_*``).
+
+    Attributes
+    ----------
+    tiles : str
+        A preset of :data:`gridmap.maps.TILE_PRESETS` (``osm``, ``tianditu``,
+        ``amap``, ``tencent`` …), a ``{z}/{x}/{y}`` URL template (a local tile
+        server) or ``none``.
+    tiles_attr : str or None
+        Attribution; required with a URL template.
+    tiles_key : str or None
+        Key of services that need one (Tianditu). Kept on the server side of
+        the configuration, but note that it ends up in the page's tile URLs.
+    tiles_crs : {"wgs84", "gcj02"} or None
+        Datum of a URL template's tiles (presets know theirs).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_MAP_", extra="ignore")
+
+    tiles: str = "osm"
+    tiles_attr: str | None = None
+    tiles_key: str | None = None
+    tiles_crs: Literal["wgs84", "gcj02"] | None = None
+
+    def options(self, tiles: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for the :mod:`gridmap.maps` builders (``tiles`` overrides)."""
+        name = tiles or self.tiles
+        same = tiles is None or tiles == self.tiles
+        return {
+            "tiles": None if name.strip().lower() == "none" else name,
+            "attr": self.tiles_attr if same else None,
+            "tiles_key": self.tiles_key,
+            "tiles_crs": self.tiles_crs if same else None,
+        }
+
+
+@lru_cache
+def get_map_settings() -> MapSettings:
+    """Return the map settings read from the environment (cached; override in tests)."""
+    return MapSettings()
+
+
+MapSettingsDep = Annotated[MapSettings, Depends(get_map_settings)]
+TilesQuery = Annotated[
+    str | None,
+    Query(
+        description="Base map preset: osm, tianditu, amap, tencent … or none "
+        "(default: the service's GRIDMAP_MAP_TILES)",
+        pattern=r"^[A-Za-z_]+$",
+    ),
+]
+
+
 def _plan_for(area: Area, principal: Principal) -> Any:
     """Return the plan with staff names/phones for dispatchers, without staff for viewers."""
+    return staffed_plan(area, see_staff=principal.allows("dispatcher"))
+
+
+def staffed_plan(area: Area, *, see_staff: bool) -> Any:
+    """Return an area's plan with its posts' names and phones, or without any staff.
+
+    Parameters
+    ----------
+    area : Area
+        A served plan (:meth:`gridmap.api.locator.Locator.area`).
+    see_staff : bool
+        False drops the assignments, so that no map built from the plan holds
+        personal data.
+    """
     plan = area.plan
-    if not principal.allows("dispatcher") or plan.assignments is None:
+    if not see_staff or plan.assignments is None:
         return plan.replace(assignments=None)
     people = {p["staff_id"]: p for posts in area.staff.values() for p in posts if p.get("staff_id")}
     a = plan.assignments.copy()
@@ -37,58 +120,162 @@ def _plan_for(area: Area, principal: Principal) -> Any:
     return plan.replace(assignments=a)
 
 
+def _layers_for(area: Area) -> Any:
+    """Return the plan's communities (with sub-districts) and buildings as map layers."""
+    if area.communities is None or area.buildings is None:
+        return None
+    from gridmap.layers import Layers
+
+    return Layers(communities=area.communities, buildings=area.buildings, crs=area.crs)
+
+
 def _html(m: Any) -> HTMLResponse:
     return HTMLResponse(m.get_root().render())
 
 
 @router.get("/plans/{plan_id}", response_class=HTMLResponse, summary="Map of a plan (viewer)")
-async def plan_map_route(plan_id: int, locator: LocatorDep, principal: ViewerDep) -> HTMLResponse:
-    """Map the plan's grids coloured by households, with labels and tooltips."""
-    from gridmap.maps import plan_map
-
-    area = await run_in_threadpool(locator.area, plan_id)
-    plan = _plan_for(area, principal)
-    return _html(await run_in_threadpool(plan_map, plan))
-
-
-@router.get("/incident", response_class=HTMLResponse, summary="Map of an incident (viewer)")
-async def incident_map_route(
-    lon: float,
-    lat: float,
+async def plan_map_route(
+    plan_id: int,
     locator: LocatorDep,
     principal: ViewerDep,
-    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
-    plan: Annotated[int | None, Query(description="a plan id (default: published)")] = None,
-    incident_id: str | None = None,
+    settings: MapSettingsDep,
+    kind: Annotated[
+        Literal["plan", "quality"],
+        Query(description="plan: grids by households; quality: grids failing a check"),
+    ] = "plan",
+    buildings: Annotated[bool, Query(description="add the buildings layer")] = True,
+    tiles: TilesQuery = None,
 ) -> HTMLResponse:
-    """Map the incident, its grid (chief and workers for dispatchers) and the neighbours."""
+    """Map the plan's grids coloured by households (or by failed check), with labels and popups.
+
+    Community and sub-district boundaries and the buildings come from the
+    plan's stored layers; the grid chief is named in tooltips for dispatchers
+    and up only.
+    """
+    from gridmap.maps import plan_map, quality_map
+
+    area = await run_in_threadpool(locator.area, plan_id)
+    opts = settings.options(tiles)
+    if kind == "quality":
+        m = await run_in_threadpool(quality_map, area.plan.replace(assignments=None), **opts)
+    else:
+        layers = _layers_for(area)
+        m = await run_in_threadpool(
+            plan_map,
+            _plan_for(area, principal),
+            layers=layers,
+            show_buildings=buildings and layers is not None,
+            staff_visible=principal.allows("dispatcher"),
+            **opts,
+        )
+    return _html(m)
+
+
+async def _locate_map(
+    lon: float,
+    lat: float,
+    crs: str,
+    plan: int | None,
+    incident_id: str | None,
+    locator: Any,
+    principal: Principal,
+    opts: dict[str, Any],
+) -> HTMLResponse:
     from gridmap.maps import incident_map
 
     r = await run_in_threadpool(locator.locate_one, lon, lat, crs, plan_id=plan)
     area: Area = r["area"]
     code = str(area.index.codes[r["row"]]) if r["found"] else None
-    staff_visible = principal.allows("dispatcher")
     m = await run_in_threadpool(
         incident_map,
         _plan_for(area, principal),
         lon,
         lat,
         grid_code=code,
-        staff_visible=staff_visible,
+        staff_visible=principal.allows("dispatcher"),
         coord_system=r["crs"].name,
         incident_id=incident_id,
+        **opts,
     )
     return _html(m)
 
 
-@router.get("/diff/{a}/{b}", response_class=HTMLResponse, summary="Map of two plans' differences")
-async def diff_map_route(a: int, b: int, locator: LocatorDep, principal: ViewerDep) -> HTMLResponse:
-    """Map the grids of ``b`` coloured by status against ``a`` (added, changed, unchanged)."""
+@router.get(
+    "/locate",
+    response_class=HTMLResponse,
+    summary="Map of a located point (viewer; staff ≥ dispatcher)",
+)
+async def locate_map_route(
+    lon: float,
+    lat: float,
+    locator: LocatorDep,
+    principal: ViewerDep,
+    settings: MapSettingsDep,
+    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
+    plan: Annotated[int | None, Query(description="a plan id (default: published)")] = None,
+    incident_id: Annotated[str | None, Query(description="shown in the marker")] = None,
+    tiles: TilesQuery = None,
+) -> HTMLResponse:
+    """Map the point (an incident), its grid and the neighbouring grids.
+
+    The grid's chief and workers with phone numbers are shown for dispatchers
+    and up, as in ``GET /locate``; viewers see the grid without them.
+    """
+    return await _locate_map(
+        lon, lat, crs, plan, incident_id, locator, principal, settings.options(tiles)
+    )
+
+
+@router.get("/incident", response_class=HTMLResponse, include_in_schema=False)
+async def incident_map_route(
+    lon: float,
+    lat: float,
+    locator: LocatorDep,
+    principal: ViewerDep,
+    settings: MapSettingsDep,
+    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
+    plan: int | None = None,
+    incident_id: str | None = None,
+) -> HTMLResponse:
+    """Former name of ``GET /maps/locate``."""
+    return await _locate_map(
+        lon, lat, crs, plan, incident_id, locator, principal, settings.options()
+    )
+
+
+async def _diff_map(a: int, b: int, locator: Any, opts: dict[str, Any]) -> HTMLResponse:
     from gridmap.maps import diff_map
 
     area_a = await run_in_threadpool(locator.area, a)
     area_b = await run_in_threadpool(locator.area, b)
     m = await run_in_threadpool(
-        diff_map, area_a.plan.replace(assignments=None), area_b.plan.replace(assignments=None)
+        diff_map,
+        area_a.plan.replace(assignments=None),
+        area_b.plan.replace(assignments=None),
+        layers=_layers_for(area_b) or _layers_for(area_a),
+        **opts,
     )
     return _html(m)
+
+
+@router.get(
+    "/plans/{a}/diff/{b}", response_class=HTMLResponse, summary="Map of two plans' differences"
+)
+async def diff_map_route(
+    a: int,
+    b: int,
+    locator: LocatorDep,
+    principal: ViewerDep,
+    settings: MapSettingsDep,
+    tiles: TilesQuery = None,
+) -> HTMLResponse:
+    """Map the grids of ``b`` coloured by status against ``a``, and the buildings that moved."""
+    return await _diff_map(a, b, locator, settings.options(tiles))
+
+
+@router.get("/diff/{a}/{b}", response_class=HTMLResponse, include_in_schema=False)
+async def diff_map_old_route(
+    a: int, b: int, locator: LocatorDep, principal: ViewerDep, settings: MapSettingsDep
+) -> HTMLResponse:
+    """Former name of ``GET /maps/plans/{a}/diff/{b}``."""
+    return await _diff_map(a, b, locator, settings.options())

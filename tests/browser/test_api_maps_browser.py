@@ -1,0 +1,162 @@
+"""The API's map pages (``/maps/...``) served by a real uvicorn, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import shapely
+
+from gridmap.crs import transform
+
+pytestmark = pytest.mark.browser
+
+COUNT_FEATURES = """([name, key]) => {
+    let n = 0;
+    window[name].eachLayer(l => {
+        if (l.feature && l.feature.properties && key in l.feature.properties) n++;
+    });
+    return n;
+}"""
+
+GRID_SCREEN_POINT = """([name, code, lat, lon]) => {
+    const map = window[name];
+    map.setView([lat, lon], 17, {animate: false});
+    const pt = map.latLngToContainerPoint([lat, lon]);
+    const r = map.getContainer().getBoundingClientRect();
+    return [r.left + pt.x, r.top + pt.y];
+}"""
+
+
+@dataclass
+class Service:
+    base: str
+    keys: dict[str, str]
+    plan_id: int
+    n_grids: int
+    n_buildings: int
+    inside: tuple[str, float, float]  # a grid code and a WGS84 point well inside it
+    chief: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A small synthetic city partitioned, staffed and published; the API on a free port."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from gridmap.api import Settings, create_app
+    from gridmap.db import Store, save_layers, save_plan
+    from gridmap.db.keys import create_key
+    from gridmap.layers import validate_layers
+    from gridmap.partition import partition
+    from gridmap.partition.staffing import assign_staff
+    from gridmap.synth import synth_city
+
+    layers, _ = validate_layers(synth_city(n_buildings=300, seed=2))
+    plan = partition(layers, seed=0)
+    plan = assign_staff(plan, layers.staff).to_plan(plan)
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'gridmap.db'}"
+    store = Store.from_url(url)
+    save_layers(store, layers, author="pytest")
+    rec = save_plan(store, plan, author="pytest", status="published")
+    keys = {
+        r: create_key(store, name=r, role=r, author="pytest")[1] for r in ("viewer", "dispatcher")
+    }
+    staffed = plan.assignments.dropna(subset=["staff_id"])
+    chiefs = staffed[staffed["role"] == "chief"]
+    code = str(chiefs["grid_code"].iloc[0])
+    geom = plan.grids.set_index("grid_code").geometry[code]
+    p = shapely.get_point(shapely.maximum_inscribed_circle(geom), 0)  # far from the edges
+    lon, lat = transform(p.x, p.y, plan.crs, "wgs84")
+
+    port = _free_port()
+    app = create_app(Settings(database_url=url), store=store)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield Service(
+            base=f"http://127.0.0.1:{port}",
+            keys=keys,
+            plan_id=rec.id,
+            n_grids=plan.n_grids,
+            n_buildings=len(layers.buildings),
+            inside=(code, float(lon), float(lat)),
+            chief=str(chiefs["name"].iloc[0]),
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        store.close()
+
+
+def assert_clean(opened) -> None:
+    assert opened.page_errors == []
+    assert opened.console_errors == []
+    assert opened.unexpected == []
+
+
+def test_plan_map_page_of_the_api(service, open_url, artifacts: Path) -> None:
+    opened = open_url(
+        f"{service.base}/maps/plans/{service.plan_id}", {"X-API-Key": service.keys["viewer"]}
+    )
+    assert_clean(opened)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == service.n_grids
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "building_id"]) == (
+        service.n_buildings
+    )
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "street_code"]) == 1
+    code, lon, lat = service.inside
+    opened.page.screenshot(path=str(artifacts / "api_plan_map.png"))
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, code, lat, lon])
+    opened.page.locator(".leaflet-control-layers").hover()
+    opened.page.locator(".leaflet-control-layers-overlays label", has_text="楼栋 Buildings").click()
+    opened.page.mouse.click(x, y)
+    popup = opened.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert code in popup.inner_text() and "四至 Boundaries" in popup.inner_text()
+    assert service.chief not in opened.page.content()  # viewers get no staff names
+    assert_clean(opened)
+
+
+def test_locate_map_page_shows_staff_to_dispatchers(service, open_url, artifacts: Path) -> None:
+    code, lon, lat = service.inside
+    glon, glat = transform(lon, lat, "wgs84", "gcj02")
+    url = f"{service.base}/maps/locate?lon={glon}&lat={glat}&crs=gcj02&incident_id=12345-1"
+    opened = open_url(url, {"X-API-Key": service.keys["dispatcher"]})
+    assert_clean(opened)
+    info = opened.page.locator(".gridmap-info").inner_text()
+    assert code in info and "网格长 Grid chief" in info and service.chief in info
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) >= 2
+    opened.page.screenshot(path=str(artifacts / "api_locate_map.png"))
+    viewer = open_url(url, {"X-API-Key": service.keys["viewer"]})
+    assert_clean(viewer)
+    text = viewer.page.locator(".gridmap-info").inner_text()
+    assert code in text and service.chief not in text and "Staff hidden" in text
+
+
+def test_diff_map_page_of_the_api(service, open_url) -> None:
+    pid = service.plan_id
+    opened = open_url(
+        f"{service.base}/maps/plans/{pid}/diff/{pid}", {"X-API-Key": service.keys["viewer"]}
+    )
+    assert_clean(opened)
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "moved_in"]) == service.n_grids
+    legend = opened.page.locator(".gridmap-legend").inner_text()
+    assert f"未变 Unchanged · {service.n_grids}" in legend
