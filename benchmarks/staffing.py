@@ -9,6 +9,7 @@ nearest) measured in the same run, then a stable re-run after moving some
 buildings between grids.
 
     python benchmarks/staffing.py                 # 2,000 grids × 12,000 people
+    python benchmarks/staffing.py --max-posts 2   # half the people may hold 2 posts
     python benchmarks/staffing.py --grids 200 --staff 1200 --max-posts 2
 """
 
@@ -177,8 +178,8 @@ def main() -> None:
 
     print(
         f"city: {plan.n_grids} grids, {len(plan.buildings)} buildings, {len(staff)} staff, "
-        f"{sm['posts']} posts (built in {t_make:.1f} s); solver {sm['solver']}, "
-        f"{sm['components']} components"
+        f"{sm['posts']} posts (built in {t_make:.1f} s); solver {sm['solver']} "
+        f"({sm['solver_rounds']} extra rounds), {sm['components']} components"
     )
     rows = [
         (

@@ -63,13 +63,17 @@ rectangular assignment of posts to people, solved per connected component with
 sparse matrix holding only the candidate pairs (found with an STRtree
 ``dwithin`` query, never a dense grids × people matrix). When somebody may
 hold several posts, the same assignment is solved with one column per post
-a person may hold; if that relaxed optimum never gives one person two posts
-of one grid it is optimal, otherwise the component is solved as three staged
-linear programs with :func:`scipy.optimize.linprog` (HiGHS dual simplex; the
+a person may hold, which relaxes "never two posts of one grid"; the
+(person, grid) pairs where the rule could bind (home grids) or where the
+relaxed optimum breaks it get an exact pair gadget (a pair row and a pair
+column, see :func:`_solve_lap_pairs`) and the assignment is solved again until
+no pair breaks it — each round is exact for a relaxation, so the first answer
+that obeys the rule is optimal (2–3 rounds for a 2,000-grid city). A
+component too large for exact big-M weights is solved as three staged linear
+programs with :func:`scipy.optimize.linprog` (HiGHS dual simplex; the
 constraint matrix is totally unimodular, so the optimal vertices are
-integral — slower: minutes for a whole city). Inputs are sorted by
-``grid_code`` and ``staff_id`` so equal-cost optima are resolved the same way
-on every run.
+integral — much slower). Inputs are sorted by ``grid_code`` and ``staff_id``
+so equal-cost optima are resolved the same way on every run.
 
 Phone numbers and homes are personal data: they are carried, never logged.
 """
@@ -158,7 +162,8 @@ class StaffingResult:
         Counts (``posts``, ``filled``, ``vacant``, ``chiefs_filled``,
         ``workers_filled``, ``resident_workers``, ``kept``, ``moved``, ``new``,
         ``released``), ``total_distance_m``, ``cost`` (the objective's third
-        tier, metres) and solver facts.
+        tier, metres) and solver facts (``components``, ``solver``,
+        ``solver_rounds``: re-solves for people holding several posts).
     params : dict
         The parameters used.
     """
@@ -509,6 +514,77 @@ def _solve_lap(
     return list(zip(e_idx[pos].tolist(), slot[pos].tolist(), strict=True))
 
 
+def _solve_lap_pairs(
+    e_p: np.ndarray,
+    e_grp: np.ndarray,
+    e_w: np.ndarray,
+    slots: np.ndarray,
+    vac: np.ndarray,
+    rep: np.ndarray,
+    paired: np.ndarray,
+) -> list[tuple[int, int]]:
+    """Solve the several-posts-per-person case as one sparse assignment.
+
+    ``rep[k]`` is how many posts the person of edge ``k`` may hold. Rows are
+    the posts (one vacancy column each) and columns the people, ``rep``
+    *copy columns* per person: a person holds at most ``rep`` posts. An edge
+    that is not ``paired`` links its posts to every copy of its person: that
+    relaxes "never two posts in one grid". A ``paired`` (person, grid) is
+    exact: it gets a *pair column*, which the posts of the grid link to, and
+    a *pair row*, which links to its own pair column (weight 1: unused) and
+    to the person's copies (weight 1: used, one post spent). Every pair row
+    is matched, so the pair column takes a post only when its pair row takes
+    a copy: at most one post in that grid. Pair rows add the same constant to
+    every matching. Return (edge index, slot) pairs.
+    """
+    n_grid = len(slots) // 2
+    groups, g_loc = np.unique(e_grp, return_inverse=True)
+    n_slots = slots[groups]
+    row0 = np.concatenate([[0], np.cumsum(n_slots)[:-1]])
+    n_rows = int(n_slots.sum())
+    width = int(rep.max()) + 1
+    # Column keys: 3·(person·width + copy) for copies, 3·pair + 1 for pair columns.
+    pair = e_p * n_grid + e_grp // 2
+    n_cols_e = np.where(paired, 1, rep)
+    ec = np.repeat(np.arange(len(e_p)), n_cols_e)
+    copy = np.arange(len(ec)) - np.repeat(np.cumsum(n_cols_e) - n_cols_e, n_cols_e)
+    ec_key = np.where(paired[ec], 3 * pair[ec] + 1, 3 * (e_p[ec] * width + copy))
+    pairs, first = np.unique(pair[paired], return_index=True)
+    p_rep = rep[paired][first]
+    c_pair = np.repeat(np.arange(len(pairs)), p_rep)
+    c_copy = np.arange(len(c_pair)) - np.repeat(np.cumsum(p_rep) - p_rep, p_rep)
+    c_key = 3 * ((pairs // n_grid)[c_pair] * width + c_copy)
+    keys = np.unique(np.concatenate([ec_key, c_key]))
+    n_cols = len(keys)
+    # Post rows × columns: one entry per slot of the edge's group and column of the edge.
+    n_rep = n_slots[g_loc[ec]]
+    e_idx = np.repeat(ec, n_rep)
+    slot = np.arange(len(e_idx)) - np.repeat(np.cumsum(n_rep) - n_rep, n_rep)
+    rows = row0[g_loc][e_idx] + slot
+    cols = np.searchsorted(keys, np.repeat(ec_key, n_rep))
+    # Pair rows: own pair column and the person's copy columns, weight 1.
+    x_rows = n_rows + np.concatenate([np.arange(len(pairs)), c_pair])
+    x_cols = np.searchsorted(keys, np.concatenate([3 * pairs + 1, c_key]))
+    row_group = np.repeat(np.arange(len(groups)), n_slots)
+    rr = np.arange(n_rows)
+    data = np.concatenate([e_w[e_idx], np.ones(len(x_rows)), vac[groups][row_group]])
+    mat = coo_array(
+        (
+            data.astype(float),
+            (np.concatenate([rows, x_rows, rr]), np.concatenate([cols, x_cols, n_cols + rr])),
+        ),
+        shape=(n_rows + len(pairs), n_cols + n_rows),
+    ).tocsr()
+    r_ind, c_ind = min_weight_full_bipartite_matching(mat)
+    real = (r_ind < n_rows) & (c_ind < n_cols)
+    lookup = rows.astype(np.int64) * n_cols + cols
+    order = np.argsort(lookup, kind="stable")
+    pos = order[
+        np.searchsorted(lookup, r_ind[real].astype(np.int64) * n_cols + c_ind[real], sorter=order)
+    ]
+    return list(zip(e_idx[pos].tolist(), slot[pos].tolist(), strict=True))
+
+
 def _solve_staged(
     e_p: np.ndarray,
     e_grp: np.ndarray,
@@ -732,6 +808,7 @@ def assign_staff(
     assigned: list[tuple[int, int]] = []  # (edge, slot)
     n_comp = 0
     solvers: set[str] = set()
+    rounds = 0  # re-solves of the several-posts relaxation
     if len(e_p):
         adj = coo_array(
             (np.ones(len(e_p)), (e_p, n_p + e_grp)), shape=(n_p + 2 * n_g, n_p + 2 * n_g)
@@ -750,27 +827,35 @@ def assign_staff(
             s_bound = n_rows * int(e_w[chunk].max())
             c_tier = s_bound + 1
             f_tier = n_chief * c_tier + s_bound + 1
-            exact = n_rows * (f_tier + c_tier) < _EXACT
-            got = None
+            # Posts a person may hold here: never more than the grids they can reach.
+            rep = np.minimum(cap, n_reach)[e_p[chunk]]
+            exact = n_rows * (f_tier + c_tier) + len(chunk) < _EXACT
             if exact:
                 vac = np.zeros(2 * n_g, dtype=np.int64)
                 vac[groups] = f_tier + np.where(groups % 2 == _CHIEF, c_tier, 0)
-                # One copy per post a person may hold. Copies relax "never two posts
-                # in one grid"; when the relaxed optimum respects it, it is optimal.
-                rep = np.minimum(cap, n_reach)[e_p[chunk]]
-                sub = np.repeat(np.arange(len(chunk)), rep)
-                copy = np.arange(len(sub)) - np.repeat(np.cumsum(rep) - rep, rep)
-                ids = e_p[chunk][sub] * (int(rep.max()) + 1) + copy
-                lap = _solve_lap(ids, e_grp[chunk][sub], e_w[chunk][sub], slots, vac)
-                got = [(int(sub[k]), s) for k, s in lap]
-                held_pg = (
-                    e_p[chunk][[k for k, _ in got]] * n_g + e_grp[chunk][[k for k, _ in got]] // 2
-                )
-                if len(np.unique(held_pg)) == len(held_pg):
-                    solvers.add("lapjvsp")
+                if rep.max() <= 1:
+                    got = _solve_lap(e_p[chunk], e_grp[chunk], e_w[chunk], slots, vac)
                 else:
-                    got = None
-            if got is None:
+                    # Relax "never two posts in one grid" (copies only); make the
+                    # (person, grid) pairs that break it exact and solve again, until none
+                    # does: each round solves a relaxation exactly, so the first answer
+                    # that obeys the rule is optimal.
+                    pair_e = e_p[chunk] * n_g + e_grp[chunk] // 2
+                    # Start exact where breaches are likely: home grids cost 0 per post.
+                    paired = (rep > 1) & e_res[chunk]
+                    while True:
+                        got = _solve_lap_pairs(
+                            e_p[chunk], e_grp[chunk], e_w[chunk], slots, vac, rep, paired
+                        )
+                        held_pg = pair_e[np.array([x for x, _ in got], dtype=np.int64)]
+                        uniq, n_held = np.unique(held_pg, return_counts=True)
+                        twice = np.isin(pair_e, uniq[n_held > 1])
+                        if not twice.any():
+                            break
+                        paired |= twice
+                        rounds += 1
+                solvers.add("lapjvsp")
+            else:
                 got = _solve_staged(e_p[chunk], e_grp[chunk], e_cost[chunk], slots, cap)
                 solvers.add("highs")
             assigned.extend((int(chunk[k]), s) for k, s in got)
@@ -787,7 +872,11 @@ def assign_staff(
         edges=(e_p, e_grp, e_d, e_res, e_cost),
         pairs=(pp, pg, pd_, pr),
         params=params,
-        extra={"components": int(n_comp), "solver": "+".join(sorted(solvers)) or "none"},
+        extra={
+            "components": int(n_comp),
+            "solver": "+".join(sorted(solvers)) or "none",
+            "solver_rounds": rounds,
+        },
     )
 
 
@@ -1035,7 +1124,8 @@ def _shortfalls(
     if not short:
         return pd.DataFrame(columns=list(SHORTFALL_COLUMNS)).astype({"missing": "int64"})
     cand: dict[int, set[int]] = {}
-    for p, q in zip(e_p.tolist(), e_grp.tolist(), strict=True):
+    on_short = np.isin(e_grp, short)  # only the edges of short posts, not the whole city's
+    for p, q in zip(e_p[on_short].tolist(), e_grp[on_short].tolist(), strict=True):
         cand.setdefault(q, set()).add(p)
     located = np.array([p is not None for p in points], dtype=bool)
     active = t["available"].to_numpy(bool) & (t["max_posts"].to_numpy() > 0)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 from shapely.geometry import Point, box
 
 from gridmap.errors import CRSError, LayerError, StaffingError
+from gridmap.partition import staffing
 from gridmap.partition.plan import Plan, QualityReport
 from gridmap.partition.staffing import (
     ASSIGNMENT_COLUMNS,
@@ -286,6 +293,31 @@ def test_availability_and_max_posts():
     assert r.summary["solver"] in ("highs", "lapjvsp")
     r2 = assign_staff(plan, staff.drop(columns="max_posts"), max_posts=3)
     assert (r2.assignments["staff_id"] == "S1").sum() == 2
+
+
+def test_several_posts_never_two_in_one_grid():
+    # R lives in A, may hold 3 posts and is the only person near A and B: the relaxed
+    # assignment would make R chief and both workers of A (0 m each); the rule allows
+    # one post per grid, so R is chief of A and a worker of B (1 m away).
+    plan = make_plan([("A", box(0, 0, 100, 100), 300), ("B", box(101, 0, 200, 100), 300)])
+    staff = make_staff([{"staff_id": "R", "xy": (100, 50), "can_be_chief": True, "max_posts": 3}])
+    r = assign_staff(plan, staff)
+    assert posts(r) == {("A", "chief", "R"), ("B", "worker", "R")}
+    assert r.summary["solver_rounds"] == 0  # home grid pairs are exact from the start
+    assert r.shortfalls[["grid_code", "role", "missing"]].values.tolist() == [
+        ["A", "worker", 2],
+        ["B", "chief", 1],
+        ["B", "worker", 1],
+    ]
+    # N lives outside both grids, 10 m from A and 50 m from B, and may hold 2 posts. The
+    # relaxed optimum gives N both worker posts of A (2 × 10 m); the rule makes it one
+    # post in A and one in B, found in one more round.
+    plan = make_plan([("A", box(0, 0, 100, 100), 300), ("B", box(160, 0, 260, 100), 300)])
+    staff = make_staff([{"staff_id": "N", "xy": (110, 50), "max_posts": 2}])
+    r = assign_staff(plan, staff)
+    assert posts(r) == {("A", "worker", "N"), ("B", "worker", "N")}
+    assert r.summary["cost"] == 10 + 50 + 2 * 5000
+    assert r.summary["solver_rounds"] == 1
 
 
 def test_resident_bonus_is_global():
@@ -641,7 +673,7 @@ def test_optimal_against_milp(seed):
 
 def test_optimality_cases_are_not_trivial():
     # The random instances mix vacancies, current posts and multi-post people.
-    vac = cur = multi = 0
+    vac = cur = multi = rounds = 0
     for seed in range(24):
         rng = np.random.default_rng(seed)
         n_grids, n_people = int(rng.integers(2, 7)), int(rng.integers(4, 15))
@@ -650,7 +682,22 @@ def test_optimality_cases_are_not_trivial():
         vac += r.summary["vacant"] > 0
         cur += staff["current_grid"].notna().any() if "current_grid" in staff else 0
         multi += (r.assignments["staff_id"].value_counts() > 1).any()
+        rounds += r.summary["solver_rounds"] > 0
     assert vac >= 20 and cur >= 20 and multi >= 3
+    assert rounds >= 3  # the relaxed several-posts assignment had to be re-solved
+
+
+@pytest.mark.parametrize("seed", range(0, 24, 2))
+def test_staged_lp_fallback_is_optimal_too(seed, monkeypatch):
+    # Components too large for exact big-M weights go to the staged HiGHS LPs: force it.
+    monkeypatch.setattr(staffing, "_EXACT", 0)
+    rng = np.random.default_rng(seed)
+    plan, staff = random_instance(rng, int(rng.integers(2, 7)), int(rng.integers(4, 15)), True)
+    maxd = float(rng.choice([150.0, 400.0, 1500.0]))
+    r = assign_staff(plan, staff, max_distance=maxd)
+    want = milp_optimum(plan, staff, max_distance=maxd, bonus=5000, move=20000)
+    assert (r.summary["filled"], r.summary["chiefs_filled"], r.summary["cost"]) == want
+    assert r.summary["solver"] in ("highs", "none")
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -835,3 +882,262 @@ def test_guard_bad_values(small):
     # Flags given as text are read, not truth-tested.
     r = assign_staff(plan, staff.assign(can_be_chief=["no", "yes"]))
     assert holder(r, "A", "chief") == ["S2"]
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_same_answer_whatever_the_row_order():
+    # Equal-cost optima must be broken the same way however the inputs are ordered.
+    cells = lattice()
+    staff = lattice_staff(cells, 60, seed=9)
+    plan = plan_from_cells(cells)
+    rng = np.random.default_rng(0)
+    plan2, staff2 = random_instance(rng, 6, 14, maxp=True)
+    firsts = []
+    for p, st in ((plan, staff), (plan2, staff2)):
+        first = assign_staff(p, st, max_distance=400)
+        firsts.append(first)
+        for seed in range(3):
+            shuffled = assign_staff(
+                p.replace(grids=p.grids.sample(frac=1, random_state=seed)),
+                st.sample(frac=1, random_state=seed).reset_index(drop=True),
+                max_distance=400,
+            )
+            pd.testing.assert_frame_equal(shuffled.assignments, first.assignments)
+            pd.testing.assert_frame_equal(shuffled.shortfalls, first.shortfalls)
+            pd.testing.assert_frame_equal(shuffled.moves, first.moves)
+            assert shuffled.summary == first.summary
+    # Equal costs are common on the lattice (many residents at 0 m): the check is not vacuous.
+    assert (firsts[0].assignments["distance_m"] == 0).sum() > 20
+    assert (firsts[1].assignments["staff_id"].value_counts() > 1).any()  # multi-post solver too
+
+
+# ----------------------------------------------------------------------------- synthetic city
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """A partitioned synthetic city (gridmap.synth), staffed once."""
+    from gridmap.layers import validate_layers
+    from gridmap.partition import partition
+    from gridmap.synth import synth_city
+
+    layers = validate_layers(synth_city(n_buildings=600, seed=5, with_households=False))[0]
+    plan = partition(layers, seed=0)
+    return layers, plan, assign_staff(plan, layers.staff)
+
+
+def reference_pairs(plan: Plan, staff: gpd.GeoDataFrame) -> tuple[dict, dict]:
+    """Independent residency and distance: {(staff_id, grid): resident}, {(staff_id, grid): m}."""
+    member: dict[str, set[str]] = {}
+    for b, g in zip(plan.buildings["building_id"], plan.buildings["grid_code"], strict=True):
+        member.setdefault(str(b), set()).add(str(g))
+    resident, dist = {}, {}
+    for code, poly in zip(plan.grids["grid_code"], plan.grids.geometry, strict=True):
+        for sid, hb, pt in zip(
+            staff["staff_id"], staff["home_building_id"], staff.geometry, strict=True
+        ):
+            res = code in member[hb] if hb in member else bool(poly.covers(pt))
+            resident[(sid, code)] = res
+            dist[(sid, code)] = 0.0 if res else float(poly.distance(pt))
+    return resident, dist
+
+
+@pytest.mark.slow
+def test_invariants_on_a_synthetic_city(synthetic):
+    layers, plan, r = synthetic
+    staff = layers.staff
+    resident, dist = reference_pairs(plan, staff)
+    s = staff.set_index("staff_id")
+    avail = s["available"] if "available" in s else pd.Series(True, index=s.index)
+    maxp = s["max_posts"].fillna(1) if "max_posts" in s else pd.Series(1, index=s.index)
+    a = r.assignments
+    filled = a.dropna(subset=["staff_id"])
+    assert len(filled) == r.summary["filled"] > 100 and r.summary["vacant"] > 0
+    # Every filled post obeys the rules, with the right distance and resident flag.
+    for row in filled.itertuples():
+        key = (row.staff_id, row.grid_code)
+        assert avail[row.staff_id]
+        assert bool(row.resident) == resident[key]
+        assert row.distance_m == pytest.approx(dist[key], abs=1e-6)
+        if row.role == "chief":
+            assert resident[key] and s.loc[row.staff_id, "can_be_chief"]
+        else:
+            assert dist[key] <= 1500.0
+    # No one twice (nor beyond max_posts), never two posts of one grid.
+    per_person = filled.groupby("staff_id").size()
+    assert (per_person <= maxp[per_person.index]).all() and per_person.max() == 1
+    # 1 chief and 2 or 3 workers per grid, by households.
+    size = a.groupby(["grid_code", "role"]).size()
+    for code, hh in zip(plan.grids["grid_code"], plan.grids["households"], strict=True):
+        assert size[(code, "chief")] == 1
+        assert size[(code, "worker")] == (3 if hh > 350 else 2)
+    # Shortfalls exactly where posts are vacant, and only where no free person is feasible.
+    vac = a[a["staff_id"].isna()].groupby(["grid_code", "role"]).size().to_dict()
+    assert r.shortfalls.set_index(["grid_code", "role"])["missing"].to_dict() == vac
+    free = [x for x in s.index if avail[x] and maxp[x] > 0 and x not in set(filled["staff_id"])]
+    for code, role in vac:
+        for x in free:
+            if role == "chief":
+                assert not (resident[(x, code)] and s.loc[x, "can_be_chief"]), (code, x)
+            else:
+                assert dist[(x, code)] > 1500.0, (code, x)
+    # Each chief shortfall names the nearest available chief-eligible person, and where.
+    eligible = [x for x in s.index if avail[x] and maxp[x] > 0 and s.loc[x, "can_be_chief"]]
+    posts_of = dict(
+        zip(filled["staff_id"], zip(filled["role"], filled["grid_code"], strict=True), strict=True)
+    )
+    chief_rows = r.shortfalls[r.shortfalls["role"] == "chief"]
+    assert len(chief_rows) > 0
+    for row in chief_rows.itertuples():
+        near = min(eligible, key=lambda x: (dist[(x, row.grid_code)], x))
+        d = dist[(near, row.grid_code)]
+        home = sorted(c for (x, c), res in resident.items() if x == near and res)
+        assert row.suggestion.startswith(
+            f"nearest eligible: {near}, {d:,.0f} m outside, lives in grid {home[0]} "
+        ), row.suggestion
+        role, grid = posts_of.get(near, (None, None))
+        assert (f"({role} of {grid})" if role else "(no post)") in row.suggestion
+        busy = [x for x in eligible if resident[(x, row.grid_code)]]  # all hold other posts
+        assert row.reason.startswith(
+            f"every chief-eligible resident of grid {row.grid_code} holds another post: "
+            if busy
+            else f"no available chief-eligible resident in grid {row.grid_code} "
+        )
+        assert all(x in posts_of and f"{x} (" in row.reason for x in busy)
+
+
+def _move_candidates(plan: Plan, layers, first: StaffingResult):
+    """(building, from grid, to grid, residents holding posts) of worker-only buildings."""
+    a = first.assignments.dropna(subset=["staff_id"])
+    role = dict(zip(a["staff_id"], a["role"], strict=True))
+    foot = layers.buildings.set_index("building_id").geometry
+    grids = plan.grids.set_index("grid_code")
+    b = plan.buildings.drop_duplicates("building_id", keep=False).set_index("building_id")
+    for bid, sids in layers.staff.groupby("home_building_id")["staff_id"]:
+        held = [x for x in sids if x in role]
+        if not held or any(role[x] == "chief" for x in held) or bid not in b.index:
+            continue
+        src = b.loc[bid, "grid_code"]
+        near = grids.index[grids.geometry.intersects(foot[bid].buffer(30))]
+        for dst in near:
+            if dst != src and dst[:12] == src[:12]:  # a neighbour in the same community
+                yield bid, src, dst, held
+
+
+def _slots(plan: Plan) -> dict[str, int]:
+    hh = plan.grids.set_index("grid_code")["households"]
+    return {g: 3 if h > 350 else 2 for g, h in hh.items()}
+
+
+@pytest.mark.slow
+def test_rerun_after_a_boundary_edit_moves_only_whom_the_rules_force(synthetic):
+    from gridmap.partition.edit import move_buildings
+
+    layers, plan, first = synthetic
+    staffed = first.to_plan(plan)
+    quiet = forced = None
+    for bid, src, dst, held in _move_candidates(plan, layers, first):
+        edit = move_buildings(staffed, layers, [bid], dst)
+        slots_before, slots_after = _slots(plan), _slots(edit.plan)
+        same_slots = all(slots_after[g] == slots_before[g] for g in (src, dst))
+        if quiet is None and same_slots:
+            quiet = (bid, src, held, edit.plan)
+        fewer_src = slots_after[src] < slots_before[src]
+        if forced is None and fewer_src and slots_after[dst] == slots_before[dst]:
+            forced = (bid, src, edit.plan)
+        if quiet and forced:
+            break
+    assert quiet is not None and forced is not None
+    # 1. Moving one building whose residents serve as workers: nobody moves, they serve on
+    #    from outside (the edited plan carries the posts: no `previous` needed).
+    bid, src, held, edited = quiet
+    again = assign_staff(edited, layers.staff)
+    assert again.moves.empty and not again.assignments["changed"].any()
+    assert posts(again) == posts(first)
+    mine = again.assignments[again.assignments["staff_id"].isin(held)]
+    assert (mine["grid_code"] == src).all() and not mine["resident"].any()
+    assert again.summary["kept"] == first.summary["filled"]
+    # 2. A move that takes the source grid to 350 households or fewer: it loses its third
+    #    worker post, so exactly one of its workers is released, with the reason; nobody else.
+    bid, src, edited = forced
+    again = assign_staff(edited, layers.staff)
+    assert len(again.moves) == 1
+    m = again.moves.iloc[0]
+    assert m["from_grid"] == src and m["from_role"] == "worker" and pd.isna(m["to_grid"])
+    assert m["reason"] == f"grid {src} now has 2 worker post(s) for 3 holders"
+    assert posts(first) - posts(again) == {(src, "worker", m["staff_id"])}
+    assert posts(again) <= posts(first)
+
+
+# ----------------------------------------------------------------------------- command line
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_city.gpkg"
+
+
+def gridmap(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real entry point."""
+    return subprocess.run(
+        [sys.executable, "-m", "gridmap", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        timeout=600,
+    )
+
+
+def read_posts(path: Path) -> pd.DataFrame:
+    return pyogrio.read_dataframe(path, layer="assignments", read_geometry=False)
+
+
+@pytest.mark.slow
+def test_cli_assign_rules_previous_and_moves(tmp_path):
+    bare, plan, plan2 = (tmp_path / f"{n}.gpkg" for n in ("bare", "plan", "plan2"))
+    out = gridmap("partition", SAMPLE, "--community", "C0005", "--out", bare, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = gridmap("assign", bare, "--staff", SAMPLE, "--out", plan, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first = read_posts(plan)
+    n = first["staff_id"].notna().sum()
+    assert f"staffing: {n}/{len(first)} posts filled" in out.stdout
+    assert "moves 调整" not in out.stdout  # nobody served before: nothing to list
+    # Re-partition with a lower ceiling, then staff the new plan keeping the old posts.
+    out = gridmap(
+        "partition", SAMPLE, "--community", "C0005", "--max", "420",
+        "--previous", plan, "--out", plan2, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = gridmap("assign", plan2, "--staff", SAMPLE, "--previous", plan, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    second = read_posts(plan2)
+    changed = second[second["changed"].astype(bool) & second["staff_id"].notna()]
+    kept = int((~second["changed"].astype(bool) & second["staff_id"].notna()).sum())
+    got = re.search(r"moves 调整: kept (\d+) post\(s\); (\d+) moved, (\d+) released", out.stdout)
+    assert got is not None, out.stdout
+    assert int(got[1]) == kept > 0 and int(got[2]) + int(got[3]) > 0
+    for row in changed.itertuples():  # every changed post is listed, with its reason
+        line = f"  {row.staff_id}: "
+        assert line in out.stdout and f"→ {row.role} of {row.grid_code}" in out.stdout
+    # Staffing it again keeps everybody (its own assignments layer is the previous one) …
+    out = gridmap("assign", plan2, "--staff", SAMPLE, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"kept {second['staff_id'].notna().sum()} post(s); 0 moved, 0 released" in out.stdout
+    assert not read_posts(plan2)["changed"].astype(bool).any()
+    # … and the rules are options: 3 workers everywhere, 4 above 400 households.
+    out = gridmap(
+        "assign", plan2, "--staff", SAMPLE, "--workers", "3", "--workers-large", "4",
+        "--large-households", "400", "--out", tmp_path / "plan3.gpkg", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    grids = pyogrio.read_dataframe(plan2, layer="grids", read_geometry=False)
+    hh = zip(grids["grid_code"], grids["households"], strict=True)
+    want = {g: 4 if h > 400 else 3 for g, h in hh}
+    third = read_posts(tmp_path / "plan3.gpkg")
+    assert third[third["role"] == "worker"].groupby("grid_code").size().to_dict() == want
+    # A --previous plan that was never staffed is refused with what to do.
+    out = gridmap("assign", plan2, "--staff", SAMPLE, "--previous", bare, cwd=tmp_path)
+    assert out.returncode == 1
+    assert f"{bare} has no assignments layer; staff it first with `gridmap assign" in out.stderr
+    assert "assignments" not in {str(r[0]) for r in pyogrio.list_layers(bare)}
