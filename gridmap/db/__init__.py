@@ -48,7 +48,12 @@ from gridmap.db.session import (
     transaction,
     upgrade,
 )
-from gridmap.db.settings import StoreSettings, database_url, get_store_settings
+from gridmap.db.settings import (
+    StoreSettings,
+    database_schema,
+    database_url,
+    get_store_settings,
+)
 from gridmap.db.spatial import locate_sql
 
 __all__ = [
@@ -60,6 +65,7 @@ __all__ = [
     "head_revision",
     "StoreSettings",
     "database_url",
+    "database_schema",
     "get_store_settings",
     "ImportRecord",
     "save_layers",

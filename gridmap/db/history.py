@@ -122,9 +122,10 @@ def diff_plans(target: Store | Session, a: int, b: int) -> PlanDiff:
     """Compare two stored plans: grids added/removed/changed and units that change grid.
 
     Grids are matched by grid code. A grid *changed* when its outline differs
-    (beyond ~1 mm) or its set of buildings differs. Units are households when
-    both plans have household memberships, else buildings (``id#part`` for
-    parts of split buildings).
+    (some vertex of one outline lies more than ~1 mm from the other; the same
+    outline drawn with other vertices is not a change) or its set of buildings
+    differs. Units are households when both plans have household memberships,
+    else buildings (``id#part`` for parts of split buildings).
 
     Parameters
     ----------
@@ -162,6 +163,17 @@ def diff_plans(target: Store | Session, a: int, b: int) -> PlanDiff:
     same_geom = shapely.equals_exact(
         shapely.normalize(geo_a), shapely.normalize(geo_b), tolerance=GEOMETRY_TOLERANCE_DEG
     ) | (shapely.equals(geo_a, geo_b) if len(common) else np.array([], bool))
+    # Same outline drawn with other vertices (an extra point on a straight edge, nanometre
+    # noise from a re-run on reprojected input): no vertex of either outline lies farther
+    # than the tolerance from the other outline.
+    other = np.flatnonzero(~np.asarray(same_geom, dtype=bool))
+    if other.size:
+        d = np.maximum(
+            shapely.hausdorff_distance(geo_a[other], geo_b[other]),
+            shapely.hausdorff_distance(geo_b[other], geo_a[other]),
+        )
+        same_geom = np.asarray(same_geom, dtype=bool).copy()
+        same_geom[other] = d <= GEOMETRY_TOLERANCE_DEG
     sets_a = ba.groupby("grid_code")["unit_id"].agg(frozenset)
     sets_b = bb.groupby("grid_code")["unit_id"].agg(frozenset)
     empty: frozenset[str] = frozenset()

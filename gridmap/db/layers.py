@@ -10,7 +10,7 @@ WGS84; :func:`load_layers` returns them in the projected CRS of the import.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -235,7 +235,8 @@ def _layer_rows(
     area: np.ndarray,
     import_id: int,
     backend: str,
-) -> tuple[list[str], list[tuple[Any, ...]], list[str]]:
+) -> tuple[list[str], Iterator[tuple[Any, ...]], list[str]]:
+    """Database columns and rows (streamed: millions of households need no row list)."""
     native = _NATIVE[name]
     gcol = frame.geometry.name
     extras = [c for c in frame.columns if c not in native and c != gcol]
@@ -255,7 +256,7 @@ def _layer_rows(
         extras_json(frame, extras),
         encode_geoms(frame.geometry.to_crs(4326).values, backend),
     ]
-    return cols, list(zip(*values, strict=True)), extras
+    return cols, zip(*values, strict=True), extras
 
 
 def _delete_areas(s: Session, ids: Sequence[str]) -> dict[str, int]:

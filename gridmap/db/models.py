@@ -29,7 +29,6 @@ from typing import Any, cast
 import shapely
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
@@ -66,8 +65,9 @@ SRID = 4326
 #: Plan life cycle.
 PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
 
-#: JSON column: JSONB on PostgreSQL, JSON text elsewhere.
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+#: JSON column: ``json`` on PostgreSQL (not ``jsonb``, which re-orders object keys: a
+#: report or a plan's parameters must come back as they went in), JSON text on SQLite.
+JSONType = sa.JSON()
 
 
 def table(model: type[Base]) -> sa.Table:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,7 @@ from gridmap.db.bulk import (
     rows_frame,
 )
 from gridmap.db.models import (
+    PLAN_STATUSES,
     Assignment,
     GridRow,
     PlanBuilding,
@@ -95,6 +96,8 @@ _BUILDING_NATIVE: dict[str, type] = {
 }
 _HOUSEHOLD_NATIVE: dict[str, type] = {"household_id": str, "building_id": str, "grid_code": str}
 _ASSIGNMENT_NATIVE: dict[str, type] = {"staff_id": str, "grid_code": str, "role": str}
+#: PostgreSQL advisory lock (any fixed 64-bit key) held while a transaction publishes.
+_PUBLISH_LOCK = 0x67726964_6D6170
 #: Grid fields :func:`update_plan_grids` may change.
 EDITABLE_GRID_FIELDS: tuple[str, ...] = ("name", "boundary_desc", "locked", "persons", "geometry")
 
@@ -282,7 +285,13 @@ def _check_plan(plan: Plan) -> None:
         )
 
 
-def _write_content(s: Session, plan_id: int, plan: Plan, backend: str) -> dict[str, Any]:
+def _write_content(
+    s: Session,
+    plan_id: int,
+    plan: Plan,
+    backend: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Write grids, memberships and assignments of a plan; return its schema JSON."""
     crs = pyproj.CRS.from_user_input(plan.crs)
     grids = plan.grids if plan.grids.crs is not None else plan.grids.set_crs(crs)
@@ -290,13 +299,24 @@ def _write_content(s: Session, plan_id: int, plan: Plan, backend: str) -> dict[s
     attrs = pd.DataFrame(grids.drop(columns=gname))
     cols, values = _rows(attrs, _GRID_NATIVE)
     n = len(grids)
+    parts = (plan.buildings, plan.households, plan.assignments)
+    total = n + sum(len(f) for f in parts if f is not None)
+    done = 0
+
+    def tick(base: int) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        return lambda k: progress(base + k, total)
+
     geoms = encode_geoms(grids.geometry.to_crs(4326).values, backend)
     bulk_insert(
         s,
         _G,
         ["plan_id", "seq", *cols, "figures", "geom"],
         zip([plan_id] * n, range(n), *values, geoms, strict=True),
+        progress=tick(done),
     )
+    done += n
     schema: dict[str, Any] = {"geometry": gname, "grids": frame_schema(grids)}
     for key, frame, tbl, native in (
         ("buildings", plan.buildings, _PB, _BUILDING_NATIVE),
@@ -313,7 +333,9 @@ def _write_content(s: Session, plan_id: int, plan: Plan, backend: str) -> dict[s
             tbl,
             ["plan_id", "seq", *cols, "attrs"],
             zip([plan_id] * m, range(m), *values, strict=True),
+            progress=tick(done),
         )
+        done += m
         schema[key] = frame_schema(frame)
     return schema
 
@@ -339,11 +361,14 @@ def save_plan(
     parent_id: int | None = None,
     status: str = "draft",
     name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PlanRecord:
     """Store a plan (grids, memberships, assignments, report) as a new plan record.
 
-    One transaction. The plan gets the next number of its area and version 1.
-    With ``status="published"`` it is published at once (see :func:`publish_plan`).
+    One transaction: on any failure (or a killed process) the store keeps its
+    previous state exactly. The plan gets the next number of its area and
+    version 1. With ``status="published"`` it is published at once (see
+    :func:`publish_plan`).
 
     Parameters
     ----------
@@ -359,6 +384,9 @@ def save_plan(
         Initial status.
     name : str, optional
         A label.
+    progress : callable, optional
+        ``progress(rows_done, rows_total)`` while grids, memberships and
+        assignments are written.
 
     Returns
     -------
@@ -409,7 +437,7 @@ def save_plan(
             .returning(_P.c.id)
         ).scalar_one()
         s.execute(_PC.insert(), [{"plan_id": plan_id, "community_id": c} for c in ids])
-        schema = _write_content(s, plan_id, plan, backend)
+        schema = _write_content(s, plan_id, plan, backend, progress)
         s.execute(sa.update(_P).where(_P.c.id == plan_id).values(schema=schema))
         write_audit(
             s,
@@ -465,11 +493,28 @@ def list_plans(
     area : sequence of str, optional
         Only plans of exactly this set of communities.
 
+    Returns
+    -------
+    list of PlanRecord
+
+    Raises
+    ------
+    InputError
+        ``status`` is not one of ``draft``, ``published``, ``archived``.
+
     Examples
     --------
     >>> list_plans(Store.from_url("sqlite://"))
     []
+    >>> list_plans(Store.from_url("sqlite://"), status="live")
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.InputError: unknown plan status 'live'; choose one of draft, published, archived
     """
+    if status is not None and status not in PLAN_STATUSES:
+        raise InputError(
+            f"unknown plan status {status!r}; choose one of {', '.join(PLAN_STATUSES)}"
+        )
     q = sa.select(*_RECORD_COLS).order_by(_P.c.id)
     if status is not None:
         q = q.where(_P.c.status == status)
@@ -563,6 +608,12 @@ def _frame(
 
 
 def _publish(s: Session, plan_id: int, *, author: str, expected_version: int | None) -> None:
+    if s.get_bind().dialect.name == "postgresql":
+        # Publishers take turns (SQLite's BEGIN IMMEDIATE does the same), so each one sees
+        # and archives the plan published just before it: the partial unique index only
+        # guards one area, while two plans of overlapping areas could otherwise both be
+        # published by concurrent transactions that cannot see each other's rows.
+        s.execute(sa.select(sa.func.pg_advisory_xact_lock(_PUBLISH_LOCK)))
     row = _row(s, plan_id, lock=True)
     _check_version(plan_id, row, expected_version)
     if row._mapping["status"] == "published":

@@ -25,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridmap.db.settings import database_url
+from gridmap.db.settings import database_schema, database_url
 from gridmap.errors import StorageError
 
 __all__ = [
@@ -58,7 +58,8 @@ def create_store_engine(
         Database URL; ``None`` resolves it with :func:`gridmap.db.settings.database_url`.
     schema : str, optional
         PostgreSQL only: keep the tables in this schema (``search_path`` is set
-        to ``schema, public`` so PostGIS in ``public`` is found).
+        to ``schema, public`` so PostGIS in ``public`` is found); ``None`` uses
+        ``GRIDMAP_DATABASE_SCHEMA`` when set, else the server's ``search_path``.
     **kwargs
         Passed to :func:`sqlalchemy.create_engine`.
 
@@ -74,6 +75,7 @@ def create_store_engine(
     """
     u = sa.make_url(url if url is not None else database_url())
     backend = u.get_backend_name()
+    schema = database_schema(schema)
     if backend == "sqlite":
         if u.database in (None, "", ":memory:"):
             kwargs.setdefault("poolclass", sa.pool.StaticPool)
@@ -178,6 +180,7 @@ class Store:
             The database cannot be reached, or its schema is older or newer than
             this version of gridmap (run ``gridmap db upgrade``).
         """
+        schema = database_schema(schema)
         engine = create_store_engine(url, schema=schema, **engine_kwargs)
         try:
             with engine.connect() as conn:
@@ -286,6 +289,7 @@ def _run(
         cfg.attributes["connection"] = target
         fn(cfg, revision)
         return
+    schema = database_schema(schema) if not isinstance(target, sa.Engine) else schema
     engine = target if isinstance(target, sa.Engine) else create_store_engine(target, schema=schema)
     try:
         with engine.begin() as conn:

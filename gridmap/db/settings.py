@@ -11,7 +11,13 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "StoreSettings", "get_store_settings", "database_url"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "StoreSettings",
+    "get_store_settings",
+    "database_url",
+    "database_schema",
+]
 
 #: The zero-setup default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///gridmap.db"
@@ -80,3 +86,29 @@ def database_url(explicit: str | None = None) -> str:
     if explicit:
         return explicit
     return StoreSettings().database_url
+
+
+def database_schema(explicit: str | None = None) -> str | None:
+    """Resolve the PostgreSQL schema: ``explicit``, else ``GRIDMAP_DATABASE_SCHEMA``, else None.
+
+    Read at call time like :func:`database_url`, so that every command line
+    tool and the HTTP service open the same tables.
+
+    Parameters
+    ----------
+    explicit : str, optional
+        A schema given by the caller.
+
+    Returns
+    -------
+    str or None
+        The schema, or ``None`` for the server's default ``search_path``.
+
+    Examples
+    --------
+    >>> database_schema("planning")
+    'planning'
+    """
+    if explicit:
+        return explicit
+    return StoreSettings().database_schema or None

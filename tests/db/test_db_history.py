@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -140,3 +141,31 @@ def test_geometry_noise_is_not_a_change(store: Store) -> None:
     ra = save_plan(store, plan, author="x")
     rb = save_plan(store, plan.replace(grids=g), author="x")
     assert diff_plans(store, ra.id, rb.id).unchanged
+    # the same outlines with an extra vertex on each edge and 0.1 mm of noise
+    rng = np.random.default_rng(0)
+    noisy = []
+    for poly in plan.grids.geometry.values:
+        corners = np.asarray(poly.exterior.coords)
+        ring = [
+            c
+            for a, b in zip(corners[:-1], corners[1:], strict=True)
+            for c in (a, a + 0.02 * (b - a))
+        ]
+        ring = np.array(ring + [ring[0]]) + rng.normal(0, 1e-4, (len(ring) + 1, 2))
+        ring[-1] = ring[0]
+        noisy.append(shapely.Polygon(ring))
+    noisy = np.array(noisy, dtype=object)
+    assert (
+        shapely.get_num_coordinates(noisy) > shapely.get_num_coordinates(g.geometry.values)
+    ).all()
+    rc = save_plan(store, plan.replace(grids=plan.grids.set_geometry(noisy)), author="x")
+    assert diff_plans(store, ra.id, rc.id).unchanged
+    # a real move of one corner by 0.5 m is a change, of that grid only
+    moved = noisy.copy()
+    ring = np.asarray(moved[0].exterior.coords)
+    ring[[0, -1]] += 0.5
+    moved[0] = shapely.Polygon(ring)
+    rd = save_plan(store, plan.replace(grids=plan.grids.set_geometry(moved)), author="x")
+    d = diff_plans(store, ra.id, rd.id)
+    assert d.grids_changed["grid_code"].tolist() == [plan.grids["grid_code"].iloc[0]]
+    assert d.grids_changed["geometry_changed"].tolist() == [True]

@@ -28,8 +28,10 @@ from gridmap.db import (
     update_plan,
     update_plan_grids,
 )
+from gridmap.db import plans as plans_mod
 from gridmap.db.models import PlanRow
 from gridmap.errors import ConflictError, InputError, NotFoundError
+from gridmap.partition.plan import QualityReport
 
 
 @pytest.fixture
@@ -324,3 +326,135 @@ def test_locate_sql_same_on_both_backends(store: Store, plan) -> None:
     assert locate_sql(store, rec.id, corner.x, corner.y) == "320104001001001"
     with pytest.raises(InputError, match="differ in length"):
         locate_sql(store, rec.id, [1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("area", ["same area", "overlapping area"])
+def test_concurrent_publishers_leave_one_published(store: Store, layers, area: str) -> None:
+    """A second publisher waits for the first to commit, then archives its plan.
+
+    Without serialising publishers, on PostgreSQL two plans of overlapping areas
+    (different ``area_key``) were both published, and one of the same area failed.
+    """
+    import threading
+
+    first = save_plan(store, make_plan(layers), author="a")  # c0 + c1
+    other = make_plan(layers if area == "same area" else layers.subset(["c1"]))
+    second = save_plan(store, other, author="b")
+    errors: list[BaseException] = []
+
+    def publish_second() -> None:
+        try:
+            publish_plan(store, second.id, author="t2")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    with store.session(write=True) as s1:
+        publish_plan(s1, first.id, author="t1")
+        th = threading.Thread(target=publish_second)
+        th.start()
+        th.join(0.5)
+        assert th.is_alive()  # waits until t1 commits
+    th.join(30)
+    assert not th.is_alive() and errors == []
+    assert [p.id for p in list_plans(store, status="published")] == [second.id]
+    assert get_plan(store, first.id).status == "archived"
+    archived = list_audit(store, entity="plan", entity_id=first.id)
+    assert archived["action"].tolist() == ["create", "publish", "archive"]
+    assert archived["after"].iloc[-1]["superseded_by"] == second.id
+
+
+def test_many_concurrent_publishers(store: Store, store_url, layers) -> None:
+    """Threads with their own connections publish overlapping plans at once: one survives."""
+    import threading
+
+    plans = [make_plan(layers), make_plan(layers.subset(["c1"])), make_plan(layers.subset(["c0"]))]
+    ids = [save_plan(store, p, author="a").id for p in plans * 2]
+    stores = [Store.from_url(store_url[0], schema=store_url[1]) for _ in ids]
+    start = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def publish(st: Store, pid: int) -> None:
+        start.wait()
+        try:
+            publish_plan(st, pid, author=f"t{pid}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=publish, args=(st, pid))
+        for st, pid in zip(stores, ids, strict=True)
+    ]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+    finally:
+        for st in stores:
+            st.close()
+    assert errors == []
+    published = list_plans(store, status="published")
+    # every community has at most one published plan, and the last publisher won
+    for cid in ("c0", "c1"):
+        assert len([p for p in published if cid in p.community_ids]) <= 1
+    last = max(
+        (
+            r
+            for r in list_audit(store, entity="plan").to_dict("records")
+            if r["action"] == "publish"
+        ),
+        key=lambda r: r["id"],
+    )
+    assert int(last["entity_id"]) in [p.id for p in published]
+    assert len(list_audit(store, entity="plan").query("action == 'publish'")) == len(ids)
+
+
+def test_failed_plan_save_keeps_previous_state(store: Store, layers, plan, monkeypatch) -> None:
+    save_layers(store, layers, author="a")
+    old = save_plan(store, plan, author="a", status="published")
+    before = snapshot(store)
+    real = plans_mod.bulk_insert
+
+    def crashing(session, table, *args, **kwargs):
+        if table.name == "plan_households":
+            raise RuntimeError("disk on fire")
+        return real(session, table, *args, **kwargs)
+
+    monkeypatch.setattr(plans_mod, "bulk_insert", crashing)
+    for status in ("draft", "published"):
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            save_plan(store, make_plan(layers, shift=1), author="b", status=status)
+        assert snapshot(store) == before
+    draft = save_plan(store, plan.replace(households=None), author="c")
+    before = snapshot(store)
+    with pytest.raises(RuntimeError, match="disk on fire"):  # an edit that fails midway
+        update_plan(store, draft.id, plan, author="c", expected_version=1)
+    assert snapshot(store) == before
+    assert get_plan(store, old.id).status == "published"
+
+
+def test_json_documents_keep_their_order(store: Store, plan) -> None:
+    """Parameters, report tables and audit rows come back in the order they were written.
+
+    PostgreSQL's jsonb re-orders object keys (shortest first); the store uses json.
+    """
+    params = {"seed": 3, "min_households": 200, "max_households": 500, "area": ["c1", "c0"]}
+    report = plan.report
+    grids = report.grids[["polsby_popper", "in_band", "households", "grid_code"]]
+    odd = plan.replace(
+        params=params, report=QualityReport(grids, report.communities, {"z": 1, "a": 2})
+    )
+    rec = save_plan(store, odd, author="a")
+    assert list(get_plan(store, rec.id).params) == list(params)
+    back = load_plan(store, rec.id)
+    assert list(back.params) == list(params)
+    assert back.report.grids.columns.tolist() == grids.columns.tolist()
+    assert list(back.report.overall) == ["z", "a"]
+    assert list(plan_history(store, rec.id)["after"].iloc[0]) == [
+        "number",
+        "version",
+        "n_grids",
+        "households",
+        "community_ids",
+        "parent_id",
+    ]

@@ -15,6 +15,7 @@ from gridmap.db import (
     Store,
     StoreSettings,
     current_revision,
+    database_schema,
     database_url,
     downgrade,
     head_revision,
@@ -166,3 +167,69 @@ def test_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_db_layer_never_imports_fastapi() -> None:
     code = "import sys, gridmap.db; assert 'fastapi' not in sys.modules, 'fastapi imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.postgis
+def test_migration_0003_json_columns(postgis_url: str, fresh_schema: str) -> None:
+    """0003 turns every jsonb column into json (key order kept) and back, keeping the data."""
+    upgrade(postgis_url, schema=fresh_schema, revision="0002")
+    engine = create_store_engine(postgis_url, schema=fresh_schema)
+
+    def json_columns() -> dict[str, str]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT table_name || '.' || column_name, data_type "
+                    "FROM information_schema.columns WHERE table_schema = :s "
+                    "AND data_type IN ('json', 'jsonb')"
+                ),
+                {"s": fresh_schema},
+            ).all()
+        return dict(rows)  # type: ignore[arg-type]
+
+    before = json_columns()
+    assert len(before) == 20 and set(before.values()) == {"jsonb"}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_log (at, actor, action, entity, entity_id, after) "
+                "VALUES (now(), 'li', 'note', 'plan', '1', CAST(:j AS jsonb))"
+            ),
+            {"j": '{"zz": 1, "a": [1, 2]}'},
+        )
+    upgrade(postgis_url, schema=fresh_schema)
+    after = json_columns()
+    assert set(after) == set(before) and set(after.values()) == {"json"}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT after FROM audit_log")).scalar_one() == {
+            "a": [1, 2],
+            "zz": 1,
+        }
+    downgrade(postgis_url, schema=fresh_schema, revision="0002")
+    assert set(json_columns().values()) == {"jsonb"}
+    assert current_revision(engine) == "0002"
+    engine.dispose()
+
+
+@pytest.mark.postgis
+def test_schema_from_environment(
+    monkeypatch: pytest.MonkeyPatch, postgis_url: str, fresh_schema: str
+) -> None:
+    """GRIDMAP_DATABASE_SCHEMA reaches every store opened without a schema (CLI, API)."""
+    monkeypatch.setenv("GRIDMAP_DATABASE_SCHEMA", fresh_schema)
+    assert database_schema() == fresh_schema
+    assert database_schema("other") == "other"
+    with Store.from_url(postgis_url) as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_schema()").scalar() == fresh_schema
+    upgrade(postgis_url)  # idempotent, in the same schema
+    eng = sa.create_engine(postgis_url)
+    with eng.connect() as conn:
+        tables = conn.execute(
+            sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+            {"s": fresh_schema},
+        ).scalars()
+        assert TABLES <= set(tables)
+    eng.dispose()
+    monkeypatch.delenv("GRIDMAP_DATABASE_SCHEMA")
+    assert database_schema() is None
