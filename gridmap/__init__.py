@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Layers": "gridmap.layers",
     "validate_layers": "gridmap.layers",
     "check_layers": "gridmap.layers",
+    "derive_communities": "gridmap.areas",
     "transform": "gridmap.crs",
     "to_wgs84": "gridmap.crs",
     "local_crs": "gridmap.crs",

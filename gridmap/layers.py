@@ -48,6 +48,7 @@ __all__ = [
     "SENSITIVE_FLAGS",
     "BUILDING_USES",
     "CONVERTED_ATTR",
+    "DERIVED_ATTR",
     "LEFT_OUT_ATTR",
     "Layers",
     "Finding",
@@ -134,6 +135,11 @@ LEFT_OUT_ATTR = "gridmap_left_out"
 #: Key of ``GeoDataFrame.attrs`` recording that a reader converted the layer from
 #: ``"gcj02"`` or ``"bd09"`` to WGS84; validation reports it.
 CONVERTED_ATTR = "gridmap_converted_from"
+
+#: Key of ``GeoDataFrame.attrs`` flagging a communities layer as derived stand-ins (made by
+#: :func:`gridmap.areas.derive_communities`, which records there what it did); validation
+#: reports it as a warning.
+DERIVED_ATTR = "gridmap_derived"
 
 #: Values of ``buildings.use``; anything else is reported and kept as ``other``.
 BUILDING_USES: tuple[str, ...] = (

@@ -22,6 +22,7 @@ from gridmap.errors import CRSError, LayerError
 from gridmap.layers import (
     BUILDING_USES,
     CONVERTED_ATTR,
+    DERIVED_ATTR,
     GEOMETRY_TYPES,
     ID_COLUMNS,
     LAYER_NAMES,
@@ -571,6 +572,10 @@ class Validator:
                     f"{name} coordinates were read as {system} and converted to WGS84",
                     count=len(gdf),
                 )
+            if name == "communities" and gdf.attrs.get(DERIVED_ATTR):
+                ids = gdf["community_id"] if "community_id" in gdf else ()
+                msg = _derived_message(gdf)
+                r.add(name, "warning", "derived_communities", msg, count=len(gdf), ids=ids)
             for count, reason in gdf.attrs.get(LEFT_OUT_ATTR, ()):
                 r.add(
                     name,
@@ -584,8 +589,8 @@ class Validator:
                 hint = (
                     "give polygons with a community_id column (a 社区 boundary layer), e.g. "
                     "from the street office, or draw them in QGIS. OpenStreetMap extracts have "
-                    "none: data/make_nanjing.py in the gridmap source shows how to derive "
-                    "stand-in areas from the main roads"
+                    "none: derive stand-in areas from the main roads with --derive-communities "
+                    "(CLI) or gridmap.areas.derive_communities (Python)"
                     if name == "communities"
                     else "give building footprints (Polygon) with a building_id column"
                 )
@@ -1333,6 +1338,34 @@ class Validator:
                 count=int(polys.sum()),
             )
         return gdf.reset_index(drop=True)
+
+
+def _derived_message(comms: gpd.GeoDataFrame) -> str:
+    """Word the warning for communities made by :func:`gridmap.areas.derive_communities`."""
+    info = comms.attrs.get(DERIVED_ATTR)
+    info = info if isinstance(info, dict) else {}
+    what = (
+        "the community is a derived stand-in"
+        if len(comms) == 1
+        else f"the {len(comms)} communities are derived stand-ins"
+    )
+    text = (
+        f"{what}, not official 社区 boundaries: blocks cut by the main roads and barriers, merged"
+    )
+    floor = info.get("min_households")
+    households = list((info.get("households") or {}).values())
+    if floor is not None:
+        text += f" until each holds at least {int(floor):,} households"
+    if households:
+        text += f" ({min(households):,}–{max(households):,} households each"
+        below = sum(1 for h in households if floor is not None and h < floor)
+        if below:
+            text += f"; {below} below it, cut off by water, a district border or the area's edge"
+        text += ")"
+    return (
+        text + "; grid codes fall back to their ids. Replace them with the real boundaries "
+        "from the street office when you have them"
+    )
 
 
 def _crs_label(crs: pyproj.CRS) -> str:
