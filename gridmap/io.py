@@ -153,7 +153,8 @@ def _osm_roads(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if "tunnel" in out:
         tunnel |= out["tunnel"].astype(str).isin(["yes", "True", "true", "1"]).to_numpy()
     if "is_tunnel" in out:
-        tunnel |= out["is_tunnel"].fillna(False).astype(bool).to_numpy()
+        flag = out["is_tunnel"].astype(str).str.lower()
+        tunnel |= flag.isin(["true", "1", "1.0", "yes"]).to_numpy()
     out = out[~tunnel]
     if tunnel.any():
         out.attrs[LEFT_OUT_ATTR] = [
@@ -166,6 +167,32 @@ def _osm_barriers(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = gdf.copy()
     if "kind" not in out and "barrier" in out:
         out["kind"] = out["barrier"]
+    return out
+
+
+def _osm_waterways(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Waterway lines as barriers of their kind (river, canal, stream …); culverts left out."""
+    out = gdf.copy()
+    tag = out["waterway"] if "waterway" in out else out.get("kind")
+    out["kind"] = "water" if tag is None else tag.fillna("water").astype(str)
+    tunnel = np.zeros(len(out), dtype=bool)
+    if "tunnel" in out:
+        tunnel = (
+            out["tunnel"].notna().to_numpy()
+            & ~out["tunnel"].astype(str).isin(["no", "None", ""]).to_numpy()
+        )
+    out = out[~tunnel]
+    if tunnel.any():
+        out.attrs[LEFT_OUT_ATTR] = [
+            (int(tunnel.sum()), "waterways in culverts (underground water bounds nothing)")
+        ]
+    return out
+
+
+def _osm_admin_lines(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Administrative boundary lines (e.g. district borders) as barriers of kind ``boundary``."""
+    out = gdf.copy()
+    out["kind"] = "boundary"
     return out
 
 
@@ -183,6 +210,14 @@ PRESETS: dict[str, dict[str, Any]] = {
             "roads": _osm_roads,
             "barriers": _osm_barriers,
             "compounds": _osm_landuse_compounds,
+        },
+        # further source layers added to a canonical layer when the file has them
+        "extra": {
+            "barriers": (
+                ("waterways", _osm_waterways),
+                ("admin", _osm_admin_lines),
+                ("admin_boundaries", _osm_admin_lines),
+            ),
         },
     },
 }
@@ -473,6 +508,7 @@ def read_layers(
         )
     files: dict[str, tuple[Path, str | None]] = {}
     raw_layers: set[str] = set()  # layers read from the preset's source layer (adapted)
+    others: dict[str, tuple[Path, str | None]] = {}  # every source layer, for preset extras
     if isinstance(source, Mapping):
         for name, path in source.items():
             if name not in LAYER_NAMES:
@@ -489,6 +525,7 @@ def read_layers(
             for p in sorted(src.iterdir()):
                 if p.suffix.lower() in _SUFFIX_FORMAT:
                     present.setdefault(p.stem, []).append(p)
+            others = {stem: (paths[0], None) for stem, paths in present.items() if len(paths) == 1}
             for name in LAYER_NAMES:
                 stem = _source_name(name, set(present), lmap, raw_layers)
                 if stem is None:
@@ -504,6 +541,7 @@ def read_layers(
                 available = {str(row[0]) for row in pyogrio.list_layers(src)}
             except pyogrio.errors.DataSourceError as exc:
                 raise InputError(f"cannot open {src.name} as a GeoPackage: {exc}") from exc
+            others = {lname: (src, lname) for lname in available}
             for name in LAYER_NAMES:
                 source_layer = _source_name(name, available, lmap, raw_layers)
                 if source_layer is not None:
@@ -553,7 +591,38 @@ def read_layers(
         if name in adapters and (isinstance(source, Mapping) or name in raw_layers):
             gdf = adapters[name](gdf)
         out[name] = gdf
+    for name, extra in spec.get("extra", {}).items():
+        if name in (layer_map or {}) or (name in files and name not in raw_layers):
+            continue  # mapped by hand, or already in the canonical format
+        offset = offsets.get(name, offsets.get("*"))
+        parts = [out[name]] if name in out else []
+        for lname, adapter in extra:
+            if lname not in others:
+                continue
+            path, layer_name = others[lname]
+            part = read_layer(path, layer=layer_name, csv_crs=None if offset else csv_crs)
+            if offset is not None:
+                part = _offset_to_wgs84(part, offset, f"the {lname} layer of {path.name}")
+            parts.append(adapter(part))
+        if len(parts) > int(name in out):
+            out[name] = _concat_layers(parts, name)
     return out
+
+
+def _concat_layers(parts: list[gpd.GeoDataFrame], name: str) -> gpd.GeoDataFrame:
+    """Join several source layers into one (brought to the first one's CRS)."""
+    crs = parts[0].crs
+    if crs is not None:
+        if any(p.crs is None for p in parts):
+            raise LayerError(
+                f"some source layers of {name} have a CRS and some have none; set one with "
+                "gdf.set_crs(...)"
+            )
+        parts = [p if p.crs == crs else p.to_crs(crs) for p in parts]
+    left_out = [item for p in parts for item in p.attrs.get(LEFT_OUT_ATTR, ())]
+    frame = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
+    frame.attrs = {LEFT_OUT_ATTR: left_out} if left_out else {}
+    return frame
 
 
 @contextmanager
@@ -690,9 +759,19 @@ def write_layers(
             frame = gdf.to_crs(crs) if gdf.crs is not None else gdf
             options = {"DESCRIPTION": description} if description else None
             pyogrio.write_dataframe(
-                _for_file(frame), tmp, layer=name, driver="GPKG", layer_options=options
+                _for_file(frame),
+                tmp,
+                layer=name,
+                driver="GPKG",
+                layer_options=options,
+                dataset_options=_GPKG_DATASET,
             )
     return dest
+
+
+# GeoPackage 1.2: what GDAL < 3.7 (and so QGIS on Debian 12) reads without a warning;
+# newer GDAL writes 1.4 by default, which adds nothing gridmap uses.
+_GPKG_DATASET = {"VERSION": "1.2"}
 
 
 def _plan_tables(plan: Plan, layers: Layers | None) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
@@ -765,7 +844,9 @@ def write_plan(plan: Plan, path: PathLike, *, layers: Layers | None = None) -> P
     tables = _plan_tables(plan, layers)
     with _atomic_path(dest) as tmp:
         for name, frame in tables.items():
-            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(
+                frame, tmp, layer=name, driver="GPKG", dataset_options=_GPKG_DATASET
+            )
     return dest
 
 
@@ -924,7 +1005,7 @@ def export_plan(
     grids = _for_file(plan.grids_wgs84())
     with _atomic_path(dest) as tmp:
         if kind == "geojson":
-            pyogrio.write_dataframe(grids, tmp, driver="GeoJSON")
+            pyogrio.write_dataframe(grids, tmp, layer=dest.stem, driver="GeoJSON")
         elif kind == "shp":
             pyogrio.write_dataframe(
                 _shapefile_columns(grids), tmp, driver="ESRI Shapefile", encoding="UTF-8"

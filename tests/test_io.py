@@ -416,3 +416,49 @@ def test_csv_from_excel_in_gbk_with_named_coordinate_columns(tmp_path, raw):
     (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe\xff,\x81\n")
     with pytest.raises(InputError, match="neither UTF-8 nor GBK/GB18030"):
         read_layer(tmp_path / "bin.csv")
+
+
+def test_osm_preset_reads_waterways_and_district_borders_as_barriers(tmp_path, raw):
+    path = _osm_like(tmp_path, raw)
+    x0, y0, x1, y1 = raw["communities"].to_crs(4326).total_bounds
+    across = shapely.LineString([(x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)])
+    down = shapely.LineString([((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)])
+    frames = {
+        "barriers": gpd.GeoDataFrame(
+            {"osm_id": [1], "barrier": ["wall"]}, geometry=[across], crs=4326
+        ),
+        "waterways": gpd.GeoDataFrame(
+            {"osm_id": [2, 3], "waterway": ["river", "canal"], "tunnel": [None, "culvert"]},
+            geometry=[down, across],
+            crs=4326,
+        ),
+        "admin": gpd.GeoDataFrame(
+            {"osm_id": [4], "boundary": ["administrative"], "name": ["玄武区|鼓楼区"]},
+            geometry=[down],
+            crs=4326,
+        ),
+    }
+    for name, frame in frames.items():
+        frame.to_file(path, layer=name, engine="pyogrio")
+    got = read_layers(path, preset="osm")["barriers"]
+    assert got["kind"].tolist() == ["wall", "river", "boundary"]
+    assert got.attrs[LEFT_OUT_ATTR] == [
+        (1, "waterways in culverts (underground water bounds nothing)")
+    ]
+    # mapped by hand, or without the preset, the barriers layer is read as it is
+    mapped = read_layers(path, preset="osm", layer_map={"barriers": "barriers"})["barriers"]
+    assert len(mapped) == 1
+    assert len(read_layers(path)["barriers"]) == 1
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared real data not present")
+def test_osm_preset_barriers_of_the_real_areas():
+    nanjing = read_layers(REAL / "nanjing-central" / "nanjing_central.gpkg", preset="osm")
+    assert nanjing["barriers"]["kind"].value_counts().to_dict() == {
+        "boundary": 5,
+        "river": 4,
+        "city_wall": 1,
+    }
+    shanghai = REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg"
+    kinds = read_layers(shanghai, preset="osm")["barriers"]["kind"].value_counts()
+    assert kinds["boundary"] == 3 and kinds["wall"] == 23 and kinds.sum() == 40
