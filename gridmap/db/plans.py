@@ -607,7 +607,14 @@ def _frame(
     return restore_dtypes(pd.DataFrame(data, index=pd.RangeIndex(len(df))), schema)
 
 
-def _publish(s: Session, plan_id: int, *, author: str, expected_version: int | None) -> None:
+def _publish(
+    s: Session,
+    plan_id: int,
+    *,
+    author: str,
+    expected_version: int | None,
+    allow_uncovered: bool = False,
+) -> None:
     if s.get_bind().dialect.name == "postgresql":
         # Publishers take turns (SQLite's BEGIN IMMEDIATE does the same), so each one sees
         # and archives the plan published just before it: the partial unique index only
@@ -634,6 +641,8 @@ def _publish(s: Session, plan_id: int, *, author: str, expected_version: int | N
         )
         .order_by(_P.c.id)
     ).all()
+    if others and not allow_uncovered:
+        _refuse_uncovering(s, plan_id, [int(o) for o, _ in others])
     for oid, over in others:
         s.execute(
             sa.update(_P)
@@ -686,17 +695,43 @@ def _publish(s: Session, plan_id: int, *, author: str, expected_version: int | N
     )
 
 
+def _refuse_uncovering(s: Session, plan_id: int, archived: list[int]) -> None:
+    """Raise ConflictError when archiving ``archived`` would leave communities unpublished."""
+    mine = sa.select(_PC.c.community_id).where(_PC.c.plan_id == int(plan_id))
+    bare = s.execute(
+        sa.select(_PC.c.plan_id, _PC.c.community_id)
+        .where(_PC.c.plan_id.in_(archived), _PC.c.community_id.not_in(mine))
+        .order_by(_PC.c.plan_id, _PC.c.community_id)
+    ).all()
+    if not bare:
+        return
+    ids = sorted({str(c) for _, c in bare})
+    old = sorted({int(p) for p, _ in bare})
+    shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+    raise ConflictError(
+        f"publishing plan {plan_id} would archive published plan(s) "
+        f"{', '.join(map(str, old))}, leaving {len(ids)} communit{'y' if len(ids) == 1 else 'ies'} "
+        f"outside plan {plan_id} with no published grids (dispatch could not locate "
+        f"incidents there): {shown}. Publish a plan that covers them too (edit plan "
+        f"{old[0]} instead, or re-partition with the other communities locked), or pass "
+        "allow_uncovered=True (CLI --allow-uncovered) to withdraw them on purpose"
+    )
+
+
 def publish_plan(
     target: Store | Session,
     plan_id: int,
     *,
     author: str,
     expected_version: int | None = None,
+    allow_uncovered: bool = False,
 ) -> PlanRecord:
     """Publish a plan; archive the published plan(s) sharing a community with it.
 
     A draft or an archived plan (roll-back) can be published. Publishing an
-    already published plan changes nothing.
+    already published plan changes nothing. Dispatch answers from the published
+    plans, so a publish that would archive a plan covering communities the new
+    plan does not cover is refused unless ``allow_uncovered`` says so.
 
     Parameters
     ----------
@@ -708,6 +743,9 @@ def publish_plan(
         Who publishes (audit log).
     expected_version : int, optional
         Refuse with :class:`ConflictError` unless the plan is at this version.
+    allow_uncovered : bool, default False
+        Publish even if communities of an archived plan are left with no
+        published plan (otherwise :class:`ConflictError`, naming them).
 
     Returns
     -------
@@ -715,7 +753,13 @@ def publish_plan(
         The published plan (its version increased by one).
     """
     with transaction(target, write=True) as s:
-        _publish(s, plan_id, author=author, expected_version=expected_version)
+        _publish(
+            s,
+            plan_id,
+            author=author,
+            expected_version=expected_version,
+            allow_uncovered=allow_uncovered,
+        )
         return _record(_row(s, plan_id))
 
 

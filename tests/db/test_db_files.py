@@ -33,6 +33,7 @@ from gridmap.cli import app
 from gridmap.db import (
     Store,
     diff_plans,
+    get_plan,
     list_plans,
     load_layers,
     load_plan,
@@ -319,11 +320,20 @@ def test_export_without_stored_layers(store: Store, cli, city, tmp_path: Path) -
     assert len(grids) == plan.n_grids
 
 
-def test_publish_warns_about_communities_left_without_a_plan(store: Store, cli) -> None:
+def test_publish_refuses_then_warns_about_communities_left_without_a_plan(
+    store: Store, cli
+) -> None:
     layers = make_layers(nx=3, ny=1)  # c0, c1, c2
     whole = save_plan(store, make_plan(layers), author="li", status="published")
     part = save_plan(store, make_plan(layers.subset(["c1"])), author="li")
     out = cli("publish", part.id)
+    assert out.exit_code == 1
+    text = " ".join(out.output.split())
+    assert "leaving 2 communities outside plan" in text and "c0, c2" in text
+    assert "--allow-uncovered" in text
+    assert get_plan(store, whole.id).status == "published"
+    assert get_plan(store, part.id).status == "draft"
+    out = cli("publish", part.id, "--allow-uncovered")
     assert out.exit_code == 0
     text = " ".join(out.stdout.split())
     assert f"archived plan {whole.id} (number 1), which it replaces" in text

@@ -232,8 +232,13 @@ def test_publish_archives_previous(store: Store, plan, layers) -> None:
     a1 = get_plan(store, p1.id)
     assert (a1.status, a1.version) == ("archived", 3)
     assert [p.id for p in list_plans(store, status="published")] == [p2.id]
-    # c1 alone overlaps p2's area: publishing it archives p2 as well
-    publish_plan(store, p3.id, author="boss")
+    # c1 alone overlaps p2's area: publishing it would leave c0 with no published grids
+    before = [(p.id, p.status, p.version) for p in list_plans(store)]
+    with pytest.raises(ConflictError, match=r"leaving 1 community outside plan \d+ .*: c0\. "):
+        publish_plan(store, p3.id, author="boss")
+    assert [(p.id, p.status, p.version) for p in list_plans(store)] == before  # nothing changed
+    # …unless the planner withdraws c0 on purpose: p2 is archived as well
+    publish_plan(store, p3.id, author="boss", allow_uncovered=True)
     assert [p.id for p in list_plans(store, status="published")] == [p3.id]
     assert published_plan(store, "c1").id == p3.id
     assert published_plan(store, "c0") is None
@@ -344,7 +349,7 @@ def test_concurrent_publishers_leave_one_published(store: Store, layers, area: s
 
     def publish_second() -> None:
         try:
-            publish_plan(store, second.id, author="t2")
+            publish_plan(store, second.id, author="t2", allow_uncovered=True)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -376,7 +381,7 @@ def test_many_concurrent_publishers(store: Store, store_url, layers) -> None:
     def publish(st: Store, pid: int) -> None:
         start.wait()
         try:
-            publish_plan(st, pid, author=f"t{pid}")
+            publish_plan(st, pid, author=f"t{pid}", allow_uncovered=True)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
