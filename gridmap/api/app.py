@@ -8,17 +8,24 @@ published plans) and the key cache are created in the lifespan and kept on
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
-from gridmap.api.errors import PROBLEM_RESPONSES, BodySizeLimitMiddleware, install_error_handlers
+from gridmap.api.errors import (
+    PROBLEM_RESPONSES,
+    BodySizeLimitMiddleware,
+    install_error_handlers,
+    log_exception,
+)
 from gridmap.api.locator import Locator
 from gridmap.api.security import KeyCache
 from gridmap.api.settings import Settings, get_settings
@@ -76,9 +83,16 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         app.state.key_cache = KeyCache()
         app.state.locator = Locator(st, tolerance=settings.locate_tolerance_m)
         app.state.locator.refresh()
+        watcher = (
+            asyncio.create_task(_watch_published(app.state.locator, settings.refresh_seconds))
+            if settings.refresh_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             runner = getattr(app.state, "jobs", None)
             shutdown = getattr(runner, "shutdown", None)
             if callable(shutdown):
@@ -119,7 +133,48 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     from gridmap.api.routes.locate import locate_fast
 
     app.router.routes.insert(0, Route("/locate", locate_fast, methods=["GET"]))
+    _add_schemas(app)
     return app
+
+
+def _add_schemas(app: FastAPI) -> None:
+    """Add to the OpenAPI components the request models of routes that read raw bodies.
+
+    ``POST /locate/batch`` parses its body itself (JSON, GeoJSON or CSV), so FastAPI
+    does not see its JSON model; its documented ``$ref`` must still resolve.
+    """
+    from pydantic.json_schema import models_json_schema
+
+    from gridmap.api.schemas import BatchRequest
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            _, defs = models_json_schema(
+                [(BatchRequest, "validation")], ref_template="#/components/schemas/{model}"
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                defs.get("$defs", {})
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _watch_published(locator: Locator, every: float) -> None:
+    """Rebuild the locator when another process publishes a plan (polls every ``every`` s)."""
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await run_in_threadpool(locator.refresh_if_changed):
+                _log.info("published plans changed: grid indexes rebuilt")
+        except Exception as exc:  # noqa: BLE001 - keep watching; the store may come back
+            log_exception(_log, exc, "cannot check the published plans")
 
 
 def _version() -> str:

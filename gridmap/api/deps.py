@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.errors import NotAuthenticatedError
-from gridmap.api.locator import Locator
+from gridmap.api.locator import ID_MAX, Locator
 from gridmap.api.security import MISS, KeyCache, Principal, token_from_request
 from gridmap.api.settings import Settings
 from gridmap.db import Store
@@ -44,6 +44,9 @@ __all__ = [
     "require_context",
     "SECURITY",
     "ViewerContextDep",
+    "ID_MAX",
+    "PlanId",
+    "KeyId",
 ]
 
 # only for the OpenAPI "Authorize" button; the key itself is read by token_from_request
@@ -190,3 +193,8 @@ PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
 
 ViewerContextDep = Annotated[RequestContext, Depends(require_context("viewer"))]
+
+#: A plan id in a path (``/plans/{plan_id}``); out-of-range ids are refused with 422.
+PlanId = Annotated[int, Path(ge=1, le=ID_MAX, description="a plan id (GET /plans lists them)")]
+#: An API key id in a path.
+KeyId = Annotated[int, Path(ge=1, le=ID_MAX, description="an API key id (GET /keys)")]

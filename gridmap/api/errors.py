@@ -33,6 +33,7 @@ stale ``If-Match`` with 412 themselves.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -65,7 +66,9 @@ __all__ = [
     "status_for",
     "install_error_handlers",
     "BodySizeLimitMiddleware",
+    "CatchAllMiddleware",
     "PROBLEM_RESPONSES",
+    "log_exception",
 ]
 
 _log = logging.getLogger(__name__)
@@ -264,23 +267,98 @@ def _http_response(request: Request, exc: StarletteHTTPException) -> JSONRespons
     )
 
 
-def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    # never log the message: it may hold personal data; the type and path are enough
-    _log.error(
-        "unhandled %s on %s %s",
+def log_exception(logger: logging.Logger, exc: BaseException, message: str, *args: Any) -> None:
+    """Log an unexpected error with its traceback but **without its message**.
+
+    Exception messages may carry personal data (a phone, a household id, a
+    row of SQL parameters); the type and the code locations are enough to find
+    the bug. Chained causes are listed by type only.
+
+    Parameters
+    ----------
+    logger : logging.Logger
+        Where to log (level ``ERROR``).
+    exc : BaseException
+        The error.
+    message : str
+        What failed (``%``-style, with ``args``); must not hold personal data.
+    *args
+        Arguments of ``message``.
+
+    Examples
+    --------
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> log = logging.getLogger("doctest.log_exception")
+    >>> log.addHandler(logging.StreamHandler(stream)); log.propagate = False
+    >>> message = "phone 13900000001"
+    >>> try:
+    ...     raise ValueError(message)
+    ... except ValueError as exc:
+    ...     log_exception(log, exc, "failed on %s", "/locate")
+    >>> text = stream.getvalue()
+    >>> "ValueError" in text, "13900000001" in text
+    (True, False)
+    """
+    frames = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
+    causes: list[str] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(causes) < 5:
+        causes.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    logger.error(
+        message + " (%s%s; message withheld: it may hold personal data)\n%s",
+        *args,
         type(exc).__name__,
-        request.method,
-        request.url.path,
-        exc_info=(type(exc), exc, None),
+        f", caused by {' <- '.join(causes)}" if causes else "",
+        frames.rstrip(),
     )
+
+
+def _unhandled(request: Request | Scope, exc: Exception) -> JSONResponse:
+    method = request.method if isinstance(request, Request) else request.get("method", "")
+    path = request.url.path if isinstance(request, Request) else request.get("path", "")
+    log_exception(_log, exc, "unhandled error on %s %s", method, path)
     return problem(
         500,
         "the server failed on this request; it has been logged. Retry, and report it if it "
         "persists",
         title="Internal server error",
         type_=_TYPE + "internal",
-        instance=request.url.path,
+        instance=path,
     )
+
+
+class CatchAllMiddleware:
+    """Answer any unexpected error with a 500 problem+json, logged without its message.
+
+    Starlette's own handler for ``Exception`` re-raises the error after
+    answering, so that the server logs it with its message (which may hold
+    personal data). This middleware sits inside Starlette's and stops it there.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app; turn an escaped exception into a 500 problem."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            response = _unhandled(scope, exc)
+            if not started:
+                await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -288,7 +366,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GridmapError, _domain_response)
     app.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_response)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unhandled)
+    app.add_middleware(CatchAllMiddleware)
 
 
 class BodySizeLimitMiddleware:
@@ -329,8 +407,12 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes
+        has_body = False
         for name, value in scope.get("headers", ()):
-            if name == b"content-length":
+            if name == b"transfer-encoding":
+                has_body = True
+            elif name == b"content-length":
+                has_body = True
                 try:
                     length = int(value)
                 except ValueError:
@@ -347,6 +429,9 @@ class BodySizeLimitMiddleware:
                     )
                     await resp(scope, receive, send)
                     return
+        if not has_body:  # neither Content-Length nor Transfer-Encoding: no body to count
+            await self.app(scope, receive, send)
+            return
         seen = 0
         message_text = self._message
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gridmap.api.errors import log_exception
 from gridmap.errors import GridmapError, NotFoundError
 
 __all__ = ["JOB_STATUSES", "Job", "JobRunner", "get_runner", "problem_of"]
@@ -192,7 +193,7 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - every failure is reported on the job
             problem = problem_of(exc)
             if problem["status"] >= 500:
-                _log.exception("job %s (%s) failed", job.id, job.kind)
+                log_exception(_log, exc, "job %s (%s) failed", job.id, job.kind)
             with self._lock:
                 job.status = "failed"
                 job.error = problem

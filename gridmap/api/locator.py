@@ -31,17 +31,24 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridmap.api.errors import log_exception
 from gridmap.crs import CRSSpec, parse_crs, transform
 from gridmap.db import Store, get_plan, list_plans, load_layers, load_plan
 from gridmap.db.plans import PlanRecord
-from gridmap.errors import CoordinateError, NotFoundError
+from gridmap.errors import CoordinateError, CRSError, NotFoundError
 from gridmap.locate import LOCATE_COLUMNS, GridIndex
 
-__all__ = ["Area", "Locator", "check_coordinates"]
+__all__ = ["Area", "Locator", "ID_MAX", "api_crs", "check_coordinates"]
 
 _log = logging.getLogger(__name__)
 
 _GRID_ATTRS = ("grid_code", "community_id", "name", "households", "boundary_desc")
+#: Largest id of a stored row (the id columns are 32-bit integers on PostgreSQL).
+ID_MAX = 2**31 - 1
+
+#: Stand-in coordinate (m) for points that cannot be projected into a plan's CRS.
+_FAR = 1e12
+
 _COMMUNITY_ATTRS = (
     "community_id",
     "name",
@@ -56,6 +63,52 @@ _COMMUNITY_ATTRS = (
 @functools.lru_cache(maxsize=256)
 def _parse_crs_cached(name: str) -> CRSSpec:
     return parse_crs(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _to_wgs84(name: str) -> pyproj.Transformer:
+    """Return the transformer from a CRS named in a request (pyproj kinds) to WGS84."""
+    crs = api_crs(name).pyproj_crs
+    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def api_crs(crs: Any) -> CRSSpec:
+    """Parse the CRS of a located point; refuse CRSs without horizontal x/y (or lon/lat).
+
+    Parameters
+    ----------
+    crs : str, int or CRSSpec
+        ``wgs84``, ``gcj02``, ``bd09``, ``cgcs2000`` or ``EPSG:nnnn`` (names cached).
+
+    Returns
+    -------
+    CRSSpec
+
+    Raises
+    ------
+    CRSError
+        Unknown CRS, or one that is vertical, geocentric or otherwise not 2D
+        horizontal (e.g. ``EPSG:5773``, a height system).
+
+    Examples
+    --------
+    >>> api_crs("gcj02").name
+    'gcj02'
+    >>> api_crs("EPSG:5773")
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.CRSError: EPSG:5773 (EGM96 height) is not a horizontal CRS; ...
+    """
+    spec = _parse_crs_cached(crs) if isinstance(crs, str) else parse_crs(crs)
+    pc = spec.pyproj_crs
+    if spec.kind == "pyproj" and pc is not None:
+        if pc.is_geocentric or not (pc.is_geographic or pc.is_projected):
+            raise CRSError(
+                f"{spec.name} ({pc.name}) is not a horizontal CRS; a point is located from "
+                "lon/lat or projected x/y: use wgs84, gcj02, bd09, cgcs2000 or the EPSG code "
+                "of a geographic or projected CRS"
+            )
+    return spec
 
 
 def check_coordinates(lon: np.ndarray, lat: np.ndarray, spec: CRSSpec) -> np.ndarray:
@@ -100,6 +153,18 @@ def check_coordinates(lon: np.ndarray, lat: np.ndarray, spec: CRSSpec) -> np.nda
             out[i] = (
                 f"longitude {float(x[i])!r} is out of [-180, 180]; are these projected metres? "
                 "then pass their EPSG code as crs"
+            )
+    elif finite.any():  # projected x/y: they must map to a place on Earth
+        with np.errstate(invalid="ignore", over="ignore"):
+            wx, wy = transform(
+                np.where(finite, x, 0.0), np.where(finite, y, 0.0), spec, "wgs84", validate=False
+            )
+            wx, wy = np.asarray(wx, np.float64), np.asarray(wy, np.float64)
+            off = finite & ~(np.isfinite(wx) & np.isfinite(wy) & (np.abs(wy) <= 90))
+        for i in np.flatnonzero(off):
+            out[i] = (
+                f"x={float(x[i])!r}, y={float(y[i])!r} is outside the area {spec.name} can "
+                "describe; check the crs and that x (easting) comes first"
             )
     return out
 
@@ -173,6 +238,23 @@ class Area:
         tree, boundaries, rank, _ = self._fast_parts()
         pt = shapely.Point(x, y)
         tol = self.index.tolerance
+        # the common case first: deep inside the grid(s) covering it (bounding boxes, then
+        # the prepared polygons); no other grid can then be within the tolerance
+        box = tree.query(pt)
+        if len(box):
+            hits = box[shapely.intersects_xy(self.index.geometries[box], x, y)]
+            if len(hits):
+                db = shapely.distance(boundaries[hits], pt)
+                if (db > tol).all():
+                    k = int(np.argmin(rank[hits])) if len(hits) > 1 else 0
+                    return {
+                        "row": int(hits[k]),
+                        "found": True,
+                        "inside": True,
+                        "candidates": [int(h) for h in hits[np.argsort(rank[hits])]],
+                        "distance_to_boundary": float(db[k]),
+                        "nearest_distance": 0.0,
+                    }
         if tol > 0:
             hits = tree.query(pt, predicate="dwithin", distance=tol)
         else:
@@ -201,6 +283,16 @@ class Area:
             "distance_to_boundary": float("nan"),
             "nearest_distance": float(dist[k]),
         }
+
+    def same_crs(self, name: str | None, spec: CRSSpec) -> bool:
+        """Whether points given in ``spec`` are already in the plan's CRS (cached by name)."""
+        cache = self.__dict__.setdefault("_same_crs", {})
+        hit = cache.get(name) if name is not None else None
+        if hit is None:
+            hit = spec.pyproj_crs is not None and spec.pyproj_crs == self.crs
+            if name is not None:
+                cache[name] = hit
+        return bool(hit)
 
     @property
     def plan_id(self) -> int:
@@ -363,6 +455,7 @@ class Locator:
         self._lock = threading.Lock()
         self._extra: OrderedDict[tuple[int, int], Area] = OrderedDict()
         self._cache_size = int(cache_size)
+        self._key: tuple[tuple[int, int], ...] | None = None  # published (id, version) served
 
     @property
     def areas(self) -> tuple[Area, ...]:
@@ -381,9 +474,10 @@ class Locator:
             for rec in records:
                 try:
                     areas.append(build_area(self.store, rec, tolerance=self.tolerance))
-                except Exception:  # one broken plan must not take the service down
-                    _log.exception("cannot index published plan %s; it is not served", rec.id)
+                except Exception as exc:  # one broken plan must not take the service down
+                    log_exception(_log, exc, "cannot index published plan %s", rec.id)
             self._areas = tuple(areas)
+            self._key = _published_key(records)
             self._extra.clear()
         _log.info(
             "locator: %d published plan(s), %d grids",
@@ -391,6 +485,31 @@ class Locator:
             sum(len(a.grids) for a in areas),
         )
         return len(areas)
+
+    def refresh_if_changed(self) -> bool:
+        """Reload the snapshot if the published plans changed since the last refresh.
+
+        Another process (``gridmap publish``, another uvicorn worker) may publish a
+        plan; the service polls this cheap check (one small query) and rebuilds its
+        indexes only when the published plans or their versions changed.
+
+        Returns
+        -------
+        bool
+            Whether the snapshot was rebuilt.
+
+        Examples
+        --------
+        >>> from gridmap.db import Store
+        >>> loc = Locator(Store.from_url("sqlite://"))
+        >>> loc.refresh_if_changed(), loc.refresh_if_changed()
+        (True, False)
+        """
+        key = _published_key(list_plans(self.store, status="published"))
+        if key == self._key:
+            return False
+        self.refresh()
+        return True
 
     def area(self, plan_id: int) -> Area:
         """Return the area of a plan: published ones from the snapshot, others loaded on demand.
@@ -403,6 +522,8 @@ class Locator:
         for a in self._areas:
             if a.plan_id == int(plan_id):
                 return a
+        if not 0 < int(plan_id) <= ID_MAX:  # the database would fail on such an id
+            raise NotFoundError(f"no plan with id {plan_id}; list the plans with GET /plans")
         rec = get_plan(self.store, int(plan_id))
         key = (rec.id, rec.version)
         with self._lock:
@@ -473,27 +594,37 @@ class Locator:
         CoordinateError, CRSError, NotFoundError
             As :meth:`locate`.
         """
-        spec = _parse_crs_cached(crs) if isinstance(crs, str) else parse_crs(crs)
+        spec = api_crs(crs)
         lon, lat = float(lon), float(lat)
-        if not (
-            math.isfinite(lon)
-            and math.isfinite(lat)
-            and (not spec.is_geographic or (abs(lon) <= 180 and abs(lat) <= 90))
-        ):
+        name = crs if isinstance(crs, str) else None  # names cache transformers
+        ok = math.isfinite(lon) and math.isfinite(lat)
+        if spec.is_geographic:
+            ok = ok and abs(lon) <= 180 and abs(lat) <= 90
+        if ok:
+            if spec.kind == "wgs84":
+                wx, wy = lon, lat
+            elif spec.kind == "pyproj" and name is not None:
+                wx, wy = _to_wgs84(name).transform(lon, lat)
+            else:
+                wx, wy = transform(lon, lat, spec, "wgs84", validate=False)
+            ok = math.isfinite(wx) and math.isfinite(wy) and abs(wy) <= 90
+        if not ok:
             msg = check_coordinates(np.array([lon]), np.array([lat]), spec)[0]
-            raise CoordinateError(f"point 0: {msg}")
+            raise CoordinateError(f"point 0: {msg or 'not a place on Earth in ' + spec.name}")
         areas = self.select(plan_id)
-        if spec.kind == "wgs84":
-            wx, wy = lon, lat
-        else:
-            wx, wy = transform(lon, lat, spec, "wgs84", validate=False)
         best: tuple[Any, ...] | None = None
         answers = []
         for a in areas:
-            if spec.kind == "pyproj" and spec.pyproj_crs is not None and spec.pyproj_crs == a.crs:
+            if spec.kind == "pyproj" and a.same_crs(name, spec):
                 x, y = lon, lat
             else:
                 x, y = a._fast_parts()[3].transform(wx, wy)
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise CoordinateError(
+                    f"point 0: lon={wx!r}, lat={wy!r} (WGS84) cannot be projected into the CRS "
+                    f"of plan {a.plan_id} ({a.crs.name}); it is too far from the plan's area: "
+                    "check the coordinates and their crs"
+                )
             r = a.locate_xy(x, y)
             r.update(area=a, x=x, y=y)
             answers.append(r)
@@ -547,7 +678,9 @@ class Locator:
             One row per point: ``plan_id`` (of ``grid_code``, else of
             ``nearest_grid``), ``row`` (grid row in that plan), ``x``/``y``
             (projected in that plan's CRS), ``lon_wgs84``/``lat_wgs84`` and the
-            columns of :data:`gridmap.locate.LOCATE_COLUMNS`.
+            columns of :data:`gridmap.locate.LOCATE_COLUMNS` and ``error``: a
+            message for points too far from the plans to be projected into their
+            CRS (those have no grid and no nearest grid), else ``None``.
 
         Raises
         ------
@@ -558,7 +691,7 @@ class Locator:
         NotFoundError
             Nothing to search (see :meth:`select`).
         """
-        spec = parse_crs(crs)
+        spec = api_crs(crs)
         px = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         py = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         if px.shape != py.shape or px.ndim != 1:
@@ -577,16 +710,41 @@ class Locator:
         else:
             wx, wy = transform(px, py, spec, "wgs84", validate=False)
             wx, wy = np.asarray(wx, np.float64), np.asarray(wy, np.float64)
-        results = []
+        projected = []
+        lost = np.zeros(n, dtype=bool)  # too far from an area to be projected into its CRS
         for a in areas:
             if spec.kind == "pyproj" and spec.pyproj_crs is not None and spec.pyproj_crs == a.crs:
                 x, y = px, py
             else:
-                x, y = transform(wx, wy, "wgs84", a.crs, validate=False)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    x, y = transform(wx, wy, "wgs84", a.crs, validate=False)
+                x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+            lost |= ~(np.isfinite(x) & np.isfinite(y))
+            projected.append((x, y))
+        results = []
+        for a, (x, y) in zip(areas, projected, strict=True):
+            if lost.any():  # located far away, then flagged below
+                x, y = np.where(lost, _FAR, x), np.where(lost, _FAR, y)
             df = a.index.locate(x, y)
             df["x"], df["y"] = x, y
             results.append(df)
-        return _merge(areas, results, n, wx, wy)
+        out = _merge(areas, results, n, wx, wy)
+        out["error"] = pd.Series(np.full(n, None, dtype=object), dtype=object)
+        if lost.any():
+            rows = np.flatnonzero(lost)
+            for col in ("grid_code", "nearest_grid"):
+                out.loc[rows, col] = None
+            out.loc[rows, ["distance_to_boundary", "nearest_distance"]] = np.nan
+            out.loc[rows, "row"] = -1
+            out.loc[rows, "error"] = (
+                "the point cannot be projected into the CRS of the plan(s): it is too far from "
+                "their area; check the coordinates and their crs"
+            )
+        return out
+
+
+def _published_key(records: list[PlanRecord]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted((r.id, r.version) for r in records))
 
 
 def _merge(

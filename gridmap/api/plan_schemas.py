@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "PlanPublic",
@@ -31,6 +31,15 @@ __all__ = [
     "EditPublic",
     "PlanDiffPublic",
 ]
+
+
+_ID_MAX = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+_MAX_HOUSEHOLDS = 10**7
+#: A random seed (numpy takes non-negative integers).
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+_GridCount = Annotated[int, Field(ge=1, le=100_000)]
+#: Grids wanted: one number for every community, or one per community id.
+NGrids = _GridCount | dict[str, _GridCount]
 
 
 class PlanPublic(BaseModel):
@@ -74,15 +83,26 @@ class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     community_ids: list[str] | None = Field(
-        None, description="Communities to partition (default: every stored community)."
+        None,
+        min_length=1,
+        description="Communities to partition (default: every stored community).",
     )
-    min_households: int = Field(200, ge=0)
-    max_households: int = Field(500, gt=0)
-    target: float | None = None
-    n_grids: int | dict[str, int] | None = None
-    seed: int | None = 0
-    name: str | None = None
-    parent_id: int | None = None
+    min_households: int = Field(200, ge=0, le=_MAX_HOUSEHOLDS)
+    max_households: int = Field(500, gt=0, le=_MAX_HOUSEHOLDS)
+    target: float | None = Field(None, gt=0, le=_MAX_HOUSEHOLDS, allow_inf_nan=False)
+    n_grids: NGrids | None = None
+    seed: Seed | None = 0
+    name: str | None = Field(None, max_length=200)
+    parent_id: int | None = Field(None, ge=1, le=_ID_MAX)
+
+    @model_validator(mode="after")
+    def _band(self) -> PlanCreate:
+        if self.min_households > self.max_households:
+            raise ValueError(
+                f"min_households ({self.min_households}) is above max_households "
+                f"({self.max_households}); the band is [min, max]"
+            )
+        return self
 
 
 class JobProgress(BaseModel):
@@ -135,9 +155,9 @@ class SplitEdit(_Edit):
         description="GeoJSON LineString in WGS84 lon/lat; without it the partitioner splits "
         "the grid into n_grids grids.",
     )
-    n_grids: int | None = Field(None, ge=2)
+    n_grids: int | None = Field(None, ge=2, le=1000)
     cut: Literal["refuse", "larger"] = "refuse"
-    seed: int | None = 0
+    seed: Seed | None = 0
 
 
 class LockEdit(_Edit):
@@ -158,21 +178,21 @@ class RepartitionEdit(_Edit):
     """Re-run the partitioner on the unlocked rest (locked grids kept exactly)."""
 
     op: Literal["repartition"]
-    community_ids: list[str] | None = None
+    community_ids: list[str] | None = Field(None, min_length=1)
     locked: list[str] | None = Field(
         None, description="Grid codes to keep (default: the grids flagged locked)."
     )
-    n_grids: int | dict[str, int] | None = None
-    seed: int | None = 0
+    n_grids: NGrids | None = None
+    seed: Seed | None = 0
 
 
 class RestaffEdit(_Edit):
     """Re-run staffing on the stored roster, keeping serving people where possible."""
 
     op: Literal["restaff"]
-    workers: int | None = Field(None, ge=0)
-    workers_large: int | None = Field(None, ge=0)
-    max_distance: float | None = Field(None, gt=0)
+    workers: int | None = Field(None, ge=0, le=50)
+    workers_large: int | None = Field(None, ge=0, le=50)
+    max_distance: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 PlanEdit = Annotated[

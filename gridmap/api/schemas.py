@@ -169,6 +169,11 @@ class LocatePublic(BaseModel):
         default=None, description="chief and workers (dispatcher and up; null for viewers)"
     )
     nearby: NearbyPublic | None = None
+    hint: str | None = Field(
+        default=None,
+        description="for a point outside every grid: a likely mistake (lon/lat swapped, "
+        "GCJ-02 or BD-09 coordinates sent as WGS84, degrees sent with a projected crs)",
+    )
 
 
 class BatchPoint(BaseModel):

@@ -16,6 +16,8 @@ variable                          default                 meaning
 ``GRIDMAP_FEATURES_LIMIT``        100                     default page size of /items
 ``GRIDMAP_FEATURES_MAX_LIMIT``    10000                   largest page size of /items
 ``GRIDMAP_CORS_ORIGINS``          []                      JSON list of allowed origins
+``GRIDMAP_REFRESH_SECONDS``       5                       how often to look for newly
+                                                          published plans (0: never)
 ``GRIDMAP_DEMO``                  false                   demo mode (see gridmap serve)
 ================================  ======================  ==================================
 """
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
         Default and largest page size of the OGC API Features items.
     cors_origins : list of str
         Origins allowed by CORS (none by default).
+    refresh_seconds : float
+        Seconds between checks for plans published by another process (the
+        CLI, another worker); the grid indexes are rebuilt when they changed.
+        ``0`` turns the check off (a publish through this service still
+        refreshes at once).
     demo : bool
         Demo mode: ``gridmap serve --demo`` prints a generated admin key.
 
@@ -76,6 +83,7 @@ class Settings(BaseSettings):
     features_limit: int = Field(default=100, gt=0)
     features_max_limit: int = Field(default=10_000, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
+    refresh_seconds: float = Field(default=5.0, ge=0)
     demo: bool = False
 
 

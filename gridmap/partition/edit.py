@@ -736,8 +736,18 @@ def move_buildings(
     if early:
         return _refuse_early("move_buildings", plan, early, strict, {to_grid, *sources})
     notes: list[str] = []
-    if not sources:
-        notes.append(f"every named building is already in grid {to_grid}; nothing moved")
+    if not sources:  # nothing to do: the plan is returned as it is
+        rep = plan.report
+        return EditResult(
+            plan=plan,
+            violations=[],
+            figures=QualityReport(pd.DataFrame(), pd.DataFrame(), dict(rep.overall))
+            if rep is not None
+            else QualityReport(pd.DataFrame(), pd.DataFrame(), {}),
+            ok=True,
+            op="move_buildings",
+            notes=[f"every named building is already in grid {to_grid}; nothing moved"],
+        )
     geoms = list(plan.grids.geometry)
     extra: list[dict[str, Any]] = []
     removed: set[str] = set()
@@ -1314,10 +1324,13 @@ def lock_grids(
     rows = [_row_of(plan, c) for c in codes]
     grids = plan.grids.copy()
     flags = grids["locked"].fillna(False).astype(bool).to_numpy().copy()
+    op = "lock" if locked else "unlock"
+    same = [c for c, i in zip(codes, rows, strict=True) if flags[i] == bool(locked)]
+    codes = [c for c in codes if c not in same]
+    notes = [f"{len(same)} grid(s) already {op}ed: {', '.join(same[:5])}"] if same else []
     flags[rows] = bool(locked)
     grids["locked"] = flags
-    after = plan.replace(grids=grids)
-    op = "lock" if locked else "unlock"
+    after = plan.replace(grids=grids) if codes else plan
     rep = plan.report
     figures = (
         QualityReport(
@@ -1337,7 +1350,7 @@ def lock_grids(
         ok=True,
         op=op,
         affected=sorted(codes),
-        notes=[f"{len(codes)} grid(s) {op}ed"],
+        notes=[f"{len(codes)} grid(s) {op}ed", *notes],
     )
 
 

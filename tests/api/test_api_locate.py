@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from apidata import G1, G2, G3, G4, G5, lonlat
+from apidata import G1, G2, G3, G4, G5, X0, Y0, lonlat
 
 from gridmap.crs import transform
 from gridmap.db import list_audit, locate_sql
@@ -444,3 +444,164 @@ def test_locate_in_a_draft_plan(published) -> None:
     assert _get(client, headers, "viewer", 50, 50).json()["grid"]["grid_code"] == apidata.G3
     spec = client.get("/openapi.json").json()["paths"]["/locate"]["get"]
     assert [p["name"] for p in spec["parameters"]] == ["lon", "lat", "crs", "plan", "radius"]
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"lon": 118.78, "lat": 32.05, "crs": "EPSG:5773"}, "is not a horizontal CRS"),
+        ({"lon": 118.78, "lat": 32.05, "crs": "EPSG:4978"}, "is not a horizontal CRS"),
+        ({"lon": 1e300, "lat": 1e300, "crs": "EPSG:4549"}, "outside the area EPSG:4549 can"),
+        ({"lon": 30.0, "lat": 0.0}, "cannot be projected into the CRS of plan"),
+    ],
+)
+def test_unusable_crs_and_unprojectable_points_are_400(city, params, match) -> None:
+    _, client, headers, _ = city
+    r = client.get("/locate", params=params, headers=headers("viewer"))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert match in r.json()["detail"]
+
+
+def test_out_of_range_plan_ids_are_404_not_500(city) -> None:
+    _, client, headers, _ = city
+    for plan in (2**31, 2**70, 0, -1):
+        r = _get(client, headers, "viewer", 50, 50, plan=plan)
+        assert r.status_code == 404, r.text
+        r = client.post(
+            f"/locate/batch?plan={plan}", json={"points": _points()[:1]}, headers=headers("viewer")
+        )
+        assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_batch_header_only_csv_is_an_empty_answer(city, fmt) -> None:
+    _, client, headers, _ = city
+    r = client.post(
+        f"/locate/batch?format={fmt}",
+        content="id,lon,lat\n",
+        headers={**headers("viewer"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    if fmt == "json":
+        assert r.json()["count"] == 0 and r.json()["results"] == []
+    else:
+        assert r.text.splitlines()[0].startswith('"id","lon","lat","status"')
+        assert len(r.text.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "match"),
+    [
+        ('{"points": [{"lon": true, "lat": 32.05}]}', "application/json", "lon at row 0 is True"),
+        ("id;lon;lat\na;118.7;32.0\n", "text/csv", "separated by ';'"),
+        (
+            '{"points": [{"lon": 118.78, "lat": 32.05, "crs": 5}]}',
+            "application/json",
+            "unknown CRS '5'",
+        ),
+        ('{"crs": "EPSG:5773", "points": []}', "application/json", "not a horizontal CRS"),
+    ],
+)
+def test_batch_more_malformed_bodies(city, content, ctype, match) -> None:
+    _, client, headers, _ = city
+    r = client.post(
+        "/locate/batch", content=content, headers={**headers("viewer"), "Content-Type": ctype}
+    )
+    assert r.status_code == 400, r.text
+    assert match in r.json()["detail"]
+
+
+def test_batch_unprojectable_points(city) -> None:
+    """A point half a world away from the plans: 400, or an error row with ?errors=report."""
+    _, client, headers, _ = city
+    pts = [*_points()[:2], {"id": "africa", "lon": 30.0, "lat": 0.0}]
+    r = client.post("/locate/batch", json={"points": pts}, headers=headers("viewer"))
+    assert r.status_code == 400 and "row 2 (id africa)" in r.json()["detail"]
+    r = client.post("/locate/batch?errors=report", json={"points": pts}, headers=headers("viewer"))
+    assert r.status_code == 200, r.text
+    rows = r.json()["results"]
+    assert [x["status"] for x in rows] == ["inside", "on_boundary", "error"]
+    assert rows[2]["grid_code"] is None and rows[2]["nearest_grid"] is None
+    assert rows[2]["plan_id"] is None and "cannot be projected" in rows[2]["error"]
+    assert r.json()["errors"] == 1
+
+
+def test_outside_answers_say_what_is_likely_wrong(city) -> None:
+    _, client, headers, _ = city
+    # a point of grid 5 as a phone gives it (GCJ-02), sent as WGS84: ~500 m off, outside
+    lon, lat = lonlat(600, 200)
+    glon, glat = (float(v) for v in transform(lon, lat, "wgs84", "gcj02"))
+    r = client.get("/locate", params={"lon": glon, "lat": glat}, headers=headers("viewer"))
+    body = r.json()
+    assert body["status"] == "outside", body
+    assert body["hint"].startswith("if these are GCJ02 coordinates, pass crs=gcj02")
+    assert body["hint"].endswith(f"the point then lies in grid {G5}")
+    # projected x/y swapped
+    x, y = X0 + 100, Y0 + 100
+    r = client.get(
+        "/locate", params={"lon": y, "lat": x, "crs": "EPSG:4549"}, headers=headers("viewer")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "outside"
+    assert (
+        r.json()["hint"]
+        == f"lon/lat (x/y) look swapped: send lon (x) first: the point then lies in grid {G3}"
+    )
+    # degrees sent with a projected crs
+    r = client.get(
+        "/locate", params={"lon": lon, "lat": lat, "crs": "EPSG:4549"}, headers=headers("viewer")
+    )
+    assert "these look like degrees, not EPSG:4549 metres" in r.json()["hint"]
+    # inside: no hint
+    assert _get(client, headers, "viewer", 50, 50).json()["hint"] is None
+
+
+def test_batch_pauses_the_garbage_collector_only_while_it_runs(city) -> None:
+    import gc
+
+    _, client, headers, _ = city
+    assert gc.isenabled()
+    r = client.post("/locate/batch", json={"points": _points()}, headers=headers("viewer"))
+    assert r.status_code == 200 and gc.isenabled()
+    r = client.post(
+        "/locate/batch",
+        content="id,lon\n",
+        headers={**headers("viewer"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 400 and gc.isenabled()  # also after a refused batch
+    gc.disable()
+    try:
+        client.post("/locate/batch", json={"points": _points()}, headers=headers("viewer"))
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:32650", "EPSG:4490", "cgcs2000", "EPSG:4326"])
+def test_every_crs_gives_the_same_grid_as_wgs84(city, crs) -> None:
+    """Single and batch answers agree for points given in other CRSs, edges included.
+
+    A shared vertex converted to another CRS and back moves by far less than the
+    1 cm edge tolerance: it keeps its four candidates; its primary is the grid the
+    round trip lands in, the same for /locate and /locate/batch.
+    """
+    _, client, headers, _ = city
+    for xy, candidates in (((300, 300), [G2]), ((200, 200), [G1, G2, G3, G4])):
+        lon, lat = lonlat(*xy)
+        x, y = (float(v) for v in transform(lon, lat, "wgs84", crs))
+        body = client.get(
+            "/locate", params={"lon": x, "lat": y, "crs": crs}, headers=headers("viewer")
+        ).json()
+        assert [c["grid_code"] for c in body["candidates"]] == candidates, body
+        assert body["grid"]["grid_code"] in candidates
+        assert body["query"]["lon_wgs84"] == pytest.approx(lon, abs=1e-7)
+        batch = client.post(
+            "/locate/batch",
+            json={"crs": crs, "points": [{"lon": x, "lat": y}]},
+            headers=headers("viewer"),
+        ).json()["results"][0]
+        assert batch["grid_code"] == body["grid"]["grid_code"]
+        assert batch["candidates"] == candidates

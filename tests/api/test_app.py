@@ -100,3 +100,82 @@ def test_cli_keys_and_locate(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert apidata.G1 in text and "outside" in text
+
+
+def test_openapi_references_resolve() -> None:
+    """Every ``$ref`` of /openapi.json points at a schema (e.g. the JSON batch body)."""
+    app = create_app(Settings(database_url="sqlite://"))
+    with TestClient(app) as client:
+        doc = client.get("/openapi.json").json()
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+    schemas = doc["components"]["schemas"]
+    assert "#/components/schemas/BatchRequest" in refs
+    missing = {r for r in refs if r.removeprefix("#/components/schemas/") not in schemas}
+    assert missing == set()
+    assert schemas["BatchRequest"]["properties"]["points"]["items"] == {
+        "$ref": "#/components/schemas/BatchPoint"
+    }
+
+
+def test_serve_demo_prints_the_key_on_one_line(tmp_path) -> None:
+    """On a narrow terminal the demo admin key must stay whole (copy-paste)."""
+    import os
+    import subprocess
+    import sys
+
+    import apidata
+
+    from gridmap.db import Store, save_layers, save_plan
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    with Store.from_url(url) as store:
+        layers = apidata.make_layers()
+        save_layers(store, layers, author="t")
+        save_plan(store, apidata.make_plan(layers), author="t", status="published")
+    # the real command, with uvicorn.run replaced by a no-op: only the start-up output matters
+    script = (
+        "import sys, uvicorn; uvicorn.run = lambda *a, **k: None; "
+        "from gridmap.cli import main; sys.argv = ['gridmap', 'serve', '--demo', '--db', "
+        f"{url!r}]; main()"
+    )
+    env = {**os.environ, "COLUMNS": "40", "TERM": "dumb"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if "demo admin key" in x)
+    token = line.split(": ", 1)[1].strip()
+    assert token.startswith("gm_") and len(token) > 40
+    from gridmap.db.keys import verify_key
+
+    with Store.from_url(url) as store:
+        assert verify_key(store, token).role == "admin"
+
+
+def test_oversize_streamed_body_is_413(city) -> None:
+    """A chunked body (no Content-Length) is counted as it arrives."""
+    _, client, headers, _ = city
+
+    def chunks():
+        for _ in range(5):
+            yield b"x" * (1024 * 1024)
+
+    r = client.post(
+        "/locate/batch",
+        content=chunks(),
+        headers={**headers("viewer"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 413, r.text
+    assert "larger than the limit of 2097152 bytes" in r.json()["detail"]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import uvicorn
-from apidata import G1, G3, G5, lonlat
+from apidata import G1, G2, G3, G4, G5, lonlat
 
 from gridmap.api import Settings, create_app
 
@@ -188,3 +188,40 @@ def test_gdal_oapif_reads_grids(live_server) -> None:
         timeout=60,
     )
     assert denied.returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="ogrinfo (gdal-bin) not installed")
+def test_gdal_oapif_follows_next_links_and_bbox(live_server) -> None:
+    """GDAL pages through every grid 2 at a time (``next`` links) and filters by bbox."""
+    base, headers = live_server
+    key = headers("viewer")["X-API-Key"]
+    common = ["ogrinfo", "-ro", "-q", "--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {key}"]
+    out = subprocess.run(
+        [*common, "-oo", "PAGE_SIZE=2", f"OAPIF:{base}/", "grids"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    codes = [ln.split("=")[-1].strip() for ln in out.stdout.splitlines() if "grid_code (" in ln]
+    assert sorted(codes) == [G1, G2, G3, G4, G5]  # 3 pages of 2
+    lon0, lat0 = lonlat(20, 20)
+    lon1, lat1 = lonlat(120, 120)  # inside grid 3 only
+    out = subprocess.run(
+        [
+            *common,
+            "-spat",
+            repr(lon0),
+            repr(lat0),
+            repr(lon1),
+            repr(lat1),
+            f"OAPIF:{base}/",
+            "grids",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    codes = [ln.split("=")[-1].strip() for ln in out.stdout.splitlines() if "grid_code (" in ln]
+    assert codes == [G3]

@@ -48,7 +48,7 @@ def test_migration_0002_up_and_down(tmp_path) -> None:
     upgrade(url, revision="0001")
     engine = create_store_engine(url)
     assert "api_keys" not in sa.inspect(engine).get_table_names()
-    upgrade(url)
+    upgrade(url, revision="0002")
     assert current_revision(engine) == "0002"
     assert "api_keys" in sa.inspect(engine).get_table_names()
     downgrade(url, revision="0001")

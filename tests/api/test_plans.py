@@ -338,3 +338,92 @@ def test_edit_racing_another_writer_gets_412(api, monkeypatch):
     assert plan.grids["households"].tolist() == [400] * 4  # ours was not written
     actions = list_audit(store, entity="plan", entity_id=pid)["action"].tolist()
     assert not any(a.startswith("edit.") for a in actions)
+
+
+def test_edits_that_change_nothing_keep_the_version(api):
+    store, client, headers = api
+    pid = _create(client, headers)
+    P = headers("planner")
+    lock = {"op": "lock", "codes": [G1]}
+    r = client.post(f"/plans/{pid}/edits", json=lock, headers={**P, "If-Match": '"1"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    n_audit = len(list_audit(store))
+    r = client.post(f"/plans/{pid}/edits", json=lock, headers={**P, "If-Match": '"2"'})
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] == '"2"' and r.json()["plan"]["version"] == 2
+    assert r.json()["affected"] == [] and "nothing changed" in r.json()["notes"][-1]
+    stay = {"op": "move_buildings", "building_ids": ["c1b5"], "to_grid": G2}  # c1b5 is in G2
+    r = client.post(f"/plans/{pid}/edits", json=stay, headers={**P, "If-Match": '"2"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    assert client.get(f"/plans/{pid}", headers=P).headers["etag"] == '"2"'
+    assert len(list_audit(store)) == n_audit  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ({"community_ids": []}, "community_ids: List should have at least 1 item"),
+        ({"min_households": 600, "max_households": 500}, "min_households (600) is above"),
+        ({"n_grids": 0}, "n_grids"),
+        ({"n_grids": {"c1": 0}}, "n_grids"),
+        ({"seed": -1}, "seed"),
+        ({"target": "nan"}, "target"),
+        ({"parent_id": 2**40}, "parent_id"),
+    ],
+)
+def test_create_refuses_bad_parameters_before_queuing(api, body, match):
+    _, client, headers = api
+    r = client.post("/plans", json=body, headers=headers("planner"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert match in r.json()["detail"]
+
+
+def test_create_under_an_unknown_parent_is_404(api):
+    _, client, headers = api
+    r = client.post("/plans", json={"parent_id": 77}, headers=headers("planner"))
+    assert r.status_code == 404 and "no plan with id 77" in r.json()["detail"]
+
+
+def test_out_of_range_ids_are_refused_not_500(api):
+    _, client, headers = api
+    V, P, A = headers("viewer"), headers("planner"), headers("admin")
+    big = 2**31
+    for path in (
+        f"/plans/{big}",
+        f"/plans/{big}/grids",
+        f"/plans/1/diff/{big}",
+        f"/plans/{big}/export",
+    ):
+        r = client.get(path, headers=V)
+        assert r.status_code == 422, (path, r.text)
+        assert "less than or equal to 2147483647" in r.json()["detail"]
+    r = client.post(f"/plans/{big}/publish", headers={**P, "If-Match": '"1"'})
+    assert r.status_code == 422
+    r = client.post(
+        f"/plans/{2**70}/edits", json={"op": "lock", "codes": [G1]}, headers={**P, "If-Match": "*"}
+    )
+    assert r.status_code == 422
+    assert client.delete(f"/keys/{big}", headers=A).status_code == 422
+    assert client.get("/plans/0", headers=V).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ({"type": "LineString", "coordinates": [[120.0, 32.0]]}, "line is not a GeoJSON geometry"),
+        ({"type": "LineString", "coordinates": [["a", 1], [2, 3]]}, "not a GeoJSON geometry"),
+        ({"coordinates": [[120.0, 32.0], [120.1, 32.1]]}, "not a GeoJSON geometry"),
+        ({"type": "Point", "coordinates": [120.0, 32.0]}, "must be a LineString"),
+    ],
+)
+def test_split_with_a_malformed_line_is_400(api, line, match):
+    _, client, headers = api
+    pid = _create(client, headers)
+    r = client.post(
+        f"/plans/{pid}/edits",
+        json={"op": "split", "code": G1, "line": line},
+        headers={**headers("planner"), "If-Match": '"1"'},
+    )
+    assert r.status_code == 400, r.text
+    assert match in r.json()["detail"]

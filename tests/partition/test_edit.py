@@ -309,3 +309,17 @@ def test_apply_edit_unknown_op(one):
         apply_edit(plan, layers, "paint")
     with pytest.raises(InputError, match="bad parameters"):
         apply_edit(plan, layers, "merge", nope=1)
+
+
+def test_edits_that_change_nothing_return_the_plan_itself(one):
+    plan, layers = one
+    locked = lock_grids(plan, layers, [G1]).plan
+    again = lock_grids(locked, layers, [G1, G2])
+    assert again.affected == [G2]  # only the grid whose flag changed
+    assert again.notes == ["1 grid(s) locked", f"1 grid(s) already locked: {G1}"]
+    same = lock_grids(locked, layers, [G1])
+    assert same.ok and same.plan is locked and same.affected == []
+    assert same.notes == ["0 grid(s) locked", f"1 grid(s) already locked: {G1}"]
+    still = move_buildings(plan, layers, ["c1b0"], G1)  # c1b0 is in G1 already
+    assert still.ok and still.plan is plan and still.affected == [] and still.removed == []
+    assert still.notes == [f"every named building is already in grid {G1}; nothing moved"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from gridmap.api.deps import AdminDep, StoreDep
+from gridmap.api.deps import AdminDep, KeyId, StoreDep
 from gridmap.api.errors import PROBLEM_RESPONSES
 from gridmap.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 from gridmap.db.keys import create_key, list_keys, revoke_key
@@ -40,7 +40,7 @@ def list_route(
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (admin)")
-def revoke(key_id: int, request: Request, store: StoreDep, admin: AdminDep) -> ApiKeyPublic:
+def revoke(key_id: KeyId, request: Request, store: StoreDep, admin: AdminDep) -> ApiKeyPublic:
     """Revoke a key at once (idempotent); the record stays for the audit trail."""
     rec = revoke_key(store, key_id, author=admin.actor)
     request.app.state.key_cache.clear()

@@ -20,9 +20,13 @@ Answers come from the in-memory grid indexes of the published plans
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -39,7 +43,7 @@ from gridmap.api.deps import (
     require_context,
 )
 from gridmap.api.errors import PROBLEM_RESPONSES, PayloadTooLargeError
-from gridmap.api.locator import Area, check_coordinates
+from gridmap.api.locator import Area, api_crs, check_coordinates
 from gridmap.api.schemas import (
     CRS_HELP,
     BatchPublic,
@@ -49,9 +53,14 @@ from gridmap.api.schemas import (
     Resident,
 )
 from gridmap.api.security import Principal
-from gridmap.crs import parse_crs
 from gridmap.db import write_audit
-from gridmap.errors import CoordinateError, CRSError, InputError, PermissionDeniedError
+from gridmap.errors import (
+    CoordinateError,
+    CRSError,
+    GridmapError,
+    InputError,
+    PermissionDeniedError,
+)
 
 try:  # optional speed-up for 100 k-row answers
     import orjson as _orjson
@@ -315,6 +324,7 @@ async def _locate(ctx: RequestContext, request: Request) -> Response:
             _staff_dict(area, str(code)) if found and principal.allows("dispatcher") else None
         ),
         "nearby": None,
+        "hint": None if found else _hint(locator, lon, lat, r["crs"], plan, r["nearest_distance"]),
     }
     if radius is not None:
         nearby = await _run(
@@ -330,6 +340,41 @@ async def _locate(ctx: RequestContext, request: Request) -> Response:
         )
         body["nearby"] = nearby.model_dump()
     return _JSONResponse(body)
+
+
+def _hint(
+    locator: Any, lon: float, lat: float, spec: Any, plan: int | None, distance: float
+) -> str | None:
+    """Say why a point may fall outside every grid: swapped axes, or the wrong CRS.
+
+    Tries the point with lon/lat swapped and, for WGS84/GCJ-02/BD-09 input, in
+    the other two systems (phone apps give GCJ-02 or BD-09, 300–700 m off);
+    names the first reading that lands in a grid.
+    """
+    tries: list[tuple[str, float, float, str]] = []
+    if spec.kind in ("wgs84", "gcj02", "bd09"):
+        for other in ("gcj02", "bd09", "wgs84"):
+            if other != spec.kind:
+                tries.append(
+                    (f"if these are {other.upper()} coordinates, pass crs={other}", lon, lat, other)
+                )
+    if abs(lat) <= 180 and abs(lon) <= 90 or not spec.is_geographic:
+        tries.append(("lon/lat (x/y) look swapped: send lon (x) first", lat, lon, spec.name))
+    for text, x, y, crs in tries:
+        try:
+            r = locator.locate_one(x, y, crs, plan_id=plan)
+        except GridmapError:
+            continue
+        if r["found"]:
+            return f"{text}: the point then lies in grid {r['area'].index.codes[r['row']]}"
+    if not spec.is_geographic and abs(lon) <= 180 and abs(lat) <= 90:
+        return f"these look like degrees, not {spec.name} metres: pass crs=wgs84 (or gcj02, bd09)"
+    if distance > 10_000:
+        return (
+            f"the nearest grid is {distance / 1000:,.0f} km away: check the coordinates and their "
+            "crs (GCJ-02 from AMap/Tencent/WeChat, BD-09 from Baidu)"
+        )
+    return None
 
 
 # ----------------------------------------------------------------------------- batch
@@ -366,7 +411,8 @@ def _id_strings(col: pd.Series) -> np.ndarray:
         return np.where(col.notna().to_numpy(), text, np.array(None)).astype(object)
     values = col.astype(object).to_numpy()
     missing = pd.isna(values)
-    out = np.array([str(v) for v in values], dtype=object) if len(values) else values
+    out = np.empty(len(values), dtype=object)  # writable, even for an empty column
+    out[:] = [str(v) for v in values]
     out[missing] = None
     return out
 
@@ -375,21 +421,29 @@ def _columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
     cols = {str(c).strip().lower(): c for c in df.columns}
     lon = next((cols[n] for n in _LON_NAMES if n in cols), None)
     lat = next((cols[n] for n in _LAT_NAMES if n in cols), None)
-    if len(df) and (lon is None or lat is None):
+    if (len(df) or len(cols)) and (lon is None or lat is None):
+        names = [str(c) for c in df.columns]
+        sep = next((c for c in (";", "\t", "|") if len(names) == 1 and c in names[0]), None)
         raise InputError(
             f"{where} needs lon and lat columns (also accepted: lng/longitude/x, latitude/y); "
-            f"found {list(df.columns)[:10]}"
+            f"found {names[:10]}"
+            + (f"; the lines look separated by {sep!r}: send comma-separated values" if sep else "")
         )
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for name, col in (("lon", lon), ("lat", lat)):
         values = pd.to_numeric(df[col], errors="coerce") if col is not None else pd.Series([])
         if col is not None:
-            bad = values.isna() & df[col].notna()
+            raw = df[col]
+            bad = values.isna() & raw.notna()
+            if raw.dtype.kind == "b":
+                bad = raw.notna()
+            elif raw.dtype == object:
+                bad |= np.fromiter((isinstance(v, bool) for v in raw), bool, len(raw))
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InputError(
-                    f"{where}: {name} at row {i} is {df[col].iat[i]!r}, not a number; fix that "
-                    f"row ({int(bad.sum())} row(s) in all)"
+                    f"{where}: {name} at row {i} is {_clean(df[col].iat[i])!r}, not a number; "
+                    f"fix that row ({int(bad.sum())} row(s) in all)"
                 )
         out[name] = values.to_numpy(dtype=np.float64) if col is not None else []
     ids = cols.get("id")
@@ -397,7 +451,7 @@ def _columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
         _id_strings(df[ids]) if ids is not None else np.arange(len(df)).astype(str).astype(object)
     )
     crs_col = cols.get("crs")
-    out["crs"] = df[crs_col].to_numpy(object) if crs_col is not None else None
+    out["crs"] = _id_strings(df[crs_col]) if crs_col is not None else None
     return out
 
 
@@ -570,7 +624,7 @@ def locate_rows(
     for crs_name in pd.unique(crs_keys):
         sel = np.flatnonzero(crs_keys == crs_name)
         try:
-            spec = parse_crs(crs_name)
+            spec = api_crs(str(crs_name))
         except CRSError as exc:
             if not report_errors:
                 raise CRSError(f"point {sel[0]} (id {points['id'].iat[sel[0]]}): {exc}") from None
@@ -609,6 +663,19 @@ def locate_rows(
         status[sel] = np.where(
             found, np.where(df["on_boundary"].to_numpy(bool), "on_boundary", "inside"), "outside"
         )
+        lost = df["error"].notna().to_numpy()
+        if lost.any():  # too far from the plans to be projected into their CRS
+            idx = sel[lost]
+            if not report_errors:
+                shown = "; ".join(f"row {i} (id {points['id'].iat[i]})" for i in idx[:3])
+                raise CoordinateError(
+                    f"{len(idx)} point(s) cannot be projected into the CRS of the plan(s), they "
+                    f"are too far from their area: {shown}{' …' if len(idx) > 3 else ''}; check "
+                    "their coordinates and crs, or send ?errors=report"
+                )
+            status[idx] = "error"
+            error[idx] = df["error"].to_numpy(object)[lost]
+            out["plan_id"][idx] = None
         rows = np.where(found, df["row"].to_numpy(), -1)
         area_idx = df["area"].to_numpy()
         for k, a in enumerate(areas):
@@ -709,36 +776,86 @@ async def locate_batch(
     """
     body = await request.body()
     started, cpu = time.perf_counter(), time.process_time()
-    points, body_crs = await _run(parse_batch, body, request.headers.get("content-type", ""))
-    limit = settings.max_batch_points
-    if len(points) > limit:
-        raise PayloadTooLargeError(
-            f"{len(points)} points is more than the limit of {limit} per call; split the batch "
-            "(the limit is GRIDMAP_MAX_BATCH_POINTS)",
-            limit=limit,
-        )
-    default_crs = crs or body_crs or "wgs84"
-    parse_crs(default_crs)  # unknown CRS -> 400 before any work
-    see_staff = principal.allows("dispatcher")
-    frame = await _run(
-        locate_rows,
-        locator,
-        points,
-        default_crs,
-        plan_id=plan,
-        see_staff=see_staff,
+    content, media = await _run(
+        _answer_batch,
+        body,
+        request.headers.get("content-type", ""),
+        locator=locator,
+        limit=settings.max_batch_points,
+        crs=crs,
+        plan=plan,
+        see_staff=principal.allows("dispatcher"),
         report_errors=errors == "report",
+        csv_out=_wants_csv(format, request.headers.get("accept", "")),
     )
-    if _wants_csv(format, request.headers.get("accept", "")):
-        content = await _run(_dump_csv, frame)
-        media = "text/csv; charset=utf-8"
-    else:
-        content = await _run(_dump_json, frame)
-        media = "application/json"
     wall = (time.perf_counter() - started) * 1000
     cpu = (time.process_time() - cpu) * 1000
     timing = f"locate;dur={wall:.1f}, cpu;dur={cpu:.1f}"
     return Response(content, media_type=media, headers={"Server-Timing": timing})
+
+
+_GC_LOCK = threading.Lock()
+_GC_PAUSES = [0, False]  # batches running, whether the collector was enabled before
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch runs.
+
+    A 100 k-point batch makes millions of short-lived objects (points, rows,
+    strings); each allocation burst triggers collections that walk every live
+    object of the process (the served plans included) and would double the
+    batch's time. Nothing a batch makes is cyclic garbage, so pausing is safe;
+    the collector resumes when the last running batch ends.
+    """
+    with _GC_LOCK:
+        if _GC_PAUSES[0] == 0:
+            _GC_PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSES[0] -= 1
+            if _GC_PAUSES[0] == 0 and _GC_PAUSES[1]:
+                gc.enable()
+
+
+def _answer_batch(
+    body: bytes,
+    content_type: str,
+    *,
+    locator: Any,
+    limit: int,
+    crs: str | None,
+    plan: int | None,
+    see_staff: bool,
+    report_errors: bool,
+    csv_out: bool,
+) -> tuple[bytes, str]:
+    """Parse, check, locate and serialise a batch (in a worker thread)."""
+    with _gc_paused():
+        points, body_crs = parse_batch(body, content_type)
+        if len(points) > limit:
+            raise PayloadTooLargeError(
+                f"{len(points)} points is more than the limit of {limit} per call; split the "
+                "batch (the limit is GRIDMAP_MAX_BATCH_POINTS)",
+                limit=limit,
+            )
+        default_crs = crs or body_crs or "wgs84"
+        api_crs(default_crs)  # unknown CRS -> 400 before any work
+        frame = locate_rows(
+            locator,
+            points,
+            default_crs,
+            plan_id=plan,
+            see_staff=see_staff,
+            report_errors=report_errors,
+        )
+        if csv_out:
+            return _dump_csv(frame), "text/csv; charset=utf-8"
+        return _dump_json(frame), "application/json"
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:

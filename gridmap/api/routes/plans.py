@@ -58,7 +58,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
-from gridmap.api.deps import LocatorDep, PlannerDep, Principal, StoreDep, ViewerDep
+from gridmap.api.deps import LocatorDep, PlanId, PlannerDep, Principal, StoreDep, ViewerDep
 from gridmap.api.errors import problem
 from gridmap.api.jobs import get_runner
 from gridmap.api.plan_schemas import (
@@ -220,6 +220,7 @@ def create_plan(
 
     author = _actor(planner)
     params = body.model_dump()
+    _check_create(store, body)  # an unknown parent: 404 now, not a failed job
 
     def run(progress: Any) -> dict[str, Any]:
         layers = load_layers(store, params["community_ids"])
@@ -246,6 +247,12 @@ def create_plan(
     return JobPublic.model_validate(job.to_dict())
 
 
+def _check_create(store: Any, body: PlanCreate) -> None:
+    """Refuse a partition run under an unknown parent plan before queuing it."""
+    if body.parent_id is not None:
+        get_plan(store, body.parent_id)  # NotFoundError -> 404
+
+
 @router.get("/jobs/{job_id}", response_model=JobPublic, summary="Poll a background job")
 def get_job(job_id: str, request: Request, _viewer: ViewerDep) -> JobPublic:
     """Return a job's status, progress and result (or error problem)."""
@@ -257,7 +264,7 @@ def get_job(job_id: str, request: Request, _viewer: ViewerDep) -> JobPublic:
 
 @router.get("/{plan_id}", response_model=PlanDetail, summary="A plan with its figures")
 def get_plan_route(
-    plan_id: int,
+    plan_id: PlanId,
     store: StoreDep,
     _viewer: ViewerDep,
     response: Response,
@@ -287,7 +294,7 @@ def get_plan_route(
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-def get_grids(plan_id: int, store: StoreDep, _viewer: ViewerDep) -> Response:
+def get_grids(plan_id: PlanId, store: StoreDep, _viewer: ViewerDep) -> Response:
     """Return the grids as a GeoJSON FeatureCollection in WGS84 lon/lat."""
     rec = get_plan(store, plan_id)
     plan = load_plan(store, plan_id)
@@ -303,7 +310,7 @@ def get_grids(plan_id: int, store: StoreDep, _viewer: ViewerDep) -> Response:
 
 
 @router.get("/{a}/diff/{b}", response_model=PlanDiffPublic, summary="Compare two plans")
-def diff_route(a: int, b: int, store: StoreDep, _viewer: ViewerDep) -> PlanDiffPublic:
+def diff_route(a: PlanId, b: PlanId, store: StoreDep, _viewer: ViewerDep) -> PlanDiffPublic:
     """Grids added, removed, changed and buildings that change grid from plan ``a`` to ``b``."""
     d = diff_plans(store, a, b)
     moved = d.moved
@@ -336,7 +343,7 @@ def diff_route(a: int, b: int, store: StoreDep, _viewer: ViewerDep) -> PlanDiffP
     responses={200: {"content": {m: {} for m, _ in _MEDIA.values()}}},
 )
 def export_route(
-    plan_id: int,
+    plan_id: PlanId,
     store: StoreDep,
     viewer: ViewerDep,
     format: Annotated[str, Query(pattern="^(gpkg|geojson|shp|parquet|csv)$")] = "gpkg",  # noqa: A002
@@ -377,7 +384,7 @@ def export_route(
 
 @router.post("/{plan_id}/publish", response_model=PlanPublic, summary="Publish a plan")
 def publish_route(
-    plan_id: int,
+    plan_id: PlanId,
     store: StoreDep,
     planner: PlannerDep,
     locator: LocatorDep,
@@ -409,7 +416,13 @@ def _edit_params(body: Any, plan: Plan) -> dict[str, Any]:
     if body.op == "split" and body.line is not None:
         try:
             geom = shapely.geometry.shape(body.line)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            shapely.errors.ShapelyError,
+        ) as exc:
             raise InputError(
                 f"line is not a GeoJSON geometry ({exc}); send "
                 '{"type": "LineString", "coordinates": [[lon, lat], ...]} in WGS84'
@@ -432,7 +445,7 @@ def _edit_params(body: Any, plan: Plan) -> dict[str, Any]:
     },
 )
 def edit_route(
-    plan_id: int,
+    plan_id: PlanId,
     body: PlanEdit,
     store: StoreDep,
     planner: PlannerDep,
@@ -462,6 +475,7 @@ def edit_route(
     layers = load_layers(store, list(rec.community_ids), crs=plan.crs)
     result = apply_edit(plan, layers, body.op, **_edit_params(body, plan))
     outcome = jsonable(result.to_dict())
+    author = _actor(planner)
     if not result.ok:
         return _problem(
             422,
@@ -472,7 +486,19 @@ def edit_route(
             figures=outcome["figures"],
             current_version=rec.version,
         )
-    author = _actor(planner)
+    if result.plan is plan:  # nothing to change (e.g. locking a locked grid): no new version
+        response.headers["ETag"] = _etag(rec.version)
+        return EditPublic(
+            plan=_public(rec),
+            op=body.op,
+            ok=True,
+            affected=[],
+            removed=[],
+            violations=outcome["violations"],
+            notes=[*result.notes, f"nothing changed; the plan stays at version {rec.version}"],
+            figures=outcome["figures"],
+            staffing=outcome["staffing"],
+        )
     try:
         with store.session(write=True) as s:
             new = update_plan(s, plan_id, result.plan, author=author, expected_version=expected)

@@ -1,0 +1,62 @@
+"""The service's snapshot of the published plans follows publishes made elsewhere.
+
+``gridmap publish`` or another uvicorn worker publishes through the store, not
+through this process: the lifespan polls the published plans and rebuilds the
+grid indexes when they changed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import apidata
+from fastapi.testclient import TestClient
+
+from gridmap.api import Settings, create_app
+from gridmap.db import load_plan, publish_plan, save_plan
+from gridmap.db.keys import create_key
+
+
+def _recoded_draft(store, pid: int) -> int:
+    """A draft copy of plan ``pid`` whose grid codes end in 9xx instead of 0xx."""
+    plan = load_plan(store, pid)
+    grids = plan.grids.copy()
+    grids["grid_code"] = grids["grid_code"].str.replace("001001", "001009", regex=False)
+    return save_plan(store, plan.replace(grids=grids, assignments=None), author="t").id
+
+
+def test_refresh_if_changed(published) -> None:
+    store, client, headers, pid = published
+    locator = client.app.state.locator
+    assert locator.refresh_if_changed() is False  # nothing changed since start-up
+    draft = _recoded_draft(store, pid)
+    assert locator.refresh_if_changed() is False  # a draft is not served
+    publish_plan(store, draft, author="another process")
+    assert locator.refresh_if_changed() is True
+    assert [a.plan_id for a in locator.areas] == [draft]
+    lon, lat = apidata.lonlat(50, 50)
+    r = client.get("/locate", params={"lon": lon, "lat": lat}, headers=headers("viewer"))
+    assert r.json()["grid"]["grid_code"] == apidata.G3.replace("001001", "001009")
+    assert locator.refresh_if_changed() is False
+
+
+def test_service_picks_up_a_plan_published_by_another_process(api_store) -> None:
+    from gridmap.db import save_layers
+
+    layers = apidata.make_layers()
+    save_layers(api_store, layers, author="setup")
+    pid = save_plan(api_store, apidata.make_plan(layers), author="setup", status="published").id
+    _, token = create_key(api_store, name="v", role="viewer", author="t")
+    app = create_app(Settings(database_url="sqlite://", refresh_seconds=0.05), store=api_store)
+    with TestClient(app) as client:
+        assert client.get("/health").json()["published_plans"] == [pid]
+        draft = _recoded_draft(api_store, pid)
+        publish_plan(api_store, draft, author="gridmap publish")  # not through this service
+        for _ in range(200):
+            if client.get("/health").json()["published_plans"] == [draft]:
+                break
+            time.sleep(0.05)
+        assert client.get("/health").json()["published_plans"] == [draft]
+        lon, lat = apidata.lonlat(50, 50)
+        r = client.get("/locate", params={"lon": lon, "lat": lat}, headers={"X-API-Key": token})
+        assert r.json()["grid"]["plan_id"] == draft
