@@ -62,6 +62,9 @@ def _group_lists(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> 
     return out
 
 
+_PIECE = 8  # segments per boundary piece in the nearest-grid tree
+
+
 class GridIndex:
     """Spatial index of grid polygons for locating points.
 
@@ -166,6 +169,7 @@ class GridIndex:
         # rank of each grid's code in string order: the deterministic tie-breaker
         self._rank = np.empty(len(codes_arr), dtype=np.int64)
         self._rank[np.argsort(codes_arr, kind="stable")] = np.arange(len(codes_arr))
+        self._edge_tree: tuple[shapely.STRtree, np.ndarray] | None = None  # built when needed
 
     @classmethod
     def from_plan(cls, plan: Any, *, tolerance: float = 0.01) -> GridIndex:
@@ -201,6 +205,32 @@ class GridIndex:
             f"GridIndex({len(self)} grids, crs=EPSG:{self.crs.to_epsg()}, "
             f"tolerance={self.tolerance} m)"
         )
+
+    def _edges(self) -> tuple[shapely.STRtree, np.ndarray]:
+        """Return a tree of short boundary pieces and the grid owning each piece.
+
+        The distance from a point outside every grid to a grid is its distance to
+        the grid's boundary; pieces of at most ``_PIECE`` segments have small boxes,
+        so the nearest search prunes well and each distance is cheap (a query on the
+        whole polygons measures every vertex of each candidate).
+        """
+        if self._edge_tree is None:
+            lines, owner = shapely.get_parts(self._boundaries, return_index=True)
+            xy, line = shapely.get_coordinates(lines, return_index=True)
+            n = np.bincount(line, minlength=len(lines))  # coordinates per ring (>= 2)
+            start = np.cumsum(n) - n
+            t = np.arange(len(xy)) - start[line]  # position along its ring
+            last = (n - 2) // _PIECE  # index of each ring's last piece
+            first_piece = np.cumsum(last + 1) - (last + 1)
+            piece = first_piece[line] + np.minimum(t // _PIECE, last[line])
+            # a vertex where two pieces meet ends one piece and starts the next
+            joint = (t % _PIECE == 0) & (t > 0) & (t < n[line] - 1)
+            rows = np.concatenate([np.arange(len(xy)), np.flatnonzero(joint)])
+            ids = np.concatenate([piece, piece[joint] - 1])
+            order = np.lexsort((rows, ids))
+            geoms = shapely.linestrings(xy[rows[order]], indices=ids[order])
+            self._edge_tree = (shapely.STRtree(geoms), np.repeat(owner, last + 1))
+        return self._edge_tree
 
     # ------------------------------------------------------------------
     def locate(self, x: Any, y: Any) -> pd.DataFrame:
@@ -260,7 +290,11 @@ class GridIndex:
 
         # covering pairs (for a point, intersects == covered by), then the few points
         # near an edge or outside every grid get the wider `dwithin` query
-        pi, gi = self._tree.query(points, predicate="intersects")
+        # bounding boxes from the tree, then the prepared polygons (faster than the
+        # tree's own `intersects` predicate, which does not use the prepared geometries)
+        pi, gi = self._tree.query(points)
+        hit = shapely.intersects_xy(self.geometries[gi], px[pi], py[pi])
+        pi, gi = pi[hit], gi[hit]
         covered = np.ones(len(pi), dtype=bool)
         dist_b = shapely.distance(self._boundaries[gi], points[pi])
         if self.tolerance > 0:
@@ -313,9 +347,9 @@ class GridIndex:
         # points outside every grid: nearest grid, ties to the smallest code
         lost = np.flatnonzero(~found)
         if len(lost):
-            (qi, qg), qd = self._tree.query_nearest(
-                points[lost], return_distance=True, all_matches=True
-            )
+            tree, owner = self._edges()
+            (qi, qe), qd = tree.query_nearest(points[lost], return_distance=True, all_matches=True)
+            qg = owner[qe]
             o = np.lexsort((self._rank[qg], qi))
             keep = np.ones(len(o), dtype=bool)
             keep[1:] = qi[o][1:] != qi[o][:-1]

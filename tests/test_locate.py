@@ -411,3 +411,31 @@ def test_scalar_matches_vectorised(random_case):
                 assert math.isnan(b)
             else:
                 assert a == b, (i, col, a, b)
+
+
+def test_nearest_grid_on_many_vertex_boundaries_and_holes():
+    """Outside points: the nearest grid over long rings (split in pieces) and holes."""
+    ring = shapely.Point(0, 0).buffer(300, quad_segs=64)  # 257 vertices
+    lake = shapely.Point(0, 0).buffer(100, quad_segs=16)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["R", "E", "W"]},
+        geometry=[
+            shapely.Polygon(ring.exterior.coords, [lake.exterior.coords]),
+            shapely.box(320, -50, 420, 50),
+            shapely.box(-420, -50, -320, 50),
+        ],
+        crs=32650,
+    )
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-500, 500, 3000), [0.0, 310.0, 0.0]])
+    y = np.concatenate([rng.uniform(-500, 500, 3000), [0.0, 0.0, 400.0]])
+    df = GridIndex(grids).locate(x, y)
+    expected = brute_force(grids, x, y, 0.01)
+    lost = df["grid_code"].isna().to_numpy()
+    assert lost.sum() > 1000
+    assert df["nearest_grid"].tolist() == [e[3] for e in expected]
+    np.testing.assert_allclose(df["nearest_distance"], [e[4] for e in expected], atol=1e-9)
+    # the lake's centre is ~100 m from R's inner ring (chords: a bit less); midway
+    # between R's outer vertex (300, 0) and E: a tie, to the smaller code "E"
+    assert df["nearest_grid"].iat[-3] == "R" and 99.8 < df["nearest_distance"].iat[-3] <= 100
+    assert df["nearest_grid"].iat[-2] == "E" and df["nearest_distance"].iat[-2] == 10.0
