@@ -23,6 +23,10 @@ Base maps: OpenStreetMap by default; ``tiles=`` takes a preset name from
 :data:`TILE_PRESETS` or any ``{z}/{x}/{y}`` URL template (with ``attr=``). AMap
 and Tencent tiles are drawn in GCJ-02, so with them (or ``tiles_crs="gcj02"``)
 every overlay vertex is shifted into GCJ-02 to line up with the streets.
+
+Without internet (government intranets): ``assets="inline"`` embeds Leaflet,
+jQuery and the plugins in the page, a URL prefix loads them from a server
+(the HTTP API serves them at ``/maps/static/``); see :mod:`gridmap.map_assets`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from folium.template import Template
 
 from gridmap.crs import check_lonlat, transform
 from gridmap.errors import CoordinateError, CRSError, InputError, LayerError, NotFoundError
+from gridmap.map_assets import check_assets, use_assets
 
 if TYPE_CHECKING:
     from gridmap.layers import Layers
@@ -838,7 +843,12 @@ def _adjacency_colours(grids: gpd.GeoDataFrame) -> dict[str, str]:
 
 
 def _new_map(
-    cfg: _TileConfig, geoms: np.ndarray, *, title: str, prefer_canvas: bool = False
+    cfg: _TileConfig,
+    geoms: np.ndarray,
+    *,
+    title: str,
+    prefer_canvas: bool = False,
+    assets: str = "cdn",
 ) -> folium.Map:
     m = folium.Map(
         location=None,
@@ -847,6 +857,7 @@ def _new_map(
         prefer_canvas=prefer_canvas,
         max_zoom=max(cfg.max_zoom, 19),
     )
+    use_assets(m, assets)
     root = m.get_root()
     assert isinstance(root, Figure)
     root.header.add_child(Element(f"<title>{_esc(title)}</title>"), name="gridmap_title")
@@ -1172,6 +1183,7 @@ def plan_map(
     band: tuple[float, float] | None = None,
     prefer_canvas: bool = False,
     staff_visible: bool = True,
+    assets: str = "cdn",
 ) -> folium.Map:
     """Map a plan: grids coloured by households against the band, with labels and tooltips.
 
@@ -1211,6 +1223,12 @@ def plan_map(
         Name the grid chief in tooltips. Pass False for roles that may not
         see staff: then no staff name is in the HTML.
 
+    assets : str, default "cdn"
+        Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
+        CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
+        more: the file works offline) or a URL prefix serving
+        ``gridmap/static/vendor/`` (see :func:`gridmap.map_assets.use_assets`).
+
     Returns
     -------
     folium.Map
@@ -1230,11 +1248,14 @@ def plan_map(
     True
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
+    assets = check_assets(assets)
     lo, hi = _band(plan, band)
     grids, simple, disp = _grid_layer_data(plan, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj)
     blds = getattr(layers, "buildings", None) if show_buildings and layers is not None else None
     many = blds is not None and len(blds) > _CANVAS_ABOVE
-    m = _new_map(cfg, disp, title="网格方案 Grid plan", prefer_canvas=prefer_canvas or many)
+    m = _new_map(
+        cfg, disp, title="网格方案 Grid plan", prefer_canvas=prefer_canvas or many, assets=assets
+    )
 
     codes = grids["grid_code"].astype(str)
     hh = pd.to_numeric(grids["households"], errors="coerce").to_numpy(dtype=float)
@@ -1401,6 +1422,7 @@ def incident_map(
     tiles_key: str | None = None,
     tiles_crs: str | None = None,
     simplify_tolerance: float = 2.0,
+    assets: str = "cdn",
 ) -> folium.Map:
     """Map one incident: the marker, its grid with chief and workers, and the neighbouring grids.
 
@@ -1423,6 +1445,12 @@ def incident_map(
     tiles, attr, tiles_key, tiles_crs, simplify_tolerance
         As in :func:`plan_map`.
 
+    assets : str, default "cdn"
+        Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
+        CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
+        more: the file works offline) or a URL prefix serving
+        ``gridmap/static/vendor/`` (see :func:`gridmap.map_assets.use_assets`).
+
     Returns
     -------
     folium.Map
@@ -1442,6 +1470,7 @@ def incident_map(
     True
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
+    assets = check_assets(assets)
     grids, crs = _check_plan(plan)
     try:
         lon_f, lat_f = float(lon), float(lat)
@@ -1489,6 +1518,7 @@ def incident_map(
         cfg,
         np.concatenate([disp, marker_geom]) if len(disp) else marker_geom,
         title="事件定位 Incident",
+        assets=assets,
     )
 
     staff = _staff_table(plan)
@@ -1582,6 +1612,7 @@ def incidents_map(
     tiles_key: str | None = None,
     tiles_crs: str | None = None,
     simplify_tolerance: float = 2.0,
+    assets: str = "cdn",
 ) -> folium.Map:
     """Map many incidents, clustered and coloured by grid, over the plan's grids.
 
@@ -1595,6 +1626,12 @@ def incidents_map(
         is missing). Every row is drawn.
     tiles, attr, tiles_key, tiles_crs, simplify_tolerance
         As in :func:`plan_map`.
+
+    assets : str, default "cdn"
+        Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
+        CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
+        more: the file works offline) or a URL prefix serving
+        ``gridmap/static/vendor/`` (see :func:`gridmap.map_assets.use_assets`).
 
     Returns
     -------
@@ -1617,6 +1654,7 @@ def incidents_map(
     True
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
+    assets = check_assets(assets)
     grids, crs = _check_plan(plan)
     missing = [c for c in ("id", "lon", "lat") if c not in incidents.columns]
     if missing:
@@ -1648,7 +1686,7 @@ def incidents_map(
         plon, plat = lon, lat
     plon, plat = np.round(plon, 6), np.round(plat, 6)
     pts = shapely.points(plon, plat)
-    m = _new_map(cfg, np.concatenate([disp, pts]), title="事件分布 Incidents")
+    m = _new_map(cfg, np.concatenate([disp, pts]), title="事件分布 Incidents", assets=assets)
 
     props = pd.DataFrame(
         {
@@ -1834,6 +1872,7 @@ def diff_map(
     tiles_key: str | None = None,
     tiles_crs: str | None = None,
     simplify_tolerance: float = 2.0,
+    assets: str = "cdn",
 ) -> folium.Map:
     """Overlay two plans, highlighting changed grids and moved buildings.
 
@@ -1854,6 +1893,12 @@ def diff_map(
     tiles, attr, tiles_key, tiles_crs, simplify_tolerance
         As in :func:`plan_map`.
 
+    assets : str, default "cdn"
+        Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
+        CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
+        more: the file works offline) or a URL prefix serving
+        ``gridmap/static/vendor/`` (see :func:`gridmap.map_assets.use_assets`).
+
     Returns
     -------
     folium.Map
@@ -1866,6 +1911,7 @@ def diff_map(
     True
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
+    assets = check_assets(assets)
     diff = plan_diff(plan_a, plan_b, area_tolerance=area_tolerance).set_index("grid_code")
     moved = moved_buildings(plan_a, plan_b)
     ga, crs_a = _check_plan(plan_a, "plan_a")
@@ -1880,7 +1926,9 @@ def diff_map(
         crs_b,
         gcj=cfg.gcj,
     )
-    m = _new_map(cfg, np.concatenate([disp_a, disp_b]), title="方案对比 Plan comparison")
+    m = _new_map(
+        cfg, np.concatenate([disp_a, disp_b]), title="方案对比 Plan comparison", assets=assets
+    )
 
     def count(col: str) -> pd.Series:
         parts = moved[col].dropna().str.split(",").explode()
@@ -2172,6 +2220,7 @@ def quality_map(
     tiles_key: str | None = None,
     tiles_crs: str | None = None,
     simplify_tolerance: float = 2.0,
+    assets: str = "cdn",
 ) -> folium.Map:
     """Map the grids that fail a quality check, with the reason.
 
@@ -2190,6 +2239,12 @@ def quality_map(
     tiles, attr, tiles_key, tiles_crs, simplify_tolerance
         As in :func:`plan_map`.
 
+    assets : str, default "cdn"
+        Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
+        CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
+        more: the file works offline) or a URL prefix serving
+        ``gridmap/static/vendor/`` (see :func:`gridmap.map_assets.use_assets`).
+
     Returns
     -------
     folium.Map
@@ -2202,9 +2257,10 @@ def quality_map(
     True
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
+    assets = check_assets(assets)
     flags = quality_flags(plan, min_compactness=min_compactness, band=band)
     grids, simple, disp = _grid_layer_data(plan, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj)
-    m = _new_map(cfg, disp, title="网格质量 Grid quality")
+    m = _new_map(cfg, disp, title="网格质量 Grid quality", assets=assets)
     colour = []
     for r in flags.itertuples(index=False):
         c = next((col for key, col, _ in _QUALITY_STYLE if getattr(r, key)), "#f0f0f0")

@@ -83,3 +83,29 @@ def features(html: str, key: str) -> list[dict[str, Any]]:
     ]
     assert found, f"no layer has property {key!r}"
     return found
+
+
+_TAG = re.compile(
+    r"<script\b[^>]*\bsrc=[\"']([^\"']+)|<link\b[^>]*\bhref=[\"']([^\"']+)", flags=re.I
+)
+_SCRIPT_BODY = re.compile(r"(<script\b[^>]*>).*?</script>", flags=re.I | re.S)
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style>", flags=re.I | re.S)
+_CSS_REF = re.compile(r"url\(\s*[\"']?([^\"')]+)|@import\s+[\"']([^\"']+)", flags=re.I)
+
+
+def resources(html: str) -> list[str]:
+    """Every script, stylesheet, CSS image and CSS @import the page loads.
+
+    ``<script src>`` and ``<link href>`` first, then the ``url(...)`` and
+    ``@import`` of its ``<style>`` blocks. Tile URLs are not among them:
+    Leaflet builds those in JavaScript.
+    """
+    html = _SCRIPT_BODY.sub(r"\1</script>", html)  # inline code may spell "<link", "<style"
+    tags = [a or b for a, b in _TAG.findall(html)]
+    css = [a or b for style in _STYLE.findall(html) for a, b in _CSS_REF.findall(style)]
+    return tags + css
+
+
+def external(html: str) -> list[str]:
+    """The :func:`resources` of the page that need the internet (http, https or //)."""
+    return [u for u in resources(html) if re.match(r"(?:https?:)?//", u, flags=re.I)]

@@ -13,12 +13,13 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-from maphtml import collections
+from maphtml import collections, external, resources
 from scipy.spatial import cKDTree
 
 from gridmap.crs import transform
 from gridmap.errors import CoordinateError, CRSError, InputError, LayerError, NotFoundError
 from gridmap.layers import Layers
+from gridmap.map_assets import CDN_FILES, vendored_file
 from gridmap.maps import (
     TILE_PRESETS,
     _collection,
@@ -1054,3 +1055,82 @@ def test_page_encoding_round_trips_every_geometry_type():
         [[118780000, 32050000, 10000, 0, 0, 10000, -10000, 0], [2000, -8000, 2000, 0, 0, 2000]],
     ]
     assert enc["g"][2][1][2:] == [1500, -700]
+
+
+# --------------------------------------------------------------------------- offline assets
+
+
+def every_map_kind(plan9, diff_pair, quality_plan, **kw) -> dict[str, str]:
+    lon, lat = grid_centre_lonlat(plan9, f"{CODE}005")
+    incidents = pd.DataFrame(
+        {"id": ["e1", "e2"], "lon": [lon, lon + 1e-4], "lat": [lat, lat], "grid_code": None}
+    )
+    return {
+        "plan": render(plan_map(plan9, **kw)),
+        "incident": render(incident_map(plan9, lon, lat, **kw)),
+        "incidents": render(incidents_map(plan9, incidents, **kw)),
+        "diff": render(diff_map(*diff_pair, **kw)),
+        "quality": render(quality_map(quality_plan, **kw)),
+    }
+
+
+def test_inline_maps_load_nothing_from_the_internet_but_tiles(plan9, diff_pair, quality_plan):
+    cdn = every_map_kind(plan9, diff_pair, quality_plan)
+    inline = every_map_kind(plan9, diff_pair, quality_plan, assets="inline")
+    for kind, html in inline.items():
+        assert external(html) == [], kind
+        assert "<script src=" not in html and "<link rel=" not in html, kind
+        # what a page still fetches is its tiles, built by Leaflet from the template
+        assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in html, kind
+        assert [u for u in resources(html) if not u.startswith("data:")] == [
+            "#default#VML"  # leaflet.css's old-IE behaviour, not a request
+        ], kind
+        # the libraries the CDN page links, and nothing else, are in the page
+        for url in external(cdn[kind]):
+            assert url in CDN_FILES, (kind, url)
+            head = vendored_file(CDN_FILES[url]).read_text(encoding="utf-8")[:30]
+            assert head.strip() in html, (kind, url)
+    assert (
+        "L.markerClusterGroup(" in inline["incidents"]
+        and "MarkerClusterGroup=" in (inline["incidents"])
+    )
+    assert "markercluster" not in inline["plan"].lower()
+    # the same map, the same grids: only the <head> differs
+    assert collections(inline["plan"]) == collections(cdn["plan"])
+    # about 270-310 kB more per page (a 9-grid plan is ~17 kB with CDN links)
+    extra = {k: len(inline[k].encode()) - len(cdn[k].encode()) for k in cdn}
+    assert all(260_000 < v < 320_000 for v in extra.values()), extra
+
+
+def test_served_maps_load_the_vendored_files_from_the_prefix(plan9, diff_pair, quality_plan):
+    cdn = every_map_kind(plan9, diff_pair, quality_plan)
+    for prefix in ("/maps/static/", "http://gis.intranet/gridmap-static/"):
+        served = every_map_kind(plan9, diff_pair, quality_plan, assets=prefix.rstrip("/"))
+        for kind, html in served.items():
+            want = [prefix + CDN_FILES[u] for u in external(cdn[kind])]
+            assert resources(html) == want, kind
+            assert "cdn.jsdelivr" not in html and "cdnjs" not in html, kind
+    assert external(served["plan"]) == [
+        "http://gis.intranet/gridmap-static/" + p
+        for p in (
+            "leaflet-1.9.3/dist/leaflet.js",
+            "jquery-3.7.1/dist/jquery.min.js",
+            "leaflet-1.9.3/dist/leaflet.css",
+            "leaflet-search-2.9.7/dist/leaflet-search.min.js",
+            "leaflet-search-2.9.7/dist/leaflet-search.min.css",
+            "leaflet.fullscreen-3.0.0/Control.FullScreen.js",
+            "leaflet.fullscreen-3.0.0/Control.FullScreen.css",
+        )
+    ]
+
+
+def test_cdn_maps_link_only_what_they_use(plan9_html):
+    links = external(plan9_html)
+    assert len(links) == 7 and all(u in CDN_FILES for u in links)
+    for unused in ("bootstrap", "fontawesome", "glyphicons", "awesome-markers"):
+        assert unused not in plan9_html
+
+
+def test_maps_reject_an_unknown_assets_mode(plan9):
+    with pytest.raises(InputError, match="neither 'cdn', 'inline' nor a URL prefix"):
+        plan_map(plan9, assets="offline")

@@ -6,9 +6,11 @@ import re
 
 import pytest
 from apidata import G1, G3, G5, lonlat
-from maphtml import features
+from maphtml import external, features, resources
+from pydantic import ValidationError
 
-from gridmap.api.routes.maps import MapSettings, get_map_settings
+from gridmap.api.routes.maps import STATIC_CACHE, MapSettings, get_map_settings
+from gridmap.map_assets import CDN_FILES, vendored_file
 
 
 def marker(html: str) -> tuple[float, float]:
@@ -127,5 +129,105 @@ def test_map_settings_from_environment(monkeypatch) -> None:
     monkeypatch.setenv("GRIDMAP_MAP_TILES", "amap")
     monkeypatch.setenv("GRIDMAP_MAP_TILES_KEY", "k")
     s = MapSettings()
-    assert s.options() == {"tiles": "amap", "attr": None, "tiles_key": "k", "tiles_crs": None}
+    assert s.options() == {
+        "tiles": "amap",
+        "attr": None,
+        "tiles_key": "k",
+        "tiles_crs": None,
+        "assets": "/maps/static/",
+    }
     assert s.options("none")["tiles"] is None
+
+
+# --------------------------------------------------------------------------- offline pages
+
+
+def test_map_pages_load_leaflet_from_this_server_without_a_key(city) -> None:
+    _, client, headers, pid = city
+    lon, lat = lonlat(50, 50)
+    pages = [
+        f"/maps/plans/{pid}",
+        f"/maps/plans/{pid}?kind=quality",
+        f"/maps/plans/{pid}/diff/{pid}",
+        f"/maps/locate?lon={lon}&lat={lat}",
+        f"/maps/incident?lon={lon}&lat={lat}",
+        f"/maps/diff/{pid}/{pid}",
+    ]
+    fetched = set()
+    for page in pages:
+        html = client.get(page, headers=headers("viewer")).text
+        refs = resources(html)
+        assert external(html) == [] and len(refs) >= 5, page
+        assert all(r.startswith("/maps/static/") for r in refs), page
+        fetched.update(refs)
+    assert len(fetched) == 7  # leaflet, jquery, search, fullscreen: js + css
+    for ref in sorted(fetched):
+        r = client.get(ref)  # no key: these are public libraries
+        assert r.status_code == 200, ref
+        assert r.headers["cache-control"] == STATIC_CACHE == "public, max-age=31536000, immutable"
+        assert r.content == vendored_file(ref.removeprefix("/maps/static/")).read_bytes()
+    # stylesheets find their images next to them
+    for ref in ("leaflet-1.9.3/dist/images/layers.png", "leaflet-search-2.9.7/images/loader.gif"):
+        assert client.get(f"/maps/static/{ref}").status_code == 200
+    schema = client.get("/openapi.json").json()["paths"]
+    assert "security" not in schema["/maps/static/{path}"]["get"]
+    assert "security" in schema["/maps/plans/{plan_id}"]["get"]
+
+
+def test_static_files_have_types_etags_and_stay_in_their_folder(city) -> None:
+    _, client, _, _ = city
+    base = "/maps/static/"
+    r = client.get(base + "leaflet-1.9.3/dist/leaflet.js")
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8" and len(r.content) > 1e5
+    again = client.get(
+        base + "leaflet-1.9.3/dist/leaflet.js", headers={"If-None-Match": r.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == STATIC_CACHE
+    for rel, media in [
+        ("leaflet-1.9.3/dist/leaflet.css", "text/css; charset=utf-8"),
+        ("leaflet.fullscreen-3.0.0/icon-fullscreen.svg", "image/svg+xml"),
+        ("leaflet-1.9.3/dist/images/marker-icon.png", "image/png"),
+    ]:
+        assert client.get(base + rel).headers["content-type"] == media
+    for bad in (
+        "..%2F..%2Fmap_assets.py",
+        "%2e%2e/%2e%2e/map_assets.py",
+        "leaflet-1.9.3/%2e%2e/%2e%2e/%2e%2e/pyproject.toml",
+        "%2Fetc%2Fpasswd",
+        "..%5C..%5Cmap_assets.py",
+        "leaflet-1.9.3/dist/",
+        "leaflet-1.9.3/dist/leaflet.js.map",
+    ):
+        r = client.get(base + bad)
+        assert r.status_code == 404, bad
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "no vendored map file" in r.json()["detail"]
+
+
+def test_assets_of_a_page_by_request_and_by_deployment(city, monkeypatch) -> None:
+    _, client, headers, pid = city
+    page = f"/maps/plans/{pid}"
+    inline = client.get(f"{page}?assets=inline", headers=headers("viewer")).text
+    assert "<script src=" not in inline and external(inline) == []
+    assert "Leaflet 1.9.3" in inline and len(inline) > 250_000
+    cdn = client.get(f"{page}?assets=cdn", headers=headers("viewer")).text
+    assert len(external(cdn)) == 7 and set(external(cdn)) <= set(CDN_FILES)
+    bad = client.get(f"{page}?assets=elsewhere", headers=headers("viewer"))
+    assert bad.status_code == 422
+    mirror = MapSettings(assets="http://gis.intranet/gridmap-static")
+    client.app.dependency_overrides[get_map_settings] = lambda: mirror
+    try:
+        html = client.get(page, headers=headers("viewer")).text
+        assert (
+            resources(html)[0] == "http://gis.intranet/gridmap-static/leaflet-1.9.3/dist/leaflet.js"
+        )
+        served = client.get(f"{page}?assets=served", headers=headers("viewer")).text
+        assert resources(served)[0] == "/maps/static/leaflet-1.9.3/dist/leaflet.js"
+    finally:
+        client.app.dependency_overrides.pop(get_map_settings)
+    monkeypatch.setenv("GRIDMAP_MAP_ASSETS", "offline")
+    with pytest.raises(ValidationError, match="neither 'cdn', 'inline' nor a URL prefix"):
+        MapSettings()
+    monkeypatch.setenv("GRIDMAP_MAP_ASSETS", "INLINE")
+    assert MapSettings().options()["assets"] == "inline"

@@ -1,17 +1,20 @@
-"""Browser fixtures: a real headless Chromium that opens generated maps offline.
+"""Browser fixtures: a real headless Chromium that opens generated maps without the internet.
 
-folium pages load Leaflet and its plugins from CDNs. Tests must not touch the
-network, so every request is intercepted with ``page.route``:
+Every request of a page is intercepted with ``page.route``; nothing reaches the
+network:
 
-* CDN files are served from ``tests/browser/assets/`` (vendored copies of
-  leaflet 1.9.3, jquery 3.7.1, leaflet-search 2.9.7, leaflet.fullscreen 3.0.0 and
-  leaflet.markercluster 1.1.0, taken from the npm registry with ``npm pack``;
-  their licences sit next to them);
-* styling-only CDN files the maps do not use (bootstrap, font-awesome,
-  awesome-markers) are answered with an empty body;
+* local pages and files (``file:``, ``data:``, ``blob:``, 127.0.0.1,
+  localhost) load normally: the API's own ``/maps/static/`` files among them;
+* a CDN URL that folium links (``assets="cdn"`` maps), or an image its
+  stylesheets load, is answered with the file the product ships for it
+  (:data:`gridmap.map_assets.CDN_FILES`, in ``gridmap/static/vendor/``), so the
+  pages run on the product's own copies;
 * map tiles get a blank PNG;
-* anything else is aborted and recorded, so a test can assert that nothing
-  unexpected was requested.
+* anything else is aborted and recorded in ``unexpected``.
+
+With ``offline=True`` (``open_map``/``open_url``) every request to another host
+than 127.0.0.1/localhost, tiles and CDNs included, is aborted and recorded in
+``blocked``, as on an intranet without internet.
 
 Screenshots go to ``$GRIDMAP_ARTIFACTS`` or ``tests/browser/artifacts/``
 (ignored by git).
@@ -28,10 +31,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-ASSETS = Path(__file__).parent / "assets"
+from gridmap.errors import NotFoundError
+from gridmap.map_assets import CDN_FILES, vendored_file
+
 CHROMIUM = os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,38 +49,36 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-#: CDN URL pattern → local file (``{0}`` is the first group of the pattern).
-CDN_FILES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"https://cdn\.jsdelivr\.net/npm/leaflet@[\d.]+/dist/([\w./-]+)$"), "leaflet/{0}"),
-    (re.compile(r"https://code\.jquery\.com/jquery-[\d.]+\.min\.js$"), "jquery/jquery.min.js"),
-    (
-        re.compile(
-            r"https://cdn\.jsdelivr\.net/npm/leaflet-search@[\d.]+/((?:dist|images)/[\w./-]+)$"
-        ),
-        "leaflet-search/{0}",
-    ),
-    (
-        re.compile(
-            r"https://cdn\.jsdelivr\.net/npm/leaflet\.fullscreen@[\d.]+/Control\.FullScreen(?:\.min)?\.js$"
-        ),
-        "leaflet.fullscreen/Control.FullScreen.js",
-    ),
-    (
-        re.compile(r"https://cdn\.jsdelivr\.net/npm/leaflet\.fullscreen@[\d.]+/([\w./-]+)$"),
-        "leaflet.fullscreen/{0}",
-    ),
-    (
-        re.compile(
-            r"https://cdnjs\.cloudflare\.com/ajax/libs/leaflet\.markercluster/[\d.]+/([\w./-]+)$"
-        ),
-        "leaflet.markercluster/{0}",
-    ),
-]
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-#: CDN files folium always links but our maps do not need (answered empty).
-CDN_STUBS = re.compile(
-    r"bootstrap|fontawesome|font-awesome|glyphicons|awesome-markers|leaflet\.awesome\.rotate"
-)
+
+def _cdn_roots() -> dict[str, str]:
+    """CDN folder of each library → its vendored folder (for the images its CSS loads)."""
+    roots = {}
+    for url, rel in CDN_FILES.items():
+        n = 0
+        while n < min(len(url), len(rel)) and url[-1 - n] == rel[-1 - n]:
+            n += 1
+        tail = url[len(url) - n :]
+        if "/" in tail:
+            cut = tail.index("/")
+            roots[url[: len(url) - n + cut + 1]] = rel[: len(rel) - n + cut + 1]
+    return roots
+
+
+CDN_ROOTS = _cdn_roots()
+
+
+def cdn_file(url: str) -> str | None:
+    """The vendored file (relative path) that answers a CDN URL, or None."""
+    url = url.split("?")[0]
+    if url in CDN_FILES:
+        return CDN_FILES[url]
+    for root, folder in CDN_ROOTS.items():
+        if url.startswith(root):
+            return folder + url[len(root) :]
+    return None
+
 
 #: Hosts of the tile presets (and the custom test URL): answered with a blank PNG.
 TILE_HOSTS = re.compile(
@@ -124,8 +128,9 @@ class OpenedMap:
     page_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     served: list[str] = field(default_factory=list)
-    stubbed: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)
 
     def evaluate(self, script: str, arg: Any = None) -> Any:
         return self.page.evaluate(script, arg)
@@ -133,6 +138,12 @@ class OpenedMap:
 
 def _content_type(path: str) -> str:
     return CONTENT_TYPES.get(Path(path).suffix, "application/octet-stream")
+
+
+def is_local(url: str) -> bool:
+    """True for URLs that stay on this machine (file, data, blob, 127.0.0.1, localhost)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("file", "data", "blob", "about") or parts.hostname in LOCAL_HOSTS
 
 
 @pytest.fixture(scope="session")
@@ -159,30 +170,29 @@ def artifacts() -> Path:
     return out
 
 
-def _attach(page: Any, opened: OpenedMap, *, local: tuple[str, ...] = ()) -> None:
-    """Route every request of ``page`` offline and record errors into ``opened``."""
+def _attach(page: Any, opened: OpenedMap, *, offline: bool = False) -> None:
+    """Route every request of ``page`` off the network and record errors into ``opened``."""
 
     def handle(route: Any) -> None:
         url = route.request.url
-        if url.startswith(("file:", "data:", "blob:", *local)):
+        if is_local(url):
+            opened.local.append(url)
             route.continue_()
             return
-        for pattern, target in CDN_FILES:
-            mt = pattern.match(url.split("?")[0])
-            if mt:
-                path = ASSETS / target.format(*mt.groups())
-                if path.is_file():
-                    opened.served.append(url)
-                    route.fulfill(
-                        status=200,
-                        body=path.read_bytes(),
-                        content_type=_content_type(str(path)),
-                    )
-                    return
-        if CDN_STUBS.search(url):
-            opened.stubbed.append(url)
-            route.fulfill(status=200, body="", content_type=_content_type(url.split("?")[0]))
+        if offline:
+            opened.blocked.append(url)
+            route.abort()
             return
+        rel = cdn_file(url)
+        if rel is not None:
+            try:
+                body = vendored_file(rel).read_bytes()
+            except NotFoundError:
+                pass
+            else:
+                opened.served.append(url)
+                route.fulfill(status=200, body=body, content_type=_content_type(rel))
+                return
         if TILE_HOSTS.search(url):
             route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
             return
@@ -191,10 +201,16 @@ def _attach(page: Any, opened: OpenedMap, *, local: tuple[str, ...] = ()) -> Non
 
     page.route("**/*", handle)
     page.on("pageerror", lambda exc: opened.page_errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: opened.console_errors.append(msg.text) if msg.type == "error" else None,
-    )
+
+    def console(msg: Any) -> None:
+        if msg.type != "error":
+            return
+        where = (msg.location or {}).get("url", "")
+        if offline and msg.text.startswith("Failed to load resource") and where in opened.blocked:
+            return  # a blocked request (tiles): recorded in ``blocked``
+        opened.console_errors.append(msg.text)
+
+    page.on("console", console)
 
 
 FIND_MAP = "() => Object.keys(window).find(k => /^map_[0-9a-f]{32}$/.test(k)) || null"
@@ -202,19 +218,34 @@ FIND_MAP = "() => Object.keys(window).find(k => /^map_[0-9a-f]{32}$/.test(k)) ||
 
 @pytest.fixture
 def open_map(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., OpenedMap]]:
-    """Save a folium map to tmp_path and open it offline; returns an :class:`OpenedMap`."""
+    """Open a folium map (saved to tmp_path) or an HTML file off the network.
+
+    Returns an :class:`OpenedMap`; ``offline=True`` aborts every non-local request.
+    """
     contexts: list[Any] = []
 
-    def _open(m: Any, name: str = "map", *, width: int = 1100, height: int = 800) -> OpenedMap:
-        path = tmp_path / f"{name}.html"
-        path.write_text(m.get_root().render(), encoding="utf-8")
+    def _open(
+        m: Any,
+        name: str = "map",
+        *,
+        width: int = 1100,
+        height: int = 800,
+        offline: bool = False,
+    ) -> OpenedMap:
+        if isinstance(m, Path):
+            path, find = m, FIND_MAP
+        else:
+            path = tmp_path / f"{name}.html"
+            path.write_text(m.get_root().render(), encoding="utf-8")
+            find = f"() => typeof window.{m.get_name()} !== 'undefined' ? '{m.get_name()}' : null"
         context = chromium.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
         contexts.append(context)
         page = context.new_page()
-        opened = OpenedMap(page=page, map_name=m.get_name(), path=path)
-        _attach(page, opened)
+        opened = OpenedMap(page=page, map_name="", path=path)
+        _attach(page, opened, offline=offline)
         page.goto(path.as_uri(), wait_until="load")
-        page.wait_for_function(f"() => typeof window.{opened.map_name} !== 'undefined'")
+        page.wait_for_function(f"({find})() !== null")
+        opened.map_name = page.evaluate(find)
         page.wait_for_timeout(300)  # let fitBounds / label visibility settle
         return opened
 
@@ -225,11 +256,16 @@ def open_map(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., OpenedMap]
 
 @pytest.fixture
 def open_url(chromium: Any) -> Iterator[Callable[..., OpenedMap]]:
-    """Open a map page served over HTTP (the API), sending ``headers``; CDN files offline."""
+    """Open a map page served over HTTP (the API), sending ``headers``; off the network."""
     contexts: list[Any] = []
 
     def _open(
-        url: str, headers: dict[str, str] | None = None, *, width: int = 1100, height: int = 800
+        url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        width: int = 1100,
+        height: int = 800,
+        offline: bool = False,
     ) -> OpenedMap:
         context = chromium.new_context(
             viewport={"width": width, "height": height},
@@ -239,8 +275,7 @@ def open_url(chromium: Any) -> Iterator[Callable[..., OpenedMap]]:
         contexts.append(context)
         page = context.new_page()
         opened = OpenedMap(page=page, map_name="", path=Path(url))
-        origin = "/".join(url.split("/")[:3])
-        _attach(page, opened, local=(origin,))
+        _attach(page, opened, offline=offline)
         response = page.goto(url, wait_until="load")
         assert response is not None and response.status == 200, url
         page.wait_for_function(f"({FIND_MAP})() !== null")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import shapely
+from conftest import TILE_HOSTS
 
 from gridmap.crs import transform
 
@@ -160,3 +162,71 @@ def test_diff_map_page_of_the_api(service, open_url) -> None:
     assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "moved_in"]) == service.n_grids
     legend = opened.page.locator(".gridmap-legend").inner_text()
     assert f"未变 Unchanged · {service.n_grids}" in legend
+
+
+MARKER_IMAGES = """() => [...document.querySelectorAll('img.leaflet-marker-icon')]
+    .map(img => [img.complete && img.naturalWidth > 0, new URL(img.src).pathname])"""
+
+
+def assert_offline_clean(opened) -> None:
+    """No script error, and the only requests that tried to leave the machine were tiles."""
+    assert opened.page_errors == [] and opened.console_errors == []
+    assert opened.served == [] and opened.unexpected == []
+    assert opened.blocked and all(TILE_HOSTS.search(u) for u in opened.blocked), opened.blocked
+
+
+def test_api_map_pages_work_with_the_network_blocked(service, open_url, artifacts: Path) -> None:
+    opened = open_url(
+        f"{service.base}/maps/plans/{service.plan_id}",
+        {"X-API-Key": service.keys["viewer"]},
+        offline=True,
+    )
+    assert_offline_clean(opened)
+    static = {u.removeprefix(service.base) for u in opened.local if "/maps/static/" in u}
+    assert {
+        "/maps/static/leaflet-1.9.3/dist/leaflet.js",
+        "/maps/static/jquery-3.7.1/dist/jquery.min.js",
+        "/maps/static/leaflet-search-2.9.7/dist/leaflet-search.min.js",
+        "/maps/static/leaflet.fullscreen-3.0.0/Control.FullScreen.js",
+        "/maps/static/leaflet-search-2.9.7/images/search-icon.png",  # from the stylesheet
+    } <= static
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == service.n_grids
+    code, lon, lat = service.inside
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, code, lat, lon])
+    opened.page.mouse.click(x, y)
+    popup = opened.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert code in popup.inner_text() and "四至 Boundaries" in popup.inner_text()
+    assert_offline_clean(opened)
+    opened.page.screenshot(path=str(artifacts / "api_plan_map_offline.png"))
+
+    # the incident page: Leaflet's marker image comes from this server too
+    url = f"{service.base}/maps/locate?lon={lon}&lat={lat}&incident_id=12345-2"
+    located = open_url(url, {"X-API-Key": service.keys["dispatcher"]}, offline=True)
+    assert_offline_clean(located)
+    assert located.evaluate(MARKER_IMAGES) == [
+        [True, "/maps/static/leaflet-1.9.3/dist/images/marker-icon.png"]
+    ]
+    assert service.chief in located.page.locator(".gridmap-info").inner_text()
+
+
+def test_static_route_refuses_raw_dot_dot_paths(service) -> None:
+    """Through a real server, which does not clean ``..`` out of the path like clients do."""
+    host, port = service.base.removeprefix("http://").split(":")
+    for path in (
+        "/maps/static/../../map_assets.py",
+        "/maps/static/leaflet-1.9.3/../../../pyproject.toml",
+        "/maps/static/..%2f..%2fmap_assets.py",
+        "/maps/static//etc/passwd",
+    ):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        assert r.status == 404 and b"no vendored map file" in body, path
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", "/maps/static/leaflet-1.9.3/LICENSE")
+    r = conn.getresponse()
+    assert r.status == 200 and b"BSD" in r.read()
+    conn.close()

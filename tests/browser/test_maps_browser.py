@@ -1,4 +1,8 @@
-"""gridmap.maps pages in a real headless Chromium (offline, CDN files served locally)."""
+"""gridmap.maps pages in a real headless Chromium, off the network.
+
+CDN links are answered with the product's own vendored files (see conftest);
+``assets="inline"`` pages are opened with every non-local request blocked.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
+from conftest import TILE_HOSTS
 from maphtml import features
 
 from gridmap.crs import transform
@@ -387,3 +392,81 @@ def test_many_buildings_on_a_canvas_switched_on_from_the_layer_control(
     popup.wait_for(timeout=5000)
     assert f"{CODE}005" in popup.inner_text() and "四至 Boundaries" in popup.inner_text()
     assert_clean(opened)
+
+
+# --------------------------------------------------------------------------- without internet
+
+ICON_LOADED = """() => [
+    ...document.querySelectorAll('img.leaflet-marker-icon, img.leaflet-marker-shadow')
+]
+    .map(img => [img.complete && img.naturalWidth > 0, img.src.slice(0, 21)])"""
+
+CONTROL_IMAGES = """() => [
+    '.leaflet-control-layers-toggle',
+    '.leaflet-control-search .search-button',
+    '.leaflet-control-zoom-fullscreen',
+].map(sel => {
+        const el = document.querySelector(sel);
+        return el ? getComputedStyle(el).backgroundImage.slice(0, 26) : null;
+    })"""
+
+
+def assert_offline_clean(opened) -> None:
+    """No script error, and the only requests that tried to leave the machine were tiles."""
+    assert opened.page_errors == []
+    assert opened.console_errors == []
+    assert opened.served == [] and opened.unexpected == []
+    assert opened.blocked and all(TILE_HOSTS.search(u) for u in opened.blocked), opened.blocked
+
+
+def test_inline_plan_map_file_works_with_the_network_blocked(plan, open_map, tmp_path, artifacts):
+    path = tmp_path / "plan_offline.html"
+    plan_map(plan, layers=make_layers(plan), assets="inline").save(str(path))
+    opened = open_map(path, offline=True)
+    assert_offline_clean(opened)
+    assert [u for u in opened.local if not u.startswith("data:")] == [path.as_uri()]
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "boundary_desc"]) == 9
+    assert opened.evaluate(COUNT_FEATURES, [opened.map_name, "building_id"]) == 9
+    page = opened.page
+    assert page.locator(".gridmap-label span").count() == 9
+    # the controls, with their icons (embedded images, not broken links)
+    assert page.evaluate(CONTROL_IMAGES) == ['url("data:image/png;base64'] * 2 + [
+        'url("data:image/svg+xml;ba'
+    ]
+    x, y = opened.evaluate(GRID_SCREEN_POINT, [opened.map_name, f"{CODE}005"])
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert f"{CODE}005" in popup.inner_text() and "四至 Boundaries" in popup.inner_text()
+    # search (leaflet-search) works from the embedded copy too
+    page.locator(".leaflet-control-search input.search-input").press_sequentially(
+        f"{CODE}008", delay=20
+    )
+    page.locator(".search-tip", has_text=f"{CODE}008").first.click(timeout=5000)
+    page.locator(".leaflet-popup-content", has_text=f"{CODE}008").wait_for(timeout=5000)
+    assert_offline_clean(opened)
+    page.screenshot(path=str(artifacts / "plan_map_offline.png"))
+
+
+def test_inline_incident_maps_work_with_the_network_blocked(plan, open_map, tmp_path):
+    c = plan.grids.geometry.iloc[4].centroid
+    lon, lat = transform(c.x + 20, c.y + 20, CRS, "wgs84")
+    path = tmp_path / "incident_offline.html"
+    incident_map(plan, lon, lat, incident_id="12345-0001", assets="inline").save(str(path))
+    opened = open_map(path, offline=True)
+    assert_offline_clean(opened)
+    # Leaflet's default marker and its shadow come from the page, not from a CDN folder
+    assert opened.evaluate(ICON_LOADED) == [[True, "data:image/png;base64"]] * 2
+    opened.page.locator("img.leaflet-marker-icon").click()
+    popup = opened.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert f"{CODE}005" in popup.inner_text() and "王秀英4" in popup.inner_text()
+    df = pd.DataFrame(
+        {"id": ["a", "b", "c"], "lon": [lon] * 3, "lat": [lat, lat + 1e-5, lat + 2e-5]}
+    ).assign(grid_code=f"{CODE}005")
+    path = tmp_path / "incidents_offline.html"
+    incidents_map(plan, df, assets="inline").save(str(path))
+    opened = open_map(path, offline=True)
+    assert_offline_clean(opened)
+    clusters = opened.page.locator(".marker-cluster")
+    assert clusters.count() == 1 and clusters.inner_text() == "3"

@@ -15,16 +15,26 @@ unless the deployment sets ``GRIDMAP_MAP_TILES`` (a preset of
 ``GRIDMAP_MAP_TILES_ATTR``, ``GRIDMAP_MAP_TILES_KEY`` and
 ``GRIDMAP_MAP_TILES_CRS``); a request may pick another preset with ``?tiles=``.
 AMap and Tencent tiles are GCJ-02 and every overlay is shifted to match.
+
+The pages work on an intranet without internet: they load Leaflet, jQuery and
+the plugins from this server, ``GET /maps/static/{path}`` (public, no key: the
+files shipped in ``gridmap/static/vendor/``, cached for a year). The deployment
+may choose ``GRIDMAP_MAP_ASSETS=inline`` (embedded in each page), ``cdn``
+(public CDNs) or a URL prefix of its own mirror; a request may ask for
+``?assets=inline`` (a page to save as one file) or ``?assets=cdn``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
@@ -33,8 +43,9 @@ from gridmap.api.errors import PROBLEM_RESPONSES
 from gridmap.api.locator import Area
 from gridmap.api.schemas import CRS_HELP
 from gridmap.api.security import Principal
+from gridmap.map_assets import check_assets, vendored_file
 
-__all__ = ["router", "MapSettings", "get_map_settings", "staffed_plan"]
+__all__ = ["router", "MapSettings", "get_map_settings", "staffed_plan", "STATIC_CACHE"]
 
 router = APIRouter(prefix="/maps", tags=["maps"], responses=PROBLEM_RESPONSES)
 
@@ -55,6 +66,11 @@ class MapSettings(BaseSettings):
         the configuration, but note that it ends up in the page's tile URLs.
     tiles_crs : {"wgs84", "gcj02"} or None
         Datum of a URL template's tiles (presets know theirs).
+    assets : str
+        Where the pages load Leaflet, jQuery and the plugins from: ``served``
+        (default: this server's ``/maps/static/``, works without internet),
+        ``inline`` (embedded in every page, ~300 kB more each), ``cdn`` (public
+        CDNs) or the URL prefix of a server holding ``gridmap/static/vendor/``.
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_MAP_", extra="ignore")
@@ -63,16 +79,34 @@ class MapSettings(BaseSettings):
     tiles_attr: str | None = None
     tiles_key: str | None = None
     tiles_crs: Literal["wgs84", "gcj02"] | None = None
+    assets: str = "served"
 
-    def options(self, tiles: str | None = None) -> dict[str, Any]:
-        """Keyword arguments for the :mod:`gridmap.maps` builders (``tiles`` overrides)."""
+    @field_validator("assets")
+    @classmethod
+    def _check_assets(cls, value: str) -> str:
+        return "served" if value.strip().lower() == "served" else check_assets(value)
+
+    def options(
+        self,
+        tiles: str | None = None,
+        *,
+        assets: str | None = None,
+        static_url: str = "/maps/static/",
+    ) -> dict[str, Any]:
+        """Keyword arguments for the :mod:`gridmap.maps` builders.
+
+        ``tiles`` and ``assets`` override the settings; ``static_url`` is
+        where this server answers ``GET /maps/static/{path}`` (for ``served``).
+        """
         name = tiles or self.tiles
         same = tiles is None or tiles == self.tiles
+        mode = assets or self.assets
         return {
             "tiles": None if name.strip().lower() == "none" else name,
             "attr": self.tiles_attr if same else None,
             "tiles_key": self.tiles_key,
             "tiles_crs": self.tiles_crs if same else None,
+            "assets": static_url if mode == "served" else mode,
         }
 
 
@@ -91,6 +125,17 @@ TilesQuery = Annotated[
         pattern=r"^[A-Za-z_]+$",
     ),
 ]
+AssetsQuery = Annotated[
+    Literal["served", "inline", "cdn"] | None,
+    Query(
+        description="Where the page loads Leaflet and the plugins: served (from this server, "
+        "works without internet), inline (embedded: save the page as one file) or cdn "
+        "(default: the service's GRIDMAP_MAP_ASSETS)"
+    ),
+]
+
+#: Cache-Control of the vendored files: their paths carry the library version.
+STATIC_CACHE = "public, max-age=31536000, immutable"
 
 
 def _plan_for(area: Area, principal: Principal) -> Any:
@@ -133,9 +178,52 @@ def _html(m: Any) -> HTMLResponse:
     return HTMLResponse(m.get_root().render())
 
 
+def _opts(
+    request: Request, settings: MapSettings, tiles: str | None = None, assets: str | None = None
+) -> dict[str, Any]:
+    """Builder options, with the vendored files served by this app (whatever its root path)."""
+    static_url = request.url_for("map_static_file", path="").path
+    return settings.options(tiles, assets=assets, static_url=static_url)
+
+
+@lru_cache(maxsize=64)
+def _static(path: str) -> tuple[bytes, str, str]:
+    """Return a vendored file's bytes, media type and ETag (read once: they never change)."""
+    file = vendored_file(path)
+    body = file.read_bytes()
+    media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    if media.startswith("text/") or media.endswith("javascript"):
+        media += "; charset=utf-8"
+    return body, media, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@router.get(
+    "/static/{path:path}",
+    name="map_static_file",
+    response_class=Response,
+    summary="Leaflet, jQuery and the plugins of the map pages (public)",
+    responses={200: {"content": {"application/javascript": {}, "text/css": {}, "image/png": {}}}},
+)
+def static_file(path: str, request: Request) -> Response:
+    """Return a front-end file the map pages load, so that they need no internet.
+
+    No key is needed: these are public libraries (versions, sources and
+    licences in ``gridmap/static/vendor/README.md``, which this route serves
+    too). Only the shipped files are served (anything else, ``..`` included,
+    is 404); their paths carry the library's version, so browsers keep them for
+    a year.
+    """
+    body, media, etag = _static(path)
+    headers = {"Cache-Control": STATIC_CACHE, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
 @router.get("/plans/{plan_id}", response_class=HTMLResponse, summary="Map of a plan (viewer)")
 async def plan_map_route(
     plan_id: int,
+    request: Request,
     locator: LocatorDep,
     principal: ViewerDep,
     settings: MapSettingsDep,
@@ -145,6 +233,7 @@ async def plan_map_route(
     ] = "plan",
     buildings: Annotated[bool, Query(description="add the buildings layer")] = True,
     tiles: TilesQuery = None,
+    assets: AssetsQuery = None,
 ) -> HTMLResponse:
     """Map the plan's grids coloured by households (or by failed check), with labels and popups.
 
@@ -155,7 +244,7 @@ async def plan_map_route(
     from gridmap.maps import plan_map, quality_map
 
     area = await run_in_threadpool(locator.area, plan_id)
-    opts = settings.options(tiles)
+    opts = _opts(request, settings, tiles, assets)
     if kind == "quality":
         m = await run_in_threadpool(quality_map, area.plan.replace(assignments=None), **opts)
     else:
@@ -208,6 +297,7 @@ async def _locate_map(
 async def locate_map_route(
     lon: float,
     lat: float,
+    request: Request,
     locator: LocatorDep,
     principal: ViewerDep,
     settings: MapSettingsDep,
@@ -215,6 +305,7 @@ async def locate_map_route(
     plan: Annotated[int | None, Query(description="a plan id (default: published)")] = None,
     incident_id: Annotated[str | None, Query(description="shown in the marker")] = None,
     tiles: TilesQuery = None,
+    assets: AssetsQuery = None,
 ) -> HTMLResponse:
     """Map the point (an incident), its grid and the neighbouring grids.
 
@@ -222,7 +313,14 @@ async def locate_map_route(
     and up, as in ``GET /locate``; viewers see the grid without them.
     """
     return await _locate_map(
-        lon, lat, crs, plan, incident_id, locator, principal, settings.options(tiles)
+        lon,
+        lat,
+        crs,
+        plan,
+        incident_id,
+        locator,
+        principal,
+        _opts(request, settings, tiles, assets),
     )
 
 
@@ -230,6 +328,7 @@ async def locate_map_route(
 async def incident_map_route(
     lon: float,
     lat: float,
+    request: Request,
     locator: LocatorDep,
     principal: ViewerDep,
     settings: MapSettingsDep,
@@ -239,7 +338,7 @@ async def incident_map_route(
 ) -> HTMLResponse:
     """Former name of ``GET /maps/locate``."""
     return await _locate_map(
-        lon, lat, crs, plan, incident_id, locator, principal, settings.options()
+        lon, lat, crs, plan, incident_id, locator, principal, _opts(request, settings)
     )
 
 
@@ -264,18 +363,25 @@ async def _diff_map(a: int, b: int, locator: Any, opts: dict[str, Any]) -> HTMLR
 async def diff_map_route(
     a: int,
     b: int,
+    request: Request,
     locator: LocatorDep,
     principal: ViewerDep,
     settings: MapSettingsDep,
     tiles: TilesQuery = None,
+    assets: AssetsQuery = None,
 ) -> HTMLResponse:
     """Map the grids of ``b`` coloured by status against ``a``, and the buildings that moved."""
-    return await _diff_map(a, b, locator, settings.options(tiles))
+    return await _diff_map(a, b, locator, _opts(request, settings, tiles, assets))
 
 
 @router.get("/diff/{a}/{b}", response_class=HTMLResponse, include_in_schema=False)
 async def diff_map_old_route(
-    a: int, b: int, locator: LocatorDep, principal: ViewerDep, settings: MapSettingsDep
+    a: int,
+    b: int,
+    request: Request,
+    locator: LocatorDep,
+    principal: ViewerDep,
+    settings: MapSettingsDep,
 ) -> HTMLResponse:
     """Former name of ``GET /maps/plans/{a}/diff/{b}``."""
-    return await _diff_map(a, b, locator, settings.options())
+    return await _diff_map(a, b, locator, _opts(request, settings))
