@@ -713,8 +713,9 @@ def _refuse_uncovering(s: Session, plan_id: int, archived: list[int]) -> None:
         f"{', '.join(map(str, old))}, leaving {len(ids)} communit{'y' if len(ids) == 1 else 'ies'} "
         f"outside plan {plan_id} with no published grids (dispatch could not locate "
         f"incidents there): {shown}. Publish a plan that covers them too (edit plan "
-        f"{old[0]} instead, or re-partition with the other communities locked), or pass "
-        "allow_uncovered=True (CLI --allow-uncovered) to withdraw them on purpose"
+        f"{old[0]} instead, or re-partition with the other communities locked), or publish "
+        "with allow_uncovered (CLI --allow-uncovered, HTTP ?allow_uncovered=true) to withdraw "
+        "them on purpose"
     )
 
 

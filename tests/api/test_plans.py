@@ -427,3 +427,33 @@ def test_split_with_a_malformed_line_is_400(api, line, match):
     )
     assert r.status_code == 400, r.text
     assert match in r.json()["detail"]
+
+
+def test_publish_that_would_uncover_communities_is_409_until_allowed(api):
+    store, client, headers = api
+    P, V = headers("planner"), headers("viewer")
+    whole = _create(client, headers)
+    r = client.post(f"/plans/{whole}/publish", headers={**P, "If-Match": '"1"'})
+    assert r.status_code == 200
+    body = {"community_ids": ["c1"], "min_households": 200, "max_households": 500}
+    r = client.post("/plans", json=body, headers=P)
+    assert r.status_code == 202, r.text
+    for _ in range(600):
+        job = client.get(r.headers["location"], headers=V).json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    part = int(job["result"]["plan_id"])
+    r = client.post(f"/plans/{part}/publish", headers={**P, "If-Match": '"1"'})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "leaving 1 community" in r.json()["detail"] and ": c2." in r.json()["detail"]
+    assert "?allow_uncovered=true" in r.json()["detail"]
+    # nothing changed: the whole plan is still the published one, the part still a draft
+    assert client.get(f"/plans/{whole}", headers=V).json()["status"] == "published"
+    assert client.get(f"/plans/{part}", headers=V).json()["status"] == "draft"
+    r = client.post(
+        f"/plans/{part}/publish?allow_uncovered=true", headers={**P, "If-Match": '"1"'}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "published"
+    assert client.get(f"/plans/{whole}", headers=V).json()["status"] == "archived"

@@ -390,6 +390,13 @@ def publish_route(
     locator: LocatorDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
+    allow_uncovered: Annotated[
+        bool,
+        Query(
+            description="Publish even if communities of the plan it replaces are left "
+            "without published grids (otherwise 409 naming them)."
+        ),
+    ] = False,
 ) -> Any:
     """Publish (archiving the published plan of the same communities); needs ``If-Match``."""
     expected = _expected_version(if_match)
@@ -399,8 +406,16 @@ def publish_route(
     if expected is not None and rec.version != expected:
         return _stale(plan_id, expected, rec.version)
     try:
-        rec = publish_plan(store, plan_id, author=_actor(planner), expected_version=expected)
+        rec = publish_plan(
+            store,
+            plan_id,
+            author=_actor(planner),
+            expected_version=expected,
+            allow_uncovered=allow_uncovered,
+        )
     except ConflictError as exc:
+        if exc.current_version is None:  # not a version race: e.g. it would uncover communities
+            raise
         return _stale(plan_id, expected or rec.version, exc.current_version or rec.version)
     locator.refresh()
     response.headers["ETag"] = _etag(rec.version)
