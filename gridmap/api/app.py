@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()
         own = store is None
         st = store or Store.from_url(settings.database_url, schema=settings.database_schema)
         app.state.settings = settings
@@ -135,6 +136,37 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.router.routes.insert(0, Route("/locate", locate_fast, methods=["GET"]))
     _add_schemas(app)
     return app
+
+
+class _RedactLocation(logging.Filter):
+    """Drop the query string of position requests from the server's access log.
+
+    ``/locate?lon=…&lat=…`` is where an incident (often a caller's home) is; the
+    access log needs the path and status, not the place.
+    """
+
+    _PREFIXES = ("/locate", "/maps/locate")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, sep, _ = args[2].partition("?")
+            if sep and path.startswith(self._PREFIXES):
+                record.args = (*args[:2], f"{path}?…", *args[3:])
+        return True
+
+
+def redact_access_log(logger: str = "uvicorn.access") -> None:
+    """Install the filter that keeps incident coordinates out of the access log (idempotent).
+
+    Parameters
+    ----------
+    logger : str, default "uvicorn.access"
+        The access logger of the server.
+    """
+    target = logging.getLogger(logger)
+    if not any(isinstance(f, _RedactLocation) for f in target.filters):
+        target.addFilter(_RedactLocation())
 
 
 def _add_schemas(app: FastAPI) -> None:

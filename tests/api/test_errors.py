@@ -82,3 +82,52 @@ def test_personal_data_never_in_logs(city, caplog) -> None:
     logged = caplog.text
     for secret in (PHONE, "王网格", "b00-h1", "elderly_living_alone"):
         assert secret not in logged
+
+
+def test_access_log_of_a_real_server_keeps_incident_coordinates_out(tmp_path) -> None:
+    """uvicorn's access log gets ``/locate?…``: the path and status, not the place."""
+    import socket
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    import uvicorn
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    access = logging.getLogger("uvicorn.access")
+    keep = Keep()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'gridmap.db'}"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        access.addHandler(keep)  # after uvicorn configured its loggers
+        for path in ("/locate?lon=118.78051&lat=32.05003&crs=gcj02", "/plans?status=draft"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401  # no key: refused, and still logged
+        while len(lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        access.removeHandler(keep)
+        server.should_exit = True
+        thread.join(timeout=30)
+    text = "\n".join(lines)
+    assert '"GET /locate?… HTTP/1.1" 401' in text, text
+    assert "118.78051" not in text and "32.05003" not in text
+    assert '"GET /plans?status=draft HTTP/1.1" 401' in text  # other query strings stay
