@@ -666,6 +666,33 @@ def partition(
     )
 
 
+def _match_edges(geoms: np.ndarray, locked: np.ndarray) -> np.ndarray:
+    """Make the grids of the whole plan one valid polygonal coverage.
+
+    Each community is tessellated on its own, so where a grid boundary meets
+    the community edge it leaves a vertex that the grid across the edge (in the
+    neighbouring community) does not have, and the plan is not a valid coverage
+    (``shapely.coverage_is_valid``) although nothing overlaps. ``coverage_clean``
+    nodes those shared edges. It is applied only when it moves no vertex by more
+    than a millimetre and keeps every grid one polygon; locked grids keep their
+    geometry exactly.
+    """
+    if len(geoms) < 2 or bool(shapely.coverage_is_valid(geoms)):
+        return geoms
+    try:
+        cleaned = np.asarray(shapely.coverage_clean(geoms), dtype=object)
+    except shapely.errors.GEOSException:  # pragma: no cover - overlapping communities
+        return geoms
+    ok = (
+        (shapely.get_type_id(cleaned) == 3)
+        & (shapely.hausdorff_distance(cleaned, geoms) < 1e-3)
+        & (np.abs(shapely.area(cleaned) - shapely.area(geoms)) < 1e-3)
+    )
+    if not ok.all():
+        return geoms
+    return np.where(locked, geoms, cleaned)
+
+
 def _assemble(
     layers: Layers,
     results: list[dict[str, Any]],
@@ -702,6 +729,9 @@ def _assemble(
         pd.DataFrame(grid_records, columns=["uid", "community_id", "key", "locked", "geometry"]),
         geometry="geometry",
         crs=layers.crs,
+    )
+    grids["geometry"] = _match_edges(
+        np.asarray(grids.geometry.array, dtype=object), grids["locked"].to_numpy(dtype=bool)
     )
     members = (
         pd.concat(member_frames, ignore_index=True)

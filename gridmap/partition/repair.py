@@ -53,6 +53,7 @@ class _RepairMixin:
     hh: np.ndarray
     area: np.ndarray
     ext: np.ndarray
+    outer: np.ndarray
     n: int
     min: int
     max: int
@@ -306,16 +307,87 @@ class _RepairMixin:
         return out
 
     def enclaves(self, label: np.ndarray) -> list[int]:
-        """Grids that touch neither the community edge nor a third grid."""
+        """Grids that touch neither the community's outer edge nor a third grid."""
         found = []
         for g in np.unique(label):
             nodes = np.flatnonzero(label == g)
-            if self.ext[nodes].sum() > 0.01:
+            if self.outer[nodes].sum() > 0.01:
                 continue
             around = {int(label[v]) for u in nodes for v in self.g.nbr[u] if label[v] != g}
             if len(around) == 1:
                 found.append(int(g))
         return found
+
+    def enclosed(self, label: np.ndarray) -> dict[int, int]:
+        """Every grid enclosed by another: ``{enclosed grid: enclosing grid}``.
+
+        Grid B encloses grid A when every way from A to the community's outer
+        edge crosses B — A lies in a hole of B, as the quality report sees it (a
+        lake may share that hole). Worked out on the graph of grids (grids are
+        contiguous): without B, A is not reachable from the grids touching the
+        outer edge.
+        """
+        found: dict[int, int] = {}
+        ng = int(label.max()) + 1
+        present = np.flatnonzero(np.bincount(label, minlength=ng) > 0)
+        reach = np.bincount(label, weights=self.outer, minlength=ng) > 0.01
+        if reach[present].all():
+            return found
+        e = self.g.edges
+        la, lb = label[e[:, 0]], label[e[:, 1]]
+        cross = la != lb
+        adj: dict[int, set[int]] = {int(g): set() for g in present}
+        for x, y in zip(la[cross].tolist(), lb[cross].tolist(), strict=True):
+            adj[x].add(y)
+            adj[y].add(x)
+        for b in present.tolist():
+            start = [int(g) for g in present if reach[g] and g != b]
+            seen = set(start)
+            stack = list(start)
+            while stack:
+                x = stack.pop()
+                for y in adj[x]:
+                    if y != b and y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            for g in present.tolist():
+                if g != b and g not in seen:
+                    found.setdefault(g, b)
+        return found
+
+    def enclave_reason(self, label: np.ndarray, g: int, b: int, *, fixed_k: bool = False) -> str:
+        """Why grid ``g`` stays enclosed by grid ``b`` (for the report)."""
+        H = np.bincount(label, weights=self.hh)
+        nodes = np.flatnonzero(label == g)
+        ring = {int(v) for u in nodes for v in self.g.nbr[u] if label[v] == b}
+        both = int(H[g] + H[b])
+        head = (
+            f"a grid of {int(H[g])} households lies inside a grid of {int(H[b])} households "
+            f"(together {both}"
+        )
+        if both <= self.max:
+            why = "the number of grids is fixed" if fixed_k else "merging them was not possible"
+            return f"{head}, within the maximum {self.max}, but {why})"
+        if len(ring) == 1:
+            return (
+                f"{head} > maximum {self.max}): the land around it is one indivisible unit "
+                "(a compound or building kept whole), so no way out can be opened"
+            )
+        return (
+            f"{head} > maximum {self.max}): every way out through the surrounding grid "
+            f"would take one of them out of the band {self.min}-{self.max}"
+        )
+
+    def merge_enclosed(self, label: np.ndarray) -> np.ndarray:
+        """Last resort: an enclosed grid joins its encloser when both fit under the maximum."""
+        out = label.copy()
+        while True:
+            found = self.enclosed(out)
+            H = np.bincount(out, weights=self.hh)
+            pair = next(((g, b) for g, b in sorted(found.items()) if H[g] + H[b] <= self.max), None)
+            if pair is None:
+                return out  # labels keep their numbers (warm starts map them to codes)
+            out[out == pair[0]] = pair[1]
 
     def fix_enclaves(self, label: np.ndarray, max_steps: int = 200) -> np.ndarray:
         """Grow each enclave through the surrounding grid until it reaches out.
@@ -337,7 +409,7 @@ class _RepairMixin:
                 {int(v) for u in nodes for v in self.g.nbr[u] if out[v] == h},
                 key=lambda x: (
                     self.hh[x] > 0,
-                    -float(self.ext[x] > 0 or any(out[y] not in (g, h) for y in self.g.nbr[x])),
+                    -float(self.outer[x] > 0 or any(out[y] not in (g, h) for y in self.g.nbr[x])),
                     x,
                 ),
             )
@@ -372,15 +444,18 @@ class _RepairMixin:
         out = label.copy()
         nbr = self.g.nbr
         for _ in range(2 * (int(out.max()) + 1)):
+            wrapping = sorted(set(self.enclosed(out).values()))
+            if not wrapping:
+                break
             changed = False
-            for b in np.unique(out):
+            for b in wrapping:
                 others = np.flatnonzero(out != b)
                 if len(others) == 0:
                     continue
                 comp = self.g.components(others)
                 for c in np.unique(comp):
                     piece = others[comp == c]
-                    if self.ext[piece].sum() > 0.01 or len(np.unique(comp)) == 1:
+                    if self.outer[piece].sum() > 0.01:
                         continue
                     inpiece = set(piece.tolist())
                     # Dijkstra through b's units from the piece to any b-unit touching outside
@@ -398,7 +473,7 @@ class _RepairMixin:
                         d, x = heapq.heappop(heap)
                         if d > dist.get(x, np.inf):
                             continue
-                        if self.ext[x] > 0.01 or any(
+                        if self.outer[x] > 0.01 or any(
                             out[y] != b and y not in inpiece for y in nbr[x]
                         ):
                             goal = x
@@ -420,7 +495,7 @@ class _RepairMixin:
                     trial = out.copy()
                     trial[path] = g
                     rest = np.flatnonzero(trial == b)
-                    if len(rest) == 0 or self.g.components(rest).max() > 0:
+                    if len(rest) == 0 or not self.g.connected(rest):
                         continue
                     H = np.bincount(trial, weights=self.hh, minlength=int(out.max()) + 1)
                     moved = float(self.hh[path].sum())

@@ -71,6 +71,11 @@ class Units:
         Per unit: households, area (m²), perimeter (m), boundary length not
         shared with another unit (community edge, holes, locked grids), and
         area-weighted centroid.
+    outer : numpy.ndarray or None
+        Per unit, the part of ``exterior`` on the outer edge of the area
+        (``exterior`` minus the length along holes such as lakes). A grid that
+        touches the outer edge cannot be enclosed by another; one touching only
+        a lake can. None means "same as ``exterior``".
     edges : numpy.ndarray
         ``(m, 2)`` int array of unit pairs ``i < j`` sharing a boundary.
     edge_length, edge_cost, edge_road : numpy.ndarray
@@ -101,6 +106,7 @@ class Units:
     notes: list[str] = field(default_factory=list)
     compound: np.ndarray | None = None
     block: np.ndarray | None = None
+    outer: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -393,6 +399,111 @@ def _assign_parts(parts: list[tuple[Any, int]], g: int) -> list[tuple[Any, int]]
     return [(p, g if i == big else -1) for i, (p, _) in enumerate(parts)]
 
 
+def _clean_cells(
+    cells: np.ndarray, cblock: np.ndarray, mem_cell: list[int]
+) -> tuple[np.ndarray, np.ndarray, list[int], bool]:
+    """Turn the cells into a valid polygonal coverage (shared edges vertex for vertex).
+
+    Cells of different blocks and faces are clipped apart, so their shared edges
+    rarely carry the same vertices. ``coverage_clean`` nodes them; a cell it
+    leaves in several pieces keeps its largest piece (with its buildings) and
+    every other piece becomes an empty cell of the same block, and crumbs
+    (< 1 m², no building) join the neighbour sharing most of their edge. Only a
+    valid coverage dissolves into grids that are one polygon each whenever their
+    cells are connected in the adjacency graph.
+
+    Returns the cells, their block, the cell of every member and whether the
+    cells form a valid coverage.
+    """
+    nc = len(cells)
+    mem = np.asarray(mem_cell, dtype=np.int64)
+    try:
+        cleaned = np.asarray(shapely.coverage_clean(cells), dtype=object)
+    except (shapely.errors.GEOSException, TypeError):  # pragma: no cover - GEOS edge cases
+        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
+    used = np.zeros(nc, dtype=bool)
+    used[mem] = True
+    lost = shapely.is_empty(cleaned) | (shapely.area(cleaned) <= 0)
+    if (lost & used).any():  # pragma: no cover - a building's cell swallowed by its neighbours
+        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
+    # pieces: the largest part of each cell keeps its index, the others are appended
+    out: list[Any] = []
+    out_block: list[int] = []
+    extra: list[Any] = []
+    extra_block: list[int] = []
+    remap = np.full(nc, -1, dtype=np.int64)
+    for i in range(nc):
+        if lost[i]:
+            continue
+        parts = _polys(cleaned[i])
+        if not parts:
+            continue
+        parts.sort(key=lambda p: -shapely.area(p))
+        remap[i] = len(out)
+        out.append(parts[0])
+        out_block.append(int(cblock[i]))
+        extra.extend(parts[1:])
+        extra_block.extend([int(cblock[i])] * (len(parts) - 1))
+    if (remap[mem] < 0).any():  # pragma: no cover - a building's cell without area
+        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
+    new_cells = np.asarray(out + extra, dtype=object)
+    new_block = np.asarray(out_block + extra_block, dtype=np.int64)
+    new_mem = remap[mem]
+    new_cells, new_block, new_mem = _merge_crumbs(new_cells, new_block, new_mem)
+    return new_cells, new_block, new_mem.tolist(), bool(shapely.coverage_is_valid(new_cells))
+
+
+def _merge_crumbs(
+    cells: np.ndarray, cblock: np.ndarray, mem: np.ndarray, crumb_area: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crumbs (tiny cells without buildings) join the neighbour sharing most of their edge.
+
+    A crumb that shares no edge with any cell (touching only at points) stays a
+    cell of its own, so the cells still tile the community.
+    """
+    nc = len(cells)
+    used = np.zeros(nc, dtype=bool)
+    used[mem] = True
+    crumbs = np.flatnonzero(~used & (shapely.area(cells) < crumb_area))
+    if len(crumbs) == 0 or nc == len(crumbs):
+        return cells, cblock, mem
+    cells = cells.copy()
+    alive = np.ones(nc, dtype=bool)
+    tree = shapely.STRtree(cells)
+    for ic in crumbs:
+        near = [j for j in tree.query(cells[ic], predicate="intersects") if j != ic and alive[j]]
+        if not near:
+            continue
+        ln = shapely.length(
+            shapely.intersection(shapely.boundary(cells[ic]), shapely.boundary(cells[near]))
+        )
+        k = int(np.argmax(ln))
+        if ln[k] <= _MIN_EDGE:
+            continue
+        j = near[k]
+        merged = _dissolve(np.array([cells[j], cells[ic]], dtype=object))
+        if shapely.get_type_id(merged) == 3:
+            cells[j] = merged
+            alive[ic] = False
+    remap = np.cumsum(alive) - 1
+    return cells[alive], cblock[alive], remap[mem]
+
+
+def _on_holes(cells: np.ndarray, area: Any) -> np.ndarray:
+    """Length of each cell's boundary lying on a hole (interior ring) of ``area``."""
+    out = np.zeros(len(cells))
+    parts = _polys(area)
+    holes = [r for p in parts for r in p.interiors]
+    if not holes or len(cells) == 0:
+        return out
+    ring = shapely.buffer(shapely.multilinestrings(holes), 0.01, quad_segs=1)
+    shapely.prepare(ring)
+    near = np.flatnonzero(shapely.intersects(ring, cells))
+    if len(near):
+        out[near] = shapely.length(shapely.intersection(shapely.boundary(cells[near]), ring))
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -668,52 +779,9 @@ def build_units(
                 hh_parts[h] = row
     cells = np.asarray(cell_list, dtype=object)
     cblock = np.asarray(cell_block_list, dtype=np.int64)
-    nc = len(cells)
     # make shared edges identical (cells of different blocks/faces were clipped apart)
-    clean = False
-    try:
-        cleaned = shapely.coverage_clean(cells)
-        if (shapely.get_type_id(cleaned) == 3).all():
-            gone = shapely.is_empty(cleaned) | (shapely.area(cleaned) <= 0)
-            used = np.zeros(nc, dtype=bool)
-            used[np.asarray(mem_cell, dtype=np.int64)] = True
-            gone &= ~used  # an emptied cell with buildings keeps its old shape
-            cleaned[shapely.is_empty(cleaned) & used] = cells[shapely.is_empty(cleaned) & used]
-            keep = ~gone
-            remap = np.cumsum(keep) - 1
-            cells = cleaned[keep]
-            cblock = cblock[keep]
-            mem_cell = remap[np.asarray(mem_cell, dtype=np.int64)].tolist()
-            nc = len(cells)
-            clean = bool(shapely.coverage_is_valid(cells))
-    except (shapely.errors.GEOSException, TypeError):  # pragma: no cover - GEOS edge cases
-        pass
-    # crumbs (< 1 m², no building) left by noding join the neighbour sharing most edge
-    used = np.zeros(nc, dtype=bool)
-    used[np.asarray(mem_cell, dtype=np.int64)] = True
-    crumbs = np.flatnonzero(~used & (shapely.area(cells) < 1.0))
-    if len(crumbs) and nc > len(crumbs):
-        alive = np.ones(nc, dtype=bool)
-        ctree = shapely.STRtree(cells)
-        for ic in crumbs:
-            near_c = [
-                j for j in ctree.query(cells[ic], predicate="intersects") if j != ic and alive[j]
-            ]
-            alive[ic] = False
-            if not near_c:
-                continue
-            ln = shapely.length(
-                shapely.intersection(shapely.boundary(cells[ic]), shapely.boundary(cells[near_c]))
-            )
-            j = near_c[int(np.argmax(ln))]
-            merged = shapely.union(cells[j], cells[ic])
-            if shapely.get_type_id(merged) == 3:
-                cells[j] = merged
-        remap = np.cumsum(alive) - 1
-        cells, cblock = cells[alive], cblock[alive]
-        mem_cell = remap[np.asarray(mem_cell, dtype=np.int64)].tolist()
-        nc = len(cells)
-        clean = clean and bool(shapely.coverage_is_valid(cells))
+    cells, cblock, mem_cell, clean = _clean_cells(cells, cblock, mem_cell)
+    nc = len(cells)
     members = pd.DataFrame(
         {
             "building_id": pd.Series(mem_bid, dtype=object),
@@ -805,6 +873,9 @@ def build_units(
         edges[:, 1], weights=e_len, minlength=nu
     )
     exterior = np.maximum(uper - shared_sum, 0.0)
+    outer = np.maximum(
+        exterior - np.bincount(cunit, weights=_on_holes(cells, community), minlength=nu), 0.0
+    )
     return Units(
         cells=cells,
         cell_unit=cunit,
@@ -823,4 +894,5 @@ def build_units(
         notes=notes,
         compound=ucomp,
         block=ublock,
+        outer=outer,
     )

@@ -1,8 +1,8 @@
 """Invariants every partition must satisfy; reusable by any test that makes a plan.
 
 ``assert_valid_plan(plan, layers, min=..., max=...)`` checks membership, band,
-single polygons, enclaves and exact tiling; ``assert_same_plan`` checks that
-two plans are identical (determinism).
+single polygons, a valid polygonal coverage, enclaves and exact tiling;
+``assert_same_plan`` checks that two plans are identical (determinism).
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ def assert_valid_plan(
     kinds = shapely.get_type_id(geoms)
     assert (kinds == 3).all(), f"not Polygons: {codes[kinds != 3].tolist()[:5]}"
     assert shapely.is_valid(geoms).all(), "invalid grid polygon"
+    # grids form one valid polygonal coverage (shared edges vertex for vertex),
+    # also in WGS84; locked grids keep their exact geometry, so they are left out
+    free = ~grids["locked"].to_numpy(dtype=bool) if "locked" in grids else np.ones(len(geoms), bool)
+    assert shapely.coverage_is_valid(geoms[free]), "grids are not a valid coverage"
+    wgs = np.asarray(grids[free].to_crs(4326).geometry.array, dtype=object)
+    assert shapely.coverage_is_valid(wgs), "grids are not a valid coverage in WGS84"
     # every building exactly once (parts only for buildings above max)
     b = plan.buildings
     lb = layers.buildings

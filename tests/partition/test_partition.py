@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -292,3 +294,71 @@ def test_real_nanjing_area():
     assert o["share_boundary_on_roads"] >= 0.6
     notes = " ".join(plan.report.communities["notes"])
     assert "cross the community boundary" in notes and "overlapping" in notes
+
+
+def test_bundled_sample_narrow_community_gets_compact_grids():
+    # C0003 of the bundled sample is a narrow L of walled compounds; its grids used to
+    # snake along it (mean Polsby–Popper 0.51, one grid at 0.15)
+    datasets = pytest.importorskip("gridmap.datasets")
+    io = pytest.importorskip("gridmap.io")
+    from gridmap.layers import validate_layers
+
+    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0003"])
+    plan = partition(layers)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    assert plan.report.overall["mean_polsby_popper"] >= 0.6
+    assert plan.report.overall["share_boundary_on_roads"] >= 0.8
+
+
+def test_bundled_sample_community_without_enclave_and_as_a_valid_coverage():
+    # C0001 of the bundled sample: cleaning its cells left one cell in two pieces,
+    # so cleaning was dropped; a grid then dissolved into two pieces and the
+    # detached one, moved to the neighbour, enclosed a compound's grid
+    datasets = pytest.importorskip("gridmap.datasets")
+    io = pytest.importorskip("gridmap.io")
+    from gridmap.layers import validate_layers
+
+    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0001"])
+    plan = partition(layers)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    o = plan.report.overall
+    assert o["n_enclaves"] == 0 and o["n_multipart"] == 0 and o["share_in_band"] == 1.0
+    assert "detached" not in plan.report.communities["notes"].iloc[0]
+    geoms = np.asarray(plan.grids.geometry.array, dtype=object)
+    assert [len(g.interiors) for g in geoms] == [0] * len(geoms)
+
+
+def test_grids_of_neighbouring_communities_share_their_vertices():
+    # grid boundaries meet the shared community edge at different points on
+    # either side; the plan must still be one valid coverage (maps simplify it
+    # as one, QGIS topology checks expect it)
+    north = [(f"n{i}", box(10 + 60 * i, 120, 50 + 60 * i, 180), 150, "n") for i in range(5)]
+    south = [(f"s{i}", box(10 + 75 * i, 20, 60 + 75 * i, 80), 190, "s") for i in range(4)]
+    layers = make_layers([("n", box(0, 100, 300, 200)), ("s", box(0, 0, 300, 100))], north + south)
+    plan = partition(layers, min_households=200, max_households=500)
+    assert plan.grids.groupby("community_id").size().to_dict() == {"n": 2, "s": 2}
+    assert_valid_plan(plan, layers, min=200, max=500)
+    assert shapely.coverage_is_valid(np.asarray(plan.grids.geometry.array, dtype=object))
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"the shared OSM extracts are not at {REAL}")
+def test_real_shanghai_area_with_derived_communities_and_estimated_households():
+    from gridmap.areas import derive_communities
+    from gridmap.io import read_layers
+    from gridmap.layers import validate_layers
+
+    path = REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg"
+    raw = dict(read_layers(path, preset="osm"))  # no households: estimated from levels
+    raw["communities"] = derive_communities(raw)
+    layers = validate_layers(raw)[0]
+    plan = partition(layers)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    o = plan.report.overall
+    assert o["share_in_band"] == 1.0
+    assert o["n_multipart"] == 0 and o["n_enclaves"] == 0
+    assert o["share_boundary_on_roads"] >= 0.6
+    notes = " ".join(plan.report.communities["notes"])
+    assert "overlapping" in notes and "split into 2 parts by floor ranges" in notes

@@ -130,3 +130,141 @@ def test_weights_are_a_parameter():
     u = grid_graph(6, 1)
     a, _ = solve(u, min_households=150, max_households=450, weights=Weights(balance=0.0))
     assert len(np.unique(a)) == 2
+
+
+def ring_and_courtyard(ring_hh: int, court_hh: int) -> SimpleNamespace:
+    """Unit 0: a compound kept whole that surrounds unit 1, a courtyard compound."""
+    return SimpleNamespace(
+        households=np.array([ring_hh, court_hh]),
+        area=np.array([8000.0, 1000.0]),
+        exterior=np.array([400.0, 0.0]),
+        cx=np.array([50.0, 50.0]),
+        cy=np.array([50.0, 50.0]),
+        edges=np.array([[0, 1]]),
+        edge_length=np.array([120.0]),
+        edge_cost=np.array([120.0]),
+    )
+
+
+def test_enclave_that_fits_the_band_joins_its_encloser():
+    # a warm start with the courtyard as its own grid: merging is in band, so no enclave
+    u = ring_and_courtyard(150, 100)
+    labels, notes = solve(u, min_households=100, max_households=400, initial=np.array([0, 1]))
+    assert labels.tolist() == [0, 0]
+    assert not any("enclave" in n or "enclosed" in n for n in notes)
+
+
+def test_unavoidable_enclave_says_why():
+    u = ring_and_courtyard(400, 300)  # 700 households: two grids, the courtyard inside
+    labels, notes = solve(u, min_households=200, max_households=500)
+    assert labels.tolist() == [0, 1] or labels.tolist() == [1, 0]
+    assert notes == [
+        "enclave unavoidable: a grid of 300 households lies inside a grid of 400 households "
+        "(together 700 > maximum 500): the land around it is one indivisible unit (a compound "
+        "or building kept whole), so no way out can be opened"
+    ]
+
+
+def test_grid_wrapped_around_a_lake_is_opened():
+    import pandas as pd
+    import shapely
+    from shapely import box
+
+    from gridmap.partition.units import build_units
+
+    # 5 x 5 plots of 50 m around a lake (the centre plot); b12, on the lake's
+    # south shore, is a grid of its own inside grid 0 — it touches the lake, not
+    # the outside, so it is an enclave (before: the lake shore counted as outside)
+    comm = box(0, 0, 250, 250).difference(box(100, 100, 150, 150))
+    rows = [
+        (f"b{j}{i}", box(50 * i + 10, 50 * j + 10, 50 * i + 40, 50 * j + 40), 100)
+        for j in range(5)
+        for i in range(5)
+        if (i, j) != (2, 2)
+    ]
+    b = pd.DataFrame(
+        {
+            "building_id": [r[0] for r in rows],
+            "geometry": [r[1] for r in rows],
+            "households": [300 if r[0] == "b12" else r[2] for r in rows],
+        }
+    )
+    u = build_units(comm, b)
+    unit = dict(zip(u.members["building_id"], u.cell_unit[u.members["cell"]], strict=True))
+    initial = np.zeros(u.n, dtype=np.int64)
+    initial[unit["b12"]] = 1
+    labels, _ = solve(u, min_households=200, max_households=2300, target=1000, initial=initial)
+    cells = labels[u.cell_unit]
+    grids = [shapely.union_all(u.cells[cells == g]) for g in np.unique(cells)]
+    assert len(grids) == 2
+    assert [shapely.get_type_id(g) for g in grids] == [3, 3]
+    assert [len(g.interiors) for g in grids] == [0, 0]  # nobody wraps lake + grid
+    h = np.bincount(labels, weights=u.households)
+    assert ((h >= 200) & (h <= 2300)).all()
+
+
+def test_recombine_recuts_two_grids_straight():
+    from gridmap.partition.solver import _Solver
+
+    # 4 x 4 units of 100 households, two grids of 800 meeting along a staircase
+    u = grid_graph(4, 4)
+    stairs = np.array([[0, 0, 0, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 1]]).ravel()
+    s = _Solver(
+        u,
+        min_households=700,
+        max_households=900,
+        target=800,
+        weights=Weights(),
+        rng=np.random.default_rng(0),
+    )
+    out = s.recombine(stairs)
+    assert s.objective(out) < s.objective(stairs)
+    halves = {tuple([0, 0, 1, 1] * 4), tuple([1, 1, 0, 0] * 4)}
+    halves |= {tuple([0] * 8 + [1] * 8), tuple([1] * 8 + [0] * 8)}
+    assert tuple(out.tolist()) in halves
+    assert np.bincount(out, weights=u.households).tolist() == [800, 800]
+
+
+def test_fixed_number_of_grids_says_why_grids_miss_the_band():
+    u = grid_graph(3, 1)  # 300 households: one grid of 200-500 would do
+    labels, notes = solve(u, min_households=200, max_households=500, n_grids=5)
+    assert labels.tolist() == [0, 1, 2]
+    assert notes == [
+        "3 grid(s) outside the band: the number of grids is fixed (n_grids=5)",
+        "n_grids=5 asked for, but only 3 grid(s) possible: the community has 3 indivisible "
+        "unit(s) (buildings, building groups or compounds kept whole)",
+    ]
+
+
+def test_ring_grid_around_two_grids_is_opened():
+    from gridmap.partition.solver import _Solver
+
+    # 4 x 4 units: grid 0 is the outer ring, grids 1 and 2 the two halves of the
+    # centre — enclosed together (they touch each other, so neither alone is an
+    # "enclave" of the ring); a corridor through the ring opens them
+    u = grid_graph(4, 4)
+    ring = np.array([[0, 0, 0, 0], [0, 1, 2, 0], [0, 1, 2, 0], [0, 0, 0, 0]]).ravel()
+    s = _Solver(
+        u,
+        min_households=100,
+        max_households=1300,
+        target=700,
+        weights=Weights(),
+        rng=np.random.default_rng(0),
+    )
+    assert s.enclosed(ring) == {1: 0, 2: 0}
+    out = s.fix_holes(ring)
+    assert s.enclosed(out) == {}
+    assert (out != ring).sum() <= 2  # a corridor of one unit per enclosed grid at most
+    h = np.bincount(out, weights=u.households)
+    assert ((h >= 100) & (h <= 1300)).all()
+
+
+def test_enclave_kept_when_the_number_of_grids_is_fixed():
+    u = ring_and_courtyard(150, 100)
+    labels, notes = solve(u, min_households=100, max_households=400, n_grids=2)
+    assert sorted(labels.tolist()) == [0, 1]
+    assert notes[-1] == (
+        "enclave unavoidable: a grid of 100 households lies inside a grid of 150 households "
+        "(together 250, within the maximum 400, but the number of grids is fixed)"
+    )

@@ -163,3 +163,31 @@ def test_point_geometry_is_not_needed():
     # households points are optional for the tessellation
     b = frame([("a", box(10, 10, 20, 20), 10)])
     assert build_units(Point(0, 0).buffer(100), b).n == 1
+
+
+def test_cleaning_that_leaves_a_cell_in_pieces_still_gives_a_valid_coverage():
+    from gridmap.partition.units import _clean_cells
+
+    # a's tail runs under b into a gap between c and d: cleaning hands the part
+    # under b to b and leaves a in two pieces (before: cleaning was dropped
+    # and the cells stayed an invalid coverage, so grids came out in pieces)
+    a = box(0, 0, 10, 10).union(box(10, 4, 30, 6))
+    cells = np.array(
+        [a, box(10, 0, 20, 10), box(20, 0, 30, 3.9), box(20, 6.1, 30, 10)], dtype=object
+    )
+    assert not shapely.coverage_is_valid(cells)
+    out, block, mem, valid = _clean_cells(cells, np.zeros(4, dtype=np.int64), [0, 1, 2, 3])
+    assert valid and shapely.coverage_is_valid(out)
+    assert (shapely.get_type_id(out) == 3).all()
+    assert len(out) == 5 and mem == [0, 1, 2, 3] and block.tolist() == [0] * 5
+    assert shapely.equals(out[0], box(0, 0, 10, 10))  # a keeps its main piece
+    assert shapely.equals(out[4], box(20, 4, 30, 6))  # the cut-off tail is an empty cell
+    assert shapely.area(out).sum() == pytest.approx(2 * 100 + 2 * 39 + 20, abs=1e-9)
+
+
+def test_outer_edge_leaves_out_the_lake_shore():
+    comm = box(0, 0, 200, 100).difference(box(80, 30, 120, 70))
+    b = frame([("a", box(10, 10, 40, 40), 10), ("b", box(150, 60, 180, 90), 10)])
+    u = build_units(comm, b)
+    assert u.exterior.sum() == pytest.approx(600 + 160)  # outer edge + lake shore
+    assert u.outer.sum() == pytest.approx(600, abs=0.1)
