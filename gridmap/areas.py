@@ -335,7 +335,7 @@ def _lines(
         if column not in frame.columns:
             raise LayerError(
                 f"{name} has no {column!r} column to pick the lines that bound derived "
-                f"communities; map one (CLI: --map {name}.{column}=YOUR_COLUMN, e.g. highway) "
+                f"communities; map one (CLI: --column {name}.{column}=YOUR_COLUMN, e.g. highway) "
                 f"or pass {'road_classes' if name == 'roads' else 'barrier_kinds'}=None to use "
                 f"every line"
             )

@@ -49,7 +49,12 @@ LayerOpt = Annotated[
 ]
 ColumnOpt = Annotated[
     list[str] | None,
-    typer.Option("--map", help="Map a column: LAYER.CANONICAL=SOURCE_COLUMN (repeatable)."),
+    typer.Option(
+        "--column",
+        "--map",
+        help="Map a column: LAYER.CANONICAL=SOURCE_COLUMN (repeatable; --map is an alias, "
+        "except on partition where --map writes the HTML map).",
+    ),
 ]
 CrsOpt = Annotated[
     str | None,
@@ -70,6 +75,35 @@ DbOpt = Annotated[
 CommunityOpt = Annotated[
     list[str] | None,
     typer.Option("--community", help="Only these community ids (repeatable)."),
+]
+
+
+def _check_assets(value: str) -> str:
+    from gridmap.map_assets import check_assets
+
+    try:
+        return check_assets(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+AssetsOpt = Annotated[
+    str,
+    typer.Option(
+        "--assets",
+        callback=_check_assets,
+        help="Leaflet/jQuery/plugins of the HTML map: inline (embedded, ~300 kB more: the file "
+        "works without internet), cdn (small file, loads them from public CDNs) or a URL "
+        "prefix serving gridmap/static/vendor/ (e.g. http://gis.local/gridmap-static/).",
+    ),
+]
+DeriveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--derive-communities",
+        help="If the file has no communities (e.g. OpenStreetMap), derive stand-in areas from "
+        "the main roads, water and district borders (>= 1,500 households each; reported).",
+    ),
 ]
 
 
@@ -109,16 +143,41 @@ def _check(
     crs: str | None,
     reproject: bool,
     unit_area: float,
+    coords: str | None = None,
+    derive: bool = False,
 ) -> tuple[Layers | None, ValidationReport]:
     from gridmap.io import parse_column_map, read_layers
     from gridmap.layers import check_layers
 
     with console.status(f"reading {file.name}…"):
         raw = read_layers(
-            file, layer_map=_layer_map(layer), column_map=parse_column_map(column), preset=preset
+            file,
+            layer_map=_layer_map(layer),
+            column_map=parse_column_map(column),
+            preset=preset,
+            coords=coords,
         )
+    note = _derive_communities(raw, unit_area=unit_area) if derive else None
     with console.status("validating…"):
-        return check_layers(raw, assume_crs=crs, reproject=reproject, unit_area=unit_area)
+        layers, report = check_layers(raw, assume_crs=crs, reproject=reproject, unit_area=unit_area)
+    if note is not None:
+        report.add("communities", *note)
+    return layers, report
+
+
+def _derive_communities(raw: dict[str, Any], *, unit_area: float) -> tuple[Any, str, str] | None:
+    """Add derived communities to ``raw`` when it has none; return a finding to report, if any."""
+    from gridmap.areas import derive_communities
+    from gridmap.errors import InputError
+
+    if "communities" in raw:
+        return ("info", "derive_not_needed", "the file has communities; none were derived")
+    try:
+        with console.status("deriving community areas from the main roads…"):
+            raw["communities"] = derive_communities(raw, unit_area=unit_area)
+    except InputError as exc:
+        return ("error", "derive_failed", f"cannot derive communities: {exc}")
+    return None
 
 
 def _print_validation(report: ValidationReport, *, title: str) -> None:
@@ -160,6 +219,7 @@ def _load_layers(
     reproject: bool,
     unit_area: float,
     communities: list[str] | None = None,
+    derive: bool = False,
 ) -> Layers:
     from gridmap.errors import NotFoundError
 
@@ -171,10 +231,14 @@ def _load_layers(
         crs=crs,
         reproject=reproject,
         unit_area=unit_area,
+        derive=derive,
     )
     if layers is None:
         _print_validation(report, title=f"validation of {file.name}")
         raise _fail(f"{file.name} did not pass validation; fix the errors above")
+    for f in report.findings:
+        if f.code == "derived_communities":
+            console.print(f"[yellow] warning[/] {f.layer}: {f.message}", highlight=False)
     problems = [f for f in report.findings if f.severity in ("rejected", "repaired")]
     if problems:
         console.print(
@@ -196,6 +260,10 @@ def _load_layers(
 # --------------------------------------------------------------------------- commands
 
 
+#: Fixed "last change" stamped into synthetic GeoPackages, so the same seed gives the same bytes.
+SYNTH_TIMESTAMP = "2000-01-01T00:00:00Z"
+
+
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Destination GeoPackage.")],
@@ -204,7 +272,10 @@ def synth(
     ] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 0,
 ) -> None:
-    """Generate a seeded synthetic city (all canonical layers) into a GeoPackage."""
+    """Generate a seeded synthetic city (all canonical layers) into a GeoPackage.
+
+    The same seed and size give the same file, byte for byte.
+    """
 
     def body() -> None:
         from gridmap.io import write_layers
@@ -213,7 +284,7 @@ def synth(
         with console.status(f"generating a city of ~{buildings:,} buildings…"):
             raw = synth_city(n_buildings=buildings, seed=seed)
         with console.status(f"writing {out}…"):
-            write_layers(raw, out)
+            write_layers(raw, out, timestamp=SYNTH_TIMESTAMP)
         counts = ", ".join(f"{len(g):,} {n}" for n, g in raw.items())
         console.print(f"wrote {out}: {counts}")
 
@@ -230,6 +301,15 @@ def validate(
     reproject: ReprojectOpt = False,
     unit_area: UnitAreaOpt = 90.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    coords: Annotated[
+        str | None,
+        typer.Option(
+            "--coords",
+            help="The files' lon/lat are really gcj02 (AMap/Tencent/WeChat) or bd09 (Baidu): "
+            "convert them to WGS84.",
+        ),
+    ] = None,
+    derive: DeriveOpt = False,
 ) -> None:
     """Validate input layers and print the report (exit code 0 when valid, 1 when not)."""
 
@@ -242,6 +322,8 @@ def validate(
             crs=crs,
             reproject=reproject,
             unit_area=unit_area,
+            coords=coords,
+            derive=derive,
         )
         if as_json:
             sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
@@ -334,16 +416,21 @@ def partition_cmd(
     map_html: Annotated[
         Path | None, typer.Option("--map", help="Also write the plan map (HTML).")
     ] = None,
+    assets: AssetsOpt = "inline",
     report_json: Annotated[
         Path | None, typer.Option("--report", help="Also write the quality report (JSON).")
     ] = None,
     community: CommunityOpt = None,
     preset: PresetOpt = None,
     layer: LayerOpt = None,
-    column: ColumnOpt = None,
+    column: Annotated[  # --map is the HTML map here (issue 3): no alias
+        list[str] | None,
+        typer.Option("--column", help="Map a column: LAYER.CANONICAL=SOURCE_COLUMN (repeatable)."),
+    ] = None,
     crs: CrsOpt = None,
     reproject: ReprojectOpt = False,
     unit_area: UnitAreaOpt = 90.0,
+    derive: DeriveOpt = False,
 ) -> None:
     """Partition communities into grids within a household band; write the plan."""
 
@@ -363,6 +450,7 @@ def partition_cmd(
                 reproject=reproject,
                 unit_area=unit_area,
                 communities=community,
+                derive=derive,
             )
         else:
             from gridmap.db import Store, database_url, load_layers
@@ -385,10 +473,16 @@ def partition_cmd(
             write_plan(plan, dest, layers=layers)
             console.print(f"wrote {dest} ({plan.n_grids} grids)")
         if save:
-            from gridmap.db import Store, database_url, save_plan
+            from gridmap.db import Store, database_url, save_layers, save_plan
 
-            with Store.from_url(database_url(db)) as store:
-                rec = save_plan(store, plan, author="cli")
+            with Store.from_url(database_url(db)) as store, store.session(write=True) as s:
+                if file is not None:  # the plan's layers go in with it, in one transaction
+                    imp = save_layers(s, layers, author="cli")
+                    console.print(
+                        f"stored the layers of {len(imp.community_ids)} communities (import "
+                        f"{imp.id})"
+                    )
+                rec = save_plan(s, plan, author="cli")
             console.print(
                 f"saved as draft plan {rec.id} (number {rec.number}); publish it with "
                 f"`gridmap publish {rec.id}`"
@@ -397,20 +491,24 @@ def partition_cmd(
             report_json.write_text(plan.report.to_json(indent=2), encoding="utf-8")
             console.print(f"wrote {report_json}")
         if map_html is not None:
-            _write_plan_map(plan, layers, map_html)
+            _write_plan_map(plan, layers, map_html, assets=assets)
         _print_plan_summary(plan)
 
     _run(body)
 
 
-def _write_plan_map(plan: Any, layers: Layers | None, path: Path) -> None:
+def _write_plan_map(
+    plan: Any, layers: Layers | None, path: Path, *, announce: bool = True, assets: str = "inline"
+) -> Path:
     from gridmap.maps import plan_map
 
     with console.status("drawing the map…"):
-        m = plan_map(plan, layers=layers)
+        m = plan_map(plan, layers=layers, assets=assets)
         path.parent.mkdir(parents=True, exist_ok=True)
         m.save(str(path))
-    console.print(f"wrote {path}")
+    if announce:
+        console.print(f"wrote {path}")
+    return path
 
 
 @app.command("map")
@@ -423,14 +521,26 @@ def map_cmd(
         str, typer.Option(help="plan (grids by households) or quality (failing checks).")
     ] = "plan",
     tiles: Annotated[
-        str, typer.Option(help="Base map: osm, tianditu, amap, tencent or a tile URL template.")
+        str,
+        typer.Option(
+            help="Base map: osm, tianditu, amap, tencent, none, or a tile URL template "
+            "such as http://tiles.local/{z}/{x}/{y}.png (with --attr)."
+        ),
     ] = "osm",
     tiles_key: Annotated[
         str | None, typer.Option(help="Key for tile services that need one (Tianditu).")
     ] = None,
+    attr: Annotated[
+        str | None, typer.Option(help="Attribution of a tile URL template (required with one).")
+    ] = None,
+    tiles_crs: Annotated[
+        str | None,
+        typer.Option(help="Datum of a tile URL template: wgs84 (default) or gcj02 (AMap-like)."),
+    ] = None,
     buildings: Annotated[
         bool, typer.Option("--buildings/--no-buildings", help="Add the buildings layer.")
     ] = True,
+    assets: AssetsOpt = "inline",
 ) -> None:
     """Draw a plan as an interactive map (HTML) for planners and dispatchers."""
 
@@ -440,18 +550,24 @@ def map_cmd(
         from gridmap.maps import plan_map, quality_map
 
         plan = read_plan(plan_file)
+        base: dict[str, Any] = {
+            "tiles": None if tiles.strip().lower() == "none" else tiles,
+            "tiles_key": tiles_key,
+            "attr": attr,
+            "tiles_crs": tiles_crs,
+            "assets": assets,
+        }
         with console.status("drawing the map…"):
             if kind == "plan":
                 context = read_plan_layers(plan_file)
                 m = plan_map(
                     plan,
                     layers=context,
-                    tiles=tiles,
-                    tiles_key=tiles_key,
                     show_buildings=buildings and context is not None,
+                    **base,
                 )
             elif kind == "quality":
-                m = quality_map(plan, tiles=tiles, tiles_key=tiles_key)
+                m = quality_map(plan, **base)
             else:
                 raise InputError(f"unknown map kind {kind!r}; choose plan or quality")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -481,12 +597,35 @@ def assign(
     max_distance: Annotated[
         float, typer.Option(help="Nobody is posted further than this from home (m).")
     ] = 1500.0,
+    workers: Annotated[int, typer.Option(help="Worker posts (网格员) per grid.")] = 2,
+    workers_large: Annotated[
+        int, typer.Option(help="Worker posts of a grid above --large-households.")
+    ] = 3,
+    large_households: Annotated[
+        float, typer.Option(help="Households above which a grid gets --workers-large.")
+    ] = 350,
+    max_posts: Annotated[
+        int, typer.Option(help="Posts per person when the roster has no max_posts column.")
+    ] = 1,
+    move_cost: Annotated[
+        float, typer.Option(help="Cost (m) of moving someone already serving (stability).")
+    ] = 20000.0,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            help="Earlier staffed plan (e.g. before a re-partition) whose posts to keep; "
+            "default: the plan's own assignments layer."
+        ),
+    ] = None,
     preset: PresetOpt = None,
     layer: LayerOpt = None,
     column: ColumnOpt = None,
     crs: CrsOpt = None,
 ) -> None:
-    """Staff every grid: one resident grid chief (网格长) and 2–3 workers (网格员)."""
+    """Staff every grid: one resident grid chief (网格长) and 2–3 workers (网格员).
+
+    Serving people keep their posts unless a rule forces a move; every move is printed.
+    """
 
     def body() -> None:
         from gridmap.errors import InputError, LayerError
@@ -495,6 +634,22 @@ def assign(
 
         if (plan_file is None) == (plan_id is None):
             raise InputError("give either a plan file or --plan-id N (a stored plan)")
+        rules: dict[str, Any] = {
+            "max_distance": max_distance,
+            "workers": workers,
+            "workers_large": workers_large,
+            "large_households": large_households,
+            "max_posts": max_posts,
+            "move_cost": move_cost,
+        }
+        if previous is not None:
+            before = read_plan(previous).assignments
+            if before is None:
+                raise InputError(
+                    f"{previous} has no assignments layer; staff it first with "
+                    f"`gridmap assign {previous} --staff FILE`"
+                )
+            rules["previous"] = before
         raw: dict[str, Any] = {}
         if staff is not None:
             source: Any = staff if staff.suffix.lower() == ".gpkg" else {"staff": staff}
@@ -527,7 +682,7 @@ def assign(
                         f"the store has no staff for plan {plan_id}'s communities; import a "
                         "roster or pass --staff FILE"
                     )
-                result = assign_staff(plan, roster, max_distance=max_distance)
+                result = assign_staff(plan, roster, **rules)
                 rec = save_assignments(store, plan_id, result.assignments, author="cli")
             _print_staffing(result)
             console.print(f"saved the posts of plan {rec.id} (version {rec.version})")
@@ -537,7 +692,7 @@ def assign(
             raise InputError("--staff FILE is needed with a plan file")
         plan = read_plan(plan_file)
         staff_layer = _staff_layer(raw, plan_file, plan, crs)
-        result = assign_staff(plan, staff_layer, max_distance=max_distance)
+        result = assign_staff(plan, staff_layer, **rules)
         dest = write_plan_assignments(plan_file, result.assignments, out=out)
         _print_staffing(result)
         console.print(f"wrote {dest} (assignments layer)")
@@ -579,6 +734,26 @@ def _print_staffing(result: Any, *, limit: int = 12) -> None:
             )
         if len(short) > limit:
             console.print(f"  … and {len(short) - limit} more (see the assignments layer)")
+    if s.get("kept", 0) + s.get("moved", 0) + s.get("released", 0):  # there were posts before
+        moves = result.moves
+        moves = moves.iloc[moves["from_grid"].isna().argsort(kind="stable")]  # serving first
+        console.print(
+            f"moves 调整: kept {s.get('kept', 0):,} post(s); {s.get('moved', 0):,} moved, "
+            f"{s.get('released', 0):,} released, {s.get('new', 0):,} newly assigned",
+            highlight=False,
+        )
+        for m in moves.head(2 * limit).to_dict("records"):
+            src, dst = (
+                f"{m[f'{e}_role']} of {m[f'{e}_grid']}"
+                if isinstance(m[f"{e}_grid"], str)
+                else "no post"
+                for e in ("from", "to")
+            )
+            console.print(
+                f"  {m['staff_id']}: {src} → {dst}: {m['reason']}", highlight=False, soft_wrap=True
+            )
+        if len(moves) > 2 * limit:
+            console.print(f"  … and {len(moves) - 2 * limit} more (see the changed posts)")
 
 
 def _store_and_publish(layers: Layers, plan: Any, url: str | None) -> Any:
@@ -614,6 +789,9 @@ def run(
         bool, typer.Option("--serve", help="Then serve the HTTP API on the stored plan.")
     ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    preset: PresetOpt = None,
+    derive: DeriveOpt = False,
+    assets: AssetsOpt = "inline",
 ) -> None:
     """Run the whole job: validate, partition, staff, store, write the plan and its map."""
 
@@ -625,7 +803,14 @@ def run(
         src = file or get_path("sample")
         console.print(f"[bold]gridmap[/] main job on {src}")
         layers = _load_layers(
-            src, preset=None, layer=None, column=None, crs=None, reproject=False, unit_area=90.0
+            src,
+            preset=preset,
+            layer=None,
+            column=None,
+            crs=None,
+            reproject=False,
+            unit_area=90.0,
+            derive=derive,
         )
         console.print(
             f"{len(layers.communities)} communities, {len(layers.buildings):,} buildings, "
@@ -646,11 +831,18 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
         plan_path = write_plan(plan, out_dir / "plan.gpkg", layers=layers)
         record = _store_and_publish(layers, plan, db)
+        map_path = _write_plan_map(
+            plan, layers, out_dir / "plan.html", announce=False, assets=assets
+        )
         _print_plan_summary(plan)
-        console.print(f"plan: {plan_path}")
+        console.print(f"plan: {plan_path} (open it in QGIS)")
+        console.print(f"map: {map_path} (open it in a browser)")
         console.print(f"stored and published as plan {record.id} in {record.url}")
-        _write_plan_map(plan, layers, out_dir / "plan.html")
         if serve_after:
+            console.print(
+                f"the plan's map will be at http://127.0.0.1:{port}/maps/plans/{record.id} "
+                "(send the key below as X-API-Key)"
+            )
             serve(host="127.0.0.1", port=port, db=db, workers=1, demo=True, log_level="info")
 
     _run(body)
@@ -705,7 +897,7 @@ def serve(
                 _, token = create_key(
                     store, name="demo admin", role="admin", author="gridmap serve"
                 )
-            console.print(f"[bold]demo admin key[/] (shown once): {token}")
+            console.print(f"[bold]demo admin key[/] (shown once): {token}", soft_wrap=True)
         console.print(f"serving {url.split('@')[-1]} on http://{host}:{port}/ (docs: /docs)")
         if workers > 1:
             os.environ["GRIDMAP_DATABASE_URL"] = url
@@ -799,6 +991,15 @@ def locate_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the answers as CSV.")
     ] = None,
+    map_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Also draw the answer as an HTML map: the point, its grid and staff "
+            "(or, with --input, every point clustered and coloured by grid).",
+        ),
+    ] = None,
+    assets: AssetsOpt = "inline",
     db: DbOpt = None,
 ) -> None:
     """Locate a point (or a CSV of points) in the published plan(s) of the store."""
@@ -823,6 +1024,8 @@ def locate_cmd(
             rows = locate_rows(
                 locator, points, crs, plan_id=plan, see_staff=True, report_errors=True
             )
+            if map_out is not None:
+                _write_locate_map(locator, points, rows, crs, plan, map_out, assets=assets)
         rows = rows.assign(candidates=[";".join(c) for c in rows["candidates"]])
         if output is not None:
             rows.to_csv(output, index=False)
@@ -843,6 +1046,65 @@ def locate_cmd(
         console.print(table)
 
     _run(body)
+
+
+def _write_locate_map(
+    locator: Any,
+    points: Any,
+    rows: Any,
+    crs: str,
+    plan_id: int | None,
+    path: Path,
+    *,
+    assets: str = "inline",
+) -> None:
+    """Draw located points: one incident with its grid and staff, or many by grid."""
+    import pandas as pd
+
+    from gridmap.api.routes.maps import staffed_plan
+    from gridmap.crs import transform
+    from gridmap.errors import InputError
+    from gridmap.maps import incident_map, incidents_map
+
+    ok = rows["status"].to_numpy() != "error"
+    if not ok.any():
+        raise InputError(f"no point could be located, so {path} was not written")
+    point_crs = points["crs"].where(points["crs"].notna(), crs).astype(str).to_numpy()
+    if len(rows) == 1:
+        r = locator.locate_one(
+            float(rows["lon"].iat[0]), float(rows["lat"].iat[0]), point_crs[0], plan_id=plan_id
+        )
+        area = r["area"]
+        m = incident_map(
+            staffed_plan(area, see_staff=True),
+            float(rows["lon"].iat[0]),
+            float(rows["lat"].iat[0]),
+            grid_code=str(area.index.codes[r["row"]]) if r["found"] else None,
+            coord_system=point_crs[0],
+            incident_id=str(rows["id"].iat[0]),
+            assets=assets,
+        )
+    else:
+        located = rows[ok].assign(crs=point_crs[ok])
+        ids = located["plan_id"].dropna()
+        area = locator.area(int(ids.mode().iat[0])) if len(ids) else locator.select(plan_id)[0]
+        parts = []
+        for name, grp in located.groupby("crs", sort=False):
+            lon, lat = transform(grp["lon"].to_numpy(), grp["lat"].to_numpy(), name, "wgs84")
+            parts.append(grp.assign(lon=lon, lat=lat))
+        df = pd.concat(parts).sort_index()
+        other = df["plan_id"].notna() & (df["plan_id"] != area.plan_id)
+        df["grid_code"] = df["grid_code"].where(~other, None)
+        m = incidents_map(
+            staffed_plan(area, see_staff=False),
+            df[["id", "lon", "lat", "grid_code"]],
+            assets=assets,
+        )
+        if other.any():
+            console.print(f"{int(other.sum())} point(s) in other plans are drawn outside the grids")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m.save(str(path))
+    console.print(f"wrote map {path}")
 
 
 # --------------------------------------------------------------------------- the store
@@ -881,6 +1143,7 @@ def import_cmd(
     crs: CrsOpt = None,
     reproject: ReprojectOpt = False,
     unit_area: UnitAreaOpt = 90.0,
+    derive: DeriveOpt = False,
 ) -> None:
     """Validate layers and import them into the store (one transaction, per community)."""
 
@@ -895,6 +1158,7 @@ def import_cmd(
             crs=crs,
             reproject=reproject,
             unit_area=unit_area,
+            derive=derive,
         )
         url = database_url(db)
         with Store.from_url(url) as store, _progress_bar("importing rows") as bar:
@@ -906,8 +1170,9 @@ def import_cmd(
             rec = save_layers(store, layers, author=author, progress=progress)
         counts = ", ".join(f"{n:,} {k}" for k, n in rec.counts.items())
         console.print(f"imported into {url.split('@')[-1]} (import {rec.id}): {counts}")
-        if rec.replaced:
-            console.print(f"replaced the stored rows of {len(rec.replaced)} communities")
+        replaced = ", ".join(f"{n:,} {k}" for k, n in rec.replaced.items() if n)
+        if replaced:
+            console.print(f"replaced what was stored for these communities: {replaced}")
 
     _run(body)
 
@@ -921,29 +1186,33 @@ def plans_cmd(
     community: Annotated[
         str | None, typer.Option(help="Only plans covering this community.")
     ] = None,
+    history: Annotated[
+        int | None,
+        typer.Option("--history", help="Show this plan's lineage and edit log instead."),
+    ] = None,
 ) -> None:
-    """List the stored plans and their versions."""
+    """List the stored plans and their versions (or one plan's history)."""
 
     def body() -> None:
-        from gridmap.db import Store, database_url, list_plans
+        from gridmap.db import Store, database_url, list_plans, plan_history, plan_lineage
 
         with Store.from_url(database_url(db)) as store:
-            records = list_plans(store, status=status, community_id=community)
-        table = Table(title=f"{len(records)} plans")
-        for col in (
-            "id",
-            "number",
-            "version",
-            "status",
-            "grids",
-            "households",
-            "communities",
-            "author",
-            "created",
-        ):
-            table.add_column(col)
+            if history is not None:
+                lineage = plan_lineage(store, history)
+                log = plan_history(store, history)
+            else:
+                records = list_plans(store, status=status, community_id=community)
+        if history is not None:
+            _print_history(lineage, log)
+            return
+        table = Table(title=f"{len(records)} plan(s)", box=None, pad_edge=False)
+        for col in ("id", "no.", "ver", "status", "grids", "households", "area", "from"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("author")
+        table.add_column("created", no_wrap=True)
         for r in records:
-            comms = ", ".join(r.community_ids[:3]) + (" …" if len(r.community_ids) > 3 else "")
+            ids = r.community_ids
+            area = ids[0] if len(ids) == 1 else f"{ids[0]} +{len(ids) - 1}" if ids else ""
             table.add_row(
                 str(r.id),
                 str(r.number),
@@ -951,11 +1220,114 @@ def plans_cmd(
                 r.status,
                 str(r.n_grids),
                 f"{r.households:,}",
-                comms,
+                area,
+                "" if r.parent_id is None else str(r.parent_id),
                 r.author,
-                f"{r.created_at:%Y-%m-%d %H:%M}",
+                f"{r.created_at:%Y-%m-%d}",
             )
         console.print(table)
+        if records:
+            console.print(
+                "[dim]no. = number within its area, ver = edit version, from = parent plan[/]"
+            )
+
+    _run(body)
+
+
+def _audit_detail(action: str, before: Any, after: Any) -> str:
+    """One line saying what an audit row of a plan changed."""
+    before, after = before or {}, after or {}
+    if action == "create":
+        return f"number {after.get('number')}, {after.get('n_grids')} grids"
+    if action == "publish" and after.get("archived"):
+        return "archived plan(s) " + ", ".join(map(str, after["archived"]))
+    if action == "archive" and after.get("superseded_by") is not None:
+        return f"superseded by plan {after['superseded_by']}"
+    if "grids" in after or "grids" in before:
+        codes = sorted(set(after.get("grids", {})) | set(before.get("grids", {})))
+        return f"{len(codes)} grid(s): {', '.join(codes[:4])}{' …' if len(codes) > 4 else ''}"
+    if "assignments" in after:
+        return f"{len(after['assignments'])} staff posts"
+    return ""
+
+
+def _print_history(lineage: list[Any], log: Any) -> None:
+    """Print a plan's ancestors and its audit rows, oldest first."""
+    head = lineage[0]
+    console.print(
+        f"plan {head.id}: number {head.number}, version {head.version}, {head.status}; "
+        f"{head.n_grids} grids in {len(head.community_ids)} community(ies)",
+        highlight=False,
+    )
+    if len(lineage) > 1:
+        chain = " ← ".join(f"{r.id} ({r.status})" for r in lineage)
+        console.print(f"derived from: {chain}", highlight=False)
+    table = Table(title=f"{len(log)} change(s)", box=None, pad_edge=False)
+    for col in ("when (UTC)", "who", "action", "version", "what"):
+        table.add_column(col, no_wrap=col != "what")
+    for row in log.to_dict("records"):
+        before, after = row["before"] or {}, row["after"] or {}
+        v0, v1 = before.get("version"), after.get("version")
+        version = f"{v0}→{v1}" if v0 is not None else "" if v1 is None else str(v1)
+        table.add_row(
+            f"{row['at']:%Y-%m-%d %H:%M:%S}",
+            str(row["actor"]),
+            str(row["action"]),
+            version,
+            _audit_detail(row["action"], before, after),
+        )
+    console.print(table)
+
+
+@app.command("diff")
+def diff_cmd(
+    a: Annotated[int, typer.Argument(help="Plan id to compare from (the older one).")],
+    b: Annotated[int, typer.Argument(help="Plan id to compare to.")],
+    db: DbOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write every unit that changes grid to this CSV."),
+    ] = None,
+) -> None:
+    """Compare two stored plans: grids added, removed, changed; households that change grid."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url, diff_plans
+
+        with Store.from_url(database_url(db)) as store:
+            d = diff_plans(store, a, b)
+        console.print(
+            f"plan {a} → plan {b}: {len(d.grids_added)} grids added, {len(d.grids_removed)} "
+            f"removed, {len(d.grids_changed)} changed; {len(d.moved):,} {d.unit} change grid",
+            highlight=False,
+        )
+        rows: list[tuple[str, str, str, str]] = []
+        for r in d.grids_added.itertuples():
+            rows.append(("added", str(r.grid_code), "", str(r.households)))
+        for r in d.grids_removed.itertuples():
+            rows.append(("removed", str(r.grid_code), str(r.households), ""))
+        for r in d.grids_changed.itertuples():
+            what = [
+                k
+                for k, on in (("outline", r.geometry_changed), ("buildings", r.membership_changed))
+                if on
+            ]
+            rows.append(
+                (" + ".join(what), str(r.grid_code), str(r.households_a), str(r.households_b))
+            )
+        if rows:
+            table = Table(box=None, title=f"grids that differ (households in {a} → {b})")
+            for col in ("change", "grid", f"plan {a}", f"plan {b}"):
+                table.add_column(col, no_wrap=True)
+            for row in rows[:30]:
+                table.add_row(*row)
+            console.print(table)
+            if len(rows) > 30:
+                console.print(f"… and {len(rows) - 30} more")
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            d.moved.to_csv(out, index=False, encoding="utf-8")
+            console.print(f"wrote {out} ({len(d.moved):,} {d.unit} that change grid)")
 
     _run(body)
 
@@ -968,15 +1340,49 @@ def publish_cmd(
     expected_version: Annotated[
         int | None, typer.Option(help="Refuse unless the plan is still at this version.")
     ] = None,
+    allow_uncovered: Annotated[
+        bool,
+        typer.Option(
+            help="Publish even if communities of the plan it replaces are left without "
+            "published grids (refused otherwise)."
+        ),
+    ] = False,
 ) -> None:
     """Publish a plan; the previously published plan of the same area is archived."""
 
     def body() -> None:
-        from gridmap.db import Store, database_url, publish_plan
+        from gridmap.db import Store, database_url, get_plan, list_audit, list_plans, publish_plan
 
-        with Store.from_url(database_url(db)) as store:
-            rec = publish_plan(store, plan_id, author=author, expected_version=expected_version)
+        with Store.from_url(database_url(db)) as store, store.session(write=True) as s:
+            was = get_plan(s, plan_id)
+            rec = publish_plan(
+                s,
+                plan_id,
+                author=author,
+                expected_version=expected_version,
+                allow_uncovered=allow_uncovered,
+            )
+            archived = []
+            if was.status != "published":
+                last = list_audit(s, entity="plan", entity_id=plan_id, limit=1)
+                archived = [get_plan(s, i) for i in last["after"].iloc[-1].get("archived", [])]
+            covered = {c for p in list_plans(s, status="published") for c in p.community_ids}
+        if was.status == "published":
+            console.print(f"plan {rec.id} is already published (version {rec.version}); no change")
+            return
         console.print(f"plan {rec.id} (number {rec.number}, version {rec.version}) is published")
+        for old in archived:
+            console.print(f"archived plan {old.id} (number {old.number}), which it replaces")
+            bare = sorted(set(old.community_ids) - covered)
+            if bare:
+                console.print(
+                    f"[yellow]warning:[/] plan {old.id} also covered {len(bare)} communities "
+                    f"outside plan {rec.id}, which now have no published plan: "
+                    f"{', '.join(bare[:8])}{' …' if len(bare) > 8 else ''}; publish a plan that "
+                    "covers them",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
     _run(body)
 
@@ -994,14 +1400,22 @@ def export_cmd(
 
     def body() -> None:
         from gridmap.db import Store, database_url, load_layers, load_plan
+        from gridmap.errors import NotFoundError
         from gridmap.io import export_plan
 
         with Store.from_url(database_url(db)) as store:
             plan = load_plan(store, plan_id)
             layers = None
-            if (fmt or out.suffix.lstrip(".")) == "gpkg":
+            if (fmt or out.suffix.lstrip(".")).lower() == "gpkg":
                 communities = sorted(set(plan.grids["community_id"]))
-                layers = load_layers(store, communities, crs=plan.crs)
+                try:
+                    layers = load_layers(store, communities, crs=plan.crs)
+                except NotFoundError:
+                    console.print(
+                        "[yellow]the store has no layers for this plan's communities: writing "
+                        "grids and memberships without building footprints[/] (import the "
+                        "layers with `gridmap import` to include them)"
+                    )
         path = export_plan(plan, out, fmt=fmt, layers=layers)
         console.print(f"wrote {path} ({plan.n_grids} grids)")
 

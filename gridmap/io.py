@@ -89,7 +89,7 @@ def _osm_ids(gdf: gpd.GeoDataFrame, layer: str, id_col: str) -> bool:
         f"the osm preset expects an osm_id column in the {layer} layer, which has "
         f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name) or '(no columns)'}; "
         f"drop --preset osm for files in gridmap's canonical format, or map the id with "
-        f"--map {layer}.{id_col}=YOUR_COLUMN"
+        f"--column {layer}.{id_col}=YOUR_COLUMN"
     )
 
 

@@ -401,7 +401,7 @@ def _require_columns(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport)
             f"{name} lacks the required column(s) {', '.join(missing)}; available columns: "
             f"{available or '(none)'}. Rename them in the file or map them, e.g. "
             f"column_map={{'{name}': {{'{missing[0]}': 'your_column'}}}} "
-            f"(CLI: --map {name}.{missing[0]}=your_column)",
+            f"(CLI: --column {name}.{missing[0]}=your_column)",
         )
         return False
     return True

@@ -280,7 +280,7 @@ def test_missing_crs():
 def test_roads_without_class():
     no_class = roads(VERTICAL).drop(columns="class")
     raw = {"buildings": buildings([(*NW, 100)]), "roads": no_class}
-    with pytest.raises(LayerError, match=r"roads has no 'class' column.*--map roads.class="):
+    with pytest.raises(LayerError, match=r"roads has no 'class' column.*--column roads.class="):
         derive_communities(raw)
     assert len(derive_communities(raw, road_classes=None)) == 1
 

@@ -79,7 +79,12 @@ def test_validate_column_mapping(tmp_path):
     path = write_layers(raw, tmp_path / "renamed.gpkg")
     assert gridmap("validate", path).returncode == 1
     out = gridmap(
-        "validate", path, "--map", "buildings.building_id=BM", "--map", "households.building_id=BM"
+        "validate",
+        path,
+        "--column",
+        "buildings.building_id=BM",
+        "--map",  # the alias
+        "households.building_id=BM",
     )
     assert out.returncode == 0, out.stdout
 
@@ -127,8 +132,9 @@ def test_main_job_on_bundled_sample(tmp_path):
     assert (tmp_path / "gridmap.db").stat().st_size > 0
     grids = pyogrio.read_dataframe(tmp_path / "gridmap-out" / "plan.gpkg", layer="grids")
     assert len(grids) >= 40 and grids["grid_code"].str.fullmatch(r"\d{15}").all()
-    assignments = pyogrio.read_dataframe(tmp_path / "gridmap-out" / "plan.gpkg",
-                                         layer="assignments")
+    assignments = pyogrio.read_dataframe(
+        tmp_path / "gridmap-out" / "plan.gpkg", layer="assignments"
+    )
     assert set(assignments["role"]) == {"chief", "worker"}
     vacant = assignments[assignments["staff_id"].isna()]
     # every vacant post is printed with its reason and a suggestion naming a person or a remedy
@@ -143,8 +149,16 @@ def test_main_job_on_bundled_sample(tmp_path):
 
 def test_partition_assign_map_on_one_community(tmp_path):
     plan = tmp_path / "plan.gpkg"
-    out = gridmap("partition", SAMPLE, "--community", "C0005", "--out", plan,
-                  "--report", tmp_path / "report.json")
+    out = gridmap(
+        "partition",
+        SAMPLE,
+        "--community",
+        "C0005",
+        "--out",
+        plan,
+        "--report",
+        tmp_path / "report.json",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["overall"]["n_communities"] == 1

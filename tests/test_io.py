@@ -309,7 +309,7 @@ def test_osm_preset_on_a_file_already_canonical(tmp_path, raw):
 def test_osm_preset_says_what_it_needs(tmp_path, raw):
     blds = raw["buildings"].rename(columns={"building_id": "BM"})
     blds.to_file(tmp_path / "x.gpkg", layer="buildings", engine="pyogrio")
-    with pytest.raises(LayerError, match="osm preset expects an osm_id column.*--map buildings"):
+    with pytest.raises(LayerError, match="osm preset expects an osm_id column.*--column buildings"):
         read_layers(tmp_path / "x.gpkg", preset="osm")
 
 

@@ -1,0 +1,56 @@
+"""`gridmap partition … --out plan.gpkg --map plan.html`: the real entry point (issue 3)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import shapely
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_city.gpkg"
+
+
+def gridmap(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gridmap", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        timeout=600,
+    )
+
+
+def test_partition_writes_plan_and_map(tmp_path):
+    out = gridmap(
+        "partition", SAMPLE, "--community", "C0001", "--min", "200", "--max", "500",
+        "--out", "plan.gpkg", "--map", "plan.html", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "wrote plan.gpkg (11 grids)" in out.stdout
+    assert "0 enclave(s)" in out.stdout
+    assert "valid coverage" not in out.stderr  # the map simplifies the grids as one coverage
+    assert (tmp_path / "plan.html").stat().st_size > 10_000
+    names = {str(r[0]) for r in pyogrio.list_layers(tmp_path / "plan.gpkg")}
+    assert {"grids", "buildings", "households"} <= names
+    frames = {n: pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer=n) for n in names}
+    for n in ("grids", "buildings", "households"):
+        assert frames[n].crs.to_epsg() == 4326, n
+        assert frames[n]["grid_code"].notna().all(), n
+    grids = frames["grids"]
+    assert grids["households"].between(200, 500).all()
+    assert grids["boundary_desc"].str.startswith("东至").all()
+    geoms = np.asarray(grids.geometry.array, dtype=object)
+    assert shapely.coverage_is_valid(geoms)
+    assert (shapely.get_num_interior_rings(geoms) == 0).all()
+
+
+def test_partition_bad_band_writes_nothing(tmp_path):
+    out = gridmap("partition", SAMPLE, "--min", "600", "--max", "500", "--out", "p.gpkg",
+                  cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 1
+    assert "min_households=600 is above max_households=500" in out.stderr
+    assert not (tmp_path / "p.gpkg").exists()
