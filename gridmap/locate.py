@@ -22,6 +22,8 @@ Rules
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -63,6 +65,8 @@ def _group_lists(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> 
 
 
 _PIECE = 8  # segments per boundary piece in the nearest-grid tree
+_THREADS = min(os.cpu_count() or 1, 4)  # threads for a large batch of points
+_THREAD_MIN_POINTS = 20_000  # points per thread, at least
 
 
 class GridIndex:
@@ -285,6 +289,24 @@ class GridIndex:
                 f"{len(idx)} point(s) have NaN or infinite coordinates: {shown}"
                 f"{' …' if len(idx) > 3 else ''}; drop or fix those rows before locating"
             )
+        parts = min(_THREADS, len(px) // _THREAD_MIN_POINTS)
+        if parts < 2:
+            return self._locate(px, py)
+        # shapely releases the GIL: big batches run in threads, one slice each (a point's
+        # answer does not depend on the others, so the result is the same)
+        self._edges()  # built once, before the threads share it
+        cuts = np.linspace(0, len(px), parts + 1).astype(np.int64)
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            frames = list(
+                pool.map(
+                    lambda ab: self._locate(px[ab[0] : ab[1]], py[ab[0] : ab[1]]),
+                    zip(cuts[:-1], cuts[1:], strict=True),
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def _locate(self, px: np.ndarray, py: np.ndarray) -> pd.DataFrame:
+        """:meth:`locate` on checked coordinate arrays."""
         n = len(px)
         points = shapely.points(px, py)
 

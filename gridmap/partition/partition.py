@@ -495,7 +495,6 @@ def _tasks(
         sub_hh = None
         if hh_big is not None:
             sub_hh = hh_big[hh_big["building_id"].isin(set(sub["building_id"]))]
-        mine = set(sub["building_id"])
         tasks.append(
             {
                 "index": i,
@@ -511,7 +510,9 @@ def _tasks(
                 "target": target,
                 "n_grids": None if k is None else int(k),
                 "seed": _community_seed(seed, cid),
-                "previous": {b: c for b, c in prev_map.items() if b in mine},
+                # in building_id order, as prev_map (a dict comprehension over prev_map
+                # itself would cost communities x buildings)
+                "previous": {b: prev_map[b] for b in sorted(sub["building_id"]) if b in prev_map},
                 "locked": locked_by_comm.get(cid, []),
             }
         )

@@ -900,17 +900,7 @@ def _dump_json(frame: pd.DataFrame) -> bytes:
         "outside": int((st == "outside").sum()),
         "errors": int((st == "error").sum()),
     }
-    cols = list(frame.columns)
-    data = []
-    for name in cols:
-        col = frame[name]
-        if col.dtype.kind == "f":
-            arr = col.to_numpy()
-            data.append([None if v != v else v for v in arr.tolist()])
-        else:
-            data.append(col.tolist())
-    results = [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
-    payload = {**summary, "results": results}
-    if _orjson is not None:
-        return _orjson.dumps(payload)
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    # pandas' C encoder writes the records (NaN as null) without building 100 k dicts
+    records = frame.to_json(orient="records", force_ascii=False, double_precision=15)
+    head = json.dumps(summary)[:-1]
+    return f'{head}, "results": {records}}}'.encode()
