@@ -23,6 +23,7 @@ import shapely
 from gridmap.errors import CRSError, InfeasibleError, InputError, LayerError, NotFoundError
 from gridmap.layers import Layers
 from gridmap.partition.plan import GRID_COLUMNS, Plan
+from gridmap.partition.quality import in_threads
 from gridmap.partition.solver import solve
 from gridmap.partition.units import build_units
 
@@ -684,10 +685,11 @@ def _match_edges(geoms: np.ndarray, locked: np.ndarray) -> np.ndarray:
         cleaned = np.asarray(shapely.coverage_clean(geoms), dtype=object)
     except shapely.errors.GEOSException:  # pragma: no cover - overlapping communities
         return geoms
+    moved = np.flatnonzero(~shapely.equals_exact(cleaned, geoms, tolerance=0.0))
     ok = (
-        (shapely.get_type_id(cleaned) == 3)
-        & (shapely.hausdorff_distance(cleaned, geoms) < 1e-3)
-        & (np.abs(shapely.area(cleaned) - shapely.area(geoms)) < 1e-3)
+        (shapely.get_type_id(cleaned[moved]) == 3)
+        & (in_threads(shapely.hausdorff_distance, cleaned[moved], geoms[moved]) < 1e-3)
+        & (np.abs(shapely.area(cleaned[moved]) - shapely.area(geoms[moved])) < 1e-3)
     )
     if not ok.all():
         return geoms

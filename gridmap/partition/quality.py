@@ -12,7 +12,9 @@ for the command line.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -203,6 +205,37 @@ def _line_network(layers: Layers) -> np.ndarray:
     return np.concatenate(lines)
 
 
+_THREADS = min(os.cpu_count() or 1, 4)
+_THREAD_MIN = 2_000  # elements per thread, at least
+
+
+def in_threads(
+    fn: Callable[..., np.ndarray], *arrays: Any, chunk: int = _THREAD_MIN, **kwargs: Any
+) -> np.ndarray:
+    """Apply an element-wise shapely function over slices of its arrays in threads.
+
+    The first argument must be an array; other arrays are sliced alike, scalars
+    passed to every slice; ``chunk`` is the least number of elements worth a
+    thread (lower for heavy operations such as a community-wide overlay).
+
+    shapely releases the GIL in its vectorised functions, so a plan-wide overlay
+    (a city's thousands of grids) uses every core; the result is the same as
+    ``fn(*arrays, **kwargs)``. Small inputs run in the calling thread.
+    """
+    n = len(arrays[0])
+    parts = min(_THREADS, n // max(chunk, 1))
+    if parts < 2:
+        return np.asarray(fn(*arrays, **kwargs))
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+
+    def part(lo: int, hi: int) -> Any:  # arrays are sliced, scalars passed as they are
+        return fn(*(a[lo:hi] if isinstance(a, np.ndarray) else a for a in arrays), **kwargs)
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        out = pool.map(part, cuts[:-1], cuts[1:])
+        return np.concatenate([np.asarray(o) for o in out])
+
+
 def _internal_edges(
     geoms: np.ndarray, community: np.ndarray, lines: np.ndarray, road_tolerance: float
 ) -> pd.DataFrame:
@@ -229,13 +262,13 @@ def _internal_edges(
     if len(i_idx) == 0:
         return empty
     uniq_j, inv = np.unique(j_idx, return_inverse=True)
-    grown = shapely.buffer(geoms[uniq_j], EDGE_TOLERANCE, quad_segs=2)
+    grown = in_threads(shapely.buffer, geoms[uniq_j], EDGE_TOLERANCE, quad_segs=2)
     bound_i = shapely.boundary(geoms[i_idx])
-    shared = shapely.intersection(bound_i, grown[inv])
+    shared = in_threads(shapely.intersection, bound_i, grown[inv])
     length = shapely.length(shared)
     # the tolerant (buffered) edge spills ~EDGE_TOLERANCE around each end; where the
     # boundaries coincide exactly up to that spill, take the exact shared edge.
-    exact = shapely.intersection(bound_i, shapely.boundary(geoms[j_idx]))
+    exact = in_threads(shapely.intersection, bound_i, shapely.boundary(geoms[j_idx]))
     exact_len = shapely.length(exact)
     use_exact = (exact_len > 0) & (length - exact_len <= 10 * EDGE_TOLERANCE)
     shared = np.where(use_exact, exact, shared)
@@ -244,11 +277,11 @@ def _internal_edges(
     i_idx, j_idx, shared, length = i_idx[real], j_idx[real], shared[real], length[real]
     on_roads = np.zeros(len(i_idx))
     if len(lines) and len(i_idx):
-        rbuf = shapely.buffer(lines, road_tolerance, quad_segs=8)
+        rbuf = in_threads(shapely.buffer, lines, road_tolerance, quad_segs=8)
         rtree = shapely.STRtree(rbuf)
         e_idx, r_idx = rtree.query(shared, predicate="intersects")
         if len(e_idx):
-            pieces = shapely.intersection(shared[e_idx], rbuf[r_idx])
+            pieces = in_threads(shapely.intersection, shared[e_idx], rbuf[r_idx])
             order = np.argsort(e_idx, kind="stable")
             e_sorted, pieces = e_idx[order], pieces[order]
             starts = np.flatnonzero(np.r_[True, e_sorted[1:] != e_sorted[:-1]])
@@ -650,16 +683,26 @@ def quality_report(
 
     extra_notes = {str(k): [str(v) for v in vs] for k, vs in (notes or {}).items()}
     rows: list[dict[str, Any]] = []
-    for cid, cgeom, cname in zip(comm_ids, comm_geoms, comm_names, strict=True):
+    # seamless coverage: area(U - C) by one overlay per community, in threads; then
+    # area(C - U) = area(C) - area(U) + area(U - C), without a second overlay
+    unions = np.array(
+        [
+            shapely.union_all(geoms[members[cid]]) if cid in members.index else None
+            for cid in comm_ids
+        ],
+        dtype=object,
+    )
+    union_areas = shapely.area(unions)
+    outsides = shapely.area(in_threads(shapely.difference, unions, comm_geoms, chunk=8))
+    for c, (cid, cgeom, cname) in enumerate(zip(comm_ids, comm_geoms, comm_names, strict=True)):
         idx = members.get(cid, np.empty(0, dtype=np.int64))
         k = len(idx)
         total = float(hh[idx].sum()) if k else 0.0
         comm_area = float(shapely.area(cgeom)) if cgeom is not None else math.nan
         if k:
-            union = shapely.union_all(geoms[idx])
-            union_area = float(shapely.area(union))
-            gap = float(shapely.area(shapely.difference(cgeom, union)))
-            outside = float(shapely.area(shapely.difference(union, cgeom)))
+            union_area = float(union_areas[c])
+            outside = float(outsides[c])
+            gap = max(0.0, comm_area - union_area + outside)
             overlap = max(0.0, float(area[idx].sum()) - union_area)
         else:
             gap, outside, overlap = comm_area, 0.0, 0.0

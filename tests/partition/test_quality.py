@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import pytest
+import shapely
 from shapely import LineString, MultiPolygon, Polygon, box
 
 from gridmap.errors import CRSError, InfeasibleError, LayerError
@@ -544,3 +545,18 @@ def test_invalid_grid_is_repaired_and_flagged() -> None:
     assert rep.grids["n_parts"].iloc[0] == 2
     assert rep.overall["n_invalid"] == 1
     assert "invalid grid geometry (repaired with make_valid): g1" in rep.communities.loc[0, "notes"]
+
+
+def test_in_threads_matches_the_direct_call():
+    from gridmap.partition.quality import in_threads
+
+    rng = np.random.default_rng(0)
+    a = shapely.points(rng.uniform(0, 100, (5000, 2))).astype(object)
+    b = shapely.buffer(shapely.points(rng.uniform(0, 100, (5000, 2))), 3.0)
+    direct = shapely.distance(a, b)
+    threaded = in_threads(shapely.distance, a, b, chunk=1000)  # 4 slices
+    np.testing.assert_array_equal(threaded, direct)
+    # scalars go to every slice as they are; tiny inputs stay in this thread
+    grown = in_threads(shapely.buffer, b, 1.0, chunk=1000, quad_segs=2)
+    assert shapely.equals_exact(grown, shapely.buffer(b, 1.0, quad_segs=2), 0.0).all()
+    assert len(in_threads(shapely.area, b[:3])) == 3
