@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pyogrio
 import pytest
 from cityfixtures import tiny_raw
+from clirun import REAL, SAMPLE, gridmap
 
 from gridmap.io import write_layers
-
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-
-
-def gridmap(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridmap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        timeout=600,
-    )
 
 
 @pytest.fixture
@@ -121,7 +106,6 @@ def test_synth_writes_every_layer(tmp_path):
     assert gridmap("validate", tmp_path / "s.gpkg").returncode == 0
 
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_city.gpkg"
 
 
 def test_main_job_on_bundled_sample(tmp_path):

@@ -19,29 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clirun import ENV, gridmap
 from maphtml import collections, external, resources
 
 from gridmap.map_assets import CDN_FILES
 
 pytestmark = pytest.mark.slow
 
-ENV = {
-    "COLUMNS": "200",
-    "PATH": "/usr/bin:/bin",
-    "HOME": str(Path.home()),
-    "PYTHONUNBUFFERED": "1",
-}
 
-
-def gridmap(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridmap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=600,
-    )
 
 
 def free_port() -> int:

@@ -7,18 +7,15 @@ OpenStreetMap extracts have no community (社区) boundaries; with the option, `
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
 import pytest
 from cityfixtures import tiny_raw
+from clirun import REAL, gridmap
 
 from gridmap.io import write_layers
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 AREAS = {
     "nanjing": REAL / "nanjing-central" / "nanjing_central.gpkg",
     "shanghai": REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg",
@@ -29,16 +26,6 @@ needs_real = pytest.mark.skipif(
     "the checkout)",
 )
 
-
-def gridmap(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridmap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        timeout=600,
-    )
 
 
 @needs_real

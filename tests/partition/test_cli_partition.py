@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pyogrio
 import shapely
-
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_city.gpkg"
-
-
-def gridmap(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridmap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        timeout=600,
-    )
+from clirun import SAMPLE, gridmap
 
 
 def test_partition_writes_plan_and_map(tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,6 +11,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clirun import SAMPLE, gridmap
 from scipy.optimize import Bounds, LinearConstraint, milp
 from shapely.geometry import Point, box
 
@@ -1073,19 +1072,7 @@ def test_rerun_after_a_boundary_edit_moves_only_whom_the_rules_force(synthetic):
 
 # ----------------------------------------------------------------------------- command line
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_city.gpkg"
 
-
-def gridmap(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the real entry point."""
-    return subprocess.run(
-        [sys.executable, "-m", "gridmap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        timeout=600,
-    )
 
 
 def read_posts(path: Path) -> pd.DataFrame:
