@@ -217,14 +217,20 @@ def _cells_of_block(
     seeds: np.ndarray,
     seed_group: np.ndarray,
     seed_face: np.ndarray,
+    face_compound: np.ndarray | None = None,
 ) -> list[tuple[Any, int]]:
     """Cells of the groups in one road block: list of (polygon, group or -1).
 
     ``faces`` are the block cut by walls and compound outlines; ``seed_face``
-    the face index of each seed. A face with seeds is shared by its own
-    buildings; land in a face without buildings (a strip between a compound
-    wall and the road, a walled park) goes to the nearest building of the block.
+    the face index of each seed. A face inside a compound (``face_compound``)
+    is shared by its own buildings. Land outside the compounds goes to the
+    nearest building of its face and of the compounds it borders, so the strip
+    between a compound wall and the road joins the compound next to it rather
+    than forming one ring-shaped cell around it (a grid wrapping others); a face
+    without buildings (a walled park) goes to the nearest building of the block.
     """
+    if face_compound is None:
+        face_compound = np.zeros(len(faces), dtype=bool)
     groups = np.unique(seed_group)
     if len(groups) == 0:
         return [(p, -1) for p in _polys(block)]
@@ -234,6 +240,11 @@ def _cells_of_block(
     for fi, face in enumerate(faces):
         own = seed_face == fi
         use = own if own.any() else np.ones(len(seeds), dtype=bool)
+        if own.any() and not face_compound[fi] and face_compound.any():
+            touching = np.flatnonzero(
+                face_compound & shapely.intersects(faces, face) & (np.arange(len(faces)) != fi)
+            )
+            use = own | np.isin(seed_face, touching)
         gs = np.unique(seed_group[use])
         if len(gs) == 1:
             pieces.setdefault(int(gs[0]), []).append(face)
@@ -370,9 +381,19 @@ def _dissolve(geoms: np.ndarray) -> Any:
     if len(geoms) == 1:
         return geoms[0]
     try:
-        return shapely.coverage_union_all(geoms)
+        out = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
         return shapely.union_all(geoms)
+    # pieces from different faces need not share vertices: coverage union then loses
+    # area silently, or leaves touching pieces apart; the robust union is right
+    whole = float(shapely.area(geoms).sum())
+    if abs(float(shapely.area(out)) - whole) > 1e-6 * max(whole, 1.0):
+        return shapely.union_all(geoms)
+    if shapely.get_type_id(out) in (6, 7):
+        robust = shapely.union_all(geoms)
+        if shapely.get_num_geometries(robust) < shapely.get_num_geometries(out):
+            return robust
+    return out
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -386,7 +407,10 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
 
 
 def _polys(geom: Any) -> list[Any]:
+    """Return the polygons of ``geom``, also those nested in a collection (make_valid)."""
     parts = shapely.get_parts(geom)
+    while (nested := np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))).any():
+        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
     return [p for p in parts if shapely.get_type_id(p) == 3 and shapely.area(p) > 0]
 
 
@@ -595,6 +619,12 @@ def build_units(
     faces = np.asarray(face_list, dtype=object)
     face_block = np.asarray(face_block_list, dtype=np.int64)
     face_tree = shapely.STRtree(faces)
+    face_compound = np.zeros(len(faces), dtype=bool)  # faces inside a compound (小区)
+    if len(comp_geoms) and len(faces):
+        inside, _ = shapely.STRtree(comp_geoms).query(
+            shapely.point_on_surface(faces), predicate="within"
+        )
+        face_compound[inside] = True
 
     # ---- buildings: clip, locate block, overlap groups
     b = buildings.reset_index(drop=True)
@@ -701,7 +731,7 @@ def build_units(
         local = np.full(len(faces), -1, dtype=np.int64)
         local[fidx] = np.arange(len(fidx))
         for geom, g in _cells_of_block(
-            blk, faces[fidx], seeds[sel], seed_g[sel], local[seed_face[sel]]
+            blk, faces[fidx], seeds[sel], seed_g[sel], local[seed_face[sel]], face_compound[fidx]
         ):
             cell_geoms.append(geom)
             cell_group.append(g)

@@ -328,6 +328,23 @@ def test_bundled_sample_community_without_enclave_and_as_a_valid_coverage():
     assert [len(g.interiors) for g in geoms] == [0] * len(geoms)
 
 
+def test_bundled_sample_strip_outside_compounds_does_not_ring_a_grid():
+    # C0002 of the bundled sample: the open land between its compounds' walls and
+    # the roads went to the nearest buildings outside the compounds only, making
+    # ring-shaped cells; the grid built of them enclosed three others
+    datasets = pytest.importorskip("gridmap.datasets")
+    io = pytest.importorskip("gridmap.io")
+    from gridmap.layers import validate_layers
+
+    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0002"])
+    plan = partition(layers)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    o = plan.report.overall
+    assert o["n_enclaves"] == 0 and o["n_multipart"] == 0 and o["share_in_band"] == 1.0
+    geoms = np.asarray(plan.grids.geometry.array, dtype=object)
+    assert [len(g.interiors) for g in geoms] == [0] * len(geoms)
+
+
 def test_grids_of_neighbouring_communities_share_their_vertices():
     # grid boundaries meet the shared community edge at different points on
     # either side; the plan must still be one valid coverage (maps simplify it

@@ -191,3 +191,27 @@ def test_outer_edge_leaves_out_the_lake_shore():
     u = build_units(comm, b)
     assert u.exterior.sum() == pytest.approx(600 + 160)  # outer edge + lake shore
     assert u.outer.sum() == pytest.approx(600, abs=0.1)
+
+
+def test_polygons_nested_in_a_collection_are_kept():
+    from gridmap.partition.units import _polys
+
+    # make_valid may answer a GeometryCollection holding a MultiPolygon; taking
+    # only its top-level parts lost those polygons and left a gap in the plan
+    inner = shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 0, 3, 1)])
+    geom = shapely.GeometryCollection([inner, box(5, 0, 6, 1), LineString([(0, 2), (1, 2)])])
+    polys = _polys(geom)
+    assert len(polys) == 3
+    assert sum(p.area for p in polys) == pytest.approx(3.0)
+
+
+def test_dissolve_keeps_the_area_of_pieces_that_do_not_share_vertices():
+    from gridmap.partition.units import _dissolve
+
+    # two faces meet along an edge where only one of them has a vertex in the middle:
+    # coverage union assumes shared vertices; the dissolve must give one polygon, all the area
+    left = shapely.Polygon([(0, 0), (10, 0), (10, 5), (10, 10), (0, 10)])
+    right = box(10, 0, 20, 10)
+    out = _dissolve(np.array([left, right], dtype=object))
+    assert shapely.area(out) == pytest.approx(200.0)
+    assert shapely.get_type_id(out) == 3
