@@ -578,7 +578,8 @@ def synth_city(
     unit_area : float, default 90.0
         Floor area per household in m²: a residential building holds about
         ``footprint × levels / unit_area`` households (so estimates from
-        footprints agree with the drawn counts).
+        footprints agree with the drawn counts), except old courtyard houses,
+        shared by 1–12 households (大杂院), which estimates undercount.
     community_households : (int, int), default (1500, 8000)
         Household band of a community (社区); communities are unions of whole
         adjacent blocks grown to a random size inside the band.
@@ -743,7 +744,12 @@ def _assemble(
     use[mixed] = "mixed"
     res = ~kind_nonres
     floors_res = np.where(mixed, levels - 1, levels)
-    hh = np.round(fa * floors_res * rng.uniform(0.8, 1.05, nb) / unit_area)
+    # floor area per household: flats about ``unit_area``; an old courtyard (大杂院)
+    # is shared by one family or, room by room, by up to a dozen
+    per_hh = np.where(
+        lr, np.exp(rng.uniform(np.log(unit_area / 7.5), np.log(1.1 * unit_area), nb)), unit_area
+    )
+    hh = np.round(fa * floors_res * rng.uniform(0.8, 1.05, nb) / per_hh)
     bounds_lo = np.select([t, s, lr], [80, 24, 1], 0)
     bounds_hi = np.select([t, s, lr], [400, 120, 12], 0)
     hh = np.where(res, np.clip(hh, bounds_lo, bounds_hi), 0).astype(np.int64)

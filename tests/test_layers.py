@@ -362,8 +362,8 @@ def test_bundled_datasets_validate(name):
     assert layers.crs.to_epsg() == 4549
     assert not report.by_severity("rejected")
     if name == "sample":
-        assert len(layers.communities) == 5 and len(layers.households) == 20_333
-        assert layers.buildings["households"].sum() == 20_333
+        assert len(layers.communities) == 5 and len(layers.households) == 21_770
+        assert layers.buildings["households"].sum() == 21_770
         assert len(report.findings) == 0
     else:
         assert "OpenStreetMap contributors, ODbL 1.0" in attribution(name)

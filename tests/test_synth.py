@@ -126,6 +126,8 @@ def test_building_mix(city: dict) -> None:
     assert towers["levels"].max() <= 33
     lowrise = res[res["levels"] <= 2]
     assert len(lowrise) > 0 and lowrise["households"].between(1, 12).all()
+    # courtyards of one family up to a dozen (大杂院), not only what the footprint allows
+    assert (lowrise["households"] <= 2).any() and (lowrise["households"] >= 9).any()
     slabs = res[res["levels"].between(5, 18) & (res["levels"] < 18)]
     assert len(slabs) > 0 and slabs["households"].between(24, 120).all()
     nonres = blds[blds["use"].isin(["commercial", "public", "industrial"])]

@@ -296,29 +296,30 @@ def test_real_nanjing_area():
     assert "cross the community boundary" in notes and "overlapping" in notes
 
 
-def test_bundled_sample_narrow_community_gets_compact_grids():
-    # C0003 of the bundled sample is a narrow L of walled compounds; its grids used to
-    # snake along it (mean Polsby–Popper 0.51, one grid at 0.15)
-    datasets = pytest.importorskip("gridmap.datasets")
+def sample_v1(community_id: str):
+    """One community of the first bundled sample (tests/data/sample_v1_c0001-3.gpkg)."""
     io = pytest.importorskip("gridmap.io")
     from gridmap.layers import validate_layers
 
-    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0003"])
+    path = Path(__file__).resolve().parents[1] / "data" / "sample_v1_c0001-3.gpkg"
+    return validate_layers(io.read_layers(path))[0].subset([community_id])
+
+
+def test_first_sample_narrow_community_gets_compact_grids():
+    # C0003 of the first bundled sample is a narrow L of walled compounds; its grids used to
+    # snake along it (mean Polsby–Popper 0.51, one grid at 0.15)
+    layers = sample_v1("C0003")
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     assert plan.report.overall["mean_polsby_popper"] >= 0.6
     assert plan.report.overall["share_boundary_on_roads"] >= 0.8
 
 
-def test_bundled_sample_community_without_enclave_and_as_a_valid_coverage():
-    # C0001 of the bundled sample: cleaning its cells left one cell in two pieces,
+def test_first_sample_community_without_enclave_and_as_a_valid_coverage():
+    # C0001 of the first bundled sample: cleaning its cells left one cell in two pieces,
     # so cleaning was dropped; a grid then dissolved into two pieces and the
     # detached one, moved to the neighbour, enclosed a compound's grid
-    datasets = pytest.importorskip("gridmap.datasets")
-    io = pytest.importorskip("gridmap.io")
-    from gridmap.layers import validate_layers
-
-    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0001"])
+    layers = sample_v1("C0001")
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     o = plan.report.overall
@@ -328,15 +329,11 @@ def test_bundled_sample_community_without_enclave_and_as_a_valid_coverage():
     assert [len(g.interiors) for g in geoms] == [0] * len(geoms)
 
 
-def test_bundled_sample_strip_outside_compounds_does_not_ring_a_grid():
-    # C0002 of the bundled sample: the open land between its compounds' walls and
+def test_first_sample_strip_outside_compounds_does_not_ring_a_grid():
+    # C0002 of the first bundled sample: the open land between its compounds' walls and
     # the roads went to the nearest buildings outside the compounds only, making
     # ring-shaped cells; the grid built of them enclosed three others
-    datasets = pytest.importorskip("gridmap.datasets")
-    io = pytest.importorskip("gridmap.io")
-    from gridmap.layers import validate_layers
-
-    layers = validate_layers(io.read_layers(datasets.get_path("sample")))[0].subset(["C0002"])
+    layers = sample_v1("C0002")
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     o = plan.report.overall
