@@ -24,8 +24,15 @@ locked         error       the edit touches a locked grid (unlock it first)
 building_cut   error       a split line cuts through buildings (``cut="refuse"``)
 building_cell  error       a moved building overlaps an unmoved one, so they share
                            one cell of land (move them together)
-staffing       warning     posts left vacant after re-staffing
+staffing       warning     posts left vacant after re-staffing; or posts an edit
+                           left against the rules: two chiefs after a merge, a
+                           chief whose home moved out, a new grid without posts
+                           (re-staff to settle them)
 =============  ==========  ==========================================================
+
+The people serving a grid that an edit removes (a merge, a re-partition) pass
+to the new grid covering most of its land, so re-staffing keeps or moves them
+with a reason rather than taking them for newcomers.
 
 An edit with an ``error`` is **refused**: with ``strict=True`` it raises
 :class:`EditRefusedError` (an :class:`~gridmap.errors.InputError`), otherwise it
@@ -473,19 +480,122 @@ def _assemble(
     )
     merged = grids.merge(figures, on="grid_code", how="left", sort=False)
     grids = gpd.GeoDataFrame(merged, geometry="geometry", crs=before.crs)
-    assignments = before.assignments
-    if assignments is not None and "grid_code" in assignments.columns:
-        assignments = assignments[
-            assignments["grid_code"].isna()
-            | assignments["grid_code"].astype(str).isin(set(grids["grid_code"]))
-        ].reset_index(drop=True)
     return before.replace(
         grids=grids,
         buildings=buildings,
         households=households,
         report=report,
-        assignments=assignments,
+        assignments=_carry_posts(before, grids),
     )
+
+
+def _carry_posts(before: Plan, grids: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """Return the plan's posts after an edit.
+
+    The people serving a grid that no longer exists (merged, re-partitioned)
+    pass to the new grid covering most of its land, so that re-staffing sees
+    them as serving there and keeps or moves them with a reason, instead of
+    taking them for newcomers. Vacant posts of such a grid are dropped.
+    """
+    a = before.assignments
+    if a is None or "grid_code" not in a.columns or not len(a):
+        return a
+    code = a["grid_code"].astype("string")
+    gone = (code.notna() & ~code.isin(set(grids["grid_code"].astype(str)))).to_numpy()
+    if not gone.any():
+        return a
+    old = before.grids.drop_duplicates("grid_code")
+    old_geom = dict(zip(old["grid_code"].astype(str), old.geometry, strict=True))
+    new_geoms = np.asarray(grids.geometry.array, dtype=object)
+    new_codes = grids["grid_code"].astype(str).to_numpy()
+    tree = shapely.STRtree(new_geoms)
+    successor: dict[str, str] = {}
+    for c in sorted(set(code[gone])):
+        geom = old_geom.get(c)
+        if geom is None:
+            continue
+        idx = tree.query(geom, predicate="intersects")
+        if len(idx):
+            shared = shapely.area(shapely.intersection(new_geoms[idx], geom))
+            k = int(np.argmax(shared))
+            if shared[k] > 0:
+                successor[c] = str(new_codes[idx[k]])
+    mapped = code.map(successor)
+    serving = (
+        a["staff_id"].notna().to_numpy() if "staff_id" in a.columns else np.zeros(len(a), bool)
+    )
+    keep = ~gone | (mapped.notna().to_numpy() & serving)
+    out = a.copy()
+    out.loc[gone, "grid_code"] = mapped[gone].to_numpy()
+    return out[keep].reset_index(drop=True)
+
+
+def _home_grids(plan: Plan, layers: Layers, staff_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Grid codes each person lives in: by home building, else by home point."""
+    staff = layers.staff
+    wanted = set(staff_ids)
+    if staff is None or not len(staff) or "staff_id" not in staff.columns or not wanted:
+        return {}
+    s = staff[staff["staff_id"].astype(str).isin(wanted)]
+    by_building: dict[str, set[str]] = {}
+    pb = plan.buildings[["building_id", "grid_code"]].dropna()
+    for bid, g in zip(pb["building_id"].astype(str), pb["grid_code"].astype(str), strict=True):
+        by_building.setdefault(bid, set()).add(g)
+    homes: dict[str, set[str]] = {}
+    hb = s["home_building_id"] if "home_building_id" in s.columns else pd.Series(None, s.index)
+    geoms = (
+        np.asarray(s.geometry.array, dtype=object)
+        if isinstance(s, gpd.GeoDataFrame) and s._geometry_column_name in s.columns
+        else np.full(len(s), None, dtype=object)
+    )
+    grid_geoms = np.asarray(plan.grids.geometry.array, dtype=object)
+    grid_codes = plan.grids["grid_code"].astype(str).to_numpy()
+    tree = shapely.STRtree(grid_geoms)
+    for sid, bid, pt in zip(s["staff_id"].astype(str), hb, geoms, strict=True):
+        if bid is not None and not pd.isna(bid) and str(bid) in by_building:
+            homes[sid] = by_building[str(bid)]
+        elif pt is not None and not shapely.is_empty(pt):
+            homes[sid] = {str(grid_codes[i]) for i in tree.query(pt, predicate="covered_by")}
+    return homes
+
+
+def _staffing_checks(plan: Plan, layers: Layers, codes: set[str]) -> list[dict[str, Any]]:
+    """Warnings for the posts of grids ``codes`` that an edit left against the staffing rules."""
+    a = plan.assignments
+    if a is None or not len(a) or not {"grid_code", "role", "staff_id"} <= set(a.columns):
+        return []
+    a = a[a["grid_code"].astype("string").isin(codes).fillna(False).to_numpy()]
+    serving = a[a["staff_id"].notna()]
+    chiefs_all = serving[serving["role"] == "chief"]
+    homes = _home_grids(plan, layers, chiefs_all["staff_id"].astype(str))
+    present = set(plan.grids["grid_code"].astype(str))
+    out: list[dict[str, Any]] = []
+    for code in sorted(codes & present):
+        rows = a[a["grid_code"].astype(str) == code]
+        mine = serving[serving["grid_code"].astype(str) == code]
+        chiefs = sorted(mine.loc[mine["role"] == "chief", "staff_id"].astype(str))
+        n_workers = int((mine["role"] == "worker").sum())
+        problems = []
+        if not len(rows):
+            problems.append("it has no posts yet")
+        if len(chiefs) > 1:
+            problems.append(f"it has {len(chiefs)} chiefs 网格长 ({', '.join(chiefs)})")
+        if n_workers > 3:
+            problems.append(f"it has {n_workers} workers 网格员 (2 or 3 per grid)")
+        for sid in chiefs:
+            if sid in homes and code not in homes[sid]:
+                problems.append(f"its chief {sid} no longer lives in it")
+        if problems:
+            out.append(
+                _violation(
+                    "staffing",
+                    f"grid {code}: {'; '.join(problems)} after this edit; re-run staffing "
+                    "(restaff) to settle its posts, keeping serving people where the rules allow",
+                    grid_code=code,
+                    community_id=_community_of(plan, code),
+                )
+            )
+    return out
 
 
 def _checks(plan: Plan, codes: set[str], communities: set[str]) -> list[dict[str, Any]]:
@@ -575,9 +685,12 @@ def _conclude(
     strict: bool,
     notes: list[str],
     staffing: dict[str, Any] | None = None,
+    layers: Layers | None = None,
 ) -> EditResult:
     """Validate, downgrade pre-existing errors, build the result; refuse when needed."""
     violations = [*extra, *_checks(after, affected, communities)]
+    if layers is not None and after is not before:
+        violations += _staffing_checks(after, layers, affected)
     old = {
         (v["check"], v["grid_code"], v["community_id"])
         for v in _checks(before, affected | removed, communities)
@@ -831,6 +944,7 @@ def move_buildings(
         extra=extra,
         strict=strict,
         notes=notes,
+        layers=layers,
     )
 
 
@@ -931,6 +1045,7 @@ def merge_grids(
         extra=[],
         strict=strict,
         notes=notes,
+        layers=layers,
     )
 
 
@@ -1249,6 +1364,7 @@ def split_grid(
         extra=extra,
         strict=strict,
         notes=notes,
+        layers=layers,
     )
 
 
@@ -1494,6 +1610,7 @@ def repartition(
         extra=[],
         strict=strict,
         notes=notes,
+        layers=layers,
     )
 
 

@@ -303,6 +303,68 @@ def test_restaff():
         restaff(plan, layers)
 
 
+def staffed_lattice():
+    """The one-community lattice staffed: S1 chief of G1 (home c1b0), S4 chief of G2 (c1b5)."""
+    layers = lattice(1)
+    blds = layers.buildings
+    homes = [0, 1, 2, 5, 6, 7]
+    staff = gpd.GeoDataFrame(
+        {
+            "staff_id": [f"S{i + 1}" for i in range(6)],
+            "name": ["张伟", "李娜", "王芳", "刘洋", "陈静", "杨磊"],
+            "phone": [str(i) for i in range(6)],
+            "home_building_id": [f"c1b{h}" for h in homes],
+            "can_be_chief": [True, False, False, True, False, False],
+        },
+        geometry=list(blds.geometry.iloc[homes].centroid),
+        crs=4549,
+    )
+    layers = layers.replace(staff=staff)
+    plan = restaff(partition(layers, min_households=200, max_households=500), layers).plan
+    return plan, layers
+
+
+def test_merge_hands_serving_staff_to_the_merged_grid_and_restaff_moves_them_with_reasons():
+    plan, layers = staffed_lattice()
+    posts = plan.assignments.dropna(subset=["staff_id"])
+    assert posts.groupby("grid_code")["staff_id"].apply(sorted).to_dict() == {
+        G1: ["S1", "S2", "S3"],
+        G2: ["S4", "S5", "S6"],
+    }
+    r = merge_grids(plan, layers, [G2, G1])
+    carried = r.plan.assignments.dropna(subset=["staff_id"])
+    assert set(carried["grid_code"]) == {G2}
+    assert sorted(carried["staff_id"]) == ["S1", "S2", "S3", "S4", "S5", "S6"]
+    staffing = [v for v in r.violations if v["check"] == "staffing"]
+    assert len(staffing) == 1 and staffing[0]["severity"] == "warning"
+    assert "2 chiefs 网格长 (S1, S4)" in staffing[0]["message"]
+    assert "4 workers" in staffing[0]["message"] and "restaff" in staffing[0]["message"]
+    # re-staffing keeps one chief and three workers (800 households > 350) and says why
+    # the others leave; before, they were dropped with the grid and came back as newcomers
+    from gridmap.partition.staffing import assign_staff
+
+    res = assign_staff(r.plan, layers.staff, buildings=layers.buildings)
+    kept = res.assignments.dropna(subset=["staff_id"])
+    assert (kept["role"] == "chief").sum() == 1 and (kept["role"] == "worker").sum() == 3
+    assert not kept["changed"].any()
+    assert sorted(res.moves["staff_id"]) == ["S4", "S6"]
+    assert res.moves["reason"].str.contains("holders").all()
+
+
+def test_move_that_takes_the_chiefs_home_away_warns():
+    plan, layers = staffed_lattice()
+    r = move_buildings(plan, layers, ["c1b4", "c1b5"], G1)
+    assert r.ok
+    msgs = [v["message"] for v in r.violations if v["check"] == "staffing"]
+    assert msgs == [
+        f"grid {G2}: its chief S4 no longer lives in it after this edit; re-run staffing "
+        "(restaff) to settle its posts, keeping serving people where the rules allow"
+    ]
+    after = restaff(r.plan, layers).plan.assignments
+    chief_of_g2 = after.loc[(after["grid_code"] == G2) & (after["role"] == "chief"), "staff_id"]
+    assert chief_of_g2.isna().all()  # no chief-eligible resident left in G2: vacant, not S4
+
+
 def test_apply_edit_unknown_op(one):
     plan, layers = one
     with pytest.raises(InputError, match="unknown edit op"):
