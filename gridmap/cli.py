@@ -898,7 +898,10 @@ def serve(
                     store, name="demo admin", role="admin", author="gridmap serve"
                 )
             console.print(f"[bold]demo admin key[/] (shown once): {token}", soft_wrap=True)
-        console.print(f"serving {url.split('@')[-1]} on http://{host}:{port}/ (docs: /docs)")
+        console.print(
+            f"serving {url.split('@')[-1]} on http://{host}:{port}/ (docs: /docs; maps in a "
+            "browser: /login)"
+        )
         if workers > 1:
             os.environ["GRIDMAP_DATABASE_URL"] = url
             uvicorn.run(

@@ -37,7 +37,7 @@ _log = logging.getLogger(__name__)
 
 #: Routers included when their module exists (written by other parts of gridmap).
 OPTIONAL_ROUTERS: tuple[str, ...] = ("plans", "maps")
-_ROUTERS: tuple[str, ...] = ("locate", "health", "features", "keys")  # hot routes first
+_ROUTERS: tuple[str, ...] = ("locate", "health", "features", "keys", "session")  # hot routes first
 
 _DESCRIPTION = """\
 Community grid (网格) service: coordinate positioning (坐标式定位), OGC API – Features

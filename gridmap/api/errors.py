@@ -40,7 +40,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -209,7 +209,20 @@ def problem(
     )
 
 
-def _domain_response(request: Request, exc: Exception) -> JSONResponse:
+def _wants_page(request: Request) -> bool:
+    """Whether a browser asked for a map page (it can be sent to the sign-in form)."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.url.path.startswith("/maps/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _domain_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, NotAuthenticatedError) and _wants_page(request):
+        from gridmap.api.routes.session import login_redirect
+
+        return login_redirect(request)
     status, slug, title = status_for(exc)
     extra: dict[str, Any] = {}
     headers = None

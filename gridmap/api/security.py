@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from gridmap.db import Store
 from gridmap.db.keys import ROLES, hash_token, role_rank, verify_key
 
-__all__ = ["Principal", "KeyCache", "token_from_request", "ROLES", "MISS"]
+__all__ = ["Principal", "KeyCache", "token_from_request", "ROLES", "MISS", "SESSION_COOKIE"]
 
 #: What :meth:`KeyCache.lookup` returns for a token it has not seen (recently).
 MISS: Any = object()
@@ -63,8 +63,17 @@ class Principal:
         return f"{self.name} (key {self.key_id})"
 
 
+#: Cookie holding the key of a browser signed in at ``/login`` (read-only requests).
+SESSION_COOKIE = "gridmap_key"
+
+
 def token_from_request(conn: HTTPConnection) -> str | None:
-    """Return the API key sent with a request (``Authorization: Bearer`` or ``X-API-Key``)."""
+    """Return the API key sent with a request.
+
+    ``X-API-Key`` or ``Authorization: Bearer``; for ``GET`` and ``HEAD`` also the
+    sign-in cookie of a browser (see :mod:`gridmap.api.routes.session`), never
+    for a request that changes something.
+    """
     key = conn.headers.get("x-api-key")
     if key and key.strip():
         return key.strip()
@@ -73,6 +82,10 @@ def token_from_request(conn: HTTPConnection) -> str | None:
         scheme, _, value = auth.strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
+    if conn.scope.get("method") in ("GET", "HEAD"):
+        kept = conn.cookies.get(SESSION_COOKIE)
+        if kept and kept.strip():
+            return kept.strip()
     return None
 
 

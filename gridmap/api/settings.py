@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         CLI, another worker); the grid indexes are rebuilt when they changed.
         ``0`` turns the check off (a publish through this service still
         refreshes at once).
+    session_hours : float
+        How long a browser signed in at ``/login`` keeps its key (cookie).
     demo : bool
         Demo mode: ``gridmap serve --demo`` prints a generated admin key.
 
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     features_max_limit: int = Field(default=10_000, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     refresh_seconds: float = Field(default=5.0, ge=0)
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     demo: bool = False
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import shapely
-from conftest import TILE_HOSTS
+from conftest import FIND_MAP, TILE_HOSTS, OpenedMap, _attach
 
 from gridmap.crs import transform
 
@@ -230,3 +230,45 @@ def test_static_route_refuses_raw_dot_dot_paths(service) -> None:
     r = conn.getresponse()
     assert r.status == 200 and b"BSD" in r.read()
     conn.close()
+
+
+def test_dispatcher_types_a_map_address_signs_in_and_locates(
+    service, chromium, artifacts: Path
+) -> None:
+    """No headers: the browser is sent to the sign-in form, then on to the page it asked for."""
+    code, lon, lat = service.inside
+    context = chromium.new_context(viewport={"width": 1100, "height": 800}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        opened = OpenedMap(page=page, map_name="", path=Path(service.base))
+        _attach(page, opened, offline=True)
+        url = f"{service.base}/maps/locate?lon={lon}&lat={lat}&crs=wgs84"
+        page.goto(url, wait_until="load")
+        assert page.url.startswith(f"{service.base}/login?next=")
+        page.fill("#key", "gm_wrong_key")
+        page.click("button[type=submit]")
+        assert "unknown or revoked" in page.locator(".error").inner_text()
+        assert [m for m in opened.console_errors if "401" not in m] == []  # the refused form
+        opened.console_errors.clear()
+        page.fill("#key", service.keys["dispatcher"])
+        page.click("button[type=submit]")
+        page.wait_for_function(f"({FIND_MAP})() !== null")
+        assert page.url == url
+        info = page.locator(".gridmap-info").inner_text()
+        assert code in info and service.chief in info  # a dispatcher sees the chief
+        page.screenshot(path=str(artifacts / "api_sign_in_locate.png"))
+        # the signed-in home page: the published plan's map and a locate form
+        page.goto(f"{service.base}/login", wait_until="load")
+        assert "dispatcher" in page.locator("body").inner_text()
+        page.fill("#lon", str(lon))
+        page.fill("#lat", str(lat))
+        page.click("button[type=submit]")
+        page.wait_for_function(f"({FIND_MAP})() !== null")
+        assert code in page.locator(".gridmap-info").inner_text()
+        page.goto(f"{service.base}/login", wait_until="load")
+        page.click(f"a[href='/maps/plans/{service.plan_id}']")
+        page.wait_for_function(f"({FIND_MAP})() !== null")
+        assert opened.page_errors == [] and opened.console_errors == []
+        assert opened.served == [] and opened.unexpected == []
+    finally:
+        context.close()

@@ -197,6 +197,7 @@ def landing(request: Request, settings: SettingsDep) -> dict[str, Any]:
             _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
             _link(f"{base}/conformance", "conformance", "application/json", "conformance"),
             _link(f"{base}/collections", "data", "application/json", "collections"),
+            _link(f"{base}/login", "alternate", "text/html", "maps in a browser (sign in)"),
         ],
     }
 
