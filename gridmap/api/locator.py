@@ -243,10 +243,22 @@ class Area:
         box = tree.query(pt)
         if len(box):
             hits = box[shapely.intersects_xy(self.index.geometries[box], x, y)]
-            if len(hits):
+            if len(hits) == 1:  # one grid: no ranking by code
+                row = int(hits[0])
+                d = float(shapely.distance(boundaries[row], pt))
+                if d > tol:
+                    return {
+                        "row": row,
+                        "found": True,
+                        "inside": True,
+                        "candidates": [row],
+                        "distance_to_boundary": d,
+                        "nearest_distance": 0.0,
+                    }
+            elif len(hits):
                 db = shapely.distance(boundaries[hits], pt)
-                if (db > tol).all():
-                    k = int(np.argmin(rank[hits])) if len(hits) > 1 else 0
+                if db.min() > tol:
+                    k = int(np.argmin(rank[hits]))
                     return {
                         "row": int(hits[k]),
                         "found": True,
