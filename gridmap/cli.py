@@ -105,6 +105,14 @@ DeriveOpt = Annotated[
         "the main roads, water and district borders (>= 1,500 households each; reported).",
     ),
 ]
+DerivedPrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--derived-prefix",
+        help="Id prefix of derived communities (D → D001, D002 …); give each data set its own "
+        "(e.g. NJ, SH) when several go into one store.",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -145,6 +153,7 @@ def _check(
     unit_area: float,
     coords: str | None = None,
     derive: bool = False,
+    derived_prefix: str = "D",
 ) -> tuple[Layers | None, ValidationReport]:
     from gridmap.io import parse_column_map, read_layers
     from gridmap.layers import check_layers
@@ -157,7 +166,7 @@ def _check(
             preset=preset,
             coords=coords,
         )
-    note = _derive_communities(raw, unit_area=unit_area) if derive else None
+    note = _derive_communities(raw, unit_area=unit_area, prefix=derived_prefix) if derive else None
     with console.status("validating…"):
         layers, report = check_layers(raw, assume_crs=crs, reproject=reproject, unit_area=unit_area)
     if note is not None:
@@ -165,7 +174,9 @@ def _check(
     return layers, report
 
 
-def _derive_communities(raw: dict[str, Any], *, unit_area: float) -> tuple[Any, str, str] | None:
+def _derive_communities(
+    raw: dict[str, Any], *, unit_area: float, prefix: str = "D"
+) -> tuple[Any, str, str] | None:
     """Add derived communities to ``raw`` when it has none; return a finding to report, if any."""
     from gridmap.areas import derive_communities
     from gridmap.errors import InputError
@@ -174,7 +185,7 @@ def _derive_communities(raw: dict[str, Any], *, unit_area: float) -> tuple[Any, 
         return ("info", "derive_not_needed", "the file has communities; none were derived")
     try:
         with console.status("deriving community areas from the main roads…"):
-            raw["communities"] = derive_communities(raw, unit_area=unit_area)
+            raw["communities"] = derive_communities(raw, unit_area=unit_area, prefix=prefix)
     except InputError as exc:
         return ("error", "derive_failed", f"cannot derive communities: {exc}")
     return None
@@ -220,6 +231,7 @@ def _load_layers(
     unit_area: float,
     communities: list[str] | None = None,
     derive: bool = False,
+    derived_prefix: str = "D",
 ) -> Layers:
     from gridmap.errors import NotFoundError
 
@@ -232,6 +244,7 @@ def _load_layers(
         reproject=reproject,
         unit_area=unit_area,
         derive=derive,
+        derived_prefix=derived_prefix,
     )
     if layers is None:
         _print_validation(report, title=f"validation of {file.name}")
@@ -310,6 +323,7 @@ def validate(
         ),
     ] = None,
     derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
 ) -> None:
     """Validate input layers and print the report (exit code 0 when valid, 1 when not)."""
 
@@ -324,6 +338,7 @@ def validate(
             unit_area=unit_area,
             coords=coords,
             derive=derive,
+            derived_prefix=derived_prefix,
         )
         if as_json:
             sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
@@ -431,6 +446,7 @@ def partition_cmd(
     reproject: ReprojectOpt = False,
     unit_area: UnitAreaOpt = 90.0,
     derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
 ) -> None:
     """Partition communities into grids within a household band; write the plan."""
 
@@ -451,6 +467,7 @@ def partition_cmd(
                 unit_area=unit_area,
                 communities=community,
                 derive=derive,
+                derived_prefix=derived_prefix,
             )
         else:
             from gridmap.db import Store, database_url, load_layers
@@ -791,6 +808,7 @@ def run(
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     preset: PresetOpt = None,
     derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
     assets: AssetsOpt = "inline",
 ) -> None:
     """Run the whole job: validate, partition, staff, store, write the plan and its map."""
@@ -811,6 +829,7 @@ def run(
             reproject=False,
             unit_area=90.0,
             derive=derive,
+            derived_prefix=derived_prefix,
         )
         console.print(
             f"{len(layers.communities)} communities, {len(layers.buildings):,} buildings, "
@@ -1147,6 +1166,7 @@ def import_cmd(
     reproject: ReprojectOpt = False,
     unit_area: UnitAreaOpt = 90.0,
     derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
 ) -> None:
     """Validate layers and import them into the store (one transaction, per community)."""
 
@@ -1162,6 +1182,7 @@ def import_cmd(
             reproject=reproject,
             unit_area=unit_area,
             derive=derive,
+            derived_prefix=derived_prefix,
         )
         url = database_url(db)
         with Store.from_url(url) as store, _progress_bar("importing rows") as bar:

@@ -89,6 +89,26 @@ def test_run_and_import_real_area_with_derived_communities(tmp_path):
     assert "derived stand-ins" in imp.stdout and "2 communities" in imp.stdout
 
 
+def test_two_cities_derived_into_one_store_need_their_own_prefix(tmp_path):
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    osm = ("--preset", "osm", "--derive-communities", "--db", db)
+    first = gridmap("import", AREAS["shanghai"], *osm)
+    assert first.returncode == 0, first.stdout + first.stderr
+    # Nanjing's derived areas are numbered D001… too: importing them would replace Shanghai's
+    clash = gridmap("import", AREAS["nanjing"], *osm)
+    assert clash.returncode == 1
+    message = " ".join((clash.stdout + clash.stderr).split())
+    assert "already stored for another place: D001, D002" in message
+    assert "--derived-prefix" in message
+    ok = gridmap("import", AREAS["nanjing"], *osm, "--derived-prefix", "NJ")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    from gridmap.db import Store, list_communities
+
+    with Store.from_url(db) as store:
+        ids = sorted(list_communities(store)["community_id"])
+    assert ids == ["D001", "D002", *(f"NJ{k:03d}" for k in range(1, 8))]
+
+
 def test_option_with_communities_present_derives_none(tmp_path):
     city = write_layers(tiny_raw(), tmp_path / "city.gpkg")
     out = gridmap("validate", city, "--derive-communities", "--json")

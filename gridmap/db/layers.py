@@ -259,6 +259,48 @@ def _layer_rows(
     return cols, zip(*values, strict=True), extras
 
 
+def _check_same_places(s: Session, communities: gpd.GeoDataFrame) -> None:
+    """Refuse to replace a stored community by one of the same id somewhere else.
+
+    Re-importing a community (corrected boundaries, new buildings) replaces it;
+    but the same id for a polygon that does not overlap the stored one is a
+    clash between two data sets (``D001`` derived for two cities), and replacing
+    would silently drop the first one's buildings.
+    """
+    t = table(LAYER_TABLES["communities"])
+    backend = s.get_bind().dialect.name
+    ids = [str(c) for c in communities["community_id"]]
+    stored: dict[str, Any] = {}
+    for chunk in in_chunks(ids):
+        rows = s.execute(
+            sa.select(t.c.community_id, geom_select(t.c.geom, backend)).where(
+                t.c.community_id.in_(chunk)
+            )
+        ).all()
+        geoms = decode_geoms([r[1] for r in rows])
+        stored.update(zip((str(r[0]) for r in rows), geoms, strict=True))
+    if not stored:
+        return
+    new = communities.to_crs(4326)
+    clash = []
+    for cid, geom in zip(new["community_id"].astype(str), new.geometry, strict=True):
+        old = stored.get(cid)
+        if old is None or geom is None or shapely.is_empty(old):
+            continue
+        smaller = min(old.area, geom.area)
+        if smaller > 0 and shapely.intersection(old, geom).area < 0.1 * smaller:
+            clash.append(cid)
+    if clash:
+        raise LayerError(
+            f"{len(clash)} community id(s) are already stored for another place: "
+            f"{', '.join(clash[:10])} (the stored polygon and the imported one hardly "
+            "overlap). Importing would replace those communities and drop their buildings. "
+            "Community ids must be unique across imports: give these communities other ids "
+            "(for areas derived from OpenStreetMap, `--derived-prefix`), or, if the stored "
+            "ones are obsolete, re-import them corrected"
+        )
+
+
 def _delete_areas(s: Session, ids: Sequence[str]) -> dict[str, int]:
     deleted: dict[str, int] = {}
     order = ("households", "staff", "buildings", "roads", "barriers", "compounds")
@@ -388,6 +430,7 @@ def save_layers(
             )
             .returning(table(Import).c.id)
         ).scalar_one()
+        _check_same_places(s, layers.communities)
         replaced = _delete_areas(s, ids)
         for name, frame in present:
             cols, rows, _ = _layer_rows(name, frame, areas[name], import_id, backend)

@@ -136,6 +136,28 @@ def test_reimport_replaces_only_its_communities(store: Store) -> None:
     assert audit["after"].iloc[2]["counts"]["buildings"] == 10
 
 
+def test_same_community_id_for_another_place_is_refused_and_changes_nothing(
+    store: Store,
+) -> None:
+    # two data sets both calling their first community c0 (as derived areas D001 of two
+    # cities would): replacing would drop the first city's c0 and its buildings
+    a = make_layers(nx=2, seed=1)
+    save_layers(store, a, author="a")
+    elsewhere = make_layers(nx=1, y0=3_560_000.0, seed=2)
+    with pytest.raises(LayerError, match=r"stored for another place: c0 .*--derived-prefix"):
+        save_layers(store, elsewhere, author="b")
+    assert_layers_equal(load_layers(store).replace(roads=None), a.replace(roads=None))
+    assert list_imports(store)["author"].tolist() == ["a"]
+    # the same place with corrected boundaries is a re-import, as before
+    moved = a.subset(["c0"])
+    comms = moved.communities.copy()
+    comms["geometry"] = comms.geometry.buffer(5.0, join_style="mitre")
+    staff = a.staff[a.staff["home_building_id"].isin(set(moved.buildings["building_id"]))]
+    moved = moved.replace(communities=comms, staff=staff.reset_index(drop=True))
+    rec = save_layers(store, moved, author="a2")
+    assert rec.replaced["communities"] == 1
+
+
 def test_failure_midway_keeps_previous_state(store: Store, monkeypatch) -> None:
     save_layers(store, make_layers(seed=1), author="a")
     before = snapshot(store)
