@@ -106,8 +106,6 @@ def test_synth_writes_every_layer(tmp_path):
     assert gridmap("validate", tmp_path / "s.gpkg").returncode == 0
 
 
-
-
 def test_main_job_on_bundled_sample(tmp_path):
     out = gridmap("run", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr

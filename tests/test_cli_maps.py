@@ -27,8 +27,6 @@ from gridmap.map_assets import CDN_FILES
 pytestmark = pytest.mark.slow
 
 
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -263,4 +261,3 @@ def test_locate_with_map(job: Job, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode != 0 and not (tmp_path / "x.html").exists()
-

@@ -27,7 +27,6 @@ needs_real = pytest.mark.skipif(
 )
 
 
-
 @needs_real
 @pytest.mark.parametrize(("area", "n_derived"), [("nanjing", 7), ("shanghai", 2)])
 def test_validate_real_area_with_derived_communities(area, n_derived):

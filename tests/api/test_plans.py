@@ -452,8 +452,6 @@ def test_publish_that_would_uncover_communities_is_409_until_allowed(api):
     # nothing changed: the whole plan is still the published one, the part still a draft
     assert client.get(f"/plans/{whole}", headers=V).json()["status"] == "published"
     assert client.get(f"/plans/{part}", headers=V).json()["status"] == "draft"
-    r = client.post(
-        f"/plans/{part}/publish?allow_uncovered=true", headers={**P, "If-Match": '"1"'}
-    )
+    r = client.post(f"/plans/{part}/publish?allow_uncovered=true", headers={**P, "If-Match": '"1"'})
     assert r.status_code == 200 and r.json()["status"] == "published"
     assert client.get(f"/plans/{whole}", headers=V).json()["status"] == "archived"

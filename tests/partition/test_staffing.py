@@ -1073,8 +1073,6 @@ def test_rerun_after_a_boundary_edit_moves_only_whom_the_rules_force(synthetic):
 # ----------------------------------------------------------------------------- command line
 
 
-
-
 def read_posts(path: Path) -> pd.DataFrame:
     return pyogrio.read_dataframe(path, layer="assignments", read_geometry=False)
 
