@@ -983,7 +983,9 @@ def export_plan(
 
     GeoPackage gets the full plan (:func:`write_plan`); GeoJSON, Shapefile,
     GeoParquet get the grids layer in WGS84; CSV gets the grids with WKT
-    geometry and their centroid lon/lat.
+    geometry and a point inside each as lon/lat (UTF-8 with a BOM, for Excel),
+    with ``.csvt`` (column types) and ``.prj`` (WGS84) sidecars that GDAL and
+    QGIS read.
 
     Parameters
     ----------
@@ -1018,5 +1020,25 @@ def export_plan(
             table["lon"] = centroids.x.round(7).to_numpy()
             table["lat"] = centroids.y.round(7).to_numpy()
             table["wkt"] = grids.geometry.to_wkt(rounding_precision=7).to_numpy()
-            table.to_csv(tmp, index=False, encoding="utf-8")
+            # a BOM so that Excel opens the Chinese names right; GDAL and pandas skip it
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+    if kind == "csv":  # sidecars for GDAL/QGIS: column types (wkt is the geometry) and CRS
+        with _atomic_path(dest.with_suffix(".csvt")) as tmp:
+            tmp.write_text(",".join(f'"{_csvt_type(table[c], c)}"' for c in table.columns) + "\n")
+        with _atomic_path(dest.with_suffix(".prj")) as tmp:
+            tmp.write_text(pyproj.CRS.from_epsg(4326).to_wkt() + "\n", encoding="utf-8")
     return dest
+
+
+def _csvt_type(col: pd.Series, name: str) -> str:
+    """GDAL's CSV column type of ``col`` (for the ``.csvt`` sidecar)."""
+    if name == "wkt":
+        return "WKT"
+    kind = col.dtype.kind
+    if kind == "b":
+        return "Integer(Boolean)"
+    if kind in "iu":
+        return "Integer64"
+    if kind == "f":
+        return "Real"
+    return "String"

@@ -163,8 +163,11 @@ def test_plan_file_store_every_format(store: Store, cli, city, tmp_path: Path) -
         else:
             info = ogrinfo(dest)
             assert f"Feature Count: {plan.n_grids}" in info
-            if fmt != "csv":
-                assert 'ID["EPSG",4326]' in info
+            assert 'ID["EPSG",4326]' in info  # CSV: from its .prj sidecar
+            if fmt == "csv":  # typed columns from the .csvt, the wkt column as polygons
+                assert "households: Integer64" in info and "polsby_popper: Real" in info
+                assert "Geometry Column = geom_wkt" in info
+                assert dest.read_bytes().startswith(b"\xef\xbb\xbfgrid_code,")  # BOM for Excel
             if fmt == "geojson":  # QGIS shows the layer name: the file's, not a temporary one
                 assert "Layer name: plan\n" in info
         layers = pyogrio.list_layers(direct)[:, 0].tolist() if fmt == "gpkg" else [None]
