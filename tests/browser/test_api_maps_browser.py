@@ -245,6 +245,7 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         url = f"{service.base}/maps/locate?lon={lon}&lat={lat}&crs=wgs84"
         page.goto(url, wait_until="load")
         assert page.url.startswith(f"{service.base}/login?next=")
+        page.screenshot(path=str(artifacts / "api_sign_in_form.png"))
         page.fill("#key", "gm_wrong_key")
         page.click("button[type=submit]")
         assert "unknown or revoked" in page.locator(".error").inner_text()
@@ -260,6 +261,7 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         # the signed-in home page: the published plan's map and a locate form
         page.goto(f"{service.base}/login", wait_until="load")
         assert "dispatcher" in page.locator("body").inner_text()
+        page.screenshot(path=str(artifacts / "api_signed_in.png"))
         page.fill("#lon", str(lon))
         page.fill("#lat", str(lat))
         page.click("button[type=submit]")

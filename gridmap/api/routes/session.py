@@ -43,9 +43,10 @@ body {{ font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-
        max-width: 34rem; margin: 3rem auto; padding: 0 1rem; color: #222; }}
 label {{ display: block; margin: .8rem 0 .3rem; }}
 input {{ font: inherit; padding: .4rem; }}
-input[type=password], input[type=text] {{ width: 100%; box-sizing: border-box; }}
+input[type=password], input[type=text], select {{ width: 100%; box-sizing: border-box; }}
+select {{ font: inherit; padding: .4rem; display: block; }}
 .error {{ color: #b00020; }} .muted {{ color: #666; font-size: .9em; }}
-button {{ font: inherit; padding: .4rem 1.2rem; margin-top: 1rem; }}
+button {{ font: inherit; padding: .4rem 1.2rem; margin-top: 1rem; display: block; }}
 </style></head><body>
 <h1>gridmap 网格管理</h1>
 {body}
