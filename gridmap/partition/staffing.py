@@ -51,9 +51,17 @@ more posts (tiers 1–2); every such move is listed in
 :attr:`StaffingResult.moves` with its reason.
 
 Tiers 1–2 are encoded exactly with per-component big-M weights (vacancy
-columns in the assignment matrix), so they hold strictly, not approximately;
-a component too large for exact big-M weights in float64 (about 10,000 posts
-in one connected component) is solved with the staged LPs below instead.
+columns in the assignment matrix), so they hold strictly, not approximately.
+The weights only need to order single alternating paths: every post row is
+always matched (to a person or to its own vacancy column), so two
+assignments differ by paths and cycles whose ends are columns, and one such
+path changes the filled posts by at most one, the filled chief posts by at
+most one and the distance cost by at most ``S`` = posts × the largest edge
+cost. A chief vacancy weight of ``S + 1`` and a vacancy weight of
+``2·S + 2`` on top therefore make the weighted optimum lexicographically
+optimal (were some path lexicographically better, it would lower the weight).
+These stay exact in float64 up to a few hundred thousand posts in one
+connected component; a larger one is solved with the staged LPs below.
 
 Solvers
 -------
@@ -823,10 +831,9 @@ def assign_staff(
             n_comp += 1
             groups = np.unique(e_grp[chunk])
             n_rows = int(slots[groups].sum())
-            n_chief = int((groups % 2 == _CHIEF).sum())
             s_bound = n_rows * int(e_w[chunk].max())
-            c_tier = s_bound + 1
-            f_tier = n_chief * c_tier + s_bound + 1
+            c_tier = s_bound + 1  # one chief more beats any path's distance change
+            f_tier = c_tier + s_bound + 1  # one post more beats a chief and a distance change
             # Posts a person may hold here: never more than the grids they can reach.
             rep = np.minimum(cap, n_reach)[e_p[chunk]]
             exact = n_rows * (f_tier + c_tier) + len(chunk) < _EXACT
