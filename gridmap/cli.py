@@ -859,8 +859,9 @@ def run(
         console.print(f"stored and published as plan {record.id} in {record.url}")
         if serve_after:
             console.print(
-                f"the plan's map will be at http://127.0.0.1:{port}/maps/plans/{record.id} "
-                "(send the key below as X-API-Key)"
+                f"the plan's map will be at http://127.0.0.1:{port}/maps/plans/{record.id}: "
+                "open it in a browser and sign in with the key below (programs send it as "
+                "X-API-Key)"
             )
             serve(host="127.0.0.1", port=port, db=db, workers=1, demo=True, log_level="info")
 
