@@ -294,6 +294,7 @@ async def _locate_map(
     response_class=HTMLResponse,
     summary="Map of a located point (viewer; staff ≥ dispatcher)",
 )
+@router.get("/incident", response_class=HTMLResponse, include_in_schema=False)  # former name
 async def locate_map_route(
     lon: float,
     lat: float,
@@ -324,24 +325,6 @@ async def locate_map_route(
     )
 
 
-@router.get("/incident", response_class=HTMLResponse, include_in_schema=False)
-async def incident_map_route(
-    lon: float,
-    lat: float,
-    request: Request,
-    locator: LocatorDep,
-    principal: ViewerDep,
-    settings: MapSettingsDep,
-    crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
-    plan: int | None = None,
-    incident_id: str | None = None,
-) -> HTMLResponse:
-    """Former name of ``GET /maps/locate``."""
-    return await _locate_map(
-        lon, lat, crs, plan, incident_id, locator, principal, _opts(request, settings)
-    )
-
-
 async def _diff_map(a: int, b: int, locator: Any, opts: dict[str, Any]) -> HTMLResponse:
     from gridmap.maps import diff_map
 
@@ -360,6 +343,7 @@ async def _diff_map(a: int, b: int, locator: Any, opts: dict[str, Any]) -> HTMLR
 @router.get(
     "/plans/{a}/diff/{b}", response_class=HTMLResponse, summary="Map of two plans' differences"
 )
+@router.get("/diff/{a}/{b}", response_class=HTMLResponse, include_in_schema=False)  # former name
 async def diff_map_route(
     a: int,
     b: int,
@@ -372,16 +356,3 @@ async def diff_map_route(
 ) -> HTMLResponse:
     """Map the grids of ``b`` coloured by status against ``a``, and the buildings that moved."""
     return await _diff_map(a, b, locator, _opts(request, settings, tiles, assets))
-
-
-@router.get("/diff/{a}/{b}", response_class=HTMLResponse, include_in_schema=False)
-async def diff_map_old_route(
-    a: int,
-    b: int,
-    request: Request,
-    locator: LocatorDep,
-    principal: ViewerDep,
-    settings: MapSettingsDep,
-) -> HTMLResponse:
-    """Former name of ``GET /maps/plans/{a}/diff/{b}``."""
-    return await _diff_map(a, b, locator, _opts(request, settings))
