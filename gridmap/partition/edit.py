@@ -78,7 +78,7 @@ import pandas as pd
 import shapely
 from shapely.ops import split as _shapely_split
 
-from gridmap.errors import CRSError, InputError, LayerError, NotFoundError
+from gridmap.errors import CRSError, GridmapError, InputError, LayerError, NotFoundError
 from gridmap.layers import Layers
 from gridmap.partition.plan import GRID_COLUMNS, Plan, QualityReport
 
@@ -530,35 +530,6 @@ def _carry_posts(before: Plan, grids: gpd.GeoDataFrame) -> pd.DataFrame | None:
     return out[keep].reset_index(drop=True)
 
 
-def _home_grids(plan: Plan, layers: Layers, staff_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Grid codes each person lives in: by home building, else by home point."""
-    staff = layers.staff
-    wanted = set(staff_ids)
-    if staff is None or not len(staff) or "staff_id" not in staff.columns or not wanted:
-        return {}
-    s = staff[staff["staff_id"].astype(str).isin(wanted)]
-    by_building: dict[str, set[str]] = {}
-    pb = plan.buildings[["building_id", "grid_code"]].dropna()
-    for bid, g in zip(pb["building_id"].astype(str), pb["grid_code"].astype(str), strict=True):
-        by_building.setdefault(bid, set()).add(g)
-    homes: dict[str, set[str]] = {}
-    hb = s["home_building_id"] if "home_building_id" in s.columns else pd.Series(None, s.index)
-    geoms = (
-        np.asarray(s.geometry.array, dtype=object)
-        if isinstance(s, gpd.GeoDataFrame) and s._geometry_column_name in s.columns
-        else np.full(len(s), None, dtype=object)
-    )
-    grid_geoms = np.asarray(plan.grids.geometry.array, dtype=object)
-    grid_codes = plan.grids["grid_code"].astype(str).to_numpy()
-    tree = shapely.STRtree(grid_geoms)
-    for sid, bid, pt in zip(s["staff_id"].astype(str), hb, geoms, strict=True):
-        if bid is not None and not pd.isna(bid) and str(bid) in by_building:
-            homes[sid] = by_building[str(bid)]
-        elif pt is not None and not shapely.is_empty(pt):
-            homes[sid] = {str(grid_codes[i]) for i in tree.query(pt, predicate="covered_by")}
-    return homes
-
-
 def _staffing_checks(plan: Plan, layers: Layers, codes: set[str]) -> list[dict[str, Any]]:
     """Warnings for the posts of grids ``codes`` that an edit left against the staffing rules."""
     a = plan.assignments
@@ -567,7 +538,18 @@ def _staffing_checks(plan: Plan, layers: Layers, codes: set[str]) -> list[dict[s
     a = a[a["grid_code"].astype("string").isin(codes).fillna(False).to_numpy()]
     serving = a[a["staff_id"].notna()]
     chiefs_all = serving[serving["role"] == "chief"]
-    homes = _home_grids(plan, layers, chiefs_all["staff_id"].astype(str))
+    homes: dict[str, set[str]] | None = None  # grids each chief lives in, when known
+    if layers.staff is not None and len(chiefs_all):
+        from gridmap.partition.staffing import resident_grids
+
+        wanted = set(chiefs_all["staff_id"].astype(str))
+        roster = layers.staff[layers.staff["staff_id"].astype(str).isin(wanted)]
+        try:
+            homes = resident_grids(plan, roster, buildings=layers.buildings)
+            for sid in roster["staff_id"].astype(str):  # on the roster, living in no grid
+                homes.setdefault(sid, set())
+        except GridmapError:  # a roster staffing cannot use: restaff will say why
+            homes = None
     present = set(plan.grids["grid_code"].astype(str))
     out: list[dict[str, Any]] = []
     for code in sorted(codes & present):
@@ -583,7 +565,7 @@ def _staffing_checks(plan: Plan, layers: Layers, codes: set[str]) -> list[dict[s
         if n_workers > 3:
             problems.append(f"it has {n_workers} workers 网格员 (2 or 3 per grid)")
         for sid in chiefs:
-            if sid in homes and code not in homes[sid]:
+            if homes is not None and sid in homes and code not in homes[sid]:
                 problems.append(f"its chief {sid} no longer lives in it")
         if problems:
             out.append(

@@ -110,6 +110,7 @@ __all__ = [
     "MOVE_COLUMNS",
     "StaffingResult",
     "assign_staff",
+    "resident_grids",
 ]
 
 #: Post roles, in priority order.
@@ -480,6 +481,36 @@ def _pairs(
     first = np.ones(len(key), bool)
     first[1:] = key[1:] != key[:-1]
     return p[first], g[first], d[first], r[first]
+
+
+def resident_grids(
+    plan: Plan, staff: pd.DataFrame, *, buildings: gpd.GeoDataFrame | None = None
+) -> dict[str, set[str]]:
+    """Return the grid codes each person of ``staff`` lives in, by the staffing rule.
+
+    Resident as :func:`assign_staff` counts it: the home building's grid(s) in
+    ``plan.buildings``, else the grid covering the home point (``buildings``
+    gives home points of people with only a ``home_building_id``). People
+    living in no grid of the plan are left out.
+
+    Raises
+    ------
+    LayerError, StaffingError, CRSError
+        As :func:`assign_staff`, for a roster it cannot use.
+
+    Examples
+    --------
+    >>> plan, staff = _example()
+    >>> resident_grids(plan, staff)  # S3 and S4 live outside both grids
+    {'S1': {'G1'}, 'S2': {'G1'}}
+    """
+    codes, geoms, _ = _grids(plan)
+    t, points = _staff_table(plan, staff, buildings, 1)
+    p, g, _, r = _pairs(t, points, plan, codes, geoms, 0.0)
+    out: dict[str, set[str]] = {}
+    for person, grid in zip(p[r], g[r], strict=True):
+        out.setdefault(str(t["staff_id"].iloc[person]), set()).add(str(codes[grid]))
+    return out
 
 
 # ----------------------------------------------------------------------------- solving
