@@ -36,11 +36,12 @@ import logging
 import traceback
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -220,9 +221,9 @@ def _wants_page(request: Request) -> bool:
 
 def _domain_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotAuthenticatedError) and _wants_page(request):
-        from gridmap.api.routes.session import login_redirect
-
-        return login_redirect(request)
+        # a browser without a key: to the sign-in form, then back (routes/session.py)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     status, slug, title = status_for(exc)
     extra: dict[str, Any] = {}
     headers = None
