@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pandas.testing as pdt
 import pyogrio
 import pytest
 import shapely
@@ -925,6 +926,18 @@ def synthetic():
     layers = validate_layers(synth_city(n_buildings=600, seed=5, with_households=False))[0]
     plan = partition(layers, seed=0)
     return layers, plan, assign_staff(plan, layers.staff)
+
+
+def test_tier_weights_stay_small_enough_for_the_exact_solver(synthetic, monkeypatch):
+    # 163 posts, 47 chief posts, edge costs 0–6,500 m: per-path tier weights need at most
+    # 163 × (3 × 163 × 6,500 + 3) ≈ 5.2e8 in the matrix; weights multiplied by the number of
+    # chief posts need ≥ 163 × 48 × 163 × 5,000 ≈ 6.4e9 and fell to the staged LPs here.
+    layers, plan, before = synthetic
+    assert before.summary["posts"] == 163 and before.summary["chiefs"] == 47
+    monkeypatch.setattr(staffing, "_EXACT", 2 * 10**9)
+    r = assign_staff(plan, layers.staff)
+    assert r.summary["solver"] == "lapjvsp"
+    pdt.assert_frame_equal(r.assignments, before.assignments)
 
 
 def reference_pairs(plan: Plan, staff: gpd.GeoDataFrame) -> tuple[dict, dict]:
