@@ -67,6 +67,10 @@ def test_wrong_or_revoked_key_and_foreign_next(published) -> None:
     assert r.status_code == 401 and "unknown or revoked" in r.text
     assert "set-cookie" not in r.headers
     assert sign_in(client, "").status_code == 400
+    r = client.post("/login", content=b"key=" + b"x" * 5000, headers=FORM)
+    assert r.status_code == 413 and "too large" in r.text and "set-cookie" not in r.headers
+    r = client.post("/login", content=b"key=\xff\xfe", headers=FORM)
+    assert r.status_code == 400 and "could not be read" in r.text
     # only paths of this service: no open redirect
     rec, token = create_key(store, name="v", role="viewer", author="pytest")
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
