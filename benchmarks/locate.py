@@ -1,6 +1,7 @@
 """Benchmark GridIndex.locate against naive baselines measured in the same run.
 
     python benchmarks/locate.py [--grids 2000] [--points 100000] [--loop-points 2000] [--seed 0]
+                                [--thread-points 1000000] [--pairs 3]
 
 Builds a seamless synthetic tiling of jittered Voronoi cells (EPSG:4549, metres),
 then times:
@@ -12,7 +13,10 @@ then times:
 * a brute-force per-point loop over every polygon (``polygon.covers(point)``) on
   a tenth of ``--loop-points``, extrapolated.
 
-It also checks that all methods agree on the grid of every point they saw.
+It also checks that all methods agree on the grid of every point they saw, and
+times what the threads of ``GridIndex.locate`` buy: one thread against the
+default on ``--thread-points`` points, in alternating pairs (wall and CPU
+seconds, medians, and the ratio pair by pair).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--loop-points", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--thread-points", type=int, default=1_000_000)
+    ap.add_argument("--pairs", type=int, default=3)
     args = ap.parse_args()
 
     grids = tiling(args.grids, args.seed)
@@ -140,6 +146,31 @@ def main() -> None:
         f"outside every grid: {int((res['grid_code'].isna()).sum())}, "
         f"on a shared edge: {int(res['on_boundary'].sum())}"
     )
+    threads_figure(index, grids, args.thread_points, args.pairs, args.seed)
+
+
+def threads_figure(
+    index: GridIndex, grids: gpd.GeoDataFrame, n: int, pairs: int, seed: int
+) -> None:
+    """One thread against the default thread count, in alternating pairs."""
+    rng = np.random.default_rng(seed + 2)
+    minx, miny, maxx, maxy = grids.total_bounds
+    x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    index.locate(x[:1000], y[:1000])
+    figures: dict[str, list[tuple[float, float]]] = {"1 thread": [], "default": []}
+    for _ in range(pairs):
+        for name, threads in (("1 thread", 1), ("default", None)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            index.locate(x, y, threads=threads)
+            figures[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    one, dflt = np.array(figures["1 thread"]), np.array(figures["default"])
+    print(f"\nthreads, {n:,} points, {pairs} alternating pairs (medians):")
+    for name, arr in (("1 thread", one), ("default threads", dflt)):
+        print(f"  {name:<16} wall {np.median(arr[:, 0]):.3f} s   cpu {np.median(arr[:, 1]):.3f} s")
+    speedup = np.median(one[:, 0] / dflt[:, 0])
+    cost = np.median(dflt[:, 1] / one[:, 1])
+    print(f"  wall speed-up (1 thread / default, pair by pair): {speedup:.2f}x")
+    print(f"  CPU cost of the threads (default / 1 thread):      {cost:.2f}x")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ Rules
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import geopandas as gpd
@@ -35,7 +38,7 @@ import shapely
 from gridmap.crs import Method, check_lonlat, parse_crs, transform
 from gridmap.errors import CoordinateError, CRSError, LayerError
 
-__all__ = ["GridIndex", "LOCATE_COLUMNS"]
+__all__ = ["GridIndex", "LOCATE_COLUMNS", "ready_tree"]
 
 #: Columns of the frame returned by :meth:`GridIndex.locate`.
 LOCATE_COLUMNS: tuple[str, ...] = (
@@ -62,6 +65,58 @@ def _group_lists(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> 
     spans = zip(starts[rows].tolist(), counts[rows].tolist(), strict=True)
     out[rows] = np.fromiter((vals[s : s + c] for s, c in spans), dtype=object, count=len(rows))
     return out
+
+
+def ready_tree(geoms: Any) -> shapely.STRtree:
+    """Return an STRtree over ``geoms`` that is built now, not at its first query.
+
+    GEOS builds a tree lazily, at the first query, without a lock: two threads
+    querying a fresh tree at once would build it twice over the same memory. A
+    tree that threads share is made here, complete before anyone shares it; after
+    that, queries only read it.
+
+    Examples
+    --------
+    >>> tree = ready_tree([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    >>> tree.query(shapely.Point(2.5, 0.5)).tolist()
+    [1]
+    """
+    tree = shapely.STRtree(geoms)
+    tree.query(shapely.Point(0.0, 0.0))  # the first query builds the tree
+    return tree
+
+
+class _PreparedCopies:
+    """Prepared copies of polygons, each used by one thread at a time.
+
+    GEOS prepared geometries are not thread-safe (libgeos/geos#825): a prepared
+    polygon builds its point locator and segment index lazily and keeps working
+    state in them while it tests, so two threads testing points against the same
+    prepared polygon corrupt the heap — glibc aborts (``tcache_thread_shutdown``,
+    ``free(): corrupted unsorted chunks``), or, worse, a point gets a wrong grid.
+    Warming them up first does not help. So no prepared polygon is ever shared: a
+    call leases a copy for as long as it runs and hands it back; a new copy
+    (cloned through WKB, exact) is made only when every copy is in use, so there
+    are as many copies as calls that ever ran at once.
+    """
+
+    def __init__(self, geoms: np.ndarray) -> None:
+        self._source = geoms  # never prepared, never used for predicates
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def lease(self) -> Iterator[np.ndarray]:
+        with self._lock:
+            copy = self._free.pop() if self._free else None
+        if copy is None:
+            copy = shapely.from_wkb(shapely.to_wkb(self._source))
+            shapely.prepare(copy)
+        try:
+            yield copy
+        finally:
+            with self._lock:
+                self._free.append(copy)
 
 
 _PIECE = 8  # segments per boundary piece in the nearest-grid tree
@@ -166,14 +221,19 @@ class GridIndex:
         self.tolerance = float(tolerance)
         self.code_column = code_column
         self.codes: np.ndarray = codes_arr
-        self.geometries: np.ndarray = geoms.copy()
-        shapely.prepare(self.geometries)
-        self._boundaries = shapely.boundary(self.geometries)
-        self._tree = shapely.STRtree(self.geometries)
+        # Thread safety: everything built here is only read afterwards (the tree is
+        # built now, not at its first query); prepared polygons, which GEOS mutates
+        # while testing, are leased per call from `_prepared`; the nearest-grid tree
+        # is built once under `_edge_lock` before any thread reads it.
+        self.geometries: np.ndarray = shapely.from_wkb(shapely.to_wkb(geoms))  # own, unprepared
+        self.boundaries: np.ndarray = shapely.boundary(self.geometries)
+        self.tree: shapely.STRtree = ready_tree(self.geometries)
         # rank of each grid's code in string order: the deterministic tie-breaker
-        self._rank = np.empty(len(codes_arr), dtype=np.int64)
-        self._rank[np.argsort(codes_arr, kind="stable")] = np.arange(len(codes_arr))
+        self.rank: np.ndarray = np.empty(len(codes_arr), dtype=np.int64)
+        self.rank[np.argsort(codes_arr, kind="stable")] = np.arange(len(codes_arr))
+        self._prepared = _PreparedCopies(self.geometries)
         self._edge_tree: tuple[shapely.STRtree, np.ndarray] | None = None  # built when needed
+        self._edge_lock = threading.Lock()
 
     @classmethod
     def from_plan(cls, plan: Any, *, tolerance: float = 0.01) -> GridIndex:
@@ -218,8 +278,10 @@ class GridIndex:
         so the nearest search prunes well and each distance is cheap (a query on the
         whole polygons measures every vertex of each candidate).
         """
-        if self._edge_tree is None:
-            lines, owner = shapely.get_parts(self._boundaries, return_index=True)
+        with self._edge_lock:
+            if self._edge_tree is not None:
+                return self._edge_tree
+            lines, owner = shapely.get_parts(self.boundaries, return_index=True)
             xy, line = shapely.get_coordinates(lines, return_index=True)
             n = np.bincount(line, minlength=len(lines))  # coordinates per ring (>= 2)
             start = np.cumsum(n) - n
@@ -233,17 +295,21 @@ class GridIndex:
             ids = np.concatenate([piece, piece[joint] - 1])
             order = np.lexsort((rows, ids))
             geoms = shapely.linestrings(xy[rows[order]], indices=ids[order])
-            self._edge_tree = (shapely.STRtree(geoms), np.repeat(owner, last + 1))
-        return self._edge_tree
+            self._edge_tree = (ready_tree(geoms), np.repeat(owner, last + 1))
+            return self._edge_tree
 
     # ------------------------------------------------------------------
-    def locate(self, x: Any, y: Any) -> pd.DataFrame:
+    def locate(self, x: Any, y: Any, *, threads: int | None = None) -> pd.DataFrame:
         """Find the grid of each point (coordinates in the index CRS).
 
         Parameters
         ----------
         x, y : float or array-like
             Projected coordinates in metres, in :attr:`crs`.
+        threads : int, optional
+            Threads for a large batch (at least 20,000 points per thread); default
+            one per core, at most 4. ``1`` runs in the calling thread. The answer
+            does not depend on it.
 
         Returns
         -------
@@ -289,11 +355,14 @@ class GridIndex:
                 f"{len(idx)} point(s) have NaN or infinite coordinates: {shown}"
                 f"{' …' if len(idx) > 3 else ''}; drop or fix those rows before locating"
             )
-        parts = min(_THREADS, len(px) // _THREAD_MIN_POINTS)
+        most = _THREADS if threads is None else max(int(threads), 1)
+        parts = min(most, len(px) // _THREAD_MIN_POINTS)
         if parts < 2:
             return self._locate(px, py)
         # shapely releases the GIL: big batches run in threads, one slice each (a point's
-        # answer does not depend on the others, so the result is the same)
+        # answer does not depend on the others, so the result is the same). Thread safety:
+        # each slice leases its own prepared polygons; the trees, boundaries, codes and
+        # ranks are built before and only read; each thread writes only its own frame.
         self._edges()  # built once, before the threads share it
         cuts = np.linspace(0, len(px), parts + 1).astype(np.int64)
         with ThreadPoolExecutor(max_workers=parts) as pool:
@@ -305,8 +374,31 @@ class GridIndex:
             )
         return pd.concat(frames, ignore_index=True)
 
+    def covers_xy(self, rows: Any, x: Any, y: Any) -> np.ndarray:
+        """Whether grid ``rows[i]`` covers the point ``(x[i], y[i])`` (index CRS).
+
+        Safe from any thread: the test runs on prepared polygons leased to this
+        call alone.
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely
+        >>> grids = gpd.GeoDataFrame(
+        ...     {"grid_code": ["A"]}, geometry=[shapely.box(0, 0, 10, 10)], crs=4549
+        ... )
+        >>> GridIndex(grids).covers_xy([0, 0], [5.0, 10.0], [5.0, 11.0]).tolist()
+        [True, False]
+        """
+        with self._prepared.lease() as prepared:
+            return np.asarray(shapely.intersects_xy(prepared[np.asarray(rows)], x, y), dtype=bool)
+
     def _locate(self, px: np.ndarray, py: np.ndarray) -> pd.DataFrame:
         """:meth:`locate` on checked coordinate arrays."""
+        with self._prepared.lease() as prepared:
+            return self._locate_with(prepared, px, py)
+
+    def _locate_with(self, prepared: np.ndarray, px: np.ndarray, py: np.ndarray) -> pd.DataFrame:
+        """:meth:`locate` with prepared copies of the grids that this call alone uses."""
         n = len(px)
         points = shapely.points(px, py)
 
@@ -314,32 +406,30 @@ class GridIndex:
         # near an edge or outside every grid get the wider `dwithin` query
         # bounding boxes from the tree, then the prepared polygons (faster than the
         # tree's own `intersects` predicate, which does not use the prepared geometries)
-        pi, gi = self._tree.query(points)
-        hit = shapely.intersects_xy(self.geometries[gi], px[pi], py[pi])
+        pi, gi = self.tree.query(points)
+        hit = shapely.intersects_xy(prepared[gi], px[pi], py[pi])
         pi, gi = pi[hit], gi[hit]
         covered = np.ones(len(pi), dtype=bool)
-        dist_b = shapely.distance(self._boundaries[gi], points[pi])
+        dist_b = shapely.distance(self.boundaries[gi], points[pi])
         if self.tolerance > 0:
             need = np.ones(n, dtype=bool)
             need[pi[dist_b > self.tolerance]] = False  # deep inside a covering grid
             need[pi[dist_b <= self.tolerance]] = True
             rows = np.flatnonzero(need)
             if len(rows):
-                qi, qg = self._tree.query(
-                    points[rows], predicate="dwithin", distance=self.tolerance
-                )
+                qi, qg = self.tree.query(points[rows], predicate="dwithin", distance=self.tolerance)
                 qi = rows[qi]
                 keep = ~need[pi]
                 pi = np.concatenate([pi[keep], qi])
                 gi = np.concatenate([gi[keep], qg])
                 covered = np.concatenate(
-                    [covered[keep], shapely.intersects(self.geometries[qg], points[qi])]
+                    [covered[keep], shapely.intersects(prepared[qg], points[qi])]
                 )
                 dist_b = np.concatenate(
-                    [dist_b[keep], shapely.distance(self._boundaries[qg], points[qi])]
+                    [dist_b[keep], shapely.distance(self.boundaries[qg], points[qi])]
                 )
         dist_poly = np.where(covered, 0.0, dist_b)
-        rank = self._rank[gi]
+        rank = self.rank[gi]
 
         # candidates: grouped by point, sorted by code (lists built in C for 0/1 hits)
         order = np.lexsort((rank, pi))
@@ -372,7 +462,7 @@ class GridIndex:
             tree, owner = self._edges()
             (qi, qe), qd = tree.query_nearest(points[lost], return_distance=True, all_matches=True)
             qg = owner[qe]
-            o = np.lexsort((self._rank[qg], qi))
+            o = np.lexsort((self.rank[qg], qi))
             keep = np.ones(len(o), dtype=bool)
             keep[1:] = qi[o][1:] != qi[o][:-1]
             o = o[keep]

@@ -7,19 +7,11 @@ type it) feeds every test: its summary, its files, its server and its store.
 from __future__ import annotations
 
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clirun import ENV, gridmap
+from clirun import Job, gridmap, run_and_serve
 from maphtml import collections, external, resources
 
 from gridmap.map_assets import CDN_FILES
@@ -27,75 +19,11 @@ from gridmap.map_assets import CDN_FILES
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Job:
-    folder: Path
-    stdout: str
-    stderr: list[str]
-    port: int
-    key: str
-
-    def get(self, path: str) -> tuple[int, str]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers={"X-API-Key": self.key}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, r.read().decode("utf-8")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8")
-
-
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Job]:
     """``gridmap run --serve`` in an empty folder; yields once the API answers."""
-    folder = tmp_path_factory.mktemp("fresh")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridmap", "run", "--serve", "--port", str(port)],
-        cwd=folder,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    stderr: list[str] = []
-    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
-    reader.start()
-    lines: list[str] = []
-    key = None
-    try:
-        deadline = time.monotonic() + 600
-        while key is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"demo admin key.*: (\S+)", line)
-            key = found.group(1) if found else None
-        assert key, "".join(lines) + "".join(stderr)
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield Job(folder, "".join(lines), stderr, port, key)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(timeout=10)
+    with run_and_serve(tmp_path_factory.mktemp("fresh")) as served:
+        yield served
 
 
 def test_main_job_prints_the_summary_and_where_the_map_is(job: Job) -> None:

@@ -36,7 +36,7 @@ from gridmap.crs import CRSSpec, parse_crs, transform
 from gridmap.db import Store, get_plan, list_plans, load_layers, load_plan
 from gridmap.db.plans import PlanRecord
 from gridmap.errors import CoordinateError, CRSError, NotFoundError
-from gridmap.locate import LOCATE_COLUMNS, GridIndex
+from gridmap.locate import LOCATE_COLUMNS, GridIndex, ready_tree
 
 __all__ = ["Area", "Locator", "ID_MAX", "api_crs", "check_coordinates"]
 
@@ -209,20 +209,12 @@ class Area:
     plan: Any = None
     _building_tree: shapely.STRtree | None = None
     _community_info: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _fast: Any = None
+    _fast: pyproj.Transformer | None = None
 
-    def _fast_parts(self) -> Any:
-        """STRtree, boundaries, code ranks and a WGS84 → plan CRS transformer (built once)."""
+    def _transformer(self) -> pyproj.Transformer:
+        """WGS84 → plan CRS (built once; pyproj ≥ 3.1 transformers are thread-safe)."""
         if self._fast is None:
-            geoms = self.index.geometries
-            rank = np.empty(len(self.index.codes), dtype=np.int64)
-            rank[np.argsort(self.index.codes, kind="stable")] = np.arange(len(rank))
-            self._fast = (
-                shapely.STRtree(geoms),
-                shapely.boundary(geoms),
-                rank,
-                pyproj.Transformer.from_crs(4326, self.crs, always_xy=True),
-            )
+            self._fast = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
         return self._fast
 
     def locate_xy(self, x: float, y: float) -> dict[str, Any]:
@@ -235,14 +227,17 @@ class Area:
             ``inside``, ``candidates`` (rows, by code), ``distance_to_boundary``,
             ``nearest_distance``.
         """
-        tree, boundaries, rank, _ = self._fast_parts()
+        # thread safety: the index's tree, boundaries and ranks are only read; the
+        # point-in-polygon tests run on prepared polygons leased to this call
+        index = self.index
+        tree, boundaries, rank = index.tree, index.boundaries, index.rank
         pt = shapely.Point(x, y)
         tol = self.index.tolerance
         # the common case first: deep inside the grid(s) covering it (bounding boxes, then
         # the prepared polygons); no other grid can then be within the tolerance
         box = tree.query(pt)
         if len(box):
-            hits = box[shapely.intersects_xy(self.index.geometries[box], x, y)]
+            hits = box[index.covers_xy(box, x, y)]
             if len(hits) == 1:  # one grid: no ranking by code
                 row = int(hits[0])
                 d = float(shapely.distance(boundaries[row], pt))
@@ -272,7 +267,7 @@ class Area:
         else:
             hits = tree.query(pt, predicate="intersects")
         if len(hits):
-            cov = shapely.intersects(self.index.geometries[hits], pt)
+            cov = index.covers_xy(hits, x, y)
             db = shapely.distance(boundaries[hits], pt)
             dpoly = np.where(cov, 0.0, db)
             order = np.lexsort((rank[hits], dpoly, ~cov))
@@ -435,7 +430,7 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
         plan=plan,
     )
     if buildings is not None and len(buildings):
-        area._building_tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+        area._building_tree = ready_tree(np.asarray(buildings.geometry.values, dtype=object))
     area._community_info = _community_table(communities)
     return area
 
@@ -630,7 +625,7 @@ class Locator:
             if spec.kind == "pyproj" and a.same_crs(name, spec):
                 x, y = lon, lat
             else:
-                x, y = a._fast_parts()[3].transform(wx, wy)
+                x, y = a._transformer().transform(wx, wy)
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise CoordinateError(
                     f"point 0: lon={wx!r}, lat={wy!r} (WGS84) cannot be projected into the CRS "

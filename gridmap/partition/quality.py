@@ -221,9 +221,21 @@ def in_threads(
     shapely releases the GIL in its vectorised functions, so a plan-wide overlay
     (a city's thousands of grids) uses every core; the result is the same as
     ``fn(*arrays, **kwargs)``. Small inputs run in the calling thread.
+
+    Thread safety: the threads share the input geometries (one may appear in
+    several slices) and only read them — overlays, buffers and distances keep no
+    state in their inputs — and each writes only its own result slice. Prepared
+    geometries do keep state while a predicate uses them (GEOS's prepared
+    geometries are not thread-safe; see :mod:`gridmap.locate`), so inputs holding
+    any run in the calling thread instead.
     """
     n = len(arrays[0])
     parts = min(_THREADS, n // max(chunk, 1))
+    if parts >= 2 and any(
+        isinstance(a, np.ndarray) and a.dtype == object and shapely.is_prepared(a).any()
+        for a in arrays
+    ):
+        parts = 1
     if parts < 2:
         return np.asarray(fn(*arrays, **kwargs))
     cuts = np.linspace(0, n, parts + 1).astype(np.int64)
