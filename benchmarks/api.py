@@ -145,9 +145,9 @@ def _median(runs: list[dict]) -> dict:
 def _setup(workdir: Path, n_buildings: int, seed: int) -> tuple[str, str, tuple[float, float], int]:
     from gridmap.db import Store, publish_plan, save_layers, save_plan
     from gridmap.db.keys import create_key
-    from gridmap.layers import validate_layers
     from gridmap.partition import partition
     from gridmap.synth import synth_city
+    from gridmap.validation import validate_layers
 
     t = time.perf_counter()
     layers, _ = validate_layers(synth_city(n_buildings=n_buildings, seed=seed))

@@ -18,11 +18,11 @@ from collections import Counter
 import numpy as np
 import shapely
 
-from gridmap.layers import validate_layers
 from gridmap.partition import partition
 from gridmap.partition.edit import merge_grids, move_buildings
 from gridmap.partition.quality import quality_report
 from gridmap.synth import synth_city
+from gridmap.validation import validate_layers
 
 
 def main(n_buildings: int = 1500, max_edits: int = 40) -> None:

@@ -45,12 +45,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.layers import Layers, validate_layers
+from gridmap.layers import Layers
 from gridmap.partition import partition
 from gridmap.partition.partition import _tasks
 from gridmap.partition.quality import quality_report
 from gridmap.partition.units import build_units
 from gridmap.synth import synth_city
+from gridmap.validation import validate_layers
 
 MIN, MAX, TARGET = 200, 500, 350
 

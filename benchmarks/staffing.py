@@ -1,4 +1,4 @@
-"""Benchmark of gridmap.partition.staffing.assign_staff against a greedy baseline.
+"""Benchmark of gridmap.staffing.assign_staff against a greedy baseline.
 
 A Voronoi tiling of ``--grids`` grids over a square city, ``--buildings``
 buildings (homes) assigned to grids, and a roster of ``--staff`` people (60 %
@@ -25,7 +25,7 @@ import shapely
 from shapely.geometry import box
 
 from gridmap.partition.plan import Plan, QualityReport
-from gridmap.partition.staffing import assign_staff
+from gridmap.staffing import assign_staff
 
 CRS = 32650
 

@@ -45,8 +45,8 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/gridmap_bench"
 
 def make_city(n_buildings: int, seed: int, with_households: bool) -> tuple[Layers, str]:
     try:
-        from gridmap.layers import validate_layers
         from gridmap.synth import synth_city
+        from gridmap.validation import validate_layers
 
         raw = synth_city(n_buildings=n_buildings, seed=seed, with_households=with_households)
         if not with_households:

@@ -7,7 +7,7 @@ blocks by the main roads and by barrier lines (a river, a wall, a district
 border), and neighbouring blocks are merged — the block with the fewest
 households first, into the neighbour it shares the longest edge with — until
 each area holds at least a household floor. Households are counted exactly as
-:func:`gridmap.layers.validate_layers` counts or estimates them. No merge
+:func:`gridmap.validation.validate_layers` counts or estimates them. No merge
 crosses water or an administrative boundary, so a river never runs through a
 derived area.
 
@@ -152,7 +152,7 @@ def derive_communities(
     --------
     >>> from gridmap.datasets import get_path
     >>> from gridmap.io import read_layers
-    >>> from gridmap.layers import validate_layers
+    >>> from gridmap.validation import validate_layers
     >>> raw = read_layers(get_path("nanjing"))      # OpenStreetMap, central Nanjing
     >>> del raw["communities"]
     >>> comms = derive_communities(raw, min_households=3000)
@@ -290,7 +290,7 @@ def _counted_buildings(
     Validation itself does the counting, with the study area as the one community,
     so the figures are exactly those of the final validation.
     """
-    from gridmap.layers import check_layers
+    from gridmap.validation import check_layers
 
     stand_in = gpd.GeoDataFrame({"community_id": ["area"]}, geometry=[area], crs=crs)
     raw = {"communities": stand_in, "buildings": layers["buildings"]}

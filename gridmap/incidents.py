@@ -77,7 +77,7 @@ def synth_incidents(
     --------
     >>> from gridmap.datasets import get_path
     >>> from gridmap.io import read_layers
-    >>> from gridmap.layers import validate_layers
+    >>> from gridmap.validation import validate_layers
     >>> layers, _ = validate_layers(read_layers(get_path("sample")))
     >>> tickets = synth_incidents(layers, n=5, seed=1)
     >>> tickets.columns.tolist()

@@ -1,7 +1,7 @@
 """File formats in and out: GeoPackage, GeoJSON, Shapefile, GeoParquet and CSV.
 
 Reading gives *raw* canonical layers (``dict[str, GeoDataFrame]``) for
-:func:`gridmap.layers.validate_layers`; nothing here checks the data beyond
+:func:`gridmap.validation.validate_layers`; nothing here checks the data beyond
 what is needed to read it. Writing is atomic: a file is written next to its
 destination and moved into place only when complete, so a failed run never
 leaves a partial file behind.
@@ -487,7 +487,7 @@ def read_layers(
     -------
     dict of str to geopandas.GeoDataFrame
         Only the canonical layers found; validate them with
-        :func:`gridmap.layers.validate_layers`.
+        :func:`gridmap.validation.validate_layers`.
 
     Examples
     --------
@@ -919,7 +919,7 @@ def write_plan_assignments(
     path : path-like
         A plan written by :func:`write_plan`.
     assignments : pandas.DataFrame
-        One row per post (:attr:`gridmap.partition.staffing.StaffingResult.assignments`).
+        One row per post (:attr:`gridmap.staffing.StaffingResult.assignments`).
     out : path-like, optional
         Where to write; by default ``path`` itself.
 

@@ -15,28 +15,28 @@ compounds     Polygon     compound_id, name
 staff         Point/none  staff_id; name, phone, home_building_id, can_be_chief
 ============  ==========  ================================================================
 
-:func:`validate_layers` turns raw GeoDataFrames (as read by :mod:`gridmap.io`)
+:func:`~gridmap.validation.validate_layers` turns raw GeoDataFrames (as read by :mod:`gridmap.io`)
 into a :class:`Layers` bundle in one projected CRS (metres), with every repair
-and rejection listed in a :class:`ValidationReport`. No row is ever dropped
-without a line in that report.
+and rejection listed in a :class:`~gridmap.validation.ValidationReport`. No row
+is ever dropped without a line in that report.
+
+This module is the contract only (names, columns, the :class:`Layers` bundle,
+household estimation); :mod:`gridmap.validation` checks raw layers against it
+and imports it, never the other way round.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 
-from gridmap.errors import CRSError, LayerError, ValidationError
-
-if TYPE_CHECKING:
-    from gridmap.validation import Finding, ValidationReport
+from gridmap.errors import CRSError, LayerError
 
 __all__ = [
     "LAYER_NAMES",
@@ -51,11 +51,6 @@ __all__ = [
     "DERIVED_ATTR",
     "LEFT_OUT_ATTR",
     "Layers",
-    "Finding",
-    "ValidationReport",
-    "validate_layers",
-    "validate_staff",
-    "check_layers",
     "estimate_households",
 ]
 
@@ -285,181 +280,3 @@ def estimate_households(
     est = np.floor(levels * area / unit_area + 0.5)
     est = est.where(residential.astype(str) == "residential", 0.0)
     return est.astype(np.int64)
-
-
-def check_layers(
-    raw: Mapping[str, gpd.GeoDataFrame | None],
-    *,
-    assume_crs: Any = None,
-    target_crs: Any = None,
-    reproject: bool = False,
-    unit_area: float = 90.0,
-    default_levels: float = 6.0,
-    snap_tolerance: float = 30.0,
-    overlap_tolerance: float = 1.0,
-) -> tuple[Layers | None, ValidationReport]:
-    """Validate raw layers and return ``(layers or None, report)`` without raising.
-
-    The same checks as :func:`validate_layers`; ``layers`` is None when the
-    report has errors. Use this to show a report (``gridmap validate``).
-    """
-    from gridmap.validation import Validator
-
-    v = Validator(
-        raw,
-        assume_crs=assume_crs,
-        target_crs=target_crs,
-        reproject=reproject,
-        unit_area=unit_area,
-        default_levels=default_levels,
-        snap_tolerance=snap_tolerance,
-        overlap_tolerance=overlap_tolerance,
-    )
-    layers = v.run()
-    for f in v.report.findings:
-        if f.severity in ("error", "rejected"):
-            logger.info("validation %s: %s: %s", f.severity, f.layer, f.code)
-    return layers, v.report
-
-
-def validate_layers(
-    raw: Mapping[str, gpd.GeoDataFrame | None],
-    *,
-    assume_crs: Any = None,
-    target_crs: Any = None,
-    reproject: bool = False,
-    unit_area: float = 90.0,
-    default_levels: float = 6.0,
-    snap_tolerance: float = 30.0,
-    overlap_tolerance: float = 1.0,
-) -> tuple[Layers, ValidationReport]:
-    """Validate and normalise raw canonical layers into a :class:`Layers` bundle.
-
-    Every row is either kept (possibly repaired) or listed in the report as
-    rejected; nothing is dropped silently. Layers are brought to one projected
-    CRS: ``target_crs`` if given, else the CGCS2000 3° Gauss-Krüger zone of the
-    area (see :func:`gridmap.crs.local_crs`).
-
-    Parameters
-    ----------
-    raw : mapping of str to GeoDataFrame
-        Layers by canonical name (see :data:`LAYER_NAMES`), as read by
-        :func:`gridmap.io.read_layers`.
-    assume_crs : CRS-like, optional
-        CRS for layers that come without one. Without it, a layer without CRS
-        is an error.
-    target_crs : CRS-like, optional
-        Projected CRS (metres) to bring the layers to.
-    reproject : bool, default False
-        Accept layers in different CRSs and reproject them (otherwise an error).
-    unit_area : float, default 90.0
-        m² of floor per household when households are estimated.
-    default_levels : float, default 6.0
-        Levels assumed for residential buildings without ``levels``.
-    snap_tolerance : float, default 30.0
-        Households outside every building join the nearest building within
-        this many metres.
-    overlap_tolerance : float, default 1.0
-        Community overlaps up to this many m² are tolerated (digitising noise).
-
-    Returns
-    -------
-    layers : Layers
-    report : ValidationReport
-
-    Raises
-    ------
-    ValidationError
-        When a finding of severity ``error`` stops the layers from being used;
-        ``exc.report`` holds the whole report.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> comms = gpd.GeoDataFrame({"community_id": ["C1"]},
-    ...                          geometry=[shapely.box(0, 0, 100, 100)], crs=4549)
-    >>> blds = gpd.GeoDataFrame({"building_id": [1, 2], "households": [120, None],
-    ...                          "levels": [None, 6], "use": ["residential"] * 2},
-    ...                         geometry=[shapely.box(10, 10, 40, 30),
-    ...                                   shapely.box(60, 60, 90, 75)], crs=4549)
-    >>> layers, report = validate_layers({"communities": comms, "buildings": blds})
-    >>> layers.buildings[["building_id", "households", "households_estimated"]]
-      building_id  households  households_estimated
-    0           1         120                 False
-    1           2          30                  True
-    >>> report.ok
-    True
-    """
-    layers, report = check_layers(
-        raw,
-        assume_crs=assume_crs,
-        target_crs=target_crs,
-        reproject=reproject,
-        unit_area=unit_area,
-        default_levels=default_levels,
-        snap_tolerance=snap_tolerance,
-        overlap_tolerance=overlap_tolerance,
-    )
-    if layers is None:
-        first = report.errors[0]
-        more = f" (and {len(report.errors) - 1} more errors)" if len(report.errors) > 1 else ""
-        raise ValidationError(f"{first.layer}: {first.message}{more}", report=report)
-    return layers, report
-
-
-def validate_staff(
-    staff: gpd.GeoDataFrame,
-    buildings: gpd.GeoDataFrame,
-    *,
-    crs: Any,
-    assume_crs: Any = None,
-) -> tuple[gpd.GeoDataFrame, ValidationReport]:
-    """Validate a staff roster on its own, against known buildings (e.g. a plan's).
-
-    Parameters
-    ----------
-    staff : geopandas.GeoDataFrame
-        Raw staff layer (``staff_id``; home as ``home_building_id`` or a point).
-    buildings : geopandas.GeoDataFrame
-        Buildings with ``building_id`` and footprints, to place homes given by id.
-    crs : CRS-like
-        Projected CRS to bring the staff to (the plan's).
-    assume_crs : CRS-like, optional
-        CRS of staff points that come without one.
-
-    Returns
-    -------
-    staff : geopandas.GeoDataFrame
-    report : ValidationReport
-
-    Raises
-    ------
-    ValidationError
-        When the roster cannot be used; ``exc.report`` holds every finding.
-    """
-    from gridmap.validation import Validator
-
-    v = Validator(
-        {"staff": staff},
-        assume_crs=assume_crs,
-        target_crs=crs,
-        reproject=True,
-        unit_area=90.0,
-        default_levels=6.0,
-        snap_tolerance=30.0,
-        overlap_tolerance=1.0,
-    )
-    out = v.staff_only(buildings)
-    if out is None:
-        first = v.report.errors[0]
-        raise ValidationError(f"{first.layer}: {first.message}", report=v.report)
-    return out, v.report
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export the report classes of :mod:`gridmap.validation` lazily (no import cycle)."""
-    if name in ("Finding", "ValidationReport"):
-        from gridmap import validation
-
-        return getattr(validation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Read what gridmap.maps embeds in a page: the GeoJSON layers, decoded as the browser does.
 
 Layers are written as ``layer.addData(gridmapDecode({...}))`` (see
-``gridmap.maps._encode_collection``); :func:`collections` mirrors the page's
+``gridmap.maps.encoding._encode_collection``); :func:`collections` mirrors the page's
 ``gridmapDecode`` so that tests can check the features a browser gets. The
 browser tests check that the real decoder gives the same coordinates.
 """

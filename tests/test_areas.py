@@ -10,7 +10,7 @@ from cityfixtures import CRS, X0, Y0, box
 
 from gridmap.areas import DERIVED_ATTR, HARD_BARRIER_KINDS, MAIN_ROAD_CLASSES, derive_communities
 from gridmap.errors import CRSError, InputError, LayerError, ValidationError
-from gridmap.layers import validate_layers
+from gridmap.validation import validate_layers
 
 
 def line(*points: tuple[float, float]) -> shapely.LineString:

@@ -14,7 +14,7 @@ import pytest
 from clirun import Job, gridmap, run_and_serve
 from maphtml import collections, external, resources
 
-from gridmap.map_assets import CDN_FILES
+from gridmap.maps.assets import CDN_FILES
 
 pytestmark = pytest.mark.slow
 

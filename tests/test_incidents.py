@@ -8,7 +8,7 @@ from cityfixtures import tiny_plan
 from gridmap.crs import from_wgs84
 from gridmap.errors import InputError, LayerError
 from gridmap.incidents import locate_incidents, synth_incidents
-from gridmap.layers import validate_layers
+from gridmap.validation import validate_layers
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from gridmap.io import (
     write_layers,
     write_plan,
 )
-from gridmap.layers import LEFT_OUT_ATTR, validate_layers
+from gridmap.layers import LEFT_OUT_ATTR
+from gridmap.validation import validate_layers
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 

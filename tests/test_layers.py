@@ -18,11 +18,9 @@ from gridmap.layers import (
     OPTIONAL_COLUMNS,
     SENSITIVE_FLAGS,
     Layers,
-    check_layers,
     estimate_households,
-    validate_layers,
-    validate_staff,
 )
+from gridmap.validation import check_layers, validate_layers, validate_staff
 
 
 def row(frame, building_id):

@@ -11,14 +11,9 @@ from geopandas.testing import assert_geodataframe_equal
 
 from gridmap.crs import gk_zone_epsg
 from gridmap.errors import InputError
-from gridmap.layers import (
-    LAYER_NAMES,
-    OPTIONAL_COLUMNS,
-    REQUIRED_COLUMNS,
-    SENSITIVE_FLAGS,
-    validate_layers,
-)
+from gridmap.layers import LAYER_NAMES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SENSITIVE_FLAGS
 from gridmap.synth import gauss_kruger_epsg, synth_city, synth_community
+from gridmap.validation import validate_layers
 
 N = 2500
 

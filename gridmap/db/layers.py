@@ -139,7 +139,7 @@ def _check(layers: Layers) -> None:
     if not isinstance(layers, Layers):
         raise LayerError(
             f"save_layers needs a validated gridmap.layers.Layers, got {type(layers).__name__}; "
-            "run gridmap.layers.validate_layers(raw) first"
+            "run gridmap.validation.validate_layers(raw) first"
         )
     crs = pyproj.CRS.from_user_input(layers.crs)
     if not crs.is_projected:
@@ -205,7 +205,7 @@ def _areas(layers: Layers) -> dict[str, np.ndarray]:
         if any(a is None for a in harea):
             raise LayerError(
                 "some households have neither a known building_id nor a location; "
-                "validate the layers with gridmap.layers.validate_layers"
+                "validate the layers with gridmap.validation.validate_layers"
             )
         areas["households"] = harea
     if layers.staff is not None:

@@ -1,4 +1,4 @@
-"""Partitioning communities into grids, their quality report, codes and staffing."""
+"""Partitioning communities into grids, their quality report and codes."""
 
 from __future__ import annotations
 

@@ -218,7 +218,7 @@ def _check_inputs(plan: Plan, layers: Layers) -> None:
     if not isinstance(layers, Layers):
         raise InputError(
             f"expected gridmap.layers.Layers, got {type(layers).__name__}; pass the layers the "
-            "plan was made from (gridmap.layers.validate_layers or gridmap.db.load_layers)"
+            "plan was made from (gridmap.validation.validate_layers or gridmap.db.load_layers)"
         )
     if plan.grids.crs is None or not plan.grids.crs.equals(layers.crs):
         raise CRSError(
@@ -540,7 +540,7 @@ def _staffing_checks(plan: Plan, layers: Layers, codes: set[str]) -> list[dict[s
     chiefs_all = serving[serving["role"] == "chief"]
     homes: dict[str, set[str]] | None = None  # grids each chief lives in, when known
     if layers.staff is not None and len(chiefs_all):
-        from gridmap.partition.staffing import resident_grids
+        from gridmap.staffing import resident_grids
 
         wanted = set(chiefs_all["staff_id"].astype(str))
         roster = layers.staff[layers.staff["staff_id"].astype(str).isin(wanted)]
@@ -1608,7 +1608,7 @@ def restaff(
 ) -> EditResult:
     """Re-run staffing, keeping serving people in their posts where the rules allow.
 
-    :func:`gridmap.partition.staffing.assign_staff` with the plan's current
+    :func:`gridmap.staffing.assign_staff` with the plan's current
     assignments as ``previous`` (stability). Vacant posts are warnings.
 
     Parameters
@@ -1627,7 +1627,7 @@ def restaff(
     EditResult
         ``staffing`` holds the summary; the grids are unchanged.
     """
-    from gridmap.partition.staffing import assign_staff
+    from gridmap.staffing import assign_staff
 
     _check_inputs(plan, layers)
     roster = staff if staff is not None else layers.staff

@@ -63,7 +63,7 @@ def _check_params(
     if layers.crs is None or not layers.crs.is_projected:
         raise CRSError(
             f"layers are in {getattr(layers.crs, 'name', None)!r}; the partitioner needs a "
-            "projected CRS in metres: pass the output of gridmap.layers.validate_layers or "
+            "projected CRS in metres: pass the output of gridmap.validation.validate_layers or "
             "layers.to_crs(<projected CRS>)."
         )
     ids = set(layers.communities["community_id"].astype(str))
@@ -569,7 +569,7 @@ def partition(
     Parameters
     ----------
     layers : gridmap.layers.Layers
-        Validated layers in a projected CRS (:func:`gridmap.layers.validate_layers`).
+        Validated layers in a projected CRS (:func:`gridmap.validation.validate_layers`).
     min_households, max_households : int, default 200, 500
         The household band every grid should fall in.
     target : float, optional

@@ -136,7 +136,7 @@ class Plan:
     crs : pyproj.CRS
         Projected CRS of ``grids``.
     assignments : pandas.DataFrame or None
-        Staff posts (from :mod:`gridmap.partition.staffing`), when staffed.
+        Staff posts (from :mod:`gridmap.staffing`), when staffed.
     """
 
     grids: gpd.GeoDataFrame

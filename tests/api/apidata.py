@@ -24,8 +24,9 @@ import pyproj
 import shapely
 
 from gridmap.crs import transform
-from gridmap.layers import SENSITIVE_FLAGS, validate_layers
+from gridmap.layers import SENSITIVE_FLAGS
 from gridmap.partition.plan import Plan, QualityReport
+from gridmap.validation import validate_layers
 
 CRS = pyproj.CRS.from_epsg(4549)
 X0, Y0 = 384_800.0, 3_548_000.0

@@ -10,7 +10,7 @@ from maphtml import external, features, resources
 from pydantic import ValidationError
 
 from gridmap.api.routes.maps import STATIC_CACHE, MapSettings, get_map_settings
-from gridmap.map_assets import CDN_FILES, vendored_file
+from gridmap.maps.assets import CDN_FILES, vendored_file
 
 
 def marker(html: str) -> tuple[float, float]:

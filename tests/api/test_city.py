@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gridmap.db import locate_sql, save_layers, save_plan
-from gridmap.layers import validate_layers
 from gridmap.partition import partition
 from gridmap.synth import synth_city
+from gridmap.validation import validate_layers
 
 
 @pytest.fixture(scope="module")

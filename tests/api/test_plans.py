@@ -18,7 +18,7 @@ import shapely
 from shapely import LineString, box
 
 from gridmap.db import list_audit, load_plan, save_layers
-from gridmap.layers import validate_layers
+from gridmap.validation import validate_layers
 
 X0, Y0 = 500_000.0, 3_545_000.0
 G1, G2 = "320508019044001", "320508019044002"

@@ -7,7 +7,7 @@ network:
   localhost) load normally: the API's own ``/maps/static/`` files among them;
 * a CDN URL that folium links (``assets="cdn"`` maps), or an image its
   stylesheets load, is answered with the file the product ships for it
-  (:data:`gridmap.map_assets.CDN_FILES`, in ``gridmap/static/vendor/``), so the
+  (:data:`gridmap.maps.assets.CDN_FILES`, in ``gridmap/static/vendor/``), so the
   pages run on the product's own copies;
 * map tiles get a blank PNG;
 * anything else is aborted and recorded in ``unexpected``.
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gridmap.errors import NotFoundError
-from gridmap.map_assets import CDN_FILES, vendored_file
+from gridmap.maps.assets import CDN_FILES, vendored_file
 
 CHROMIUM = os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

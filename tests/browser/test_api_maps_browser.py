@@ -59,10 +59,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from gridmap.api import Settings, create_app
     from gridmap.db import Store, save_layers, save_plan
     from gridmap.db.keys import create_key
-    from gridmap.layers import validate_layers
     from gridmap.partition import partition
-    from gridmap.partition.staffing import assign_staff
+    from gridmap.staffing import assign_staff
     from gridmap.synth import synth_city
+    from gridmap.validation import validate_layers
 
     layers, _ = validate_layers(synth_city(n_buildings=300, seed=2))
     plan = partition(layers, seed=0)

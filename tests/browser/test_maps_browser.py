@@ -312,7 +312,11 @@ def test_page_decodes_the_embedded_layers_exactly(plan, open_map):
 
 
 def test_page_decodes_every_geometry_type(open_map):
-    from gridmap.maps import _collection, _encode_collection, _GeoJsonLayer, _new_map, _tile_config
+    from gridmap.maps.display import _collection
+    from gridmap.maps.encoding import _encode_collection
+    from gridmap.maps.page import _new_map
+    from gridmap.maps.style import _GeoJsonLayer
+    from gridmap.maps.tiles import _tile_config
 
     x, y = transform(X0 + 100, Y0 - 100, CRS, "wgs84")
     geoms = [
@@ -347,10 +351,10 @@ def test_page_decodes_every_geometry_type(open_map):
 def test_many_buildings_on_a_canvas_switched_on_from_the_layer_control(
     plan, open_map, monkeypatch, artifacts
 ):
-    import gridmap.maps as maps
+    import gridmap.maps.plan as plan_module
 
-    monkeypatch.setattr(maps, "_CANVAS_ABOVE", 0)
-    monkeypatch.setattr(maps, "_HIDE_BUILDINGS_ABOVE", 0)
+    monkeypatch.setattr(plan_module, "_CANVAS_ABOVE", 0)
+    monkeypatch.setattr(plan_module, "_HIDE_BUILDINGS_ABOVE", 0)
     opened = open_map(plan_map(plan, layers=make_layers(plan)), "canvas")
     assert_clean(opened)
     page = opened.page

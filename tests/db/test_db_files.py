@@ -41,11 +41,11 @@ from gridmap.db import (
     save_plan,
 )
 from gridmap.io import export_plan, read_plan, write_layers, write_plan
-from gridmap.layers import validate_layers
 from gridmap.partition import partition
 from gridmap.partition.edit import merge_grids
-from gridmap.partition.staffing import assign_staff
+from gridmap.staffing import assign_staff
 from gridmap.synth import synth_city
+from gridmap.validation import validate_layers
 
 #: Largest coordinate difference accepted after the WGS84 ↔ projected round trip (degrees).
 TOL_DEG = 1e-12

@@ -341,7 +341,7 @@ def test_merge_hands_serving_staff_to_the_merged_grid_and_restaff_moves_them_wit
     assert "4 workers" in staffing[0]["message"] and "restaff" in staffing[0]["message"]
     # re-staffing keeps one chief and three workers (800 households > 350) and says why
     # the others leave; before, they were dropped with the grid and came back as newcomers
-    from gridmap.partition.staffing import assign_staff
+    from gridmap.staffing import assign_staff
 
     res = assign_staff(r.plan, layers.staff, buildings=layers.buildings)
     kept = res.assignments.dropna(subset=["staff_id"])

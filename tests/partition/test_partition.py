@@ -242,7 +242,7 @@ def test_bad_n_grids():
 
 def synth_layers(n_buildings: int, seed: int):
     synth = pytest.importorskip("gridmap.synth")
-    from gridmap.layers import validate_layers
+    from gridmap.validation import validate_layers
 
     raw = synth.synth_city(n_buildings=n_buildings, seed=seed, community_households=(5000, 6000))
     return validate_layers(raw)[0]
@@ -279,7 +279,7 @@ def test_synthetic_city_quality_and_stability():
 def test_real_nanjing_area():
     datasets = pytest.importorskip("gridmap.datasets")
     io = pytest.importorskip("gridmap.io")
-    from gridmap.layers import validate_layers
+    from gridmap.validation import validate_layers
 
     try:
         raw = io.read_layers(datasets.get_path("nanjing"))
@@ -299,7 +299,7 @@ def test_real_nanjing_area():
 def sample_v1(community_id: str):
     """One community of the first bundled sample (tests/data/sample_v1_c0001-3.gpkg)."""
     io = pytest.importorskip("gridmap.io")
-    from gridmap.layers import validate_layers
+    from gridmap.validation import validate_layers
 
     path = Path(__file__).resolve().parents[1] / "data" / "sample_v1_c0001-3.gpkg"
     return validate_layers(io.read_layers(path))[0].subset([community_id])
@@ -362,7 +362,7 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 def test_real_shanghai_area_with_derived_communities_and_estimated_households():
     from gridmap.areas import derive_communities
     from gridmap.io import read_layers
-    from gridmap.layers import validate_layers
+    from gridmap.validation import validate_layers
 
     path = REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg"
     raw = dict(read_layers(path, preset="osm"))  # no households: estimated from levels

@@ -17,8 +17,8 @@ from invariants import assert_valid_plan, band_feasible
 
 from gridmap.areas import DERIVED_ATTR, derive_communities
 from gridmap.io import read_layers
-from gridmap.layers import validate_layers
 from gridmap.partition import partition
+from gridmap.validation import validate_layers
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 AREAS = {

@@ -43,7 +43,7 @@ from gridmap.api.errors import PROBLEM_RESPONSES
 from gridmap.api.locator import Area
 from gridmap.api.schemas import CRS_HELP
 from gridmap.api.security import Principal
-from gridmap.map_assets import check_assets, vendored_file
+from gridmap.maps.assets import check_assets, vendored_file
 
 __all__ = ["router", "MapSettings", "get_map_settings", "staffed_plan", "STATIC_CACHE"]
 

@@ -19,11 +19,8 @@ from scipy.spatial import cKDTree
 from gridmap.crs import transform
 from gridmap.errors import CoordinateError, CRSError, InputError, LayerError, NotFoundError
 from gridmap.layers import Layers
-from gridmap.map_assets import CDN_FILES, vendored_file
 from gridmap.maps import (
     TILE_PRESETS,
-    _collection,
-    _encode_collection,
     diff_map,
     incident_map,
     incidents_map,
@@ -33,6 +30,9 @@ from gridmap.maps import (
     quality_flags,
     quality_map,
 )
+from gridmap.maps.assets import CDN_FILES, vendored_file
+from gridmap.maps.display import _collection
+from gridmap.maps.encoding import _encode_collection
 from gridmap.partition.plan import Plan, QualityReport
 
 CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E, covers Nanjing
@@ -264,7 +264,7 @@ def test_popup_skips_figures_no_grid_has(plan9):
 
 
 def test_plan_map_colours_by_band(plan9_html):
-    from gridmap.maps import _ABOVE, _BELOW, _IN_BAND
+    from gridmap.maps.style import _ABOVE, _BELOW, _IN_BAND
 
     feats = layer_with(plan9_html, "boundary_desc")
     # the grid layer's style table precedes its data
@@ -971,10 +971,10 @@ def test_partitioner_defects_are_repaired_for_display(caplog):
 
 @pytest.mark.slow
 def test_maps_of_a_partitioned_synthetic_city(recwarn, caplog):
-    from gridmap.layers import validate_layers
     from gridmap.partition import partition
-    from gridmap.partition.staffing import assign_staff
+    from gridmap.staffing import assign_staff
     from gridmap.synth import synth_city
+    from gridmap.validation import validate_layers
 
     layers, _ = validate_layers(synth_city(n_buildings=600, seed=1))
     plan = partition(layers, seed=0)

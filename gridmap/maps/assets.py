@@ -40,7 +40,7 @@ from gridmap.errors import InputError, NotFoundError
 __all__ = ["ASSET_MODES", "CDN_FILES", "VENDOR_DIR", "check_assets", "use_assets", "vendored_file"]
 
 #: Folder of the vendored files (one folder per library and version).
-VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
+VENDOR_DIR = Path(__file__).parents[1] / "static" / "vendor"
 
 #: The named modes of ``assets=`` (anything else must be a URL prefix).
 ASSET_MODES = ("cdn", "inline")

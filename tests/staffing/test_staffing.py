@@ -1,4 +1,4 @@
-"""Tests of gridmap.partition.staffing: exact answers, optimality, stability, guards."""
+"""Tests of gridmap.staffing: exact answers, optimality, stability, guards."""
 
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from shapely.geometry import Point, box
 
 from gridmap.errors import CRSError, LayerError, StaffingError
-from gridmap.partition import staffing
 from gridmap.partition.plan import Plan, QualityReport
-from gridmap.partition.staffing import (
+from gridmap.staffing import (
     ASSIGNMENT_COLUMNS,
     MOVE_COLUMNS,
     SHORTFALL_COLUMNS,
     StaffingResult,
     assign_staff,
 )
+from gridmap.staffing import assign as staffing_assign
+from gridmap.staffing import solver as staffing_solver
 
 CRS = 32650
 
@@ -690,7 +691,8 @@ def test_optimality_cases_are_not_trivial():
 @pytest.mark.parametrize("seed", range(0, 24, 2))
 def test_staged_lp_fallback_is_optimal_too(seed, monkeypatch):
     # Components too large for exact big-M weights go to the staged HiGHS LPs: force it.
-    monkeypatch.setattr(staffing, "_EXACT", 0)
+    monkeypatch.setattr(staffing_assign, "_EXACT", 0)
+    monkeypatch.setattr(staffing_solver, "_EXACT", 0)
     rng = np.random.default_rng(seed)
     plan, staff = random_instance(rng, int(rng.integers(2, 7)), int(rng.integers(4, 15)), True)
     maxd = float(rng.choice([150.0, 400.0, 1500.0]))
@@ -919,9 +921,9 @@ def test_same_answer_whatever_the_row_order():
 @pytest.fixture(scope="module")
 def synthetic():
     """A partitioned synthetic city (gridmap.synth), staffed once."""
-    from gridmap.layers import validate_layers
     from gridmap.partition import partition
     from gridmap.synth import synth_city
+    from gridmap.validation import validate_layers
 
     layers = validate_layers(synth_city(n_buildings=600, seed=5, with_households=False))[0]
     plan = partition(layers, seed=0)
@@ -934,7 +936,8 @@ def test_tier_weights_stay_small_enough_for_the_exact_solver(synthetic, monkeypa
     # chief posts need ≥ 163 × 48 × 163 × 5,000 ≈ 6.4e9 and fell to the staged LPs here.
     layers, plan, before = synthetic
     assert before.summary["posts"] == 163 and before.summary["chiefs"] == 47
-    monkeypatch.setattr(staffing, "_EXACT", 2 * 10**9)
+    monkeypatch.setattr(staffing_assign, "_EXACT", 2 * 10**9)
+    monkeypatch.setattr(staffing_solver, "_EXACT", 2 * 10**9)
     r = assign_staff(plan, layers.staff)
     assert r.summary["solver"] == "lapjvsp"
     pdt.assert_frame_equal(r.assignments, before.assignments)

@@ -1,4 +1,4 @@
-"""Tests for gridmap.map_assets: the vendored Leaflet files and the three ways to load them."""
+"""Tests for gridmap.maps.assets: the vendored Leaflet files and the three ways to load them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from maphtml import external, resources
 
 from gridmap.errors import InputError, NotFoundError
-from gridmap.map_assets import (
+from gridmap.maps.assets import (
     CDN_FILES,
     VENDOR_DIR,
     _inline,

@@ -1,0 +1,121 @@
+"""The ``gridmap`` Typer app, its consoles, the options commands share, and error handling."""
+
+from __future__ import annotations
+
+__all__ = ["app", "console", "err_console"]
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    pass
+
+app = typer.Typer(
+    name="gridmap",
+    help="Community grid (网格) management: partition, staff, locate, map.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# --------------------------------------------------------------------------- shared options
+
+InputFile = Annotated[
+    Path,
+    typer.Argument(help="GeoPackage with the canonical layers, or a folder of layer files."),
+]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option("--preset", help="Input adaptation, e.g. 'osm' for OpenStreetMap extracts."),
+]
+LayerOpt = Annotated[
+    list[str] | None,
+    typer.Option("--layer", help="Map a layer: CANONICAL=SOURCE_LAYER (repeatable)."),
+]
+ColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column",
+        "--map",
+        help="Map a column: LAYER.CANONICAL=SOURCE_COLUMN (repeatable; --map is an alias, "
+        "except on partition where --map writes the HTML map).",
+    ),
+]
+CrsOpt = Annotated[
+    str | None,
+    typer.Option("--crs", help="CRS to assume for layers without one, e.g. EPSG:4326."),
+]
+ReprojectOpt = Annotated[
+    bool, typer.Option("--reproject", help="Accept layers in different CRSs and reproject them.")
+]
+UnitAreaOpt = Annotated[
+    float, typer.Option("--unit-area", help="m² per household when estimating households.")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: GRIDMAP_DATABASE_URL or sqlite:///gridmap.db)."
+    ),
+]
+CommunityOpt = Annotated[
+    list[str] | None,
+    typer.Option("--community", help="Only these community ids (repeatable)."),
+]
+
+
+def _check_assets(value: str) -> str:
+    from gridmap.maps.assets import check_assets
+
+    try:
+        return check_assets(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+AssetsOpt = Annotated[
+    str,
+    typer.Option(
+        "--assets",
+        callback=_check_assets,
+        help="Leaflet/jQuery/plugins of the HTML map: inline (embedded, ~300 kB more: the file "
+        "works without internet), cdn (small file, loads them from public CDNs) or a URL "
+        "prefix serving gridmap/static/vendor/ (e.g. http://gis.local/gridmap-static/).",
+    ),
+]
+DeriveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--derive-communities",
+        help="If the file has no communities (e.g. OpenStreetMap), derive stand-in areas from "
+        "the main roads, water and district borders (>= 1,500 households each; reported).",
+    ),
+]
+DerivedPrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--derived-prefix",
+        help="Id prefix of derived communities (D → D001, D002 …); give each data set its own "
+        "(e.g. NJ, SH) when several go into one store.",
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    """Run a command body, turning gridmap errors into one clear line and exit 1."""
+    from gridmap.errors import GridmapError
+
+    try:
+        return fn()
+    except GridmapError as exc:
+        raise _fail(str(exc)) from None

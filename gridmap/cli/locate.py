@@ -1,0 +1,144 @@
+"""``gridmap locate``: a point or a CSV of points to their grids, optionally on a map."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gridmap.cli.app import AssetsOpt, DbOpt, _run, app, console
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command("locate")
+def locate_cmd(
+    lon: Annotated[float | None, typer.Argument(help="Longitude (or x).")] = None,
+    lat: Annotated[float | None, typer.Argument(help="Latitude (or y).")] = None,
+    crs: Annotated[str, typer.Option(help="wgs84 | gcj02 | bd09 | cgcs2000 | EPSG:nnnn")] = "wgs84",
+    plan: Annotated[int | None, typer.Option(help="Plan id (default: published).")] = None,
+    input_csv: Annotated[
+        Path | None, typer.Option("--input", "-i", help="CSV with lon,lat[,id,crs] columns.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the answers as CSV.")
+    ] = None,
+    map_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Also draw the answer as an HTML map: the point, its grid and staff "
+            "(or, with --input, every point clustered and coloured by grid).",
+        ),
+    ] = None,
+    assets: AssetsOpt = "inline",
+    db: DbOpt = None,
+) -> None:
+    """Locate a point (or a CSV of points) in the published plan(s) of the store."""
+
+    def body() -> None:
+        import pandas as pd
+
+        from gridmap.api.locator import Locator
+        from gridmap.api.routes.locate import locate_rows, parse_batch
+        from gridmap.db import Store, database_url
+        from gridmap.errors import InputError
+
+        if input_csv is not None:
+            points, _ = parse_batch(input_csv.read_bytes(), "text/csv")
+        elif lon is not None and lat is not None:
+            points = pd.DataFrame({"lon": [lon], "lat": [lat], "id": ["0"], "crs": [None]})
+        else:
+            raise InputError("give LON LAT, or --input points.csv")
+        with Store.from_url(database_url(db)) as store:
+            locator = Locator(store)
+            locator.refresh()
+            rows = locate_rows(
+                locator, points, crs, plan_id=plan, see_staff=True, report_errors=True
+            )
+            if map_out is not None:
+                _write_locate_map(locator, points, rows, crs, plan, map_out, assets=assets)
+        rows = rows.assign(candidates=[";".join(c) for c in rows["candidates"]])
+        if output is not None:
+            rows.to_csv(output, index=False)
+            console.print(f"wrote {len(rows):,} answers to {output}")
+            return
+        if len(rows) == 1:
+            for key, value in rows.iloc[0].items():
+                if key not in ("id", "error") and not pd.isna(value) and value != "":
+                    console.print(f"{key}: {value}", highlight=False)
+            return
+        table = Table()
+        shown = ["id", "status", "grid_code", "grid_name", "candidates", "community_name"]
+        shown += ["distance_to_boundary_m", "nearest_grid", "nearest_distance_m", "chief_name"]
+        for col in shown:
+            table.add_column(col)
+        for rec in rows.head(50).to_dict("records"):
+            table.add_row(*["" if pd.isna(rec[c]) else str(rec[c]) for c in shown])
+        console.print(table)
+
+    _run(body)
+
+
+def _write_locate_map(
+    locator: Any,
+    points: Any,
+    rows: Any,
+    crs: str,
+    plan_id: int | None,
+    path: Path,
+    *,
+    assets: str = "inline",
+) -> None:
+    """Draw located points: one incident with its grid and staff, or many by grid."""
+    import pandas as pd
+
+    from gridmap.api.routes.maps import staffed_plan
+    from gridmap.crs import transform
+    from gridmap.errors import InputError
+    from gridmap.maps import incident_map, incidents_map
+
+    ok = rows["status"].to_numpy() != "error"
+    if not ok.any():
+        raise InputError(f"no point could be located, so {path} was not written")
+    point_crs = points["crs"].where(points["crs"].notna(), crs).astype(str).to_numpy()
+    if len(rows) == 1:
+        r = locator.locate_one(
+            float(rows["lon"].iat[0]), float(rows["lat"].iat[0]), point_crs[0], plan_id=plan_id
+        )
+        area = r["area"]
+        m = incident_map(
+            staffed_plan(area, see_staff=True),
+            float(rows["lon"].iat[0]),
+            float(rows["lat"].iat[0]),
+            grid_code=str(area.index.codes[r["row"]]) if r["found"] else None,
+            coord_system=point_crs[0],
+            incident_id=str(rows["id"].iat[0]),
+            assets=assets,
+        )
+    else:
+        located = rows[ok].assign(crs=point_crs[ok])
+        ids = located["plan_id"].dropna()
+        area = locator.area(int(ids.mode().iat[0])) if len(ids) else locator.select(plan_id)[0]
+        parts = []
+        for name, grp in located.groupby("crs", sort=False):
+            lon, lat = transform(grp["lon"].to_numpy(), grp["lat"].to_numpy(), name, "wgs84")
+            parts.append(grp.assign(lon=lon, lat=lat))
+        df = pd.concat(parts).sort_index()
+        other = df["plan_id"].notna() & (df["plan_id"] != area.plan_id)
+        df["grid_code"] = df["grid_code"].where(~other, None)
+        m = incidents_map(
+            staffed_plan(area, see_staff=False),
+            df[["id", "lon", "lat", "grid_code"]],
+            assets=assets,
+        )
+        if other.any():
+            console.print(f"{int(other.sum())} point(s) in other plans are drawn outside the grids")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m.save(str(path))
+    console.print(f"wrote map {path}")

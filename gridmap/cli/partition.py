@@ -1,0 +1,357 @@
+"""``gridmap synth``, ``validate``, ``partition``, ``map``: from layers to a plan and its maps."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gridmap.cli.app import (
+    AssetsOpt,
+    ColumnOpt,
+    CommunityOpt,
+    CrsOpt,
+    DbOpt,
+    DerivedPrefixOpt,
+    DeriveOpt,
+    InputFile,
+    LayerOpt,
+    PresetOpt,
+    ReprojectOpt,
+    UnitAreaOpt,
+    _run,
+    app,
+    console,
+)
+from gridmap.cli.inputs import _check, _load_layers, _print_validation
+
+if TYPE_CHECKING:
+    from gridmap.layers import Layers
+
+# --------------------------------------------------------------------------- commands
+
+
+#: Fixed "last change" stamped into synthetic GeoPackages, so the same seed gives the same bytes.
+SYNTH_TIMESTAMP = "2000-01-01T00:00:00Z"
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Destination GeoPackage.")],
+    buildings: Annotated[
+        int, typer.Option("--buildings", "-n", help="About how many buildings.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 0,
+) -> None:
+    """Generate a seeded synthetic city (all canonical layers) into a GeoPackage.
+
+    The same seed and size give the same file, byte for byte.
+    """
+
+    def body() -> None:
+        from gridmap.io import write_layers
+        from gridmap.synth import synth_city
+
+        with console.status(f"generating a city of ~{buildings:,} buildings…"):
+            raw = synth_city(n_buildings=buildings, seed=seed)
+        with console.status(f"writing {out}…"):
+            write_layers(raw, out, timestamp=SYNTH_TIMESTAMP)
+        counts = ", ".join(f"{len(g):,} {n}" for n, g in raw.items())
+        console.print(f"wrote {out}: {counts}")
+
+    _run(body)
+
+
+@app.command()
+def validate(
+    file: InputFile,
+    preset: PresetOpt = None,
+    layer: LayerOpt = None,
+    column: ColumnOpt = None,
+    crs: CrsOpt = None,
+    reproject: ReprojectOpt = False,
+    unit_area: UnitAreaOpt = 90.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    coords: Annotated[
+        str | None,
+        typer.Option(
+            "--coords",
+            help="The files' lon/lat are really gcj02 (AMap/Tencent/WeChat) or bd09 (Baidu): "
+            "convert them to WGS84.",
+        ),
+    ] = None,
+    derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
+) -> None:
+    """Validate input layers and print the report (exit code 0 when valid, 1 when not)."""
+
+    def body() -> None:
+        _, report = _check(
+            file,
+            preset=preset,
+            layer=layer,
+            column=column,
+            crs=crs,
+            reproject=reproject,
+            unit_area=unit_area,
+            coords=coords,
+            derive=derive,
+            derived_prefix=derived_prefix,
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        else:
+            _print_validation(report, title=f"validation of {file.name}")
+        if not report.ok:
+            raise typer.Exit(1)
+
+    _run(body)
+
+
+def _progress_bar(label: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        f"[progress.description]{label}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _partition(
+    layers: Layers,
+    *,
+    min_households: int,
+    max_households: int,
+    target: int | None,
+    seed: int,
+    jobs: int,
+    previous: Any = None,
+    locked: list[str] | None = None,
+) -> Any:
+    from gridmap.partition import partition
+
+    with _progress_bar("partitioning communities") as bar:
+        task = bar.add_task("partition", total=len(layers.communities))
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return partition(
+            layers,
+            min_households=min_households,
+            max_households=max_households,
+            target=target,
+            seed=seed,
+            n_jobs=jobs,
+            previous=previous,
+            locked=locked,
+            progress=progress,
+        )
+
+
+def _print_plan_summary(plan: Any) -> None:
+    from gridmap.partition.quality import summary_text
+
+    console.print(summary_text(plan.report), highlight=False, soft_wrap=True)
+
+
+@app.command("partition")
+def partition_cmd(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Input GeoPackage or folder; omit to read the layers from the store."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Plan GeoPackage to write (default plan.gpkg)."),
+    ] = None,
+    save: Annotated[bool, typer.Option("--save", help="Save the plan in the store as a draft.")] = (
+        False
+    ),
+    db: DbOpt = None,
+    min_households: Annotated[int, typer.Option("--min", help="Fewest households per grid.")] = 200,
+    max_households: Annotated[int, typer.Option("--max", help="Most households per grid.")] = 500,
+    target: Annotated[
+        int | None, typer.Option(help="Households to aim for (default: middle of the band).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same grids).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
+    previous: Annotated[
+        Path | None, typer.Option(help="Earlier plan to keep stable (and to take locks from).")
+    ] = None,
+    lock: Annotated[
+        list[str] | None, typer.Option("--lock", help="Grid code of PREVIOUS to keep (repeatable).")
+    ] = None,
+    map_html: Annotated[
+        Path | None, typer.Option("--map", help="Also write the plan map (HTML).")
+    ] = None,
+    assets: AssetsOpt = "inline",
+    report_json: Annotated[
+        Path | None, typer.Option("--report", help="Also write the quality report (JSON).")
+    ] = None,
+    community: CommunityOpt = None,
+    preset: PresetOpt = None,
+    layer: LayerOpt = None,
+    column: Annotated[  # --map is the HTML map here (issue 3): no alias
+        list[str] | None,
+        typer.Option("--column", help="Map a column: LAYER.CANONICAL=SOURCE_COLUMN (repeatable)."),
+    ] = None,
+    crs: CrsOpt = None,
+    reproject: ReprojectOpt = False,
+    unit_area: UnitAreaOpt = 90.0,
+    derive: DeriveOpt = False,
+    derived_prefix: DerivedPrefixOpt = "D",
+) -> None:
+    """Partition communities into grids within a household band; write the plan."""
+
+    def body() -> None:
+        from gridmap.errors import InputError
+        from gridmap.io import read_plan, write_plan
+
+        if lock and previous is None:
+            raise InputError("--lock needs --previous PLAN.gpkg (the plan the locked grids are in)")
+        if file is not None:
+            layers = _load_layers(
+                file,
+                preset=preset,
+                layer=layer,
+                column=column,
+                crs=crs,
+                reproject=reproject,
+                unit_area=unit_area,
+                communities=community,
+                derive=derive,
+                derived_prefix=derived_prefix,
+            )
+        else:
+            from gridmap.db import Store, database_url, load_layers
+
+            with Store.from_url(database_url(db)) as store:
+                layers = load_layers(store, community)
+        prev = read_plan(previous) if previous is not None else None
+        plan = _partition(
+            layers,
+            min_households=min_households,
+            max_households=max_households,
+            target=target,
+            seed=seed,
+            jobs=jobs,
+            previous=prev,
+            locked=lock,
+        )
+        dest = out if out is not None or save else Path("plan.gpkg")
+        if dest is not None:
+            write_plan(plan, dest, layers=layers)
+            console.print(f"wrote {dest} ({plan.n_grids} grids)")
+        if save:
+            from gridmap.db import Store, database_url, save_layers, save_plan
+
+            with Store.from_url(database_url(db)) as store, store.session(write=True) as s:
+                if file is not None:  # the plan's layers go in with it, in one transaction
+                    imp = save_layers(s, layers, author="cli")
+                    console.print(
+                        f"stored the layers of {len(imp.community_ids)} communities (import "
+                        f"{imp.id})"
+                    )
+                rec = save_plan(s, plan, author="cli")
+            console.print(
+                f"saved as draft plan {rec.id} (number {rec.number}); publish it with "
+                f"`gridmap publish {rec.id}`"
+            )
+        if report_json is not None:
+            report_json.write_text(plan.report.to_json(indent=2), encoding="utf-8")
+            console.print(f"wrote {report_json}")
+        if map_html is not None:
+            _write_plan_map(plan, layers, map_html, assets=assets)
+        _print_plan_summary(plan)
+
+    _run(body)
+
+
+def _write_plan_map(
+    plan: Any, layers: Layers | None, path: Path, *, announce: bool = True, assets: str = "inline"
+) -> Path:
+    from gridmap.maps import plan_map
+
+    with console.status("drawing the map…"):
+        m = plan_map(plan, layers=layers, assets=assets)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        m.save(str(path))
+    if announce:
+        console.print(f"wrote {path}")
+    return path
+
+
+@app.command("map")
+def map_cmd(
+    plan_file: Annotated[Path, typer.Argument(help="Plan GeoPackage (from gridmap partition).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "plan.html"
+    ),
+    kind: Annotated[
+        str, typer.Option(help="plan (grids by households) or quality (failing checks).")
+    ] = "plan",
+    tiles: Annotated[
+        str,
+        typer.Option(
+            help="Base map: osm, tianditu, amap, tencent, none, or a tile URL template "
+            "such as http://tiles.local/{z}/{x}/{y}.png (with --attr)."
+        ),
+    ] = "osm",
+    tiles_key: Annotated[
+        str | None, typer.Option(help="Key for tile services that need one (Tianditu).")
+    ] = None,
+    attr: Annotated[
+        str | None, typer.Option(help="Attribution of a tile URL template (required with one).")
+    ] = None,
+    tiles_crs: Annotated[
+        str | None,
+        typer.Option(help="Datum of a tile URL template: wgs84 (default) or gcj02 (AMap-like)."),
+    ] = None,
+    buildings: Annotated[
+        bool, typer.Option("--buildings/--no-buildings", help="Add the buildings layer.")
+    ] = True,
+    assets: AssetsOpt = "inline",
+) -> None:
+    """Draw a plan as an interactive map (HTML) for planners and dispatchers."""
+
+    def body() -> None:
+        from gridmap.errors import InputError
+        from gridmap.io import read_plan, read_plan_layers
+        from gridmap.maps import plan_map, quality_map
+
+        plan = read_plan(plan_file)
+        base: dict[str, Any] = {
+            "tiles": None if tiles.strip().lower() == "none" else tiles,
+            "tiles_key": tiles_key,
+            "attr": attr,
+            "tiles_crs": tiles_crs,
+            "assets": assets,
+        }
+        with console.status("drawing the map…"):
+            if kind == "plan":
+                context = read_plan_layers(plan_file)
+                m = plan_map(
+                    plan,
+                    layers=context,
+                    show_buildings=buildings and context is not None,
+                    **base,
+                )
+            elif kind == "quality":
+                m = quality_map(plan, **base)
+            else:
+                raise InputError(f"unknown map kind {kind!r}; choose plan or quality")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            m.save(str(out))
+        console.print(f"wrote {out} ({plan.n_grids} grids)")
+
+    _run(body)

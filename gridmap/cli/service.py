@@ -1,0 +1,148 @@
+"""``gridmap serve`` and ``gridmap keys``: the HTTP service and its API keys."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from gridmap.cli.app import DbOpt, _run, app, console, err_console
+
+if TYPE_CHECKING:
+    pass
+
+# --------------------------------------------------------------------------- HTTP service
+
+keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    db: DbOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create an admin key and print it at start-up.")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs); settings from GRIDMAP_* variables."""
+
+    def body() -> None:
+        import os
+
+        import uvicorn
+
+        from gridmap.api import Settings, create_app
+        from gridmap.db import Store, database_url
+        from gridmap.db.keys import create_key
+
+        url = database_url(db)
+        if demo:
+            from gridmap.db import list_plans, save_layers, save_plan
+
+            with Store.from_url(url) as store:
+                if not list_plans(store, status="published"):
+                    from gridmap.partition import partition
+                    from gridmap.staffing import assign_staff
+                    from gridmap.synth import synth_city
+                    from gridmap.validation import validate_layers
+
+                    with console.status("empty store: publishing a synthetic demo city…"):
+                        layers, _ = validate_layers(synth_city(n_buildings=400, seed=0))
+                        plan = partition(layers, seed=0)
+                        if layers.staff is not None:
+                            plan = assign_staff(plan, layers.staff).to_plan(plan)
+                        save_layers(store, layers, author="gridmap serve --demo")
+                        save_plan(store, plan, author="gridmap serve --demo", status="published")
+                _, token = create_key(
+                    store, name="demo admin", role="admin", author="gridmap serve"
+                )
+            console.print(f"[bold]demo admin key[/] (shown once): {token}", soft_wrap=True)
+        console.print(
+            f"serving {url.split('@')[-1]} on http://{host}:{port}/ (docs: /docs; maps in a "
+            "browser: /login)"
+        )
+        if workers > 1:
+            os.environ["GRIDMAP_DATABASE_URL"] = url
+            uvicorn.run(
+                "gridmap.api.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=log_level,
+            )
+            return
+        uvicorn.run(
+            create_app(Settings(database_url=url, demo=demo)),
+            host=host,
+            port=port,
+            log_level=log_level,
+        )
+
+    _run(body)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer | dispatcher | planner | admin.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+    db: DbOpt = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url
+        from gridmap.db.keys import create_key
+
+        with Store.from_url(database_url(db)) as store:
+            rec, token = create_key(store, name=name, role=role, author="gridmap keys create")
+        err_console.print(
+            f"key {rec.id} ({rec.role}, {rec.name!r}); store it now, it is not shown again:"
+        )
+        typer.echo(token)
+
+    _run(body)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOpt = None) -> None:
+    """List API keys (never the tokens)."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url
+        from gridmap.db.keys import list_keys
+
+        with Store.from_url(database_url(db)) as store:
+            recs = list_keys(store)
+        table = Table(title="API keys")
+        for col in ("id", "prefix", "name", "role", "created", "active"):
+            table.add_column(col)
+        for r in recs:
+            table.add_row(
+                str(r.id), r.prefix, r.name, r.role, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.active)
+            )
+        console.print(table)
+
+    _run(body)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id.")], db: DbOpt = None) -> None:
+    """Revoke an API key."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url
+        from gridmap.db.keys import revoke_key
+
+        with Store.from_url(database_url(db)) as store:
+            rec = revoke_key(store, key_id, author="gridmap keys revoke")
+        console.print(f"key {rec.id} ({rec.name!r}) revoked")
+
+    _run(body)
