@@ -224,6 +224,96 @@ def test_round_trip_below_a_millimetre(china_points, forward, inverse):
     assert err.max() < 1e-6  # in fact far below (iteration to 1e-12 deg)
 
 
+def test_exact_inverses_below_a_millimetre_on_100k_points(china_points):
+    # Newton's method: round trips through GCJ-02 and BD-09 come back to far below a millimetre
+    lon, lat = china_points
+    gx, gy = C.wgs84_to_gcj02(lon, lat)
+    wx, wy = C.gcj02_to_wgs84(gx, gy)
+    assert metres(lon, lat, wx, wy).max() < 1e-3
+    assert metres(lon, lat, wx, wy).max() < 1e-6
+    bx, by = C.wgs84_to_bd09(lon, lat)
+    wx, wy = C.bd09_to_wgs84(bx, by)
+    assert metres(lon, lat, wx, wy).max() < 1e-6
+    # and the forward formula at the result gives the target back to 1e-12 deg
+    fx, fy = C.wgs84_to_gcj02(*C.gcj02_to_wgs84(gx, gy))
+    assert max(np.abs(fx - gx).max(), np.abs(fy - gy).max()) < 1e-12
+
+
+def test_newton_error_bound_holds(china_points):
+    # a point stops when the bound on the error a Newton step leaves is below 1e-12 deg: the
+    # bound must exceed the true error, checked after each of the first two steps
+    lon, lat = china_points[0][:20_000], china_points[1][:20_000]
+    gx, gy = C.wgs84_to_gcj02(lon, lat)
+    x, y = gx, gy
+    for _ in range(2):
+        sx, sy, bound = C._gcj_newton(gx, gy, x, y)
+        x, y = x - sx, y - sy
+        err = np.maximum(np.abs(x - lon), np.abs(y - lat))
+        assert (err <= bound + 1e-13).all()
+    assert np.mean(bound < 1e-12) > 0.9  # two steps are enough for almost every point
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e-15, 1e-13, -1e-12, 1e-10, -1e-8, 1e-6, 1e-3])
+def test_gcj_inverse_worst_case_at_105_east(offset):
+    # the offset has a sqrt(|lon - 105|) term, whose slope is unbounded at 105 deg E: Newton's
+    # quadratic convergence fails there, and the iteration must still end, at the old accuracy
+    lat = np.linspace(0.9, 55.7, 501)
+    lon = np.full_like(lat, 105.0 + offset)
+    gx, gy = C.wgs84_to_gcj02(lon, lat)
+    wx, wy = C.gcj02_to_wgs84(gx, gy)
+    assert np.abs(wx - lon).max() < 1e-11 and np.abs(wy - lat).max() < 1e-11
+    assert metres(lon, lat, wx, wy).max() < 1e-6
+    sx, sy = C.gcj02_to_wgs84(gx[250], gy[250])
+    assert (sx, sy) == (wx[250], wy[250])
+
+
+def test_inverses_worst_case_corners_and_largest_offsets():
+    # the rectangle's corners and a dense grid: the largest offsets (~0.011 deg) and slopes
+    w, s, e, n = C.CHINA_BOUNDS
+    glon, glat = np.meshgrid(
+        np.linspace(w + 0.02, e - 0.02, 400), np.linspace(s + 0.02, n - 0.02, 300)
+    )
+    lon, lat = glon.ravel(), glat.ravel()
+    gx, gy = C.wgs84_to_gcj02(lon, lat)
+    assert np.hypot(gx - lon, gy - lat).max() > 0.01
+    wx, wy = C.gcj02_to_wgs84(gx, gy)
+    assert np.abs(wx - lon).max() < 1e-12 and np.abs(wy - lat).max() < 1e-12
+    bx, by = C.gcj02_to_bd09(gx, gy)
+    cx, cy = C.bd09_to_gcj02(bx, by)
+    assert np.abs(cx - gx).max() < 1e-12 and np.abs(cy - gy).max() < 1e-12
+
+
+def test_inverse_scalar_path():
+    # one point takes the scalar path: Python floats out, the same numbers as in a batch
+    # (which goes through in blocks), for 0-d arrays too, and shapes kept for 1-element arrays
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(73, 135, 40_000)
+    lat = rng.uniform(18, 53, 40_000)
+    gx, gy = C.wgs84_to_gcj02(lon, lat)
+    bx, by = C.wgs84_to_bd09(lon, lat)
+    ax, ay = C.gcj02_to_wgs84(gx, gy)
+    cx, cy = C.bd09_to_wgs84(bx, by)
+    for i in [0, 1, 16_383, 16_384, 39_999]:
+        got = C.gcj02_to_wgs84(gx[i], gy[i])
+        assert all(isinstance(v, float) for v in got)
+        assert got == (ax[i], ay[i])
+        assert C.gcj02_to_wgs84(np.float64(gx[i]), np.asarray(gy[i])) == got
+        assert C.bd09_to_wgs84(float(bx[i]), float(by[i])) == (cx[i], cy[i])
+        assert metres(lon[i], lat[i], *got) < 1e-6
+    x, y = C.gcj02_to_wgs84(gx[:1].reshape(1, 1), gy[:1].reshape(1, 1))
+    assert x.shape == (1, 1) and (x[0, 0], y[0, 0]) == (ax[0], ay[0])
+
+
+def test_inverse_nan_in_a_batch():
+    gx = np.array([116.41, np.nan, 121.5, 116.41])
+    gy = np.array([39.91, 39.9, 31.2, np.inf])
+    for fn in (C._gcj_to_wgs, C._bd_to_gcj):
+        with np.errstate(invalid="ignore"):  # sin(inf)
+            x, y = fn(gx, gy, "iter")
+        assert np.isfinite(x[[0, 2]]).all() and np.isnan(x[[1, 3]]).all()
+        assert np.isnan(y[[1, 3]]).all()
+
+
 def test_round_trip_reverse_direction(china_points):
     lon, lat = china_points
     # GCJ -> WGS -> GCJ and BD -> GCJ -> BD
