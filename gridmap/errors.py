@@ -27,6 +27,11 @@ __all__ = [
     "ConflictError",
     "StorageError",
     "PermissionDeniedError",
+    "CaseError",
+    "PolicyError",
+    "CalendarError",
+    "TransitionError",
+    "ScopeError",
 ]
 
 
@@ -54,7 +59,7 @@ class ValidationError(InputError):
     message : str
         What failed and how to fix it.
     report : object, optional
-        The :class:`gridmap.layers.ValidationReport` with every finding.
+        The :class:`gridmap.validation.ValidationReport` with every finding.
     """
 
     def __init__(self, message: str, report: Any = None) -> None:
@@ -104,3 +109,47 @@ class StorageError(GridmapError):
 
 class PermissionDeniedError(GridmapError):
     """The caller's role does not allow the requested action."""
+
+
+class CaseError(InputError):
+    """A case (事件工单) or its rules cannot be used as given (bad ticket, bad catalogue row)."""
+
+
+class PolicyError(InputError):
+    """An SLA policy file or entry with an unknown key or a bad value."""
+
+
+class CalendarError(InputError):
+    """A working-day calendar table (State Council notice) that cannot be used."""
+
+
+class TransitionError(GridmapError, ValueError):
+    """An action that the case's state does not allow.
+
+    Parameters
+    ----------
+    message : str
+        What was refused and what is allowed instead.
+    state : str, optional
+        The case's current state.
+    action : str, optional
+        The refused action.
+    allowed : tuple of str, optional
+        The actions the state allows (for the caller's role, when known).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        state: str | None = None,
+        action: str | None = None,
+        allowed: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.state = state
+        self.action = action
+        self.allowed = allowed
+
+
+class ScopeError(PermissionDeniedError):
+    """The caller's key is bound to an org unit that does not cover the case."""
