@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["app", "console", "err_console"]
-
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["app", "console", "err_console"]
 
 app = typer.Typer(
     name="gridmap",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +12,8 @@ from gridmap.cli.app import _fail, console
 if TYPE_CHECKING:
     from gridmap.layers import Layers
     from gridmap.validation import ValidationReport
+
+__all__: list[str] = []
 
 
 def _layer_map(items: list[str] | None) -> dict[str, str]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from gridmap.cli.app import AssetsOpt, DbOpt, _run, app, console
 
-if TYPE_CHECKING:
-    pass
+__all__: list[str] = []
 
 
 @app.command("locate")

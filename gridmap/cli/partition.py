@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 import json
 import sys
 from pathlib import Path
@@ -32,6 +30,8 @@ from gridmap.cli.inputs import _check, _load_layers, _print_validation
 
 if TYPE_CHECKING:
     from gridmap.layers import Layers
+
+__all__: list[str] = []
 
 # --------------------------------------------------------------------------- commands
 

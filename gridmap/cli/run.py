@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +24,8 @@ from gridmap.cli.staffing import _print_staffing
 
 if TYPE_CHECKING:
     from gridmap.layers import Layers
+
+__all__: list[str] = []
 
 
 def _store_and_publish(layers: Layers, plan: Any, url: str | None) -> Any:

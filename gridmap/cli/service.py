@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from gridmap.cli.app import DbOpt, _run, app, console, err_console
 
-if TYPE_CHECKING:
-    pass
+__all__: list[str] = []
+
 
 # --------------------------------------------------------------------------- HTTP service
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from gridmap.cli.app import ColumnOpt, CrsOpt, DbOpt, LayerOpt, PresetOpt, _run, app, console
 from gridmap.cli.inputs import _layer_map
 
-if TYPE_CHECKING:
-    pass
+__all__: list[str] = []
 
 
 @app.command()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,8 +26,8 @@ from gridmap.cli.app import (
 from gridmap.cli.inputs import _load_layers
 from gridmap.cli.partition import _progress_bar
 
-if TYPE_CHECKING:
-    pass
+__all__: list[str] = []
+
 
 # --------------------------------------------------------------------------- the store
 
