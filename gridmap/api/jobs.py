@@ -146,6 +146,9 @@ class JobRunner:
     """
 
     def __init__(self, max_workers: int = 1, keep: int = 200) -> None:
+        # thread safety: a job builds its own layers, plan and indexes from the store and
+        # shares none of them with requests until it hands the result back; `_jobs` and
+        # `_events` are only touched under `_lock`
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gridmap-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()

@@ -293,6 +293,8 @@ class Area:
 
     def same_crs(self, name: str | None, spec: CRSSpec) -> bool:
         """Whether points given in ``spec`` are already in the plan's CRS (cached by name)."""
+        # several request threads may fill this cache at once: single dict operations are
+        # atomic under the GIL, and a lost race only computes the same answer twice
         cache = self.__dict__.setdefault("_same_crs", {})
         hit = cache.get(name) if name is not None else None
         if hit is None:
@@ -473,7 +475,9 @@ class Locator:
         """Reload every published plan; return how many areas are served.
 
         Safe to call from any thread; the new snapshot replaces the old one in
-        one assignment.
+        one assignment. Thread safety: the new areas are built in the calling thread
+        and shared only once complete (their trees built, no prepared polygon shared:
+        see :class:`~gridmap.locate.GridIndex`); requests in flight keep the old tuple.
         """
         with self._lock:
             records = list_plans(self.store, status="published")

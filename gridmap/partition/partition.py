@@ -647,6 +647,8 @@ def partition(
                 progress(t["index"] + 1, total)
     else:
         order = sorted(tasks, key=lambda t: -len(t["buildings"]))
+        # processes, not threads: each worker gets its own copy of the layers it is sent,
+        # so nothing (prepared geometries, trees, frames) is shared between them
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             futures = {pool.submit(_solve_community, t): t["index"] for t in order}
             for done, fut in enumerate(as_completed(futures), start=1):
