@@ -115,6 +115,10 @@ def test_items_bbox(city) -> None:
         ("/collections/grids/items", {"bbox": "a,b,c,d"}, 400, "not 4 numbers"),
         ("/collections/grids/items", {"bbox": "32,118,33,119"}, 400, "swapped"),
         ("/collections/grids/items", {"limit": 0}, 422, "limit"),
+        ("/collections/grids/items", {"colour": "red"}, 400, "unknown query parameter(s) colour"),
+        ("/collections/grids/items", {"crs": "EPSG:3857"}, 400, "is not served"),
+        ("/collections/grids/items", {"f": "html"}, 400, "GeoJSON"),
+        (f"/collections/grids/items/{G1}", {"bbox": "1,2,3,4"}, 400, "unknown query"),
     ],
 )
 def test_items_errors(city, path, params, status, match) -> None:
@@ -123,6 +127,78 @@ def test_items_errors(city, path, params, status, match) -> None:
     assert r.status_code == status
     assert r.headers["content-type"].startswith("application/problem+json")
     assert match in r.json()["detail"]
+
+
+def test_conformance_classes_match_the_api_definition(city) -> None:
+    _, client, _, _ = city
+    conf = client.get("/conformance").json()["conformsTo"]
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert not any(c.endswith("/conf/oas30") for c in conf)  # the document is OpenAPI 3.1
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conf
+    desc = next(x for x in client.get("/").json()["links"] if x["rel"] == "service-desc")
+    assert desc["type"].endswith("version=3.1")
+    params = doc["paths"]["/collections/{collection_id}/items"]["get"]["parameters"]
+    limit = next(p for p in params if p["name"] == "limit")["schema"]
+    assert (limit["default"], limit["minimum"], limit["maximum"]) == (100, 1, 10_000)
+    assert {p["name"] for p in params} >= {"bbox", "bbox-crs", "crs", "datetime", "offset"}
+
+
+def test_a_limit_above_the_maximum_is_served_as_the_maximum(city) -> None:
+    _, client, headers, _ = city
+    r = client.get("/collections/grids/items", params={"limit": 10**9}, headers=headers("viewer"))
+    assert r.status_code == 200
+    page = r.json()
+    assert page["numberMatched"] == page["numberReturned"] == 5
+    assert "limit=10000" in page["links"][0]["href"]
+
+
+def test_queryables_and_property_filters(city) -> None:
+    _, client, headers, _ = city
+    r = client.get("/collections/grids/queryables", headers=headers("viewer"))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/schema+json")
+    props = r.json()["properties"]
+    assert props["households"]["type"] == "integer"
+    assert props["community_id"]["type"] == "string"
+    page = client.get(
+        "/collections/grids/items",
+        params={"community_id": "c1", "limit": 3},
+        headers=headers("viewer"),
+    ).json()
+    assert page["numberMatched"] == 4 and page["numberReturned"] == 3
+    assert {f["properties"]["community_id"] for f in page["features"]} == {"c1"}
+    nxt = next(x["href"] for x in page["links"] if x["rel"] == "next")
+    assert "community_id=c1" in nxt  # filters carry over to the next page
+    rest = client.get(nxt, headers=headers("viewer")).json()
+    assert [f["id"] for f in rest["features"]] == [G4]
+    none = client.get(
+        "/collections/grids/items", params={"grid_code": "nope"}, headers=headers("viewer")
+    ).json()
+    assert none["numberMatched"] == 0 and none["features"] == []
+
+
+def test_items_in_cgcs2000_are_latitude_first(city) -> None:
+    _, client, headers, _ = city
+    cgcs = "http://www.opengis.net/def/crs/EPSG/0/4490"
+    coll = client.get("/collections/grids", headers=headers("viewer")).json()
+    assert cgcs in coll["crs"]
+    plain = client.get(f"/collections/grids/items/{G3}", headers=headers("viewer"))
+    assert plain.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    r = client.get(
+        f"/collections/grids/items/{G3}", params={"crs": cgcs}, headers=headers("viewer")
+    )
+    assert r.headers["content-crs"] == f"<{cgcs}>"
+    lon, lat = plain.json()["geometry"]["coordinates"][0][0]
+    assert r.json()["geometry"]["coordinates"][0][0] == [lat, lon]
+    # a bbox in CGCS2000 is latitude first too
+    a, b = lonlat(420, 20), lonlat(780, 380)
+    page = client.get(
+        "/collections/grids/items",
+        params={"bbox": f"{a[1]},{a[0]},{b[1]},{b[0]}", "bbox-crs": cgcs},
+        headers=headers("viewer"),
+    ).json()
+    assert [f["id"] for f in page["features"]] == [G5]
 
 
 # ----------------------------------------------------------------------------- GDAL
@@ -225,3 +301,25 @@ def test_gdal_oapif_follows_next_links_and_bbox(live_server) -> None:
     assert out.returncode == 0, out.stderr
     codes = [ln.split("=")[-1].strip() for ln in out.stdout.splitlines() if "grid_code (" in ln]
     assert codes == [G3]
+
+
+def test_owslib_reads_every_grid_and_filters(live_server) -> None:
+    """OWSLib, an independent OGC client, reads the collections and pages of items."""
+    from owslib.ogcapi.features import Features
+
+    base, headers = live_server
+    api = Features(base + "/", headers=headers("viewer"))
+    assert {"grids", "communities", "buildings"} <= {
+        c["id"] for c in api.collections()["collections"]
+    }
+    assert (
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+        in api.conformance()["conformsTo"]
+    )
+    page = api.collection_items("grids", limit=10)
+    assert sorted(f["id"] for f in page["features"]) == [G1, G2, G3, G4, G5]
+    assert page["numberMatched"] == 5
+    q = api.collection_queryables("grids")
+    assert "grid_code" in q["properties"]
+    c1 = api.collection_items("communities", community_id="c1")
+    assert [f["properties"]["name"] for f in c1["features"]] == ["幸福社区"]

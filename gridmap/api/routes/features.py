@@ -1,9 +1,18 @@
-"""OGC API – Features, Part 1 (Core + GeoJSON + OpenAPI 3.0) over the published plans.
+"""OGC API – Features, Part 1 (Core + GeoJSON) and Part 2 (CRS) over the published plans.
 
 So QGIS, GDAL (``ogrinfo OAPIF:http://host/``) and OWSLib can read the grids
 directly. Collections: ``grids``, ``communities`` and ``buildings`` of the
-published plan(s), GeoJSON in CRS84 (WGS84 lon/lat). No personal data is
-served here (no staff, no households).
+published plan(s), GeoJSON in CRS84 (WGS84 lon/lat) or, with
+``crs=http://www.opengis.net/def/crs/EPSG/0/4490``, in CGCS2000 (lat/lon axis
+order, as EPSG defines it). No personal data is served here (no staff, no
+households).
+
+Part 1 rules kept: ``limit`` has a default and a maximum in the API definition
+and a larger value is clamped, not refused; ``numberMatched``/``numberReturned``
+on every page; an unknown query parameter is a 400 naming the known ones;
+``/collections/{id}/queryables`` lists the properties that can filter items by
+equality (``?community_id=c1``). The OpenAPI document is 3.1, so the ``oas30``
+conformance class is not claimed.
 
 The landing page (``/``) and ``/conformance`` are open; the collections need a
 viewer key (``X-API-Key`` or ``Authorization: Bearer``; with GDAL:
@@ -15,6 +24,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -34,12 +44,25 @@ router = APIRouter(tags=["OGC API Features"], responses=PROBLEM_RESPONSES)
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
+CGCS2000 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+
+#: CRSs served: URI -> whether coordinates are written latitude first (EPSG axis order).
+CRSS: dict[str, bool] = {CRS84: False, CGCS2000: True}
+
 #: Conformance classes implemented.
 CONFORMANCE: tuple[str, ...] = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 )
+
+#: Page size when ``limit`` is not given, and the largest page (larger limits are clamped).
+#: The API definition shows the settings' defaults; GRIDMAP_FEATURES_LIMIT/_MAX_LIMIT change them.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+#: Query parameters of the items operation (anything else but a queryable is a 400).
+ITEM_PARAMS = ("bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f")
 
 #: id -> (title, description, id column, properties served)
 COLLECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -108,9 +131,21 @@ class _Collection:
             [float(v) for v in shapely.total_bounds(self.geoms)] if len(self.geoms) else None
         )
         self._pos = {k: i for i, k in enumerate(self.ids)}
+        self.types = {c: _json_type(df[c]) for c in self.props}
+        self._text = {
+            c: df[c].astype(str).where(df[c].notna(), None).to_numpy(object) for c in self.props
+        }
 
-    def feature(self, i: int) -> dict[str, Any]:
+    def filter(self, rows: np.ndarray, equals: dict[str, str]) -> np.ndarray:
+        """Keep the rows whose properties equal the given values (compared as text)."""
+        for col, value in equals.items():
+            rows = rows[self._text[col][rows] == value]
+        return rows
+
+    def feature(self, i: int, *, lat_first: bool = False) -> dict[str, Any]:
         geom = self.geoms[i]
+        if geom is not None and lat_first:
+            geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
         return {
             "type": "Feature",
             "id": self.ids[i],
@@ -125,6 +160,12 @@ class _Collection:
         if bbox is None or self.tree is None:
             return np.arange(len(self.ids))
         return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+
+
+def _json_type(col: pd.Series) -> str:
+    """JSON Schema type of a column (for ``/queryables``)."""
+    kind = col.dropna().infer_objects().dtype.kind if col.notna().any() else "O"
+    return {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}.get(kind, "string")
 
 
 def _json_value(v: Any) -> Any:
@@ -166,11 +207,17 @@ def _collection_doc(base: str, cid: str, coll: _Collection | None) -> dict[str, 
         "title": title,
         "description": description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(CRSS),
         "storageCrs": CRS84,
         "links": [
             _link(f"{base}/collections/{cid}", "self", "application/json", title),
             _link(f"{base}/collections/{cid}/items", "items", GEOJSON, f"{title} items"),
+            _link(
+                f"{base}/collections/{cid}/queryables",
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "properties to filter items by",
+            ),
         ],
     }
     if coll is not None and coll.extent is not None:
@@ -191,7 +238,7 @@ def landing(request: Request, settings: SettingsDep) -> dict[str, Any]:
             _link(
                 f"{base}/openapi.json",
                 "service-desc",
-                "application/vnd.oai.openapi+json;version=3.0",
+                "application/vnd.oai.openapi+json;version=3.1",
                 "the API definition",
             ),
             _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
@@ -237,7 +284,9 @@ def collection(
     return _collection_doc(_base(request), collection_id, coll)
 
 
-def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+def _parse_bbox(
+    bbox: str | None, *, lat_first: bool = False
+) -> tuple[float, float, float, float] | None:
     if bbox is None or not bbox.strip():
         return None
     try:
@@ -252,6 +301,8 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         raise InputError(
             f"bbox {bbox!r} needs 4 (or 6) finite numbers: minlon,minlat,maxlon,maxlat (CRS84)"
         )
+    if lat_first:  # EPSG:4490 orders latitude first
+        vals = [vals[1], vals[0], vals[3], vals[2]]
     x0, y0, x1, y1 = vals
     if y0 > y1:
         raise InputError(
@@ -265,9 +316,66 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return x0, y0, x1, y1
 
 
+def _parse_crs(value: str | None, name: str) -> str:
+    if value is None or not value.strip():
+        return CRS84
+    uri = value.strip().strip("<>")
+    aliases = {"EPSG:4490": CGCS2000, "EPSG:4326": None, "CRS84": CRS84, "OGC:CRS84": CRS84}
+    if uri in aliases and aliases[uri] is not None:
+        return str(aliases[uri])
+    if uri not in CRSS:
+        raise InputError(
+            f"{name} {value!r} is not served; use {CRS84} (WGS84 lon/lat) or {CGCS2000} "
+            "(CGCS2000, lat/lon)"
+        )
+    return uri
+
+
+def _check_params(request: Request, coll: _Collection) -> dict[str, str]:
+    """Refuse unknown query parameters (OGC API Features Part 1); return property filters."""
+    equals: dict[str, str] = {}
+    unknown = []
+    for key, value in request.query_params.multi_items():
+        if key in ITEM_PARAMS:
+            continue
+        if key in coll.types:
+            equals[key] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise InputError(
+            f"unknown query parameter(s) {', '.join(sorted(set(unknown)))}; the items of this "
+            f"collection take {', '.join(ITEM_PARAMS)} and the queryable properties "
+            f"{', '.join(coll.types)} (GET /collections/{{id}}/queryables)"
+        )
+    return equals
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="Properties that filter a collection's items (viewer)",
+    response_class=JSONResponse,
+)
+def queryables(
+    collection_id: str, request: Request, locator: LocatorDep, _viewer: ViewerDep
+) -> JSONResponse:
+    """Return a JSON Schema of the properties usable as ``?name=value`` item filters."""
+    coll = _get(request, locator, collection_id)
+    base = _base(request)
+    body = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{collection_id}/queryables",
+        "type": "object",
+        "title": COLLECTIONS[collection_id][0],
+        "properties": {c: {"title": c, "type": t} for c, t in coll.types.items()},
+        "additionalProperties": False,
+    }
+    return JSONResponse(body, media_type="application/schema+json")
+
+
 @router.get(
     "/collections/{collection_id}/items",
-    summary="Features of a collection (viewer; bbox, limit, offset)",
+    summary="Features of a collection (viewer; bbox, limit, offset, crs, property filters)",
     response_class=JSONResponse,
 )
 def items(
@@ -276,24 +384,51 @@ def items(
     locator: LocatorDep,
     settings: SettingsDep,
     _viewer: ViewerDep,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
-    limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
+    bbox: Annotated[
+        str | None, Query(description="minlon,minlat,maxlon,maxlat (in bbox-crs; CRS84)")
+    ] = None,
+    bbox_crs: Annotated[
+        str | None, Query(alias="bbox-crs", description=f"CRS of bbox: {CRS84} or {CGCS2000}")
+    ] = None,
+    crs: Annotated[
+        str | None, Query(description=f"CRS of the answer: {CRS84} (default) or {CGCS2000}")
+    ] = None,
+    datetime_: Annotated[
+        str | None,
+        Query(alias="datetime", description="accepted; the features have no time, so all match"),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            description="page size; a value above the maximum is served as the maximum",
+            json_schema_extra={"maximum": MAX_LIMIT},
+        ),
+    ] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, description="features to skip (next links)")] = 0,
+    f: Annotated[str | None, Query(description="format: json (GeoJSON)")] = None,
 ) -> JSONResponse:
-    """Return a page of features (GeoJSON FeatureCollection with ``next``/``prev`` links)."""
+    """Return a page of features (GeoJSON FeatureCollection with ``next``/``prev`` links).
+
+    Any queryable property (``GET /collections/{id}/queryables``) filters by equality.
+    """
     coll = _get(request, locator, collection_id)
-    box = _parse_bbox(bbox)
-    n_limit = min(limit or settings.features_limit, settings.features_max_limit)
-    sel = coll.select(box)
+    equals = _check_params(request, coll)
+    if f is not None and f.lower() not in ("json", "geojson"):
+        raise InputError(f"f={f!r} is not served; the items are GeoJSON (f=json)")
+    out_crs = _parse_crs(crs, "crs")
+    box = _parse_bbox(bbox, lat_first=CRSS[_parse_crs(bbox_crs, "bbox-crs")])
+    given = "limit" in request.query_params
+    n_limit = min(limit if given else settings.features_limit, settings.features_max_limit)
+    sel = coll.filter(coll.select(box), equals)
     page = sel[offset : offset + n_limit]
     base = _base(request)
     url = f"{base}/collections/{collection_id}/items"
 
     def href(off: int) -> str:
-        q = [f"limit={n_limit}", f"offset={off}"]
-        if bbox:
-            q.append(f"bbox={bbox}")
-        return f"{url}?{'&'.join(q)}"
+        q = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+        q += [("limit", str(n_limit)), ("offset", str(off))]
+        return f"{url}?{urlencode(q)}"
 
     links = [
         _link(href(offset), "self", GEOJSON, "this page"),
@@ -303,15 +438,16 @@ def items(
         links.append(_link(href(offset + n_limit), "next", GEOJSON, "next page"))
     if offset > 0:
         links.append(_link(href(max(0, offset - n_limit)), "prev", GEOJSON, "previous page"))
+    lat_first = CRSS[out_crs]
     body = {
         "type": "FeatureCollection",
-        "features": [coll.feature(int(i)) for i in page],
+        "features": [coll.feature(int(i), lat_first=lat_first) for i in page],
         "numberMatched": len(sel),
         "numberReturned": len(page),
         "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "links": links,
     }
-    return JSONResponse(body, media_type=GEOJSON)
+    return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
 
 @router.get(
@@ -325,9 +461,17 @@ def item(
     request: Request,
     locator: LocatorDep,
     _viewer: ViewerDep,
+    crs: Annotated[
+        str | None, Query(description=f"CRS of the answer: {CRS84} (default) or {CGCS2000}")
+    ] = None,
+    f: Annotated[str | None, Query(description="format: json (GeoJSON)")] = None,
 ) -> JSONResponse:
     """One feature by id (grid code, community id or building id)."""
     coll = _get(request, locator, collection_id)
+    unknown = sorted(set(request.query_params) - {"crs", "f"})
+    if unknown:
+        raise InputError(f"unknown query parameter(s) {', '.join(unknown)}; a feature takes crs, f")
+    out_crs = _parse_crs(crs, "crs")
     pos = coll.position(feature_id)
     if pos is None:
         raise NotFoundError(
@@ -335,9 +479,9 @@ def item(
             f"GET /collections/{collection_id}/items"
         )
     base = _base(request)
-    feat = coll.feature(pos)
+    feat = coll.feature(pos, lat_first=CRSS[out_crs])
     feat["links"] = [
         _link(f"{base}/collections/{collection_id}/items/{feature_id}", "self", GEOJSON),
         _link(f"{base}/collections/{collection_id}", "collection", "application/json"),
     ]
-    return JSONResponse(feat, media_type=GEOJSON)
+    return JSONResponse(feat, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
