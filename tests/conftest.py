@@ -22,7 +22,7 @@ def pytest_runtest_makereport(item, call):
     if (
         os.environ.get("GRIDMAP_REQUIRE_SERVICES") == "1"
         and report.skipped
-        and any(item.get_closest_marker(m) for m in ("postgis", "browser"))
+        and any(item.get_closest_marker(m) for m in ("postgis", "browser", "qgis"))
     ):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where services are required: {report.longrepr}"

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -139,20 +140,25 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
 
 class _RedactLocation(logging.Filter):
-    """Drop the query string of position requests from the server's access log.
+    """Drop places and keys from the server's access log.
 
     ``/locate?lon=…&lat=…`` is where an incident (often a caller's home) is; the
-    access log needs the path and status, not the place.
+    access log needs the path and status, not the place. An ``api_key=`` in any
+    URL (clients that cannot send headers) is masked too.
     """
 
     _PREFIXES = ("/locate", "/maps/locate")
+    _KEY = re.compile(r"(?i)(^|&)(api_key=)[^&]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            path, sep, _ = args[2].partition("?")
+            path, sep, query = args[2].partition("?")
             if sep and path.startswith(self._PREFIXES):
                 record.args = (*args[:2], f"{path}?…", *args[3:])
+            elif sep and "api_key=" in query.lower():
+                masked = self._KEY.sub(r"\1\2…", query)
+                record.args = (*args[:2], f"{path}?{masked}", *args[3:])
         return True
 
 

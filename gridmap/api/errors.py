@@ -232,7 +232,10 @@ def _domain_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc, PayloadTooLargeError):
         extra["limit"] = exc.limit
     if isinstance(exc, NotAuthenticatedError):
-        headers = {"WWW-Authenticate": 'Bearer realm="gridmap", ApiKey header="X-API-Key"'}
+        headers = {
+            "WWW-Authenticate": 'Bearer realm="gridmap", Basic realm="gridmap", '
+            'ApiKey header="X-API-Key"'
+        }
     if isinstance(exc, ValidationError) and exc.report is not None:
         to_dict = getattr(exc.report, "to_dict", None)
         if callable(to_dict):

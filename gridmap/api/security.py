@@ -10,6 +10,7 @@ a key through the API clears the cache at once (other processes see it within
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from dataclasses import dataclass
@@ -70,22 +71,48 @@ SESSION_COOKIE = "gridmap_key"
 def token_from_request(conn: HTTPConnection) -> str | None:
     """Return the API key sent with a request.
 
-    ``X-API-Key`` or ``Authorization: Bearer``; for ``GET`` and ``HEAD`` also the
-    sign-in cookie of a browser (see :mod:`gridmap.api.routes.session`), never
-    for a request that changes something.
+    ``X-API-Key`` or ``Authorization: Bearer``. For ``GET`` and ``HEAD`` only —
+    reads, never a request that changes something — also the ways of clients
+    that cannot set a header: HTTP Basic authentication with the key as the
+    password and any user name (QGIS's own "Basic" authentication), an
+    ``api_key=`` query parameter (kept out of the access log), and the sign-in
+    cookie of a browser (see :mod:`gridmap.api.routes.session`).
+
+    Examples
+    --------
+    >>> import base64
+    >>> from starlette.requests import Request
+    >>> basic = base64.b64encode(b"qgis:k3y").decode()
+    >>> scope = {"type": "http", "method": "GET", "query_string": b"",
+    ...          "headers": [(b"authorization", f"Basic {basic}".encode())]}
+    >>> token_from_request(Request(scope))
+    'k3y'
+    >>> token_from_request(Request({**scope, "method": "POST"})) is None
+    True
     """
     key = conn.headers.get("x-api-key")
     if key and key.strip():
         return key.strip()
     auth = conn.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    if conn.scope.get("method") in ("GET", "HEAD"):
-        kept = conn.cookies.get(SESSION_COOKIE)
-        if kept and kept.strip():
-            return kept.strip()
+    scheme, _, value = (auth or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if conn.scope.get("method") not in ("GET", "HEAD"):
+        return None
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            user, _, password = (
+                base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            )
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return password.strip() or user.strip() or None
+    in_url = conn.query_params.get("api_key")
+    if in_url and in_url.strip():
+        return in_url.strip()
+    kept = conn.cookies.get(SESSION_COOKIE)
+    if kept and kept.strip():
+        return kept.strip()
     return None
 
 

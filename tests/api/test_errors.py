@@ -116,12 +116,17 @@ def test_access_log_of_a_real_server_keeps_incident_coordinates_out(tmp_path) ->
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         access.addHandler(keep)  # after uvicorn configured its loggers
-        for path in ("/locate?lon=118.78051&lat=32.05003&crs=gcj02", "/plans?status=draft"):
+        paths = (
+            "/locate?lon=118.78051&lat=32.05003&crs=gcj02",
+            "/plans?status=draft",
+            "/collections/grids/items?limit=5&api_key=gm_secret_key_value",
+        )
+        for path in paths:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30)
             except urllib.error.HTTPError as exc:
                 assert exc.code == 401  # no key: refused, and still logged
-        while len(lines) < 2 and time.monotonic() < deadline:
+        while len(lines) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         access.removeHandler(keep)
@@ -131,3 +136,5 @@ def test_access_log_of_a_real_server_keeps_incident_coordinates_out(tmp_path) ->
     assert '"GET /locate?… HTTP/1.1" 401' in text, text
     assert "118.78051" not in text and "32.05003" not in text
     assert '"GET /plans?status=draft HTTP/1.1" 401' in text  # other query strings stay
+    assert "gm_secret_key_value" not in text  # a key in the URL is masked
+    assert "/collections/grids/items?limit=5&api_key=… HTTP/1.1" in text

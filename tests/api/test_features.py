@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -323,3 +327,72 @@ def test_owslib_reads_every_grid_and_filters(live_server) -> None:
     assert "grid_code" in q["properties"]
     c1 = api.collection_items("communities", community_id="c1")
     assert [f["properties"]["name"] for f in c1["features"]] == ["幸福社区"]
+
+
+QGIS_PYTHON = os.environ.get("GRIDMAP_QGIS_PYTHON", "/usr/bin/python3")
+
+
+def _has_qgis() -> bool:
+    if not Path(QGIS_PYTHON).exists():
+        return False
+    probe = subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+def _qgis_read(base: str, collection: str, key: str, mode: str) -> dict:
+    script = Path(__file__).with_name("qgis_read.py")
+    out = subprocess.run(
+        [QGIS_PYTHON, str(script), base, collection, key, mode],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.qgis
+def test_qgis_loads_the_collections_with_its_basic_authentication(live_server) -> None:
+    """Real PyQGIS (the Debian LTR): Basic authentication with the key as password."""
+    if not _has_qgis():
+        pytest.skip(f"PyQGIS not available for {QGIS_PYTHON} (Debian: apt install python3-qgis)")
+    base, headers = live_server
+    key = headers("viewer")["X-API-Key"]
+    grids = _qgis_read(base, "grids", key, "basic")
+    assert grids["valid"] and grids["count"] == 5
+    assert "grid_code" in grids["fields"] and "boundary_desc" in grids["fields"]
+    communities = _qgis_read(base, "communities", key, "basic")
+    assert communities["count"] == 2
+    assert sorted(communities["names"]) == sorted(["幸福社区", "和平社区"])  # Chinese intact
+    buildings = _qgis_read(base, "buildings", key, "url")  # the key in the URL
+    assert buildings["valid"] and buildings["count"] == 8
+    wrong = _qgis_read(base, "grids", "not-a-key", "basic")
+    assert not wrong["valid"] or wrong["count"] == 0
+
+
+def test_basic_authentication_and_url_keys_are_for_reading_only(city) -> None:
+    _, client, headers, _ = city
+    key = headers("viewer")["X-API-Key"]
+    basic = {"Authorization": "Basic " + base64.b64encode(f"qgis:{key}".encode()).decode()}
+    assert client.get("/collections/grids", headers=basic).status_code == 200
+    r = client.get("/collections/grids/items", params={"api_key": key, "limit": 2})
+    assert r.status_code == 200 and r.json()["numberReturned"] == 2
+    nxt = next(x["href"] for x in r.json()["links"] if x["rel"] == "next")
+    assert f"api_key={key}" in nxt  # QGIS and GDAL follow next links as given
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"qgis:nope").decode()}
+    r = client.get("/collections/grids", headers=wrong)
+    assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
+    admin = headers("admin")["X-API-Key"]
+    admin_basic = {"Authorization": "Basic " + base64.b64encode(f"x:{admin}".encode()).decode()}
+    # a request that changes something never takes the key from Basic or the URL
+    assert (
+        client.post("/keys", headers=admin_basic, json={"name": "n", "role": "viewer"}).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/keys", params={"api_key": admin}, json={"name": "n", "role": "viewer"}
+        ).status_code
+        == 401
+    )

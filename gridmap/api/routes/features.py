@@ -62,7 +62,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 
 #: Query parameters of the items operation (anything else but a queryable is a 400).
-ITEM_PARAMS = ("bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f")
+ITEM_PARAMS = ("bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f", "api_key")
 
 #: id -> (title, description, id column, properties served)
 COLLECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -468,7 +468,7 @@ def item(
 ) -> JSONResponse:
     """One feature by id (grid code, community id or building id)."""
     coll = _get(request, locator, collection_id)
-    unknown = sorted(set(request.query_params) - {"crs", "f"})
+    unknown = sorted(set(request.query_params) - {"crs", "f", "api_key"})
     if unknown:
         raise InputError(f"unknown query parameter(s) {', '.join(unknown)}; a feature takes crs, f")
     out_crs = _parse_crs(crs, "crs")
