@@ -38,7 +38,14 @@ _log = logging.getLogger(__name__)
 
 #: Routers included when their module exists (written by other parts of gridmap).
 OPTIONAL_ROUTERS: tuple[str, ...] = ("plans", "maps")
-_ROUTERS: tuple[str, ...] = ("locate", "health", "features", "keys", "session")  # hot routes first
+_ROUTERS: tuple[str, ...] = (
+    "locate",  # hot routes first
+    "health",
+    "features",
+    "keys",
+    "session",
+    "docs",
+)
 
 _DESCRIPTION = """\
 Community grid (网格) service: coordinate positioning (坐标式定位), OGC API – Features
@@ -113,6 +120,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         version=_version(),
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        docs_url=None,  # /docs and /redoc load their assets from this server (routes/docs.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

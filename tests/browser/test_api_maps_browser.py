@@ -274,3 +274,30 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         assert opened.served == [] and opened.unexpected == []
     finally:
         context.close()
+
+
+def test_api_documentation_pages_work_with_the_network_blocked(
+    service, chromium, artifacts: Path
+) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` render every operation from this server alone."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        opened = OpenedMap(page=page, map_name="", path=Path("/docs"))
+        _attach(page, opened, offline=True)
+        response = page.goto(f"{service.base}/docs", wait_until="load")
+        assert response is not None and response.status == 200
+        page.wait_for_selector(".opblock", timeout=30_000)
+        assert page.locator(".opblock").count() > 20  # every documented operation
+        assert "/locate/batch" in page.locator(".swagger-ui").inner_text()
+        page.screenshot(path=str(artifacts / "api_docs_offline.png"))
+        response = page.goto(f"{service.base}/redoc", wait_until="load")
+        assert response is not None and response.status == 200
+        page.wait_for_selector("[data-section-id]", timeout=30_000)
+        assert page.locator("[data-section-id]").count() > 5
+        # nothing asked of the internet but ReDoc's own "powered by" logo (it has no option
+        # to leave it out; the page works without it)
+        assert set(opened.blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}, opened.blocked
+        assert opened.page_errors == [], opened.page_errors
+    finally:
+        context.close()
