@@ -212,3 +212,19 @@ def test_assign_keeps_the_plan_file_whole(tmp_path):
     assert buildings.geometry.notna().all()
     out = gridmap("assign", plan)
     assert out.returncode == 1 and "--staff FILE is needed" in out.stderr
+
+
+def test_version_verbosity_and_completion_flags(tmp_path) -> None:
+    from gridmap import __version__
+
+    r = gridmap("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"gridmap {__version__}"
+    r = gridmap("--help")
+    assert "--verbose" in r.stdout and "--quiet" in r.stdout and "--install-completion" in r.stdout
+    r = gridmap("--show-completion", "bash")
+    assert r.returncode == 0 and "complete" in r.stdout
+    # -v shows the log lines of the work (here: the store's migrations), -q hides them
+    loud = gridmap("-v", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert loud.returncode == 0 and "INFO alembic" in loud.stderr
+    quiet = gridmap("-q", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'b.db'}")
+    assert quiet.returncode == 0 and "INFO" not in quiet.stderr

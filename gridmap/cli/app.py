@@ -15,11 +15,52 @@ app = typer.Typer(
     name="gridmap",
     help="Community grid (网格) management: partition, staff, locate, map.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gridmap import __version__
+
+        console.print(f"gridmap {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="More log lines: -v info, -vv debug."),
+    ] = 0,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No log lines or warnings but errors (results still print)."
+        ),
+    ] = False,
+) -> None:
+    """Community grid (网格) management: partition, staff, locate, map."""
+    import logging
+
+    if quiet:
+        import warnings
+
+        level = logging.ERROR
+        warnings.simplefilter("ignore")
+    else:
+        level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.getLogger().setLevel(level)
+
 
 # --------------------------------------------------------------------------- shared options
 
