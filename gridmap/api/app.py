@@ -27,6 +27,12 @@ from gridmap.api.errors import (
     install_error_handlers,
     log_exception,
 )
+from gridmap.api.headers import (
+    SecurityHeadersMiddleware,
+    asset_sources,
+    content_security_policy,
+    tile_sources,
+)
 from gridmap.api.locator import Locator
 from gridmap.api.security import KeyCache
 from gridmap.api.settings import Settings, get_settings
@@ -126,6 +132,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=lambda: settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, csp=_page_policy())
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -146,6 +153,16 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.router.routes.insert(0, Route("/locate", locate_fast, methods=["GET"]))
     _add_schemas(app)
     return app
+
+
+def _page_policy() -> str:
+    """Return the HTML pages' Content Security Policy, from the map settings (tiles, assets)."""
+    from gridmap.api.routes.maps import get_map_settings
+
+    maps = get_map_settings()
+    template = maps.tiles if "{z}" in maps.tiles else None
+    assets = "" if maps.assets in ("served", "inline") else maps.assets
+    return content_security_policy(tiles=tile_sources(template), assets=asset_sources(assets))
 
 
 class _RedactLocation(logging.Filter):

@@ -244,6 +244,9 @@ def open_map(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., OpenedMap]
         opened = OpenedMap(page=page, map_name="", path=path)
         _attach(page, opened, offline=offline)
         page.goto(path.as_uri(), wait_until="load")
+        # a selector wait, not a polled script: the pages' CSP forbids eval
+        page.wait_for_selector(".leaflet-container", state="attached")
+        page.wait_for_load_state("load")
         page.wait_for_function(f"({find})() !== null")
         opened.map_name = page.evaluate(find)
         page.wait_for_timeout(300)  # let fitBounds / label visibility settle
@@ -278,6 +281,9 @@ def open_url(chromium: Any) -> Iterator[Callable[..., OpenedMap]]:
         _attach(page, opened, offline=offline)
         response = page.goto(url, wait_until="load")
         assert response is not None and response.status == 200, url
+        # a selector wait, not a polled script: the pages' CSP forbids eval
+        page.wait_for_selector(".leaflet-container", state="attached")
+        page.wait_for_load_state("load")
         page.wait_for_function(f"({FIND_MAP})() !== null")
         opened.map_name = page.evaluate(FIND_MAP)
         page.wait_for_timeout(300)

@@ -253,6 +253,9 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         opened.console_errors.clear()
         page.fill("#key", service.keys["dispatcher"])
         page.click("button[type=submit]")
+        # a selector wait, not a polled script: the pages' CSP forbids eval
+        page.wait_for_selector(".leaflet-container", state="attached")
+        page.wait_for_load_state("load")
         page.wait_for_function(f"({FIND_MAP})() !== null")
         assert page.url == url
         info = page.locator(".gridmap-info").inner_text()
@@ -265,10 +268,16 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         page.fill("#lon", str(lon))
         page.fill("#lat", str(lat))
         page.click("button[type=submit]")
+        # a selector wait, not a polled script: the pages' CSP forbids eval
+        page.wait_for_selector(".leaflet-container", state="attached")
+        page.wait_for_load_state("load")
         page.wait_for_function(f"({FIND_MAP})() !== null")
         assert code in page.locator(".gridmap-info").inner_text()
         page.goto(f"{service.base}/login", wait_until="load")
         page.click(f"a[href='/maps/plans/{service.plan_id}']")
+        # a selector wait, not a polled script: the pages' CSP forbids eval
+        page.wait_for_selector(".leaflet-container", state="attached")
+        page.wait_for_load_state("load")
         page.wait_for_function(f"({FIND_MAP})() !== null")
         assert opened.page_errors == [] and opened.console_errors == []
         assert opened.served == [] and opened.unexpected == []
