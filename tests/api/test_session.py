@@ -56,7 +56,9 @@ def test_sign_in_keeps_the_key_for_reading_pages_only(published) -> None:
     r = client.post(f"/plans/{pid}/edits", json={"op": "lock", "codes": [G1]})
     assert r.status_code == 401
     # sign out forgets it
-    r = client.get("/logout", follow_redirects=False)
+    assert client.get("/logout", follow_redirects=False).status_code == 405  # GET changes nothing
+    assert client.get(f"/maps/plans/{pid}").status_code == 200
+    r = client.post("/logout", follow_redirects=False)
     assert r.status_code == 303 and f'{SESSION_COOKIE}=""' in r.headers["set-cookie"]
     assert client.get(f"/maps/plans/{pid}").status_code == 401
 

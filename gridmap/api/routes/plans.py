@@ -382,14 +382,29 @@ def export_route(
 # ----------------------------------------------------------------------------- publish
 
 
-@router.post("/{plan_id}/publish", response_model=PlanPublic, summary="Publish a plan")
+@router.post(
+    "/{plan_id}/publish",
+    response_model=PlanPublic,
+    summary="Publish a plan",
+    responses={
+        409: {"description": "Publishing would leave communities without published grids"},
+        412: {"description": "Stale If-Match: the plan changed since you loaded it"},
+        428: {"description": "If-Match missing"},
+    },
+)
 def publish_route(
     plan_id: PlanId,
     store: StoreDep,
     planner: PlannerDep,
     locator: LocatorDep,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='Required: the ETag of GET /plans/{id} (its version, e.g. "3"). '
+            "Without it: 428; stale: 412."
+        ),
+    ] = None,
     allow_uncovered: Annotated[
         bool,
         Query(
@@ -465,7 +480,13 @@ def edit_route(
     store: StoreDep,
     planner: PlannerDep,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='Required: the ETag of GET /plans/{id} (its version, e.g. "3"). '
+            "Without it: 428; stale: 412."
+        ),
+    ] = None,
 ) -> Any:
     """Validate and apply an edit; refused edits (422) and stale ones (412) change nothing."""
     from gridmap.partition.edit import apply_edit

@@ -95,7 +95,8 @@ def _signed_in(principal: Principal, plan_ids: list[int]) -> str:
     plans = plans or "<li>no published plan yet 尚无已发布方案</li>"
     return _PAGE.format(
         body=f"""<p>已登录 Signed in as <b>{html.escape(principal.name)}</b>
-(role 角色: {html.escape(principal.role)}) · <a href="/logout">退出 Sign out</a></p>
+(role 角色: {html.escape(principal.role)})</p>
+<form method="post" action="/logout"><button type="submit">退出 Sign out</button></form>
 <h2>已发布方案 Published plans</h2><ul>{plans}</ul>
 <h2>坐标定位 Locate a coordinate</h2>
 <form method="get" action="/maps/locate">
@@ -169,8 +170,12 @@ async def login(request: Request, settings: SettingsDep) -> Response:
     return response
 
 
-@router.api_route(
-    "/logout", methods=["GET", "POST"], summary="Sign out: forget the key kept by the browser"
+@router.post(
+    "/logout",
+    response_class=RedirectResponse,
+    status_code=303,
+    summary="Sign out: forget the key kept by the browser (open)",
+    responses={303: {"description": "Back to the sign-in page, the cookie deleted"}},
 )
 async def logout() -> Response:
     """Delete the sign-in cookie and go back to the sign-in page."""
