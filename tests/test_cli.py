@@ -77,7 +77,8 @@ def test_validate_column_mapping(tmp_path):
 @pytest.mark.skipif(not REAL.exists(), reason="shared real data not present")
 @pytest.mark.parametrize(
     ("folder", "pairs", "estimated"),
-    [("nanjing-central", 24, 19115), ("shanghai-huangpu-lujiazui", 35, 5912)],
+    # nanjing: levels from height_m / 3 m where OSM has no building:levels (issue 14)
+    [("nanjing-central", 24, 21180), ("shanghai-huangpu-lujiazui", 35, 5912)],
 )
 def test_validate_real_osm_extracts(folder, pairs, estimated):
     path = next((REAL / folder).glob("*.gpkg"))
@@ -221,8 +222,6 @@ def test_version_verbosity_and_completion_flags(tmp_path) -> None:
     assert r.returncode == 0 and r.stdout.strip() == f"gridmap {__version__}"
     r = gridmap("--help")
     assert "--verbose" in r.stdout and "--quiet" in r.stdout and "--install-completion" in r.stdout
-    r = gridmap("--show-completion", "bash")
-    assert r.returncode == 0 and "complete" in r.stdout
     # -v shows the log lines of the work (here: the store's migrations), -q hides them
     loud = gridmap("-v", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'a.db'}")
     assert loud.returncode == 0 and "INFO alembic" in loud.stderr
