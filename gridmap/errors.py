@@ -32,6 +32,14 @@ __all__ = [
     "CalendarError",
     "TransitionError",
     "ScopeError",
+    "RowsError",
+    "VisitRulesError",
+    "VisitRecordError",
+    "VisitScopeError",
+    "PartitionedDatasetError",
+    "ClusterError",
+    "SchedulerUnreachableError",
+    "WorkerVersionError",
 ]
 
 
@@ -153,3 +161,56 @@ class TransitionError(GridmapError, ValueError):
 
 class ScopeError(PermissionDeniedError):
     """The caller's key is bound to an org unit that does not cover the case."""
+
+
+class RowsError(InputError):
+    """Rows of a table that cannot be used, each named by the line a spreadsheet shows.
+
+    Parameters
+    ----------
+    message : str
+        What failed and how to fix it.
+    rows : list of (int, str)
+        ``(line, message)`` of every bad row.
+    conflict : bool
+        Whether some rows conflict with stored data (e.g. a ticket number reused).
+    """
+
+    def __init__(
+        self, message: str, rows: list[tuple[int, str]] | None = None, conflict: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.rows = list(rows or [])
+        self.conflict = conflict
+
+
+class VisitRulesError(InputError):
+    """A visit rules file or entry (六必访 categories, cadences, teams) that cannot be used."""
+
+
+class VisitRecordError(InputError):
+    """A visit record that cannot be accepted (future date, unknown outcome, no household …)."""
+
+
+class VisitScopeError(PermissionDeniedError):
+    """A visit recorded by a worker for a household outside the grids the worker serves."""
+
+
+class PartitionedDatasetError(InputError):
+    """A dataset that cluster workers cannot read one community at a time.
+
+    Not a GeoParquet dataset partitioned by ``community_id`` (write one with
+    ``gridmap.scale.write_partitioned``), or a folder that would be overwritten.
+    """
+
+
+class ClusterError(GridmapError):
+    """A compute cluster (Dask) that cannot run gridmap's work as asked."""
+
+
+class SchedulerUnreachableError(ClusterError):
+    """No scheduler answered at the given address within the connect timeout."""
+
+
+class WorkerVersionError(ClusterError):
+    """Cluster workers without gridmap, or with another gridmap version than the client."""

@@ -51,11 +51,12 @@ _ROUTERS: tuple[str, ...] = (
     "keys",
     "session",
     "docs",
+    "cases",
 )
 
 _DESCRIPTION = """\
 Community grid (网格) service: coordinate positioning (坐标式定位), OGC API – Features
-of the published plan, plans and API keys.
+of the published plan, plans, cases (事件工单) and API keys.
 
 Authenticate with an API key, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 Roles: viewer < dispatcher < planner < admin. Errors are RFC 7807 `application/problem+json`.
@@ -103,11 +104,18 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             if settings.refresh_seconds > 0
             else None
         )
+        sweeper = (
+            asyncio.create_task(_sweep_cases(st, settings.cases_sweep_seconds))
+            if settings.cases_sweep_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             runner = getattr(app.state, "jobs", None)
             shutdown = getattr(runner, "shutdown", None)
             if callable(shutdown):
@@ -239,6 +247,22 @@ async def _watch_published(locator: Locator, every: float) -> None:
                 _log.info("published plans changed: grid indexes rebuilt")
         except Exception as exc:  # noqa: BLE001 - keep watching; the store may come back
             log_exception(_log, exc, "cannot check the published plans")
+
+
+async def _sweep_cases(store: Store, every: float) -> None:
+    """Sweep the case timers every ``every`` s (idempotent keys: safe with several processes)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from gridmap.db.cases import sweep_cases
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            result = await run_in_threadpool(sweep_cases, store)
+            if result.written:
+                _log.info("case sweep: %d new events", result.written)
+        except Exception as exc:  # noqa: BLE001 - keep sweeping; the store may come back
+            log_exception(_log, exc, "case sweep failed")
 
 
 def _version() -> str:

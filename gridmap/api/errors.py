@@ -7,6 +7,9 @@ exception                                              status  ``type``
 :class:`~gridmap.errors.PermissionDeniedError`         403     ``…:forbidden``
 :class:`~gridmap.errors.NotFoundError`                 404     ``…:not-found``
 :class:`~gridmap.errors.ConflictError`                 409     ``…:conflict``
+:class:`~gridmap.errors.TransitionError`               409     ``…:transition-not-allowed``
+:class:`~gridmap.errors.RowsError` (bad table rows)    422     ``…:bad-rows`` (409 if a
+                                                               row conflicts)
 :class:`PayloadTooLargeError`                          413     ``…:payload-too-large``
 :class:`~gridmap.errors.CoordinateError`               400     ``…:bad-coordinate``
 :class:`~gridmap.errors.CRSError`                      400     ``…:unknown-crs``
@@ -54,8 +57,10 @@ from gridmap.errors import (
     NotFoundError,
     PartitionError,
     PermissionDeniedError,
+    RowsError,
     StaffingError,
     StorageError,
+    TransitionError,
     ValidationError,
 )
 
@@ -104,10 +109,12 @@ _MAP: list[tuple[type[BaseException], int, str, str]] = [
     (PermissionDeniedError, 403, "forbidden", "Forbidden"),
     (NotFoundError, 404, "not-found", "Not found"),
     (ConflictError, 409, "conflict", "Conflict"),
+    (TransitionError, 409, "transition-not-allowed", "Action not allowed in this state"),
     (PayloadTooLargeError, 413, "payload-too-large", "Payload too large"),
     (CoordinateError, 400, "bad-coordinate", "Bad coordinate"),
     (CRSError, 400, "unknown-crs", "Unknown or unusable CRS"),
     (ValidationError, 422, "validation-failed", "Validation failed"),
+    (RowsError, 422, "bad-rows", "Bad rows"),
     (StaffingError, 422, "unprocessable", "Cannot staff"),
     (PartitionError, 422, "unprocessable", "Cannot partition"),
     (InputError, 400, "bad-input", "Bad input"),
@@ -231,6 +238,12 @@ def _domain_response(request: Request, exc: Exception) -> Response:
         extra["current_version"] = exc.current_version
     if isinstance(exc, PayloadTooLargeError):
         extra["limit"] = exc.limit
+    if isinstance(exc, TransitionError):
+        extra.update(state=exc.state, action=exc.action, allowed=list(exc.allowed))
+    if isinstance(exc, RowsError):
+        extra["rows"] = [{"line": line, "error": msg} for line, msg in exc.rows]
+        if exc.conflict:
+            status, slug, title = 409, "conflict", "Conflict"
     if isinstance(exc, NotAuthenticatedError):
         headers = {
             "WWW-Authenticate": 'Bearer realm="gridmap", Basic realm="gridmap", '

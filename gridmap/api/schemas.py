@@ -234,11 +234,17 @@ class ApiKeyBase(BaseModel):
     """What every key has: a name and a role."""
 
     name: str = Field(min_length=1, max_length=200, description="who or what uses the key")
-    role: Literal["viewer", "dispatcher", "planner", "admin"]
+    role: Literal["viewer", "staff", "dispatcher", "planner", "admin"]
 
 
 class ApiKeyCreate(ApiKeyBase):
     """Body of ``POST /keys``."""
+
+    scope: str | None = Field(
+        default=None,
+        description="org unit the key is bound to, LEVEL:CODE (grid:320104001001001, "
+        "community:C0001, subdistrict:320104001, department:城管); required for staff",
+    )
 
 
 class ApiKeyPublic(ApiKeyBase):
@@ -250,6 +256,8 @@ class ApiKeyPublic(ApiKeyBase):
     created_at: datetime
     revoked_at: datetime | None = None
     active: bool
+    scope_level: str | None = None
+    scope_code: str | None = None
 
 
 class ApiKeyCreated(ApiKeyPublic):

@@ -41,6 +41,8 @@ class Principal:
         ``viewer``, ``dispatcher``, ``planner`` or ``admin``.
     prefix : str
         Public prefix of the key.
+    scope_level, scope_code : str or None
+        The org unit the key is bound to (cases: see :func:`gridmap.db.keys.case_role`).
 
     Examples
     --------
@@ -53,6 +55,8 @@ class Principal:
     name: str
     role: str
     prefix: str = ""
+    scope_level: str | None = None
+    scope_code: str | None = None
 
     def allows(self, role: str) -> bool:
         """Whether this caller has ``role`` or a higher one."""
@@ -145,7 +149,11 @@ class KeyCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         rec = verify_key(store, token)
-        principal = None if rec is None else Principal(rec.id, rec.name, rec.role, rec.prefix)
+        principal = (
+            None
+            if rec is None
+            else Principal(rec.id, rec.name, rec.role, rec.prefix, rec.scope_level, rec.scope_code)
+        )
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()

@@ -18,6 +18,9 @@ variable                          default                 meaning
 ``GRIDMAP_CORS_ORIGINS``          []                      JSON list of allowed origins
 ``GRIDMAP_REFRESH_SECONDS``       5                       how often to look for newly
                                                           published plans (0: never)
+``GRIDMAP_CASES_SWEEP_SECONDS``   60                      how often the case timers are
+                                                          swept (0: never; safe with
+                                                          several server processes)
 ``GRIDMAP_DEMO``                  false                   demo mode (see gridmap serve)
 ================================  ======================  ==================================
 """
@@ -64,6 +67,10 @@ class Settings(BaseSettings):
         refreshes at once).
     session_hours : float
         How long a browser signed in at ``/login`` keeps its key (cookie).
+    cases_sweep_seconds : float
+        Seconds between sweeps of the case timers (warnings, overdue, 催办, 督办,
+        escalation); ``0`` turns the background sweep off. Events have unique
+        keys in the store, so several server processes may sweep at once.
     demo : bool
         Demo mode: ``gridmap serve --demo`` prints a generated admin key.
 
@@ -87,6 +94,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     refresh_seconds: float = Field(default=5.0, ge=0)
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    cases_sweep_seconds: float = Field(default=60.0, ge=0)
     demo: bool = False
 
 

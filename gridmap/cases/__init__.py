@@ -13,6 +13,14 @@ lives in ``gridmap.db``, routes in ``gridmap.api``; nothing here opens a store.
 
 from __future__ import annotations
 
+from gridmap.cases.batch import (
+    CASE_FIELDS,
+    TICKET_ALIASES,
+    TICKET_FIELDS,
+    case_row,
+    frame_cases,
+    intake_frame,
+)
 from gridmap.cases.calendar import (
     CALENDAR_COLUMNS,
     TZ,
@@ -120,6 +128,13 @@ __all__ = [
     "intake",
     "intake_many",
     "check_unique_tickets",
+    # batch intake
+    "TICKET_FIELDS",
+    "TICKET_ALIASES",
+    "CASE_FIELDS",
+    "intake_frame",
+    "case_row",
+    "frame_cases",
     # states
     "STATES",
     "OPEN_STATES",

@@ -251,6 +251,19 @@ def _number(value: Any, name: str) -> float | None:
     return None if math.isnan(out) else out
 
 
+#: Text read as "yes" in a flag column (疑难 …); any other text, and empty cells, are "no".
+_TRUE_TEXT = frozenset({"1", "true", "yes", "y", "t", "是", "疑难", "hard"})
+
+
+def _flag(value: Any) -> bool:
+    """Read a yes/no cell: bools and numbers as such, text by :data:`_TRUE_TEXT` ("否" is no)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE_TEXT
+    return bool(value)
+
+
 def _to_wgs84(lon: float, lat: float, crs: Any) -> tuple[float, float, str]:
     from gridmap.crs import check_lonlat, in_china, parse_crs, transform
 
@@ -339,7 +352,7 @@ def intake(
     policy_name = _text(ticket.get("policy")) or source.policy or category.policy
     policy = pol_book.get(policy_name)
     when = to_local(received_at if received_at is not None else ticket.get("received_at"))
-    hard = bool(ticket.get("hard") or False)
+    hard = _flag(ticket.get("hard"))
 
     lon = _number(ticket.get("lon"), "lon")
     lat = _number(ticket.get("lat"), "lat")

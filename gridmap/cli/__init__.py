@@ -7,7 +7,7 @@ exit with 2.
 Modules: :mod:`~gridmap.cli.app` (the Typer app, shared options, errors),
 :mod:`~gridmap.cli.inputs` (reading layers), :mod:`~gridmap.cli.partition`,
 :mod:`~gridmap.cli.staffing`, :mod:`~gridmap.cli.run`, :mod:`~gridmap.cli.service`,
-:mod:`~gridmap.cli.locate` and :mod:`~gridmap.cli.store`.
+:mod:`~gridmap.cli.locate`, :mod:`~gridmap.cli.store` and :mod:`~gridmap.cli.cases`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gridmap.cli import run  # noqa: F401  run
 from gridmap.cli import service  # noqa: F401  serve, keys
 from gridmap.cli import locate  # noqa: F401  locate
 from gridmap.cli import store  # noqa: F401  db, import, plans, diff, publish, export
+from gridmap.cli import cases  # noqa: F401  cases, calendar
 
 # isort: on
 from gridmap.cli.app import app

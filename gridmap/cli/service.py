@@ -89,8 +89,16 @@ def serve(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="viewer | dispatcher | planner | admin.")],
+    role: Annotated[str, typer.Option(help="viewer | staff | dispatcher | planner | admin.")],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            "--scope",
+            help="Bind the key to an org unit: grid:CODE, community:ID, subdistrict:CODE or "
+            "department:CODE (required for staff).",
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
@@ -100,9 +108,12 @@ def keys_create(
         from gridmap.db.keys import create_key
 
         with Store.from_url(database_url(db)) as store:
-            rec, token = create_key(store, name=name, role=role, author="gridmap keys create")
+            rec, token = create_key(
+                store, name=name, role=role, author="gridmap keys create", scope=scope
+            )
+        bound = f", {rec.scope}" if rec.scope else ""
         err_console.print(
-            f"key {rec.id} ({rec.role}, {rec.name!r}); store it now, it is not shown again:"
+            f"key {rec.id} ({rec.role}{bound}, {rec.name!r}); store it now, it is not shown again:"
         )
         typer.echo(token)
 

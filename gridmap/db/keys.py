@@ -7,7 +7,28 @@ revocation writes an audit row in the same transaction.
 
 Roles are ordered ``viewer < dispatcher < planner < admin``: viewers see grids
 and codes, dispatchers also staff contacts and residents near an incident,
-planners edit plans and admins manage keys.
+planners edit plans and admins manage keys. ``staff`` keys (grid workers and
+chiefs, community, sub-district and department staff) rank with viewers on the
+service's other routes and work cases of their own org unit.
+
+Scopes
+------
+A key may be bound to an org unit (``scope_level``, ``scope_code``): ``grid``,
+``community``, ``subdistrict`` or ``department`` and the unit's code
+(``gridmap keys create --role staff --scope grid:320104001001001``). A ``staff``
+key must have one. For cases (:mod:`gridmap.cases.states`) a key acts as
+
+===========================  =========================================
+key                          case role (``gridmap.cases.Actor``)
+===========================  =========================================
+staff + grid:<code>          ``grid_worker`` of that grid
+staff + community:<id>       ``community`` (社区工作人员)
+staff + subdistrict:<code>   ``subdistrict`` (街道)
+staff + department:<code>    ``department`` (职能部门)
+viewer [+ scope]             ``viewer`` (reads; limited to its unit if scoped)
+dispatcher, planner          ``dispatcher`` (or the unit's role when scoped)
+admin                        ``admin``
+===========================  =========================================
 """
 
 from __future__ import annotations
@@ -30,7 +51,11 @@ from gridmap.errors import InputError, NotFoundError
 
 __all__ = [
     "ROLES",
+    "KEY_ROLES",
+    "SCOPE_LEVELS",
     "TOKEN_PREFIX",
+    "parse_scope",
+    "case_role",
     "ApiKey",
     "ApiKeyRecord",
     "role_rank",
@@ -44,6 +69,16 @@ __all__ = [
 
 #: Roles, lowest first; a role may do everything the roles before it may.
 ROLES: tuple[str, ...] = ("viewer", "dispatcher", "planner", "admin")
+#: Every role a key may have: the ranked roles and ``staff`` (ranks with viewer; needs a scope).
+KEY_ROLES: tuple[str, ...] = ("viewer", "staff", "dispatcher", "planner", "admin")
+#: Org units a key may be bound to (as :data:`gridmap.cases.UNIT_KINDS`).
+SCOPE_LEVELS: tuple[str, ...] = ("grid", "community", "subdistrict", "department")
+_CASE_ROLE = {
+    "grid": "grid_worker",
+    "community": "community",
+    "subdistrict": "subdistrict",
+    "department": "department",
+}
 
 #: Every token starts with this marker (easy to spot in leaked-secret scans).
 TOKEN_PREFIX = "gm_"
@@ -56,7 +91,9 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     __table_args__ = (
-        sa.CheckConstraint("role IN ('viewer', 'dispatcher', 'planner', 'admin')", name="role"),
+        sa.CheckConstraint(
+            "role IN ('viewer', 'staff', 'dispatcher', 'planner', 'admin')", name="role"
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
@@ -67,6 +104,8 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    scope_level: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    scope_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
 
 _K = table(ApiKey)
@@ -92,6 +131,8 @@ class ApiKeyRecord:
         When (UTC).
     revoked_at : datetime or None
         When it was revoked.
+    scope_level, scope_code : str or None
+        The org unit the key is bound to (``grid``/``320104001001001`` …).
     """
 
     id: int
@@ -101,6 +142,13 @@ class ApiKeyRecord:
     created_by: str
     created_at: datetime
     revoked_at: datetime | None = None
+    scope_level: str | None = None
+    scope_code: str | None = None
+
+    @property
+    def scope(self) -> str | None:
+        """``"level:code"``, or None for an unbound key."""
+        return f"{self.scope_level}:{self.scope_code}" if self.scope_level else None
 
     @property
     def active(self) -> bool:
@@ -128,6 +176,8 @@ def _record(row: Any) -> ApiKeyRecord:
         created_by=m["created_by"],
         created_at=_utc(m["created_at"]),  # type: ignore[arg-type]
         revoked_at=_utc(m["revoked_at"]),
+        scope_level=m.get("scope_level"),
+        scope_code=m.get("scope_code"),
     )
 
 
@@ -147,10 +197,56 @@ def role_rank(role: str) -> int:
     >>> role_rank("viewer") < role_rank("dispatcher") < role_rank("admin")
     True
     """
+    if role == "staff":
+        return 0
     try:
         return ROLES.index(str(role))
     except ValueError:
-        raise InputError(f"unknown role {role!r}; use one of {', '.join(ROLES)}") from None
+        raise InputError(f"unknown role {role!r}; use one of {', '.join(KEY_ROLES)}") from None
+
+
+def parse_scope(scope: str | None) -> tuple[str | None, str | None]:
+    """Parse ``"level:code"`` (``grid:320104001001001``) into ``(level, code)``.
+
+    Raises
+    ------
+    InputError
+        Unknown level or missing code.
+
+    Examples
+    --------
+    >>> parse_scope("grid:320104001001001"), parse_scope(None)
+    (('grid', '320104001001001'), (None, None))
+    """
+    if scope is None or not str(scope).strip():
+        return None, None
+    level, sep, code = str(scope).strip().partition(":")
+    level = level.strip().lower()
+    if not sep or level not in SCOPE_LEVELS or not code.strip():
+        raise InputError(
+            f"scope {scope!r} is not LEVEL:CODE with LEVEL one of {', '.join(SCOPE_LEVELS)}; "
+            "e.g. --scope grid:320104001001001"
+        )
+    return level, code.strip()
+
+
+def case_role(role: str, scope_level: str | None) -> str:
+    """Return the role a key acts with on cases (see the module docstring).
+
+    Examples
+    --------
+    >>> case_role("staff", "grid"), case_role("dispatcher", None), case_role("viewer", "grid")
+    ('grid_worker', 'dispatcher', 'viewer')
+    """
+    if role == "admin":
+        return "admin"
+    if role == "viewer":
+        return "viewer"
+    if scope_level is not None:
+        return _CASE_ROLE[scope_level]
+    if role == "staff":
+        raise InputError("a staff key must be bound to an org unit (scope)")
+    return "dispatcher"
 
 
 def hash_token(token: str) -> str:
@@ -175,7 +271,7 @@ def _split(token: str) -> str | None:
 
 
 def create_key(
-    target: Store | Any, *, name: str, role: str, author: str
+    target: Store | Any, *, name: str, role: str, author: str, scope: str | None = None
 ) -> tuple[ApiKeyRecord, str]:
     """Create an API key; return its record and the token (shown only this once).
 
@@ -185,10 +281,12 @@ def create_key(
         The store.
     name : str
         Who or what will use the key (e.g. ``"dispatch desk 3"``).
-    role : {"viewer", "dispatcher", "planner", "admin"}
+    role : {"viewer", "staff", "dispatcher", "planner", "admin"}
         What the key may do.
     author : str
         Who creates it (audit log).
+    scope : str, optional
+        ``"level:code"``: the org unit the key is bound to (required for ``staff``).
 
     Returns
     -------
@@ -210,6 +308,14 @@ def create_key(
     role_rank(role)
     if not name or not str(name).strip():
         raise InputError("an API key needs a name saying who uses it, e.g. name='dispatch desk'")
+    level, code = parse_scope(scope)
+    if role == "staff" and level is None:
+        raise InputError(
+            "a staff key is bound to an org unit; give --scope grid:<grid code> (or "
+            "community:<id>, subdistrict:<code>, department:<code>)"
+        )
+    if role == "admin" and level is not None:
+        raise InputError("an admin key cannot be scoped; create a dispatcher or staff key")
     prefix = secrets.token_hex(4)
     token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction(target, write=True) as s:
@@ -222,6 +328,8 @@ def create_key(
                 role=role,
                 created_by=author,
                 created_at=utcnow(),
+                scope_level=level,
+                scope_code=code,
             )
             .returning(_K.c.id)
         ).scalar_one()
@@ -231,7 +339,12 @@ def create_key(
             action="create",
             entity="api_key",
             entity_id=key_id,
-            after={"prefix": prefix, "name": str(name).strip(), "role": role},
+            after={
+                "prefix": prefix,
+                "name": str(name).strip(),
+                "role": role,
+                **({"scope": f"{level}:{code}"} if level else {}),
+            },
         )
         rec = _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == key_id)).one())
     return rec, token

@@ -19,6 +19,14 @@ Tables
 ``plan_buildings`` ``plan_households``  membership building/household → grid
 ``assignments``            staff → grid with a role
 ``audit_log``              who did what when, with before/after JSON
+``cases``                  事件工单: ticket, reporter (personal data), point, frozen placement,
+                           status, version (optimistic lock), deadlines, flags
+``case_deadlines``         one row per policy clock of a case (absolute due + provisional)
+``case_handlers``          lead and co-handlers (双向派单) and summoned departments (吹哨/报到)
+``case_log``               办理轨迹, append-only (triggers refuse UPDATE and DELETE)
+``case_events``            what the sweep wrote (warning, overdue, 催办, 督办, escalation);
+                           the event key is unique, so a second sweep writes nothing
+``calendar_days``          the working-day calendar (State Council notices), by date
 """
 
 from __future__ import annotations
@@ -54,6 +62,12 @@ __all__ = [
     "PlanHousehold",
     "Assignment",
     "AuditLog",
+    "CaseRow",
+    "CaseDeadline",
+    "CaseHandler",
+    "CaseLog",
+    "CaseEvent",
+    "CalendarDayRow",
     "LAYER_TABLES",
     "utcnow",
     "table",
@@ -427,6 +441,133 @@ class AuditLog(Base):
     after: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
+class CaseRow(Base):
+    """A case (事件工单); the placement is frozen at intake (grid, community, plan, version)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "ticket_no"),
+        sa.Index("ix_cases_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    ticket_no: Mapped[str | None] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(32))
+    category: Mapped[str] = mapped_column(sa.String(32), index=True)
+    urgency: Mapped[str] = mapped_column(sa.String(16))
+    hard: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    policy: Mapped[str] = mapped_column(sa.String(32))
+    description: Mapped[str] = mapped_column(sa.Text)
+    reporter_name: Mapped[str | None] = mapped_column(sa.Text)  # personal data
+    reporter_phone: Mapped[str | None] = mapped_column(sa.String(64))  # personal data
+    lon_given: Mapped[float | None] = mapped_column(sa.Float)
+    lat_given: Mapped[float | None] = mapped_column(sa.Float)
+    crs_given: Mapped[str | None] = mapped_column(sa.String(32))
+    lon: Mapped[float | None] = mapped_column(sa.Float)
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    geom: Mapped[Any] = mapped_column(Geom("POINT"), nullable=True)
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    community_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    subdistrict: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    plan_id: Mapped[int | None] = mapped_column(sa.Integer)
+    plan_version: Mapped[int | None] = mapped_column(sa.Integer)
+    received_at: Mapped[datetime] = mapped_column(_TS, index=True)
+    status: Mapped[str] = mapped_column(sa.String(24))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    level: Mapped[str] = mapped_column(sa.String(16), default="grid")
+    satisfaction: Mapped[str | None] = mapped_column(sa.String(24))
+    merged_into: Mapped[str | None] = mapped_column(sa.String(32))
+    reopened: Mapped[int] = mapped_column(sa.Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(_TS)  # the resolve deadline
+    provisional: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    suggested_grid: Mapped[str | None] = mapped_column(sa.String(64))  # nearest, if unlocated
+    reroute_grid: Mapped[str | None] = mapped_column(sa.String(64))  # covers it in a newer plan
+    reroute_plan_id: Mapped[int | None] = mapped_column(sa.Integer)
+    duplicate_of: Mapped[Any] = mapped_column(JSONType, nullable=True)  # likely duplicates
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class CaseDeadline(Base):
+    """A policy clock of a case: its absolute due time and whether the calendar is provisional."""
+
+    __tablename__ = "case_deadlines"
+
+    case_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    clock: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(_TS)
+    provisional: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class CaseHandler(Base):
+    """A unit handling a case (lead or co-handler, own deadline) or a summoned department."""
+
+    __tablename__ = "case_handlers"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # grid | community | subdistrict | department
+    unit: Mapped[str] = mapped_column(sa.String(64), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))  # lead | co | summoned
+    person: Mapped[str | None] = mapped_column(sa.String(64))
+    due_at: Mapped[datetime | None] = mapped_column(_TS)
+    due_provisional: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    summoned_at: Mapped[datetime | None] = mapped_column(_TS)
+    signed_in_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class CaseLog(Base):
+    """One line of a case's 办理轨迹; append-only (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "case_log"
+    __table_args__ = (sa.UniqueConstraint("case_id", "version"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(sa.Integer)  # no FK: the log outlives nothing
+    version: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(_TS)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(24))
+    unit: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_state: Mapped[str | None] = mapped_column(sa.String(24))
+    to_state: Mapped[str] = mapped_column(sa.String(24))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    data: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+class CaseEvent(Base):
+    """An event of the timer sweep; ``key`` is unique, so sweeps are idempotent."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    case_id: Mapped[int] = mapped_column(sa.Integer, index=True)
+    clock: Mapped[str] = mapped_column(sa.String(80))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    level: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(_TS)
+    due: Mapped[datetime] = mapped_column(_TS)
+    target: Mapped[str | None] = mapped_column(sa.String(16))
+    swept_at: Mapped[datetime] = mapped_column(_TS)
+
+
+class CalendarDayRow(Base):
+    """A day of the working-day calendar that differs from Monday–Friday (or is named)."""
+
+    __tablename__ = "calendar_days"
+
+    date: Mapped[Any] = mapped_column(sa.Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(sa.Boolean)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    source: Mapped[str] = mapped_column(sa.String(32))
+
+
 #: Stored layer name → its model (canonical order; communities first).
 LAYER_TABLES: dict[str, type[Base]] = {
     "communities": Community,
@@ -440,7 +581,7 @@ LAYER_TABLES: dict[str, type[Base]] = {
 
 # GiST indexes on every geometry column, PostgreSQL only (SQLite keeps WKB blobs and
 # indexes in memory with shapely's STRtree).
-_SPATIAL: list[type[Base]] = [*LAYER_TABLES.values(), AdminUnit, GridRow]
+_SPATIAL: list[type[Base]] = [*LAYER_TABLES.values(), AdminUnit, GridRow, CaseRow]
 for _model in _SPATIAL:
     _table = table(_model)
     sa.Index(f"ix_{_table.name}_geom", _table.c.geom, postgresql_using="gist").ddl_if(

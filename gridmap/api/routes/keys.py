@@ -24,7 +24,9 @@ router = APIRouter(prefix="/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 )
 def create(body: ApiKeyCreate, store: StoreDep, admin: AdminDep) -> ApiKeyCreated:
     """Create a key with a role; store the returned ``token``, it is never shown again."""
-    rec, token = create_key(store, name=body.name, role=body.role, author=admin.actor)
+    rec, token = create_key(
+        store, name=body.name, role=body.role, author=admin.actor, scope=body.scope
+    )
     return ApiKeyCreated(**rec.to_dict(), token=token)
 
 

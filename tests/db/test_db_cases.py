@@ -1,0 +1,246 @@
+"""Cases in the store (gridmap.db.cases), on SQLite and PostGIS."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from gridmap.cases import Actor, synth_cases
+from gridmap.db import save_layers, save_plan
+from gridmap.db.audit import list_audit
+from gridmap.db.cases import (
+    act,
+    calendar_status,
+    case_log,
+    get_case,
+    import_cases,
+    list_cases,
+    load_calendar,
+    reroute_cases,
+    sweep_cases,
+)
+from gridmap.errors import ConflictError, RowsError, ScopeError, TransitionError
+
+NOW = "2026-12-31 12:00"
+DISPATCHER = Actor("d1", "dispatcher")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from gridmap.datasets import get_path
+    from gridmap.io import read_layers
+    from gridmap.partition import partition
+    from gridmap.validation import validate_layers
+
+    layers, _ = validate_layers(read_layers(get_path("sample")))
+    return layers, partition(layers, seed=0)
+
+
+@pytest.fixture(scope="module")
+def year(sample):
+    return synth_cases(sample[1], n=1500, seed=3)
+
+
+@pytest.fixture
+def city(store, sample):
+    layers, plan = sample
+    save_layers(store, layers, author="setup")
+    save_plan(store, plan, author="setup", status="published")
+    return store
+
+
+def tickets(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["true_grid", "resolve_due", "replied_at", "late"])
+
+
+def test_synthetic_year_overdue_and_sweep(city, year):
+    res = import_cases(city, tickets(year), author="t")
+    assert len(res.created) == len(year) and res.unlocated == 0
+    now = pd.Timestamp(NOW, tz="Asia/Shanghai")
+    expected = int((year["resolve_due"] < now).sum())  # independent: the generator's deadlines
+    _, total = list_cases(city, overdue=True, now=NOW, limit=1)
+    assert total == expected
+    rows, _ = list_cases(city, limit=None)
+    placed = {r["ticket"]: r["grid_code"] for r in rows}
+    assert [placed[t] for t in year["ticket_no"]] == year["true_grid"].tolist()
+    first = sweep_cases(city, now=NOW)
+    assert first.written == len(first.events) > 0
+    overdue = first.events[
+        (first.events["kind"] == "overdue") & (first.events["clock"] == "resolve")
+    ]
+    assert len(overdue) == expected
+    assert sweep_cases(city, now=NOW).written == 0  # idempotent
+
+
+def test_bad_file_stores_nothing_and_lists_lines(city, year):
+    t = tickets(year.head(6)).astype(object)
+    t.loc[1, "category"] = "nope"
+    t.loc[4, "lon"], t.loc[4, "lat"] = t.loc[4, "lat"], t.loc[4, "lon"]
+    with pytest.raises(RowsError, match="nothing was stored") as err:
+        import_cases(city, t, author="t")
+    assert [line for line, _ in err.value.rows] == [3, 6]
+    assert "swapped" in err.value.rows[1][1]
+    assert list_cases(city)[1] == 0
+    res = import_cases(city, t, author="t", skip_bad=True)
+    assert len(res.created) == 4 and [ln for ln, _ in res.rejected] == [3, 6]
+
+
+def test_reimport_is_idempotent_and_conflicts(city, year):
+    t = tickets(year.head(20))
+    assert len(import_cases(city, t, author="t").created) == 20
+    again = import_cases(city, t, author="t")
+    assert again.created == [] and len(again.unchanged) == 20
+    assert "nothing changed" in again.summary()
+    changed = t.copy()
+    changed.loc[0, "description"] = "另一件事"
+    with pytest.raises(RowsError, match="already stored as case") as err:
+        import_cases(city, changed, author="t")
+    assert err.value.conflict
+    assert list_cases(city)[1] == 20
+
+
+def test_gbk_csv_and_xlsx(city, year):
+    t = tickets(year.head(5)).copy()
+    t["received_at"] = t["received_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    zh = t.rename(
+        columns={
+            "ticket_no": "工单编号",
+            "received_at": "来电时间",
+            "lon": "经度",
+            "lat": "纬度",
+            "crs": "坐标系",
+            "category": "诉求类别",
+            "description": "诉求内容",
+            "source": "来源",
+            "reporter_name": "联系人",
+            "reporter_phone": "联系电话",
+            "address": "地址",
+        }
+    )
+    data = zh.to_csv(index=False).encode("gbk")
+    res = import_cases(city, data, author="t")
+    assert len(res.created) == 5
+    buf = io.BytesIO()
+    more = tickets(year.iloc[5:9]).copy()
+    more["received_at"] = more["received_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    more.rename(columns={"lon": "X坐标"}).to_excel(buf, index=False)
+    res = import_cases(city, buf.getvalue(), author="t", mapping=["lon=X坐标"])
+    assert len(res.created) == 4
+    rec = get_case(city, res.created[0], actor=DISPATCHER, author="t")
+    assert rec.case.grid_code == year["true_grid"].iloc[5]
+
+
+def test_unlocated_gets_the_nearest_grid(city, year):
+    t = tickets(year.head(1)).copy()
+    t["lon"] = t["lon"] + 0.2  # ~20 km east: outside every grid, still in China
+    res = import_cases(city, t, author="t")
+    rec = get_case(city, res.created[0])
+    assert rec.case.status == "unlocated" and rec.case.grid_code is None
+    assert rec.suggested_grid is not None
+
+
+def test_concurrent_actions_one_wins(city, year):
+    res = import_cases(city, tickets(year.head(1)), author="t")
+    cid = res.created[0]
+    outcome: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        try:
+            act(city, cid, "accept", actor=DISPATCHER, author="d1", expected_version=1)
+            outcome.append("won")
+        except ConflictError:
+            outcome.append("conflict")
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcome) == ["conflict", "won"]
+    rec = get_case(city, cid)
+    assert rec.case.version == 2 and [e["action"] for e in case_log(city, cid)] == [
+        "intake",
+        "accept",
+    ]
+
+
+def test_flow_scopes_and_personal_data_audit(city, year):
+    cid = import_cases(city, tickets(year.head(1)), author="t").created[0]
+    grid = get_case(city, cid).case.grid_code
+    with pytest.raises(TransitionError, match="allowed: accept"):
+        act(city, cid, "close", actor=DISPATCHER, author="d1", expected_version=1)
+    act(city, cid, "accept", actor=DISPATCHER, author="d1", expected_version=1)
+    act(
+        city,
+        cid,
+        "dispatch",
+        actor=DISPATCHER,
+        author="d1",
+        expected_version=2,
+        handler=f"grid:{grid}",
+    )
+    worker = Actor("w", "grid_worker", grid)
+    other = Actor("x", "grid_worker", "999")
+    with pytest.raises(ScopeError):
+        act(city, cid, "start", actor=other, author="x", expected_version=3)
+    with pytest.raises(ScopeError):
+        get_case(city, cid, actor=other, author="x")
+    act(city, cid, "start", actor=worker, author="w", expected_version=3)
+    rec = act(city, cid, "reply", actor=worker, author="w", expected_version=4, note="已处理")
+    assert rec.case.status == "replied" and rec.personal
+    assert list_cases(city, actor=worker)[1] == 1 and list_cases(city, actor=other)[1] == 0
+    viewer = get_case(city, cid, actor=Actor("v", "viewer"), author="v")
+    assert viewer.case.reporter_phone.count("*") == 4 and not viewer.personal
+    reads = list_audit(city, entity="case", entity_id=cid)
+    assert (reads["action"] == "read.personal").sum() >= 2
+
+
+def test_log_is_append_only(city, year):
+    import_cases(city, tickets(year.head(1)), author="t")
+    with city.engine.connect() as conn:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(sa.text("UPDATE case_log SET note = 'x'"))
+        conn.rollback()
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(sa.text("DELETE FROM case_log"))
+        conn.rollback()
+
+
+def test_reroute_after_publish(city, sample, year):
+    layers, plan = sample
+    ids = import_cases(city, tickets(year.head(30)), author="t").created
+    assert reroute_cases(city, author="t") == 0
+    shifted = plan.grids.copy()
+    codes = shifted["grid_code"].tolist()
+    shifted["grid_code"] = codes[1:] + codes[:1]  # every grid renamed: a new plan
+    from dataclasses import replace
+
+    save_plan(city, replace(plan, grids=shifted), author="t", status="published")
+    flagged = reroute_cases(city, author="t")
+    assert flagged == 30
+    rec = get_case(city, ids[0])
+    assert rec.case.grid_code == year["true_grid"].iloc[0]  # frozen
+    assert rec.reroute_grid is not None and rec.reroute_grid != rec.case.grid_code
+
+
+def test_calendar_load_recomputes_provisional(city, sample):
+    t = tickets(synth_cases(sample[1], n=10, start="2027-09-20", days=5, seed=1))
+    import_cases(city, t, author="t")
+    assert calendar_status(city, [2027]).attrs["open_provisional"] == 10
+    notice = pd.DataFrame(
+        {
+            "日期": [f"2027-10-0{d}" for d in range(1, 8)] + ["2027-09-26"],
+            "类型": ["休"] * 7 + ["班"],
+        }
+    )
+    out = load_calendar(city, notice, author="t", year=2027)
+    assert out["recomputed"] == 10
+    st = calendar_status(city, [2027])
+    assert bool(st["official"].iloc[0]) and st.attrs["open_provisional"] == 0
+    assert (list_audit(city, entity="case")["action"] == "deadline.recompute").sum() == 10
