@@ -2,6 +2,7 @@
 
     python benchmarks/api.py [--buildings 2000] [--duration 10] [--connections 16]
                              [--rounds 3] [--points 100000] [--seed 0]
+                             [--port 0] [--bare-port 0] [--out-dir DIR]
 
 Builds a synthetic city (``synth_city``), partitions it, stores and publishes the
 plan in a SQLite file, then starts, with the same uvicorn configuration (one
@@ -16,7 +17,10 @@ seconds with ``--connections`` connections: ``GET /const`` on the bare app,
 ``GET /locate`` of a point inside a grid (viewer key, WGS84) on gridmap. Reported:
 the median requests per second and the median CPU time the server process spent
 per request (from ``/proc``; less sensitive to other load on a shared machine).
-The target is /locate at ≥ 70 % of the baseline's throughput.
+The target is /locate at ≥ 80 % of the baseline, as the ratio of server CPU per
+request (the throughput ratio of a CPU-bound server; req/s is printed too).
+``--port``/``--bare-port`` pick the ports (0: free ones), ``--out-dir`` the folder of
+the store (default: a temporary folder, removed at the end).
 
 Then ``POST /locate/batch`` with ``--points`` random points (CSV in; CSV and JSON
 out) is timed: the server time is the route's ``Server-Timing`` header (parse,
@@ -212,13 +216,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--port", type=int, default=0, help="gridmap's port (0: a free one)")
+    ap.add_argument("--bare-port", type=int, default=0, help="the bare app's port (0: free)")
+    ap.add_argument("--out-dir", type=Path, default=None, help="folder of the store")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     with tempfile.TemporaryDirectory() as tmp:
-        url, token, (lon, lat), n_grids = _setup(Path(tmp), args.buildings, args.seed)
+        folder = Path(tmp) if args.out_dir is None else args.out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        url, token, (lon, lat), n_grids = _setup(folder, args.buildings, args.seed)
 
-        bare_port, port = _free_port(), _free_port()
+        bare_port = args.bare_port or _free_port()
+        port = args.port or _free_port()
         bare_proc = _start(_BARE.format(port=bare_port), bare_port, "/const")
         proc = _start(_GRIDMAP.format(url=url, port=port), port, "/health")
         base = f"http://127.0.0.1:{port}"
@@ -258,10 +268,10 @@ def main() -> None:
             f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
             f"{r['errors']:>10.0f}{r['cpu_us']:>12.0f}"
         )
-    print(f"/locate / baseline, req/s: {ratio:.0%} (target >= 70 %)")
+    print(f"/locate / baseline, req/s: {ratio:.0%}")
     print(
         f"/locate / baseline, server CPU per request: {bare['cpu_us'] / loc['cpu_us']:.0%} "
-        "(the throughput ratio of a CPU-bound server)"
+        "(the throughput ratio of a CPU-bound server; target >= 80 %)"
     )
     for i, (b, g) in enumerate(zip(bare_runs, loc_runs, strict=True)):
         print(

@@ -2,6 +2,8 @@
 
     python benchmarks/locate.py [--grids 2000] [--points 100000] [--loop-points 2000] [--seed 0]
                                 [--thread-points 1000000] [--pairs 3]
+                                [--bare-grids 1549] [--bare-points 1000000] [--segment 20]
+                                [--rounds 3] [--only-bare]
 
 Builds a seamless synthetic tiling of jittered Voronoi cells (EPSG:4549, metres),
 then times:
@@ -17,6 +19,16 @@ It also checks that all methods agree on the grid of every point they saw, and
 times what the threads of ``GridIndex.locate`` buy: one thread against the
 default on ``--thread-points`` points, in alternating pairs (wall and CPU
 seconds, medians, and the ratio pair by pair).
+
+Last, the figure of issue #11: ``GridIndex.locate`` against a bare shapely query, on
+``--bare-points`` uniform points (all inside a grid) over ``--bare-grids`` grids
+segmentized to ``--segment`` metres (~100 vertices each, like real grids). The
+baseline is ``shapely.points`` + ``STRtree.query(points, predicate="intersects")`` +
+the smallest code of each point's hits (one call, as a user would write it); it
+answers the grid code only. ``GridIndex.locate`` runs with its default threads,
+with and without ``boundary_distance``. Wall and CPU seconds, medians of
+``--rounds`` alternating rounds, and the ratios to the baseline (target <= 1.1x
+without the boundary distance).
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridmap.locate import GridIndex
+from gridmap.locate import GridIndex, ready_tree
 
 
 def tiling(n_grids: int, seed: int, size: float = 20_000.0) -> gpd.GeoDataFrame:
@@ -69,7 +81,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--thread-points", type=int, default=1_000_000)
     ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--bare-grids", type=int, default=1549)
+    ap.add_argument("--bare-points", type=int, default=1_000_000)
+    ap.add_argument("--segment", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only-bare", action="store_true", help="only the bare-query figure")
     args = ap.parse_args()
+    if args.only_bare:
+        bare_figure(args.bare_grids, args.bare_points, args.segment, args.rounds, args.seed)
+        return
 
     grids = tiling(args.grids, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -147,6 +167,7 @@ def main() -> None:
         f"on a shared edge: {int(res['on_boundary'].sum())}"
     )
     threads_figure(index, grids, args.thread_points, args.pairs, args.seed)
+    bare_figure(args.bare_grids, args.bare_points, args.segment, args.rounds, args.seed)
 
 
 def threads_figure(
@@ -171,6 +192,61 @@ def threads_figure(
     cost = np.median(dflt[:, 1] / one[:, 1])
     print(f"  wall speed-up (1 thread / default, pair by pair): {speedup:.2f}x")
     print(f"  CPU cost of the threads (default / 1 thread):      {cost:.2f}x")
+
+
+def bare_figure(n_grids: int, n: int, segment: float, rounds: int, seed: int) -> None:
+    """GridIndex.locate against a bare STRtree query with smallest-code ties."""
+    grids = tiling(n_grids, seed)
+    grids = grids.set_geometry(shapely.segmentize(grids.geometry.values, segment))
+    n_vertices = shapely.get_num_coordinates(grids.geometry.values).mean()
+    rng = np.random.default_rng(seed + 3)
+    minx, miny, maxx, maxy = grids.total_bounds
+    x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    index = GridIndex(grids)
+    tree = ready_tree(grids.geometry.values)
+    codes = grids["grid_code"].to_numpy(dtype=object)
+    rank = np.argsort(np.argsort(codes, kind="stable"), kind="stable")
+
+    def bare() -> np.ndarray:
+        pi, gi = tree.query(shapely.points(x, y), predicate="intersects")
+        order = np.lexsort((rank[gi], pi))  # smallest code first
+        pi, gi = pi[order], gi[order]
+        first = np.ones(len(pi), dtype=bool)
+        first[1:] = pi[1:] != pi[:-1]
+        out = np.full(n, None, dtype=object)
+        out[pi[first]] = codes[gi[first]]
+        return out
+
+    runs = {
+        "bare STRtree.query(points, intersects)": bare,
+        "GridIndex.locate": lambda: index.locate(x, y),
+        "GridIndex.locate(boundary_distance=False)": lambda: index.locate(
+            x, y, boundary_distance=False
+        ),
+    }
+    index.locate(x[:50_000], y[:50_000])  # builds what is built at the first large call
+    want = bare()
+    got = index.locate(x, y, boundary_distance=False)["grid_code"].to_numpy(dtype=object)
+    assert (got == want).all(), "GridIndex.locate disagrees with the bare query"
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            figures[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    base = np.array(figures["bare STRtree.query(points, intersects)"])
+    print(
+        f"\nbare query: {n:,} uniform points (all inside), {len(grids)} grids of "
+        f"{n_vertices:.0f} vertices on average, {rounds} alternating rounds (medians)"
+    )
+    print(f"{'method':<44}{'wall s':>8}{'cpu s':>8}{'wall x':>8}{'cpu x':>8}")
+    for name in runs:
+        arr = np.array(figures[name])
+        print(
+            f"{name:<44}{np.median(arr[:, 0]):>8.3f}{np.median(arr[:, 1]):>8.3f}"
+            f"{np.median(arr[:, 0] / base[:, 0]):>8.2f}{np.median(arr[:, 1] / base[:, 1]):>8.2f}"
+        )
+    print("x: ratio to the bare query, round by round; target <= 1.1x without boundary_distance")
 
 
 if __name__ == "__main__":

@@ -227,10 +227,45 @@ def _as_bool(values: pd.Series, *, default: bool = False) -> tuple[pd.Series, in
 
 def _as_str_or_none(values: pd.Series) -> pd.Series:
     """Return a column as object dtype holding ``str`` or ``None``."""
-    out = values.astype(object)
-    mask = out.isna()
-    out = out.map(lambda v: _id_str(v) if v is not None else None)
-    return out.where(~mask, None).astype(object)
+    return pd.Series(_id_strings(values), index=values.index, dtype=object)
+
+
+def _id_strings(values: pd.Series) -> np.ndarray:
+    """:func:`_id_str` of every value, vectorised; ``None`` where missing.
+
+    Integer and boolean columns are converted in one call, integer-valued floats
+    through int64; only text (and odd values) is stripped value by value.
+
+    Examples
+    --------
+    >>> _id_strings(pd.Series([12.0, 1.5, None])).tolist()
+    ['12', '1.5', None]
+    >>> _id_strings(pd.Series([" a ", 7, None], dtype=object)).tolist()
+    ['a', '7', None]
+    """
+    n = len(values)
+    out = np.full(n, None, dtype=object)
+    missing = values.isna().to_numpy(dtype=bool)
+    kind = values.dtype.kind
+    if kind in "iub":
+        present = np.flatnonzero(~missing)
+        texts = values.iloc[present].astype(str).to_numpy(dtype=object)
+        out[present] = texts
+        return out
+    if kind == "f" and getattr(values.dtype, "itemsize", 0) == 8:  # float32 prints otherwise
+        v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            whole = ~missing & np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 2.0**63)
+        rows = np.flatnonzero(whole)
+        out[rows] = v[rows].astype(np.int64).astype(str).astype(object)
+        rows = np.flatnonzero(~whole & ~missing)
+        out[rows] = [_id_str(x) for x in v[rows].tolist()]
+        return out
+    obj = values.to_numpy(dtype=object)
+    rows = np.flatnonzero(~missing)
+    sub = obj[rows] if len(rows) < n else obj
+    out[rows] = [x.strip() if x.__class__ is str else _id_str(x) for x in sub.tolist()]
+    return out
 
 
 def _id_str(value: Any) -> str:
@@ -433,7 +468,7 @@ def _normalise_ids(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -
         )
         gdf = gdf[~null]
     gdf = gdf.copy()
-    gdf[col] = gdf[col].map(_id_str).astype(object)
+    gdf[col] = pd.Series(_id_strings(gdf[col]), index=gdf.index, dtype=object)
     dup = gdf[col].duplicated(keep=False)
     if dup.any():
         dup_ids = gdf.loc[dup, col].unique()
@@ -1001,7 +1036,7 @@ class Validator:
         known = set(blds["building_id"])
         raw_blds = self.raw.get("buildings")
         left_out = (
-            set(raw_blds["building_id"].dropna().map(_id_str)) - known
+            set(_id_strings(raw_blds["building_id"].dropna()).tolist()) - known
             if raw_blds is not None and "building_id" in raw_blds
             else set()
         )

@@ -439,3 +439,59 @@ def test_nearest_grid_on_many_vertex_boundaries_and_holes():
     # between R's outer vertex (300, 0) and E: a tie, to the smaller code "E"
     assert df["nearest_grid"].iat[-3] == "R" and 99.8 < df["nearest_distance"].iat[-3] <= 100
     assert df["nearest_grid"].iat[-2] == "E" and df["nearest_distance"].iat[-2] == 10.0
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def overlapping_case():
+    """Voronoi cells, two of them grown into their neighbours, one bow-tie (invalid)."""
+    grids = voronoi_tiling()
+    geoms = np.asarray(grids.geometry.values).copy()
+    geoms[3] = shapely.buffer(geoms[3], 4.0)  # overlaps every neighbour by 4 m
+    geoms[7] = shapely.union(geoms[7], shapely.buffer(shapely.centroid(geoms[8]), 3.0))
+    x0, y0, x1, y1 = shapely.bounds(geoms[11])
+    geoms[11] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # bow-tie
+    return grids.set_geometry(geoms, crs=grids.crs)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.01, 2.0])
+def test_boundary_distance_off_changes_nothing_else(random_case, tolerance):
+    grids, x, y = random_case
+    for frame in (grids, overlapping_case()):
+        idx = GridIndex(frame, tolerance=tolerance)
+        full = idx.locate(x, y)
+        fast = idx.locate(x, y, boundary_distance=False)
+        others = [c for c in LOCATE_COLUMNS if c != "distance_to_boundary"]
+        assert fast[others].equals(full[others])
+        got = fast["distance_to_boundary"].to_numpy()
+        want = full["distance_to_boundary"].to_numpy()
+        measured = ~np.isnan(got)
+        assert (got[measured] == want[measured]).all()
+        # left out only for located points clear of every edge by more than the tolerance
+        left_out = ~measured & ~np.isnan(want)
+        assert (want[left_out] > tolerance).all()
+        assert fast["inside"].to_numpy()[left_out].all()
+        if tolerance > 0:
+            assert left_out.mean() > 0.5
+
+
+def test_overlapping_and_invalid_grids_match_brute_force(random_case):
+    _, x, y = random_case
+    grids = overlapping_case()
+    idx = GridIndex(grids)
+    df = idx.locate(x, y)
+    expected = brute_force(grids, x, y, idx.tolerance)
+    assert df["grid_code"].tolist() == [e[0] for e in expected]
+    assert df["inside"].tolist() == [e[1] for e in expected]
+    assert df["nearest_grid"].tolist() == [e[3] for e in expected]
+    # deep inside an overlapping grid, an edge of the other grid within the tolerance is
+    # not searched for (the rule of the exact path too): candidates are a subset
+    for got, want in zip(df["candidates"], expected, strict=True):
+        assert set(got) <= set(want[2]) and (want[0] is None or want[0] in got)
+    assert (df["candidates"].map(len) > 1).sum() > 100
+    # the same answers one point at a time
+    for i in range(0, len(x), 97):
+        one = idx.locate_one(x[i], y[i])
+        assert one["grid_code"] == df["grid_code"].iat[i]
+        assert one["candidates"] == df["candidates"].iat[i]

@@ -31,7 +31,6 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.api.errors import log_exception
 from gridmap.crs import CRSSpec, parse_crs, transform
 from gridmap.db import Store, get_plan, list_plans, load_layers, load_plan
 from gridmap.db.plans import PlanRecord
@@ -486,6 +485,8 @@ class Locator:
                 try:
                     areas.append(build_area(self.store, rec, tolerance=self.tolerance))
                 except Exception as exc:  # one broken plan must not take the service down
+                    from gridmap.api.errors import log_exception  # the web stack, only here
+
                     log_exception(_log, exc, "cannot index published plan %s", rec.id)
             self._areas = tuple(areas)
             self._key = _published_key(records)

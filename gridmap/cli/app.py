@@ -157,3 +157,9 @@ def _run(fn: Callable[[], Any]) -> Any:
         return fn()
     except GridmapError as exc:
         raise _fail(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"no such file: {exc.filename}; check the path") from None
+    except IsADirectoryError as exc:
+        raise _fail(f"{exc.filename} is a folder; give a file") from None
+    except PermissionError as exc:
+        raise _fail(f"cannot read or write {exc.filename}: permission denied") from None

@@ -41,8 +41,8 @@ def locate_cmd(
     def body() -> None:
         import pandas as pd
 
+        from gridmap.api.batch import locate_rows, parse_batch
         from gridmap.api.locator import Locator
-        from gridmap.api.routes.locate import locate_rows, parse_batch
         from gridmap.db import Store, database_url
         from gridmap.errors import InputError
 

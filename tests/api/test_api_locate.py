@@ -348,7 +348,7 @@ def test_batch_errors_report_mode(city) -> None:
         content=body,
         headers={**headers("viewer"), "Content-Type": "application/json"},
     )
-    assert r.status_code == 400 and "row 2 (id bad)" in r.json()["detail"]
+    assert r.status_code == 400 and "point 3 (id bad)" in r.json()["detail"]
 
 
 def test_batch_limits(city) -> None:
@@ -496,7 +496,7 @@ def test_batch_header_only_csv_is_an_empty_answer(city, fmt) -> None:
 @pytest.mark.parametrize(
     ("content", "ctype", "match"),
     [
-        ('{"points": [{"lon": true, "lat": 32.05}]}', "application/json", "lon at row 0 is True"),
+        ('{"points": [{"lon": true, "lat": 32.05}]}', "application/json", "lon at point 1 is True"),
         ("id;lon;lat\na;118.7;32.0\n", "text/csv", "separated by ';'"),
         (
             '{"points": [{"lon": 118.78, "lat": 32.05, "crs": 5}]}',
@@ -520,7 +520,7 @@ def test_batch_unprojectable_points(city) -> None:
     _, client, headers, _ = city
     pts = [*_points()[:2], {"id": "africa", "lon": 30.0, "lat": 0.0}]
     r = client.post("/locate/batch", json={"points": pts}, headers=headers("viewer"))
-    assert r.status_code == 400 and "row 2 (id africa)" in r.json()["detail"]
+    assert r.status_code == 400 and "point 3 (id africa)" in r.json()["detail"]
     r = client.post("/locate/batch?errors=report", json={"points": pts}, headers=headers("viewer"))
     assert r.status_code == 200, r.text
     rows = r.json()["results"]
@@ -605,3 +605,38 @@ def test_every_crs_gives_the_same_grid_as_wgs84(city, crs) -> None:
         ).json()["results"][0]
         assert batch["grid_code"] == body["grid"]["grid_code"]
         assert batch["candidates"] == candidates
+
+
+def test_batch_reads_what_chinese_excel_writes(city) -> None:
+    """GBK CSV and XLSX with Chinese headers; a bad row is named by its spreadsheet line."""
+    _, client, headers, _ = city
+    rows = pd.DataFrame(
+        {
+            "工单编号": ["T1", "T2", "T3"],
+            "经度": [lonlat(100, 100)[0], lonlat(300, 300)[0], lonlat(600, 200)[0]],
+            "纬度": [lonlat(100, 100)[1], lonlat(300, 300)[1], lonlat(600, 200)[1]],
+            "诉求内容": ["噪音扰民", "垃圾清运", "道路破损"],
+        }
+    )
+    gbk = rows.to_csv(index=False).encode("gbk")
+    xlsx = io.BytesIO()
+    rows.to_excel(xlsx, index=False)
+    for body in (gbk, b"\xef\xbb\xbf" + rows.to_csv(index=False).encode(), xlsx.getvalue()):
+        r = client.post(
+            "/locate/batch",
+            content=body,
+            headers={**headers("viewer"), "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 200, r.text
+        got = r.json()["results"]
+        assert [x["id"] for x in got] == ["T1", "T2", "T3"]
+        assert [x["grid_code"] for x in got] == [G3, G2, G5]
+    bad = rows.astype(str)
+    bad.loc[1, "纬度"] = "北纬32度"
+    r = client.post(
+        "/locate/batch",
+        content=bad.to_csv(index=False).encode("gbk"),
+        headers={**headers("viewer"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 400
+    assert "lat at line 3 is '北纬32度', not a number" in r.json()["detail"]

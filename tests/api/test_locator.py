@@ -60,3 +60,18 @@ def test_service_picks_up_a_plan_published_by_another_process(api_store) -> None
         lon, lat = apidata.lonlat(50, 50)
         r = client.get("/locate", params={"lon": lon, "lat": lat}, headers={"X-API-Key": token})
         assert r.json()["grid"]["plan_id"] == draft
+
+
+def test_locator_and_batch_import_no_web_stack() -> None:
+    """``gridmap locate`` reads the store through these two modules without FastAPI."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, gridmap.api, gridmap.api.batch, gridmap.api.locator\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
+    assert not loaded & {"fastapi", "starlette", "uvicorn"}
