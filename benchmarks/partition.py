@@ -85,6 +85,7 @@ def community_units(layers: Layers) -> list[tuple[str, Any]]:
             min_households=MIN,
             max_households=MAX,
             target=TARGET,
+            road_classes=t["road_classes"],
         )
         out.append((t["community_id"], u))
     return out
@@ -197,7 +198,9 @@ def score(layers: Layers, results: list[tuple[str, Any, np.ndarray]]) -> dict[st
             rows.append((bid, f"{cid}-{lab[u.cell_unit[cell]]:03d}", hh))
     gdf = gpd.GeoDataFrame(grids, geometry="geometry", crs=layers.crs)
     bld = pd.DataFrame(rows, columns=["building_id", "grid_code", "households"])
-    rep = quality_report(gdf, bld, layers, min_households=MIN, max_households=MAX)
+    rep = quality_report(
+        gdf, bld, layers, min_households=MIN, max_households=MAX, area_cap_m2=1_000_000.0
+    )
     return rep.overall
 
 

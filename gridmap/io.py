@@ -52,6 +52,8 @@ __all__ = [
     "write_plan_assignments",
     "export_plan",
     "parse_column_map",
+    "osm_ids",
+    "OSM_BUILDING_USE",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -79,48 +81,177 @@ _LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 _LAT_NAMES = ("lat", "latitude", "y", "纬度")
 
 
-def _osm_ids(gdf: gpd.GeoDataFrame, layer: str, id_col: str) -> bool:
-    """Return whether an OSM layer needs its ids made (False when already canonical)."""
-    if "osm_id" in gdf:
-        return True
-    if id_col in gdf:
-        return False  # e.g. a file already brought to the canonical layers
-    raise LayerError(
-        f"the osm preset expects an osm_id column in the {layer} layer, which has "
-        f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name) or '(no columns)'}; "
-        f"drop --preset osm for files in gridmap's canonical format, or map the id with "
-        f"--column {layer}.{id_col}=YOUR_COLUMN"
+_OSM_KINDS = {
+    "w": "w",
+    "way": "w",
+    "r": "r",
+    "rel": "r",
+    "relation": "r",
+    "n": "n",
+    "node": "n",
+    "a": "w",
+    "area": "w",
+}
+_OSM_ID = re.compile(r"^\s*(?:([A-Za-z]+)\s*[/:_ ]?\s*)?(-?\d+)(?:\.0+)?\s*$")
+
+
+def osm_ids(values: Any, kinds: Any = None, *, default: str = "w") -> tuple[pd.Series, list[Any]]:
+    """Canonical OpenStreetMap ids (``w123``, ``r45``, ``n7``) from the forms exporters write.
+
+    Accepts plain integers (the kind from ``kinds`` — ``way``/``relation``/``node`` or
+    ``w``/``r``/``n`` — else ``default``), ``way/123`` (Overpass, osmtogeojson),
+    ``w123`` (OSMnx, gridmap), ``relation/45``, ``r45``, ``node/7``; a negative
+    integer is a relation (osmium's area convention). Returns the ids and the
+    values that are none of these (their ids are missing).
+
+    Examples
+    --------
+    >>> ids, bad = osm_ids(["way/123", "w124", "relation/45", 7, "r-9", "x y"], ["way"] * 6)
+    >>> ids.tolist(), bad
+    (['w123', 'w124', 'r45', 'w7', 'r9', None], ['x y'])
+    """
+    vals = pd.Series(list(values), dtype=object)
+    kind_of = (
+        pd.Series(list(kinds), dtype=object).map(
+            lambda k: None if k is None or pd.isna(k) else _OSM_KINDS.get(str(k).strip().lower())
+        )
+        if kinds is not None
+        else pd.Series([None] * len(vals), dtype=object)
     )
+    out: list[str | None] = []
+    bad: list[Any] = []
+    for v, k in zip(vals, kind_of, strict=True):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append(None)
+            bad.append(v)
+            continue
+        m = _OSM_ID.match(str(v))
+        prefix = _OSM_KINDS.get(m.group(1).lower()) if m and m.group(1) else None
+        if m is None or (m.group(1) and prefix is None):
+            out.append(None)
+            bad.append(v)
+            continue
+        number = int(m.group(2))
+        kind = prefix or k or ("r" if number < 0 else default)
+        out.append(f"{kind}{abs(number)}")
+    index = values.index if isinstance(values, pd.Series) else None
+    return pd.Series(out, index=index, dtype=object), bad
+
+
+def _id_column(gdf: gpd.GeoDataFrame) -> tuple[Any, Any] | None:
+    """Return the id (and kind) columns of an OSM extract (GDAL, Overpass, OSMnx, pyrosm)."""
+    cols = set(gdf.columns)
+    kinds = next(
+        (gdf[c] for c in ("osm_type", "element_type", "element", "type") if c in cols), None
+    )
+    if "osm_way_id" in cols and "osm_id" in cols:  # GDAL's OSM driver (multipolygons)
+        way = gdf["osm_way_id"]
+        ids = gdf["osm_id"].where(way.isna(), way)
+        k = pd.Series(np.where(way.notna(), "way", "relation"), index=gdf.index)
+        return ids, k
+    for c in ("osm_id", "osmid", "@id", "id"):
+        if c in cols:
+            return gdf[c], kinds
+    return None
+
+
+def _osm_ids(gdf: gpd.GeoDataFrame, layer: str, id_col: str) -> pd.Series | None:
+    """Return the canonical ids of an OSM layer, or None when it already has ``id_col``."""
+    found = _id_column(gdf)
+    if found is None:
+        if id_col in gdf:  # canonical already, or mapped by hand: OSM forms are normalised
+            ids, bad = osm_ids(gdf[id_col])
+            return None if bad else ids
+        raise LayerError(
+            f"the osm preset expects an OSM id column (osm_id, osmid, @id or id) in the {layer} "
+            f"layer, which has "
+            f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name) or '(no columns)'}"
+            f"; drop --preset osm for files in gridmap's canonical format, or map the id with "
+            f"--column {layer}.{id_col}=YOUR_COLUMN"
+        )
+    if id_col in gdf and "osm_id" not in gdf:
+        found = (gdf[id_col], found[1])  # mapped by hand: read that column as OSM ids
+    ids, bad = osm_ids(found[0], found[1])
+    if bad:
+        raise LayerError(
+            f"{len(bad)} {layer} id(s) are not OpenStreetMap ids, e.g. "
+            f"{', '.join(repr(v) for v in bad[:3])}; the osm preset reads 123, way/123, w123, "
+            f"relation/45 or r45 — map another column with --column {layer}.{id_col}=COLUMN"
+        )
+    return ids
+
+
+#: How the osm preset reads a building's ``building`` tag (DESIGN: households are
+#: estimated for residential buildings only; ``yes`` counts as residential inside
+#: residential landuse). Tags not listed are ``other`` (0 households).
+OSM_BUILDING_USE: dict[str, str] = {
+    "residential": "residential",
+    "apartments": "residential",
+    "house": "residential",
+    "detached": "residential",
+    "semidetached_house": "residential",
+    "terrace": "residential",
+    "dormitory": "residential",
+    "bungalow": "residential",
+    "farm": "residential",
+    "commercial": "commercial",
+    "office": "commercial",
+    "retail": "commercial",
+    "shop": "commercial",
+    "mall": "commercial",
+    "supermarket": "commercial",
+    "hotel": "commercial",
+    "bank": "commercial",
+    "kiosk": "commercial",
+    "school": "public",
+    "university": "public",
+    "college": "public",
+    "kindergarten": "public",
+    "hospital": "public",
+    "civic": "public",
+    "government": "public",
+    "public": "public",
+    "church": "public",
+    "temple": "public",
+    "mosque": "public",
+    "place_of_worship": "public",
+    "train_station": "public",
+    "transportation": "public",
+    "embassy": "public",
+    "industrial": "industrial",
+    "warehouse": "industrial",
+    "factory": "industrial",
+}
 
 
 def _osm_buildings(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Bring an OpenStreetMap building extract to canonical columns."""
-    if not _osm_ids(gdf, "buildings", "building_id"):
-        return gdf
+    """Bring an OpenStreetMap building extract to canonical columns.
+
+    The ``use`` of a building follows :data:`OSM_BUILDING_USE`; ``levels`` comes
+    from ``levels``/``building:levels``/``levels_est``, else ``height_m`` / 3 m.
+    A column mapping given by hand is applied first and never turns this off.
+    """
+    ids = _osm_ids(gdf, "buildings", "building_id")
     out = gdf.copy()
-    kind = out["osm_type"].astype(str).str[0] if "osm_type" in out else "w"
-    out["building_id"] = kind + out["osm_id"].astype("int64").astype(str)
-    if "levels" not in out and "levels_est" in out:
-        out["levels"] = out["levels_est"]
+    if ids is not None:
+        out["building_id"] = ids.to_numpy()
+    if "levels" not in out:
+        for alt in ("building:levels", "building_levels", "levels_est"):
+            if alt in out:
+                out["levels"] = out[alt]
+                break
+    if "height_m" in out or "height" in out:
+        height = pd.to_numeric(out.get("height_m", out.get("height")), errors="coerce")
+        from_height = np.floor(height / 3.0).where(height >= 3.0)
+        if "levels" in out:
+            lv = pd.to_numeric(out["levels"], errors="coerce")
+            out["levels"] = lv.where(lv > 0, from_height)
+        else:
+            out["levels"] = from_height
+    if "use" in out and "building" not in out:
+        return out  # mapped by hand to gridmap's own use values
     tag = out.get("building", pd.Series("yes", index=out.index)).fillna("yes").astype(str)
-    use = tag.map(
-        {
-            "residential": "residential",
-            "apartments": "residential",
-            "house": "residential",
-            "dormitory": "residential",
-            "commercial": "commercial",
-            "office": "commercial",
-            "retail": "commercial",
-            "hotel": "commercial",
-            "school": "public",
-            "university": "public",
-            "hospital": "public",
-            "civic": "public",
-            "industrial": "industrial",
-            "warehouse": "industrial",
-        }
-    ).fillna("other")
+    use = tag.str.strip().str.lower().map(OSM_BUILDING_USE).fillna("other")
     if "is_residential" in out:
         use = use.where(~out["is_residential"].fillna(False).astype(bool), "residential")
     elif "landuse_kind" in out:
@@ -132,17 +263,17 @@ def _osm_buildings(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _osm_landuse_compounds(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Residential landuse polygons as compounds (小区)."""
-    if not _osm_ids(gdf, "compounds", "compound_id"):
+    ids = _osm_ids(gdf, "compounds", "compound_id")
+    if ids is None:
         return gdf
+    gdf = gdf.assign(compound_id=ids.to_numpy())
     kind_col = "landuse" if "landuse" in gdf else "kind"
     if kind_col not in gdf:
         raise LayerError(
             "the osm preset reads residential compounds from a landuse layer with a landuse "
             "(or kind) column; this one has none — map the compounds layer with --layer"
         )
-    out = gdf[gdf[kind_col].astype(str) == "residential"].copy()
-    out["compound_id"] = "w" + out["osm_id"].astype("int64").astype(str)
-    return out
+    return gdf[gdf[kind_col].astype(str) == "residential"].copy()
 
 
 def _osm_roads(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -565,6 +696,14 @@ def read_layers(
     offsets = _parse_coords(coords)
     adapters: dict[str, Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]] = spec.get("adapters", {})
     out: dict[str, gpd.GeoDataFrame] = {}
+    problems: list[str] = []  # every mapping problem, reported together
+    unmapped = sorted(set(column_map or {}) - set(files))
+    if unmapped:
+        problems.append(
+            f"column mapping names layer(s) {', '.join(unmapped)} that "
+            f"{Path(str(source)).name if not isinstance(source, Mapping) else 'the input'} "
+            f"does not have; it has {', '.join(sorted(files)) or 'none'}"
+        )
     for name, (path, lname) in files.items():
         offset = offsets.get(name, offsets.get("*"))
         cmap = dict((column_map or {}).get(name, {}))
@@ -580,17 +719,24 @@ def read_layers(
             gdf = _restore_shapefile_names(name, gdf)
         missing = [src_col for src_col in cmap.values() if src_col not in gdf.columns]
         if missing:
-            raise LayerError(
+            problems.append(
                 f"column mapping for {name} names column(s) {', '.join(missing)} that "
                 f"{path.name} does not have; available: "
-                f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}"
+                f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name)}"
             )
+            continue
         if cmap:
             gdf = gdf.drop(columns=[c for c in cmap if c in gdf.columns and c not in cmap.values()])
             gdf = gdf.rename(columns={v: k for k, v in cmap.items()})
         if name in adapters and (isinstance(source, Mapping) or name in raw_layers):
-            gdf = adapters[name](gdf)
+            try:
+                gdf = adapters[name](gdf)
+            except (LayerError, ValueError, TypeError, KeyError) as exc:
+                problems.append(str(exc) if isinstance(exc, LayerError) else f"{name}: {exc!r}")
+                continue
         out[name] = gdf
+    if problems:
+        raise LayerError(f"{len(problems)} problem(s) reading the layers: " + " | ".join(problems))
     for name, extra in spec.get("extra", {}).items():
         if name in (layer_map or {}) or (name in files and name not in raw_layers):
             continue  # mapped by hand, or already in the canonical format

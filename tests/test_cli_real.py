@@ -67,7 +67,9 @@ def test_partition_real_area_with_derived_communities(tmp_path):
     grids = gpd.read_file(tmp_path / "plan.gpkg", layer="grids")
     assert set(grids["community_id"]) == {"D001", "D002"}
     assert grids["grid_code"].str.fullmatch(r"D00[12]-\d{3}").all()
-    assert grids["households"].between(200, 500).all()
+    assert set(grids["kind"]) <= {"residential", "dedicated"}
+    residential = grids[grids["kind"] == "residential"]  # dedicated grids: outside the band
+    assert residential["households"].between(200, 500).all()
 
 
 @needs_real

@@ -310,7 +310,7 @@ def test_osm_preset_on_a_file_already_canonical(tmp_path, raw):
 def test_osm_preset_says_what_it_needs(tmp_path, raw):
     blds = raw["buildings"].rename(columns={"building_id": "BM"})
     blds.to_file(tmp_path / "x.gpkg", layer="buildings", engine="pyogrio")
-    with pytest.raises(LayerError, match="osm preset expects an osm_id column.*--column buildings"):
+    with pytest.raises(LayerError, match="osm preset expects an OSM id column.*--column buildings"):
         read_layers(tmp_path / "x.gpkg", preset="osm")
 
 
@@ -463,3 +463,86 @@ def test_osm_preset_barriers_of_the_real_areas():
     shanghai = REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg"
     kinds = read_layers(shanghai, preset="osm")["barriers"]["kind"].value_counts()
     assert kinds["boundary"] == 3 and kinds["wall"] == 23 and kinds.sum() == 40
+
+
+# ----------------------------------------------------------------------------- OSM ids (#14)
+
+
+@pytest.mark.parametrize(
+    ("values", "kinds", "expected"),
+    [
+        ([123, 45], ["way", "relation"], ["w123", "r45"]),  # GDAL / pyrosm: id + type
+        (["way/123", "relation/45", "node/7"], None, ["w123", "r45", "n7"]),  # Overpass
+        (["w123", "r45", "n7"], None, ["w123", "r45", "n7"]),  # OSMnx, gridmap
+        ([123.0, "123"], None, ["w123", "w123"]),  # plain numbers: ways
+        ([-6651434], ["relation"], ["r6651434"]),  # osmium's negative relation ids
+        (["W 12", "Relation:3"], None, ["w12", "r3"]),
+    ],
+)
+def test_osm_ids_in_every_form(values, kinds, expected):
+    from gridmap.io import osm_ids
+
+    ids, bad = osm_ids(values, kinds)
+    assert ids.tolist() == expected and bad == []
+
+
+def test_osm_ids_name_what_they_cannot_read():
+    from gridmap.io import osm_ids
+
+    ids, bad = osm_ids(["way/1", "abc", None, "x/2"])
+    assert ids.tolist() == ["w1", None, None, None]
+    assert bad == ["abc", None, "x/2"]
+
+
+def _osm_buildings_file(tmp_path, raw, ids, extra=None) -> Path:
+    blds = (
+        raw["buildings"]
+        .head(len(ids))
+        .drop(columns=["building_id", "use", "households"], errors="ignore")
+    )
+    blds = blds.assign(building=["apartments"] + ["office"] * (len(ids) - 1), **(extra or {}))
+    blds["@id"] = ids
+    path = tmp_path / "osm.gpkg"
+    blds.to_file(path, layer="buildings", engine="pyogrio")
+    return path
+
+
+def test_osm_preset_reads_overpass_ids_and_keeps_the_tags_with_a_column_map(tmp_path, raw):
+    path = _osm_buildings_file(tmp_path, raw, ["way/11", "w12", "relation/13"])
+    got = read_layers(path, preset="osm")["buildings"]
+    assert got["building_id"].tolist() == ["w11", "w12", "r13"]
+    assert got["use"].tolist() == ["residential", "commercial", "commercial"]
+    # mapping the id by hand keeps the preset on: uses from tags, ids normalised
+    got = read_layers(path, preset="osm", column_map={"buildings": {"osm_id": "@id"}})["buildings"]
+    assert got["building_id"].tolist() == ["w11", "w12", "r13"]
+    assert got["use"].tolist() == ["residential", "commercial", "commercial"]
+    got = read_layers(path, preset="osm", column_map={"buildings": {"building_id": "@id"}})
+    assert got["buildings"]["building_id"].tolist() == ["w11", "w12", "r13"]
+    assert got["buildings"]["use"].tolist() == ["residential", "commercial", "commercial"]
+
+
+def test_osm_preset_levels_from_height(tmp_path, raw):
+    path = _osm_buildings_file(
+        tmp_path, raw, [1, 2], extra={"height_m": [31.0, 2.0], "levels": [np.nan, np.nan]}
+    )
+    got = read_layers(path, preset="osm")["buildings"]
+    assert got["levels"].iloc[0] == 10 and np.isnan(got["levels"].iloc[1])
+
+
+def test_osm_preset_bad_ids_are_an_error_not_a_traceback(tmp_path, raw):
+    path = _osm_buildings_file(tmp_path, raw, ["way/1", "not an id"])
+    with pytest.raises(LayerError, match=r"not OpenStreetMap ids, e\.g\. 'not an id'"):
+        read_layers(path, preset="osm", column_map={"buildings": {"osm_id": "@id"}})
+
+
+def test_every_mapping_problem_in_one_run(tmp_path, raw):
+    path = tmp_path / "c.gpkg"
+    write_layers(raw, path)
+    cmap = {
+        "buildings": {"levels": "floors"},
+        "roads": {"class": "grade"},
+        "staff": {"name": "xm"} if "staff" in raw else {"x": "y"},
+    }
+    with pytest.raises(LayerError, match=r"problem\(s\).*floors.*grade") as exc:
+        read_layers(path, column_map=cmap)
+    assert str(exc.value).count("does not have") >= 2

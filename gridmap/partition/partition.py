@@ -170,6 +170,88 @@ def _grid_polygons(
     return geoms, cell_label, moved, split
 
 
+def _solve_between_arterials(
+    units: Any,
+    *,
+    min_households: int,
+    max_households: int,
+    target: float,
+    n_grids: int | None,
+    seed: int | None,
+    initial: np.ndarray | None,
+    dedicated_area: float | None = None,
+) -> tuple[np.ndarray, list[str], dict[int, str], set[int]]:
+    """Solve with arterials as borders (:mod:`gridmap.partition.pieces`).
+
+    Returns the labels, the notes and the grids that had to span a main road,
+    with the reason.
+    """
+    from gridmap.partition.pieces import (
+        arterial_pieces,
+        dedicated_grids,
+        forced_grids,
+        restrict,
+    )
+
+    pieces = (
+        arterial_pieces(units, min_households=min_households, dedicated_area=dedicated_area)
+        if n_grids is None
+        else None
+    )
+    if pieces is None:
+        labels, notes = solve(
+            units,
+            min_households=min_households,
+            max_households=max_households,
+            target=target,
+            n_grids=n_grids,
+            seed=seed,
+            initial=initial,
+        )
+        return labels, notes, {}, set()
+    before = len(np.unique(pieces.piece))
+    labels, notes = solve(
+        restrict(units, pieces.piece),
+        min_households=min_households,
+        max_households=max_households,
+        target=target,
+        seed=seed,
+        initial=initial,
+    )
+    notes = [n for n in notes if not n.startswith("community is in ")]
+    lead = (
+        [
+            f"main roads cut the community into {pieces.n_original} pieces with households; "
+            f"grids follow them ({before} partitioned on their own)"
+        ]
+        if pieces.n_original > 1
+        else []
+    )
+    lead.extend(pieces.merged)
+    forced = forced_grids(labels, pieces, units.households)
+    total = int(np.asarray(units.households).sum())
+    if total < min_households and pieces.n_original > 1:
+        forced = {
+            int(g): f"the community holds only {total} households: one grid across its main roads"
+            for g in np.unique(labels)
+        }
+    dedicated = dedicated_grids(labels, pieces)
+    if dedicated:
+        notes = [
+            n
+            for n in notes
+            if not (n.startswith("only ") or (n.startswith("piece ") and "no households" in n))
+        ]
+        ded_hh = [int(np.asarray(units.households)[labels == g].sum()) for g in sorted(dedicated)]
+        lead.append(
+            f"{len(dedicated)} dedicated grid(s) 专属网格 for land between main roads with few "
+            f"households and at least {(dedicated_area or 0.0) / 1e4:g} ha (households: "
+            f"{', '.join(map(str, ded_hh))}); outside the band"
+        )
+        forced = {g: why for g, why in forced.items() if g not in dedicated}
+    return labels, lead + notes, forced, dedicated
+
+
 def _out_of_band(units: Any, labels: np.ndarray, lo: int, hi: int) -> float:
     H = np.bincount(labels, weights=units.households)
     H = H[H > 0]
@@ -247,7 +329,14 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
             whole = rows["part"].isna()
             rows.loc[whole, "households"] = rows.loc[whole, "building_id"].map(now)
             member_rows.append(rows.assign(grid_key=lk["code"]))
-            grid_rows.append({"key": lk["code"], "geometry": lk["geometry"], "locked": True})
+            grid_rows.append(
+                {
+                    "key": lk["code"],
+                    "geometry": lk["geometry"],
+                    "locked": True,
+                    "kind": lk.get("kind") or "residential",
+                }
+            )
         notes.append(f"{len(locked)} locked grid(s) kept as they were")
     free_b = blds.loc[~taken]
     hh_parts: dict[str, str] = {}
@@ -262,6 +351,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
             min_households=min_h,
             max_households=max_h,
             target=target,
+            road_classes=task.get("road_classes"),
         )
         notes.extend(units.notes)
         initial = None
@@ -288,8 +378,9 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                 )
                 initial = np.full(units.n, -1, dtype=np.int64)
                 initial[best["unit"].to_numpy()] = best["code"].to_numpy()
-        labels, solver_notes = solve(
+        labels, solver_notes, forced, dedicated = _solve_between_arterials(
             units,
+            dedicated_area=task.get("dedicated_area"),
             min_households=min_h,
             max_households=max_h,
             target=target,
@@ -312,15 +403,18 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                 max_households=max_h,
                 target=target,
                 split_compounds=retry,
+                road_classes=task.get("road_classes"),
             )
             if len(units2.cells) == len(units.cells):
                 start = np.full(units2.n, -1, dtype=np.int64)
                 start[units2.cell_unit] = labels[units.cell_unit]
-                labels2, notes2 = solve(
+                labels2, notes2, forced2, dedicated2 = _solve_between_arterials(
                     units2,
+                    dedicated_area=task.get("dedicated_area"),
                     min_households=min_h,
                     max_households=max_h,
                     target=target,
+                    n_grids=None,
                     seed=task["seed"],
                     initial=start,
                 )
@@ -328,6 +422,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                     units, labels, min_h, max_h
                 ):
                     units, labels = units2, labels2
+                    forced, dedicated = forced2, dedicated2
                     solver_notes = [
                         *notes2,
                         f"{len(retry)} compound(s) that fit the band were split to reach it",
@@ -340,6 +435,13 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
         geom_of, cell_label, moved, split = _grid_polygons(
             units.cells, labels[units.cell_unit], cell_hh
         )
+        # a grid keeps its "forced across a main road" reason when most of it stays
+        forced_of = {
+            int(g): why
+            for g, why in forced.items()
+            if np.any(cell_label[labels[units.cell_unit] == g] == g)
+        }
+        kind_of = {int(g): "dedicated" for g in dedicated}
         if moved:
             notes.append(f"{moved} detached piece(s) of land joined the neighbouring grid")
         if split:
@@ -349,7 +451,15 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
             )
         for g, poly in sorted(geom_of.items()):
             key = prev_codes[g] if g < len(prev_codes) else f"new-{g}"
-            grid_rows.append({"key": key, "geometry": poly, "locked": False})
+            grid_rows.append(
+                {
+                    "key": key,
+                    "geometry": poly,
+                    "locked": False,
+                    "forced": forced_of.get(g),
+                    "kind": kind_of.get(g, "residential"),
+                }
+            )
         gl = cell_label[mem["cell"].to_numpy()]
         keys = np.array(
             [prev_codes[g] if g < len(prev_codes) else f"new-{g}" for g in gl], dtype=object
@@ -428,15 +538,22 @@ def _tasks(
         .groupby(pd.Series(bcid).dropna().astype(str))
     }
 
-    def lines(frame: gpd.GeoDataFrame | None) -> tuple[shapely.STRtree | None, np.ndarray]:
+    def lines(
+        frame: gpd.GeoDataFrame | None, column: str
+    ) -> tuple[shapely.STRtree | None, np.ndarray, np.ndarray]:
         if frame is None or len(frame) == 0:
-            return None, np.empty(0, dtype=object)
+            return None, np.empty(0, dtype=object), np.empty(0, dtype=object)
         g = np.asarray(frame.geometry.array, dtype=object)
-        g = g[~shapely.is_missing(g) & ~shapely.is_empty(g)]
-        return shapely.STRtree(g), g
+        ok = ~shapely.is_missing(g) & ~shapely.is_empty(g)
+        vals = (
+            frame[column].astype(object).to_numpy()
+            if column in frame.columns
+            else np.full(len(frame), None, dtype=object)
+        )
+        return shapely.STRtree(g[ok]), g[ok], vals[ok]
 
-    rtree, rgeoms = lines(layers.roads)
-    btree, bgeoms = lines(layers.barriers)
+    rtree, rgeoms, rclass = lines(layers.roads, "class")
+    btree, bgeoms, _ = lines(layers.barriers, "kind")
     cp = layers.compounds
     if cp is not None and len(cp):
         cgeoms = np.asarray(cp.geometry.array, dtype=object)
@@ -479,6 +596,7 @@ def _tasks(
                     "code": code,
                     "geometry": row.geometry,
                     "members": set(rows["building_id"]),
+                    "kind": str(row["kind"]) if "kind" in pg.columns else "residential",
                     "rows": rows.reset_index(drop=True),
                 }
             )
@@ -504,6 +622,7 @@ def _tasks(
                 "buildings": sub,
                 "households": sub_hh,
                 "roads": _near(rtree, rgeoms, geom),
+                "road_classes": _near(rtree, rclass, geom),
                 "barriers": _near(btree, bgeoms, geom),
                 "compounds": comp,
                 "min": min_households,
@@ -530,6 +649,7 @@ def _quality(
     previous: Plan | None,
     households: pd.DataFrame | None,
     notes: dict[str, list[str]],
+    area_cap_m2: float | None = None,
 ) -> Any:
     from gridmap.partition.quality import quality_report
 
@@ -542,6 +662,7 @@ def _quality(
         previous=previous,
         households=households,
         notes=notes,
+        area_cap_m2=area_cap_m2,
     )
 
 
@@ -557,6 +678,8 @@ def partition(
     locked: Iterable[str] | None = None,
     n_jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    dedicated_area_m2: float | None = 50_000.0,
+    area_cap_m2: float | None = 1_000_000.0,
 ) -> Plan:
     """Cut every community into contiguous, compact, household-balanced grids.
 
@@ -589,6 +712,14 @@ def partition(
         Worker processes; communities are solved in parallel.
     progress : callable, optional
         Called as ``progress(done_communities, total)``.
+    dedicated_area_m2 : float or None, default 50,000
+        Land between main roads (arterials) of at least this area holding fewer
+        than ``min_households`` becomes a dedicated grid (专属网格, ``kind`` =
+        ``"dedicated"``: offices, a campus, a park), outside the band, instead
+        of joining a residential grid across a main road. None: never.
+    area_cap_m2 : float or None, default 1,000,000
+        Largest area of a residential grid; the report names the grids above
+        it (``over_area_cap``). None: no cap.
 
     Returns
     -------
@@ -638,6 +769,8 @@ def partition(
         previous=previous,
         locked=locked_list,
     )
+    for t in tasks:
+        t["dedicated_area"] = dedicated_area_m2
     total = len(tasks)
     results: list[dict[str, Any] | None] = [None] * total
     if n_jobs == 1 or total <= 1:
@@ -667,6 +800,8 @@ def partition(
         locked=locked_list,
         assign_codes=assign_codes,
         boundary_descriptions=boundary_descriptions,
+        area_cap_m2=area_cap_m2,
+        dedicated_area_m2=dedicated_area_m2,
     )
 
 
@@ -711,6 +846,8 @@ def _assemble(
     locked: list[str],
     assign_codes: Callable[..., gpd.GeoDataFrame],
     boundary_descriptions: Callable[..., pd.Series],
+    area_cap_m2: float | None = None,
+    dedicated_area_m2: float | None = None,
 ) -> Plan:
     grid_records = []
     member_frames = []
@@ -722,7 +859,14 @@ def _assemble(
         for g in r["grids"]:
             uid = f"{cid}\x00{g['key']}"
             grid_records.append(
-                {"uid": uid, "community_id": cid, "key": g["key"], "locked": g["locked"]}
+                {
+                    "uid": uid,
+                    "community_id": cid,
+                    "key": g["key"],
+                    "locked": g["locked"],
+                    "forced": g.get("forced"),
+                    "kind": g.get("kind", "residential"),
+                }
             )
             grid_records[-1]["geometry"] = g["geometry"]
         m = r["members"]
@@ -731,7 +875,10 @@ def _assemble(
         for h, key in r["household_parts"].items():
             hh_grid[h] = f"{cid}\x00{key}"
     grids = gpd.GeoDataFrame(
-        pd.DataFrame(grid_records, columns=["uid", "community_id", "key", "locked", "geometry"]),
+        pd.DataFrame(
+            grid_records,
+            columns=["uid", "community_id", "key", "locked", "forced", "kind", "geometry"],
+        ),
         geometry="geometry",
         crs=layers.crs,
     )
@@ -806,8 +953,20 @@ def _assemble(
     grids = grids.drop(columns=["uid", "key"])
     grids = grids.sort_values(["community_id", "grid_code"], kind="stable").reset_index(drop=True)
     grids["boundary_desc"] = boundary_descriptions(grids, layers.roads).to_numpy()
+    for cid, code, why in zip(
+        grids["community_id"], grids["grid_code"], grids["forced"], strict=True
+    ):
+        if isinstance(why, str):
+            notes.setdefault(cid, []).append(f"grid {code} {why}")
+    extra = grids[["kind", "forced"]]
     grids = gpd.GeoDataFrame(
         grids[[*GRID_COLUMNS, "geometry"]], geometry="geometry", crs=layers.crs
+    )
+    grids.insert(len(GRID_COLUMNS), "kind", extra["kind"].fillna("residential").to_numpy())
+    grids.insert(
+        len(GRID_COLUMNS) + 1,
+        "arterial_forced",
+        extra["forced"].map(lambda v: isinstance(v, str)).to_numpy(dtype=bool),
     )
     bld = bld.sort_values(["building_id", "part"], kind="stable", na_position="first")
     bld = bld.reset_index(drop=True)
@@ -820,6 +979,7 @@ def _assemble(
         previous=previous,
         households=hh_rows,
         notes={k: v for k, v in notes.items() if v},
+        area_cap_m2=area_cap_m2,
     )
     figures = report.grids.drop(
         columns=[c for c in report.grids.columns if c in grids.columns and c != "grid_code"]
@@ -834,6 +994,8 @@ def _assemble(
         "n_grids": dict(n_grids) if isinstance(n_grids, Mapping) else n_grids,
         "locked": locked,
         "previous": previous is not None,
+        "dedicated_area_m2": dedicated_area_m2,
+        "area_cap_m2": area_cap_m2,
     }
     return Plan(
         grids=grids,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EDGE_TOLERANCE",
     "AREA_TOLERANCE",
+    "ARTERIAL_LIMIT",
     "quality_report",
     "add_notes",
     "summary_text",
@@ -39,6 +40,9 @@ __all__ = [
 
 #: Two grids share an edge where their boundaries are within this distance (metres).
 EDGE_TOLERANCE = 0.01
+
+#: A grid with more arterial road than this (metres) inside it is "crossed" by the arterial.
+ARTERIAL_LIMIT = 50.0
 
 #: Gap or overlap areas below this (m²) are float noise: not noted, reported as computed.
 AREA_TOLERANCE = 1.0
@@ -188,21 +192,45 @@ def _enclaves(geoms: np.ndarray, community: np.ndarray, areas: np.ndarray) -> np
     return enclosed_by
 
 
-def _line_network(layers: Layers) -> np.ndarray:
-    """Road and barrier lines (polygon barriers as their outlines)."""
-    lines: list[np.ndarray] = []
-    for frame in (layers.roads, layers.barriers):
-        if frame is None or len(frame) == 0:
-            continue
-        g = np.asarray(frame.geometry.array, dtype=object)
-        g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
-        types = shapely.get_type_id(g)
-        polygonal = np.isin(types, [_POLYGON, _MULTIPOLYGON])
-        g = np.where(polygonal, shapely.boundary(g), g)
-        lines.append(g)
-    if not lines:
-        return np.empty(0, dtype=object)
-    return np.concatenate(lines)
+def _line_kinds(layers: Layers) -> dict[str, np.ndarray]:
+    """Split the road and barrier lines by kind (see :mod:`gridmap.partition.roads`).
+
+    Kinds: ``streets`` (vehicle), ``roads`` (all), ``walls``, ``water``, ``lines``
+    (every road and barrier line) and ``arterials``.
+    """
+    from gridmap.partition.roads import ARTERIAL, OTHER, PATH, barrier_groups, road_ranks
+
+    empty = np.empty(0, dtype=object)
+    out = {k: empty for k in ("streets", "roads", "walls", "water", "lines", "arterials")}
+    found: list[np.ndarray] = []
+    roads = layers.roads
+    if roads is not None and len(roads):
+        g = np.asarray(roads.geometry.array, dtype=object)
+        ok = ~(shapely.is_missing(g) | shapely.is_empty(g))
+        ranks = road_ranks(roads["class"] if "class" in roads.columns else [None] * len(roads))[ok]
+        g = _outlines(g[ok])
+        out["streets"] = g[ranks < PATH]
+        out["roads"] = g[ranks < OTHER]
+        out["arterials"] = g[ranks == ARTERIAL]
+        found.append(g)
+    bars = layers.barriers
+    if bars is not None and len(bars):
+        g = np.asarray(bars.geometry.array, dtype=object)
+        ok = ~(shapely.is_missing(g) | shapely.is_empty(g))
+        groups = barrier_groups(bars["kind"] if "kind" in bars.columns else [None] * len(bars))[ok]
+        g = _outlines(g[ok])
+        out["walls"] = g[groups == "wall"]
+        out["water"] = g[groups == "water"]
+        found.append(g)
+    if found:
+        out["lines"] = np.concatenate(found)
+    return out
+
+
+def _outlines(g: np.ndarray) -> np.ndarray:
+    types = shapely.get_type_id(g)
+    polygonal = np.isin(types, [_POLYGON, _MULTIPOLYGON])
+    return np.where(polygonal, shapely.boundary(g), g) if polygonal.any() else g
 
 
 _THREADS = min(os.cpu_count() or 1, 4)
@@ -248,31 +276,24 @@ def in_threads(
         return np.concatenate([np.asarray(o) for o in out])
 
 
-def _internal_edges(
-    geoms: np.ndarray, community: np.ndarray, lines: np.ndarray, road_tolerance: float
-) -> pd.DataFrame:
-    """Edges shared by two grids of the same community, with their length on roads.
+def _internal_edges(geoms: np.ndarray, community: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Edges shared by two grids of the same community.
 
     Returns one row per neighbour pair ``i < j``: ``i``, ``j``, ``length``
-    (metres of ``i``'s boundary within :data:`EDGE_TOLERANCE` of grid ``j``) and
-    ``on_roads`` (metres of that edge within ``road_tolerance`` of a line).
+    (metres of ``i``'s boundary within :data:`EDGE_TOLERANCE` of grid ``j``), and
+    the shared linework of each row.
     """
     empty = pd.DataFrame(
-        {
-            "i": np.empty(0, np.int64),
-            "j": np.empty(0, np.int64),
-            "length": np.empty(0),
-            "on_roads": np.empty(0),
-        }
+        {"i": np.empty(0, np.int64), "j": np.empty(0, np.int64), "length": np.empty(0)}
     )
     if len(geoms) < 2:
-        return empty
+        return empty, np.empty(0, dtype=object)
     tree = shapely.STRtree(geoms)
     i_idx, j_idx = tree.query(geoms, predicate="dwithin", distance=EDGE_TOLERANCE)
     keep = (i_idx < j_idx) & (community[i_idx] == community[j_idx])
     i_idx, j_idx = i_idx[keep], j_idx[keep]
     if len(i_idx) == 0:
-        return empty
+        return empty, np.empty(0, dtype=object)
     uniq_j, inv = np.unique(j_idx, return_inverse=True)
     grown = in_threads(shapely.buffer, geoms[uniq_j], EDGE_TOLERANCE, quad_segs=2)
     bound_i = shapely.boundary(geoms[i_idx])
@@ -287,22 +308,83 @@ def _internal_edges(
     length = np.where(use_exact, exact_len, length)
     real = length > 10 * EDGE_TOLERANCE
     i_idx, j_idx, shared, length = i_idx[real], j_idx[real], shared[real], length[real]
-    on_roads = np.zeros(len(i_idx))
-    if len(lines) and len(i_idx):
-        rbuf = in_threads(shapely.buffer, lines, road_tolerance, quad_segs=8)
-        rtree = shapely.STRtree(rbuf)
-        e_idx, r_idx = rtree.query(shared, predicate="intersects")
-        if len(e_idx):
-            pieces = in_threads(shapely.intersection, shared[e_idx], rbuf[r_idx])
-            order = np.argsort(e_idx, kind="stable")
-            e_sorted, pieces = e_idx[order], pieces[order]
-            starts = np.flatnonzero(np.r_[True, e_sorted[1:] != e_sorted[:-1]])
-            ends = np.r_[starts[1:], len(e_sorted)]
-            for s, t in zip(starts, ends, strict=True):
-                merged = pieces[s] if t - s == 1 else shapely.union_all(pieces[s:t])
-                on_roads[e_sorted[s]] = shapely.length(merged)
-            on_roads = np.minimum(on_roads, length)
-    return pd.DataFrame({"i": i_idx, "j": j_idx, "length": length, "on_roads": on_roads})
+    # one linear geometry per edge (drop stray points of the intersection)
+    shared = np.asarray(shared, dtype=object)
+    mixed = ~np.isin(shapely.get_type_id(shared), [1, 5])
+    for k in np.flatnonzero(mixed):
+        parts = shapely.get_parts(shared[k])
+        parts = parts[np.isin(shapely.get_type_id(parts), [1, 2, 5])]
+        shared[k] = shapely.line_merge(shapely.multilinestrings(parts)) if len(parts) else parts
+    return pd.DataFrame({"i": i_idx, "j": j_idx, "length": length}), shared
+
+
+def _on_lines(
+    shared: np.ndarray, kinds: Mapping[str, np.ndarray], tolerance: float
+) -> dict[str, np.ndarray]:
+    """Metres of every edge within ``tolerance`` of each kind of line (one merged buffer each)."""
+    from gridmap.partition.roads import length_near
+
+    out = {
+        k: length_near(shared, kinds[k], tolerance) for k in ("roads", "walls", "water", "lines")
+    }
+    out["streets"], out["off_street"] = length_near(
+        shared, kinds["streets"], tolerance, outside=True
+    )
+    return out
+
+
+def _arterials_inside(geoms: np.ndarray, arterials: np.ndarray, tolerance: float) -> np.ndarray:
+    """Metres of arterial road inside each grid, farther than ``tolerance`` from its boundary."""
+    out = np.zeros(len(geoms))
+    if len(geoms) == 0 or len(arterials) == 0:
+        return out
+    g_idx, a_idx = shapely.STRtree(arterials).query(geoms, predicate="intersects")
+    if len(g_idx) == 0:
+        return out
+    rim = shapely.buffer(shapely.boundary(geoms[g_idx]), tolerance, quad_segs=4)
+    inside = shapely.difference(shapely.intersection(arterials[a_idx], geoms[g_idx]), rim)
+    return np.bincount(g_idx, weights=shapely.length(inside), minlength=len(geoms))
+
+
+def _street_blocks(
+    cgeom: Any, streets: np.ndarray, reps: np.ndarray, bhh: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of a community cut by its vehicle streets, and the households in each."""
+    from gridmap.partition.units import _blocks
+
+    near = streets[shapely.intersects(streets, cgeom)] if len(streets) else streets
+    blocks = _blocks(cgeom, near)
+    hh = np.zeros(len(blocks))
+    if len(blocks) and len(reps):
+        p_idx, b_idx = shapely.STRtree(blocks).query(reps, predicate="within")
+        np.add.at(hh, b_idx, bhh[p_idx])
+    return blocks, hh
+
+
+def _forced_off_street(
+    off: np.ndarray, blocks: np.ndarray, block_hh: np.ndarray, max_households: int
+) -> tuple[float, list[tuple[float, float]]]:
+    """Metres of off-street border inside street blocks too big for one grid.
+
+    Returns the forced length and, per such block, (households, metres of cuts).
+    """
+    if len(off) == 0 or len(blocks) == 0:
+        return 0.0, []
+    parts = shapely.get_parts(off)
+    parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]
+    if len(parts) == 0:
+        return 0.0, []
+    mid = shapely.line_interpolate_point(parts, 0.5, normalized=True)
+    p_idx, b_idx = shapely.STRtree(blocks).query(mid, predicate="intersects")
+    first = np.unique(p_idx, return_index=True)[1]
+    p_idx, b_idx = p_idx[first], b_idx[first]
+    big = block_hh[b_idx] > max_households
+    lens = shapely.length(parts[p_idx])
+    per_block: dict[int, float] = {}
+    for b, ln in zip(b_idx[big], lens[big], strict=True):
+        per_block[int(b)] = per_block.get(int(b), 0.0) + float(ln)
+    forced = float(lens[big].sum())
+    return forced, sorted(((float(block_hh[b]), m) for b, m in per_block.items()), reverse=True)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -415,6 +497,7 @@ def quality_report(
     households: pd.DataFrame | None = None,
     road_tolerance: float = 5.0,
     notes: Mapping[str, Iterable[str]] | None = None,
+    area_cap_m2: float | None = None,
 ) -> QualityReport:
     """Measure a set of grids against the rules of a good partition (``DESIGN.md`` §4).
 
@@ -433,7 +516,10 @@ def quality_report(
     contiguity
         ``n_parts``: connected polygons of the grid after dissolving parts that
         share an edge (parts touching at a point only count separately); 1 is
-        contiguous. ``is_enclave``/``enclosed_by``: a grid *A* is an enclave
+        contiguous (``n_enclaves`` per community and overall counts residential
+        enclaves; a dedicated grid — a campus ringed by main roads — inside
+        another is counted apart, ``n_dedicated_enclosed``, and noted).
+        ``is_enclave``/``enclosed_by``: a grid *A* is an enclave
         when it lies inside a hole of another grid *B* of the same community —
         *A* is covered by *B* with its holes filled (within
         :data:`EDGE_TOLERANCE`) — so every way out of *A* crosses *B*;
@@ -618,15 +704,45 @@ def quality_report(
     is_enclave = enclosed >= 0
     enclosed_by = np.where(is_enclave, codes[np.maximum(enclosed, 0)], None)
 
-    edges = _internal_edges(geoms, community, _line_network(layers), road_tolerance)
+    kinds = _line_kinds(layers)
+    edges, shared = _internal_edges(geoms, community)
     ei, ej = edges["i"].to_numpy(), edges["j"].to_numpy()
-    elen, eroad = edges["length"].to_numpy(), edges["on_roads"].to_numpy()
-    internal = np.bincount(ei, elen, n) + np.bincount(ej, elen, n)
-    on_roads = np.bincount(ei, eroad, n) + np.bincount(ej, eroad, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_roads = np.where(internal > 0, on_roads / internal, np.nan)
+    elen = edges["length"].to_numpy()
+    on = _on_lines(shared, kinds, road_tolerance)
+    eroad = on["roads"]
 
+    def per_grid(values: np.ndarray) -> np.ndarray:
+        return np.bincount(ei, values, n) + np.bincount(ej, values, n)
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    internal = per_grid(elen)
+    on_roads = per_grid(eroad)
+    on_streets = per_grid(on["streets"])
+    on_walls = per_grid(on["walls"])
+    on_water = per_grid(on["water"])
+    on_lines = per_grid(on["lines"])
+    share_roads = ratio(on_roads, internal)
+    art_inside = _arterials_inside(geoms, kinds["arterials"], road_tolerance)
+    art_forced = (
+        grids["arterial_forced"].fillna(False).to_numpy(dtype=bool)
+        if "arterial_forced" in grids.columns
+        else np.zeros(n, dtype=bool)
+    )
+    art_bad = art_inside > ARTERIAL_LIMIT
+
+    kind = (
+        grids["kind"].fillna("residential").astype(str).to_numpy(dtype=object)
+        if "kind" in grids.columns
+        else np.full(n, "residential", dtype=object)
+    )
+    dedicated = kind == "dedicated"
     in_band = (hh >= min_households) & (hh <= max_households)
+    over_cap = (
+        ~dedicated & (area > area_cap_m2) if area_cap_m2 is not None else np.zeros(n, dtype=bool)
+    )
 
     stab_kept = np.zeros(n)
     stab_cmp = np.zeros(n)
@@ -654,11 +770,13 @@ def quality_report(
     )
     comm_total = pd.Series(hh).groupby(community).sum()
     exempt = np.array([comm_total.get(c, 0.0) < min_households for c in community], dtype=bool)
+    exempt |= dedicated
 
     grid_df = pd.DataFrame(
         {
             "grid_code": codes,
             "community_id": community,
+            "kind": kind,
             "households": hh,
             "persons": persons,
             "n_buildings": n_buildings.astype(np.int64),
@@ -674,8 +792,18 @@ def quality_report(
             "n_split_buildings": n_split.astype(np.int64),
             "n_unjustified_splits": n_unjust.astype(np.int64),
             "internal_boundary_m": internal,
+            "boundary_on_streets_m": on_streets,
+            "share_boundary_on_streets": ratio(on_streets, internal),
             "boundary_on_roads_m": on_roads,
             "share_boundary_on_roads": share_roads,
+            "boundary_on_walls_m": on_walls,
+            "boundary_on_water_m": on_water,
+            "boundary_on_lines_m": on_lines,
+            "share_boundary_on_lines": ratio(on_lines, internal),
+            "arterial_inside_m": art_inside,
+            "arterial_forced": art_forced,
+            "households_per_km2": ratio(hh * 1e6, area),
+            "over_area_cap": over_cap,
             "stability": stability,
         }
     )
@@ -684,8 +812,19 @@ def quality_report(
 
     members = pd.Series(np.arange(n)).groupby(community).apply(lambda s: s.to_numpy())
     edge_comm = community[ei] if len(ei) else np.empty(0, dtype=object)
-    edge_frame = pd.DataFrame({"cid": edge_comm, "length": elen, "on_roads": eroad})
-    edge_sums = edge_frame.groupby("cid")[["length", "on_roads"]].sum()
+    sums = ["length", "roads", "streets", "walls", "water", "lines"]
+    edge_frame = pd.DataFrame({"cid": edge_comm, "length": elen, **{k: on[k] for k in sums[1:]}})
+    edge_sums = edge_frame.groupby("cid")[sums].sum()
+    off_of = {
+        str(c): on["off_street"][np.flatnonzero(edge_comm == c)] for c in np.unique(edge_comm)
+    }
+    lb = layers.buildings
+    if "community_id" in lb.columns and len(lb):
+        b_reps = shapely.point_on_surface(np.asarray(lb.geometry.array, dtype=object))
+        b_cid = lb["community_id"].astype(str).to_numpy(dtype=object)
+        b_hh = layer_hh.to_numpy(dtype=float)
+    else:
+        b_reps, b_cid, b_hh = np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty(0)
     split_by_comm = assigned.assign(cid=assigned["grid_code"].map(lambda c: community[code_pos[c]]))
     split_by_comm = split_by_comm.drop_duplicates(["cid", "building_id"])
     split_counts = split_by_comm.groupby("cid")[["split", "unjustified"]].sum()
@@ -719,7 +858,15 @@ def quality_report(
         else:
             gap, outside, overlap = comm_area, 0.0, 0.0
         il = float(edge_sums["length"].get(cid, 0.0))
-        ir = float(edge_sums["on_roads"].get(cid, 0.0))
+        ir = float(edge_sums["roads"].get(cid, 0.0))
+        ist = float(edge_sums["streets"].get(cid, 0.0))
+        forced_off, big_blocks = 0.0, list[tuple[float, float]]()
+        if il - ist > 0.5 and cgeom is not None and cid in off_of and len(kinds["streets"]):
+            mine = b_cid == cid
+            blocks, block_hh = _street_blocks(cgeom, kinds["streets"], b_reps[mine], b_hh[mine])
+            forced_off, big_blocks = _forced_off_street(
+                off_of[cid], blocks, block_hh, max_households
+            )
         n_in = int(in_band[idx].sum()) if k else 0
         below = total < min_households
         feasible = _band_feasible(total, min_households, max_households)
@@ -759,13 +906,42 @@ def quality_report(
         bad = [codes[i] for i in idx if not valid[i]]
         if bad:
             text.append(f"invalid grid geometry (repaired with make_valid): {', '.join(bad[:5])}")
-        encl = [f"{codes[i]} inside {enclosed_by[i]}" for i in idx if is_enclave[i]]
+        encl = [
+            f"{codes[i]} inside {enclosed_by[i]}" for i in idx if is_enclave[i] and not dedicated[i]
+        ]
+        ringed = [
+            f"{codes[i]} inside {enclosed_by[i]}" for i in idx if is_enclave[i] and dedicated[i]
+        ]
+        if ringed:
+            text.append(f"dedicated grid(s) ringed by another grid: {', '.join(ringed[:5])}")
         if encl:
             text.append(f"enclave(s): {', '.join(encl[:5])}")
         if s_unjust:
             text.append(f"{s_unjust} building(s) split across grids without need")
         if un_n:
             text.append(f"{un_n} building(s) ({un_hh:g} households) in no grid")
+        for bh, metres in [b for b in big_blocks if b[1] >= 50.0][:3]:
+            text.append(
+                f"a block of {bh:,.0f} households with no internal street: "
+                f"{metres / 1000:.1f} km of cuts between buildings"
+            )
+        unforced = il - ist - forced_off
+        if k and unforced > 0.5 and len(kinds["streets"]):
+            text.append(
+                f"{unforced / 1000:.2f} km of border off the streets where the blocks allowed "
+                "streets"
+            )
+        caps = [f"{codes[i]} ({area[i] / 1e6:.2f} km²)" for i in idx if over_cap[i]]
+        if caps and area_cap_m2 is not None:
+            text.append(
+                f"residential grid(s) above the area cap of {area_cap_m2 / 1e6:g} km²: "
+                f"{', '.join(caps[:5])}"
+            )
+        art_names = [codes[i] for i in idx if art_bad[i] and not art_forced[i]]
+        if art_names:
+            text.append(
+                f"arterial road inside grid(s) {', '.join(art_names[:5])} (> {ARTERIAL_LIMIT:g} m)"
+            )
         text.extend(extra_notes.pop(cid, []))
         rows.append(
             {
@@ -780,7 +956,7 @@ def quality_report(
                 "n_in_band": n_in,
                 "share_in_band": _share(n_in, k),
                 "n_multipart": int((n_parts[idx] > 1).sum()) if k else 0,
-                "n_enclaves": int(is_enclave[idx].sum()) if k else 0,
+                "n_enclaves": int((is_enclave & ~dedicated)[idx].sum()) if k else 0,
                 "gap_area_m2": gap,
                 "overlap_area_m2": overlap,
                 "outside_area_m2": outside,
@@ -791,8 +967,20 @@ def quality_report(
                 "mean_polsby_popper": float(np.nanmean(pp[idx])) if k else math.nan,
                 "min_polsby_popper": float(np.nanmin(pp[idx])) if k else math.nan,
                 "internal_boundary_m": il,
+                "boundary_on_streets_m": ist,
+                "share_boundary_on_streets": _share(ist, il),
                 "boundary_on_roads_m": ir,
                 "share_boundary_on_roads": _share(ir, il),
+                "boundary_on_walls_m": float(edge_sums["walls"].get(cid, 0.0)),
+                "boundary_on_water_m": float(edge_sums["water"].get(cid, 0.0)),
+                "boundary_on_lines_m": float(edge_sums["lines"].get(cid, 0.0)),
+                "share_boundary_on_lines": _share(float(edge_sums["lines"].get(cid, 0.0)), il),
+                "off_street_m": max(il - ist, 0.0),
+                "forced_off_street_m": forced_off,
+                "share_boundary_on_streets_allowed": _share(ist, il - forced_off),
+                "arterial_inside_m": float(art_inside[idx].sum()) if k else 0.0,
+                "n_grids_arterial_inside": int((art_bad[idx] & ~art_forced[idx]).sum()) if k else 0,
+                "n_grids_arterial_forced": int((art_bad[idx] & art_forced[idx]).sum()) if k else 0,
                 "households_cv": _cv(hh[idx]),
                 "stability": _share(kept, cmp_) if previous is not None else math.nan,
                 "notes": "; ".join(text),
@@ -820,11 +1008,19 @@ def quality_report(
         "max_households": max_households,
         "n_in_band": int(in_band.sum()),
         "share_in_band": _share(int(in_band.sum()), n),
+        "n_dedicated": int(dedicated.sum()),
+        "n_residential_in_band": int((in_band & ~dedicated).sum()),
+        "share_residential_in_band": _share(
+            int((in_band & ~dedicated).sum()), int((~dedicated).sum())
+        ),
+        "area_cap_m2": area_cap_m2,
+        "n_over_area_cap": int(over_cap.sum()),
         "n_band_exempt": int(exempt.sum()),
         "n_communities_below_min": int(comm_df["below_min"].sum()) if len(rows) else 0,
         "n_multipart": int((n_parts > 1).sum()),
         "n_invalid": int((~valid).sum()),
-        "n_enclaves": int(is_enclave.sum()),
+        "n_enclaves": int((is_enclave & ~dedicated).sum()),
+        "n_dedicated_enclosed": int((is_enclave & dedicated).sum()),
         "gap_area_m2": float(comm_df["gap_area_m2"].sum()) if len(rows) else 0.0,
         "overlap_area_m2": float(comm_df["overlap_area_m2"].sum()) if len(rows) else 0.0,
         "outside_area_m2": float(comm_df["outside_area_m2"].sum()) if len(rows) else 0.0,
@@ -838,8 +1034,23 @@ def quality_report(
         "mean_polsby_popper": float(np.nanmean(pp)) if n and not np.isnan(pp).all() else math.nan,
         "min_polsby_popper": float(np.nanmin(pp)) if n and not np.isnan(pp).all() else math.nan,
         "internal_boundary_m": float(elen.sum()),
+        "boundary_on_streets_m": float(on["streets"].sum()),
+        "share_boundary_on_streets": _share(float(on["streets"].sum()), float(elen.sum())),
         "boundary_on_roads_m": float(eroad.sum()),
         "share_boundary_on_roads": _share(float(eroad.sum()), float(elen.sum())),
+        "boundary_on_walls_m": float(on["walls"].sum()),
+        "boundary_on_water_m": float(on["water"].sum()),
+        "boundary_on_lines_m": float(on["lines"].sum()),
+        "share_boundary_on_lines": _share(float(on["lines"].sum()), float(elen.sum())),
+        "forced_off_street_m": float(comm_df["forced_off_street_m"].sum()) if len(rows) else 0.0,
+        "share_boundary_on_streets_allowed": _share(
+            float(on["streets"].sum()),
+            float(elen.sum()) - (float(comm_df["forced_off_street_m"].sum()) if len(rows) else 0.0),
+        ),
+        "arterial_inside_m": float(art_inside.sum()),
+        "n_grids_arterial_inside": int((art_bad & ~art_forced).sum()),
+        "n_grids_arterial_forced": int((art_bad & art_forced).sum()),
+        "arterial_limit_m": ARTERIAL_LIMIT,
         "road_tolerance_m": float(road_tolerance),
         "households_cv": _cv(hh),
         "stability": _share(stab_kept.sum(), stab_cmp.sum()) if previous is not None else math.nan,
@@ -943,7 +1154,11 @@ def summary_text(report: QualityReport) -> str:
         ),
         f"Households in band 户数达标 [{o.get('min_households', '?')}, "
         f"{o.get('max_households', '?')}]: {_fmt_share(o.get('share_in_band'))} "
-        f"({o.get('n_band_exempt', 0)} grid(s) of small communities exempt)",
+        f"({o.get('n_band_exempt', 0)} grid(s) exempt: small communities and "
+        f"{o.get('n_dedicated', 0)} dedicated grid(s) 专属网格); residential grids "
+        f"{_fmt_share(o.get('share_residential_in_band'))}",
+        f"Grid area 面积: {o.get('n_over_area_cap', 0)} residential grid(s) above the cap of "
+        f"{_fmt_num((o.get('area_cap_m2') or math.nan) / 1e6, 2)} km²",
         f"Contiguity 连片: {o.get('n_multipart', 0)} grid(s) in several parts, "
         f"{o.get('n_enclaves', 0)} enclave(s) 飞地",
         f"Seamless coverage 无缝覆盖: gap 空隙 {_fmt_num(o.get('gap_area_m2'), 1)} m², "
@@ -953,9 +1168,20 @@ def summary_text(report: QualityReport) -> str:
         f"{o.get('n_unassigned_buildings', 0)} building(s) in no grid",
         f"Compactness 紧凑度 (Polsby–Popper): mean {_fmt_num(o.get('mean_polsby_popper'))}, "
         f"min {_fmt_num(o.get('min_polsby_popper'))}",
-        f"Boundary on roads 沿路边界: {_fmt_share(o.get('share_boundary_on_roads'))} of "
-        f"{_fmt_num(o.get('internal_boundary_m'), 0)} m internal boundary "
-        f"(within {_fmt_num(o.get('road_tolerance_m'), 0)} m)",
+        f"Boundary on streets 沿街边界: {_fmt_share(o.get('share_boundary_on_streets'))} of "
+        f"{_fmt_num(o.get('internal_boundary_m'), 0)} m internal boundary on vehicle streets "
+        f"(within {_fmt_num(o.get('road_tolerance_m'), 0)} m), "
+        f"{_fmt_share(o.get('share_boundary_on_streets_allowed'))} where blocks allow "
+        f"({_fmt_num(o.get('forced_off_street_m'), 0)} m cut through blocks without streets)",
+        f"Boundary on roads 沿路边界: {_fmt_share(o.get('share_boundary_on_roads'))} "
+        f"(any road, footways included); walls/fences 围墙 "
+        f"{_fmt_num(o.get('boundary_on_walls_m'), 0)} m, water 水系 "
+        f"{_fmt_num(o.get('boundary_on_water_m'), 0)} m; on any line "
+        f"{_fmt_share(o.get('share_boundary_on_lines'))}",
+        f"Arterials 干道: {o.get('n_grids_arterial_inside', 0)} grid(s) with > "
+        f"{_fmt_num(o.get('arterial_limit_m', ARTERIAL_LIMIT), 0)} m of arterial road inside, "
+        f"{o.get('n_grids_arterial_forced', 0)} forced (named in the notes); "
+        f"{_fmt_num(o.get('arterial_inside_m'), 0)} m inside grids in all",
         f"Balance 均衡 (CV of households): {_fmt_num(o.get('households_cv'))}",
     ]
     if o.get("stability") is not None and not _isnan(o.get("stability")):

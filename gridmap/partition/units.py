@@ -40,12 +40,27 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from gridmap.partition.roads import ARTERIAL, STREET, road_ranks
 from gridmap.partition.towers import _n_parts, _slice_cell, _tower_parts
 
 __all__ = ["EDGE_COST", "Units", "build_units"]
 
-#: Cost per metre of cutting along each kind of shared boundary.
-EDGE_COST: dict[str, float] = {"road": 0.15, "compound": 0.5, "block": 1.0}
+#: Cost per metre of cutting along each kind of shared boundary: along an arterial,
+#: a (vehicle) street, a path (footway, cycleway …), another line of the roads
+#: layer (rail), a barrier (wall, water); across land, between compounds or faces
+#: (``compound``) and between two buildings of one face (``block``).
+EDGE_COST: dict[str, float] = {
+    "arterial": 0.05,
+    "road": 0.15,
+    "path": 0.4,
+    "other": 0.3,
+    "barrier": 0.2,
+    "compound": 0.5,
+    "block": 1.0,
+}
+_RANK_COST = np.array(
+    [EDGE_COST["arterial"], EDGE_COST["road"], EDGE_COST["path"], EDGE_COST["other"]]
+)
 
 _MIN_EDGE = 0.01  # metres of shared boundary for two cells to be neighbours
 _ROAD_TOLERANCE = 5.0  # a boundary within this distance of a road/barrier is "on" it
@@ -81,6 +96,8 @@ class Units:
     edge_length, edge_cost, edge_road : numpy.ndarray
         Shared length (m), cutting cost (length × :data:`EDGE_COST`) and the
         length lying on a road or barrier.
+    edge_arterial : numpy.ndarray or None
+        Shared length lying on an arterial road (None: unknown, no arterials).
     notes : list of str
         What was done that the report should say.
     compound : numpy.ndarray or None
@@ -103,6 +120,7 @@ class Units:
     edge_length: np.ndarray
     edge_cost: np.ndarray
     edge_road: np.ndarray
+    edge_arterial: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     compound: np.ndarray | None = None
     block: np.ndarray | None = None
@@ -278,22 +296,29 @@ def _cells_of_block(
     return result
 
 
-def _near_guides(points: np.ndarray, guides: np.ndarray) -> np.ndarray:
-    """Whether each point lies within the road tolerance of a road or barrier."""
+def _near_guides(
+    points: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: near a road or barrier, the cheapest cost per metre of one, on an arterial."""
     hit = np.zeros(len(points), dtype=bool)
+    cost = np.full(len(points), np.inf)
+    art = np.zeros(len(points), dtype=bool)
     if len(points) and len(guides):
-        q, _ = shapely.STRtree(guides).query(points, predicate="dwithin", distance=_ROAD_TOLERANCE)
+        q, g = shapely.STRtree(guides).query(points, predicate="dwithin", distance=_ROAD_TOLERANCE)
         hit[q] = True
-    return hit
+        np.minimum.at(cost, q, gcost[g])
+        art[q[gart[g]]] = True
+    return hit, np.where(hit, cost, 0.0), art
 
 
 def _shared_edges_exact(
-    cells: np.ndarray, guides: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    cells: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Shared boundary of a clean coverage by matching identical ring segments.
 
-    Returns cell pairs ``i < j``, shared length and the share of it lying on a
-    road or barrier (sampled at three points per segment).
+    Returns cell pairs ``i < j``, shared length, the length lying on a road or
+    barrier, its cost (length × cost per metre of the cheapest line there) and
+    the length lying on an arterial (sampled at three points per segment).
     """
     rings, ring_cell = shapely.get_rings(cells, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
@@ -318,21 +343,25 @@ def _shared_edges_exact(
     fr = np.array([0.1, 0.5, 0.9])
     d = b[first] - a[first]
     pts = a[first][None, :, :] + fr[:, None, None] * d[None, :, :]
-    on = _near_guides(shapely.points(pts.reshape(-1, 2)), guides).reshape(3, -1).mean(axis=0)
+    hit, cost, art = _near_guides(shapely.points(pts.reshape(-1, 2)), guides, gcost, gart)
+    on = hit.reshape(3, -1).mean(axis=0)
+    won = cost.reshape(3, -1).mean(axis=0)
+    aon = art.reshape(3, -1).mean(axis=0)
     i, j = np.minimum(ci, cj), np.maximum(ci, cj)
     n = len(cells)
     pair = i.astype(np.int64) * n + j
     up, pinv = np.unique(pair, return_inverse=True)
     length = np.bincount(pinv, weights=seg_len)
     road = np.bincount(pinv, weights=seg_len * on)
+    rcost = np.bincount(pinv, weights=seg_len * won)
+    arterial = np.bincount(pinv, weights=seg_len * aon)
     ok = length > _MIN_EDGE
-    up, length, road = up[ok], length[ok], road[ok]
-    return up // n, up % n, length, road / np.maximum(length, 1e-12)
+    return up[ok] // n, up[ok] % n, length[ok], road[ok], rcost[ok], arterial[ok]
 
 
 def _shared_edges_overlay(
-    cells: np.ndarray, guides: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    cells: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Shared boundary by boundary intersection (for coverages that could not be cleaned)."""
     tol = 0.05  # metres: edges of an imperfect coverage that run this close count as shared
     ti, tj = shapely.STRtree(cells).query(cells, predicate="dwithin", distance=tol)
@@ -345,10 +374,17 @@ def _shared_edges_overlay(
     ok = length > _MIN_EDGE
     ti, tj, shared, length = ti[ok], tj[ok], shared[ok], length[ok]
     on = np.zeros(len(ti))
+    won = np.zeros(len(ti))
+    aon = np.zeros(len(ti))
     fr = (0.1, 0.3, 0.5, 0.7, 0.9)
     for f in fr:
-        on += _near_guides(shapely.line_interpolate_point(shared, f, normalized=True), guides)
-    return ti, tj, length, on / len(fr)
+        pts = shapely.line_interpolate_point(shared, f, normalized=True)
+        hit, cost, art = _near_guides(pts, guides, gcost, gart)
+        on += hit
+        won += cost
+        aon += art
+    k = len(fr)
+    return ti, tj, length, length * on / k, length * won / k, length * aon / k
 
 
 def _empty_block_cells(block: Any, points: np.ndarray) -> list[Any]:
@@ -543,6 +579,7 @@ def build_units(
     max_households: int = 500,
     target: float | None = None,
     split_compounds: frozenset[str] | set[str] = frozenset(),
+    road_classes: Any = None,
 ) -> Units:
     """Tessellate one community into building cells and group them into units.
 
@@ -570,6 +607,10 @@ def build_units(
         Compounds to leave as separate cells even though they fit under the
         maximum (the partitioner asks for this when a whole compound makes the
         band unreachable).
+    road_classes : array-like of str, optional
+        ``class`` of each road (OpenStreetMap ``highway`` or a Chinese grade);
+        it sets the cost of a border along the road (:data:`EDGE_COST`,
+        :mod:`gridmap.partition.roads`). None: every road is a street.
 
     Returns
     -------
@@ -592,7 +633,18 @@ def build_units(
         target = (min_households + max_households) / 2
     community = shapely.make_valid(community) if not shapely.is_valid(community) else community
     notes: list[str] = []
-    road_lines = _lines_of(np.asarray(roads if roads is not None else [], dtype=object))
+    road_arr = np.asarray(roads if roads is not None else [], dtype=object)
+    road_rank = (
+        road_ranks(road_classes) if road_classes is not None else np.full(len(road_arr), STREET)
+    )
+    if len(road_rank) != len(road_arr):
+        raise ValueError(
+            f"road_classes has {len(road_rank)} values for {len(road_arr)} roads; pass one "
+            "class per road (or None)"
+        )
+    present = ~(shapely.is_empty(road_arr) | shapely.is_missing(road_arr)) if len(road_arr) else []
+    road_rank = road_rank[present] if len(road_arr) else road_rank
+    road_lines = _lines_of(road_arr)
     barrier_lines = _lines_of(np.asarray(barriers if barriers is not None else [], dtype=object))
     comp_geoms = (
         np.asarray(compounds["geometry"], dtype=object)
@@ -842,14 +894,21 @@ def build_units(
 
     # ---- adjacency between cells
     guides = np.concatenate([road_lines, barrier_lines])
+    gcost = np.concatenate(
+        [_RANK_COST[road_rank], np.full(len(barrier_lines), EDGE_COST["barrier"])]
+    )
+    gart = np.concatenate([road_rank == ARTERIAL, np.zeros(len(barrier_lines), dtype=bool)])
     if clean:
-        ti, tj, length, on_road = _shared_edges_exact(cells, guides)
+        ti, tj, length, road_len, road_cost, art_len = _shared_edges_exact(
+            cells, guides, gcost, gart
+        )
     else:
-        ti, tj, length, on_road = _shared_edges_overlay(cells, guides)
+        ti, tj, length, road_len, road_cost, art_len = _shared_edges_overlay(
+            cells, guides, gcost, gart
+        )
     cross = cblock[ti] != cblock[tj]
     kind_cost = np.where(cross, EDGE_COST["compound"], EDGE_COST["block"])
-    cost = length * (on_road * EDGE_COST["road"] + (1 - on_road) * kind_cost)
-    road_len = length * on_road
+    cost = road_cost + (length - road_len) * kind_cost
 
     # ---- units: merge compounds that fit under the maximum
     cunit = np.arange(nc)
@@ -898,6 +957,7 @@ def build_units(
     e_len = np.bincount(inv, weights=length[~inner])
     e_cost = np.bincount(inv, weights=cost[~inner])
     e_road = np.bincount(inv, weights=road_len[~inner])
+    e_art = np.bincount(inv, weights=art_len[~inner])
     edges = np.column_stack([uniq // nu, uniq % nu]).astype(np.int64)
     shared_sum = np.bincount(edges[:, 0], weights=e_len, minlength=nu) + np.bincount(
         edges[:, 1], weights=e_len, minlength=nu
@@ -921,6 +981,7 @@ def build_units(
         edge_length=e_len,
         edge_cost=e_cost,
         edge_road=e_road,
+        edge_arterial=e_art,
         notes=notes,
         compound=ucomp,
         block=ublock,

@@ -289,7 +289,7 @@ def test_real_nanjing_area():
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     o = plan.report.overall
-    assert o["share_in_band"] == 1.0
+    assert o["share_residential_in_band"] == 1.0
     assert o["n_multipart"] == 0 and o["n_enclaves"] == 0
     assert o["share_boundary_on_roads"] >= 0.6
     notes = " ".join(plan.report.communities["notes"])
@@ -312,7 +312,7 @@ def test_first_sample_narrow_community_gets_compact_grids():
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     assert plan.report.overall["mean_polsby_popper"] >= 0.6
-    assert plan.report.overall["share_boundary_on_roads"] >= 0.8
+    assert plan.report.overall["share_boundary_on_lines"] >= 0.8  # roads and walls
 
 
 def test_first_sample_community_without_enclave_and_as_a_valid_coverage():
@@ -371,7 +371,7 @@ def test_real_shanghai_area_with_derived_communities_and_estimated_households():
     plan = partition(layers)
     assert_valid_plan(plan, layers, min=200, max=500)
     o = plan.report.overall
-    assert o["share_in_band"] == 1.0
+    assert o["share_residential_in_band"] == 1.0
     assert o["n_multipart"] == 0 and o["n_enclaves"] == 0
     assert o["share_boundary_on_roads"] >= 0.6
     notes = " ".join(plan.report.communities["notes"])

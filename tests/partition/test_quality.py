@@ -196,7 +196,10 @@ def test_boundary_on_roads_lattice_with_cross_and_barrier_polygon() -> None:
     wall = Polygon([(0, 100), (200, 100), (200, 101), (0, 101)])
     grids, rows, layers = _lattice_case(roads=[road], barriers=[wall])
     rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
-    assert rep.overall["share_boundary_on_roads"] == pytest.approx(1.0)
+    # the wall is a line a border may follow, but not a road: counted apart
+    assert rep.overall["share_boundary_on_lines"] == pytest.approx(1.0)
+    assert rep.overall["boundary_on_roads_m"] == pytest.approx(210.0)
+    assert rep.overall["boundary_on_walls_m"] == pytest.approx(211.0)  # 200 + 11 across y=100
     # only the road: the horizontal edges are on roads only 5 m either side of x=100
     grids, rows, layers = _lattice_case(roads=[road])
     rep = quality_report(grids, rows, layers, min_households=200, max_households=500)

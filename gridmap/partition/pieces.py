@@ -1,0 +1,226 @@
+"""Arterial pieces: the land between main roads, partitioned each on its own.
+
+An arterial road (primary, secondary, tertiary … see :mod:`gridmap.partition.roads`)
+must be a grid border, never run through a grid. Before the solver runs,
+:func:`arterial_pieces` cuts a community's unit graph along every edge lying on
+an arterial and takes the connected pieces:
+
+* a piece without households (a median strip, a walled park between main
+  roads) is shared out unit by unit: each of its units joins the piece across
+  the arterial it borders longest, so the strip splits between both sides;
+* a piece below the minimum households cannot be a grid alone: it joins the
+  neighbouring piece it shares the longest arterial with (the smallest such
+  piece first), and the grid that then spans the arterial is *forced* — the
+  report names it with this reason;
+* every other piece is partitioned on its own (:func:`restrict` drops the
+  edges between pieces, so the solver sees separate components).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["Pieces", "arterial_pieces", "restrict", "forced_grids", "dedicated_grids"]
+
+#: An edge is "on an arterial" when at least this share of it lies along one.
+_ON_ARTERIAL = 0.5
+
+
+@dataclass
+class Pieces:
+    """Pieces of a unit graph between arterials.
+
+    Attributes
+    ----------
+    piece : numpy.ndarray
+        Final piece per unit (after merges): grids never span two pieces.
+    original : numpy.ndarray
+        Piece per unit before small pieces were merged (-1 for units of pieces
+        without households, which were shared out).
+    n_original : int
+        Number of pieces with households the arterials make.
+    merged : list of str
+        Why pieces were merged, one text per merge.
+    dedicated : numpy.ndarray or None
+        Per unit, whether it lies in a dedicated piece: land between main roads
+        of at least ``dedicated_area`` m² holding fewer than the minimum
+        households (offices, a campus, a park) — a grid of its own (专属网格),
+        outside the band.
+    """
+
+    piece: np.ndarray
+    original: np.ndarray
+    n_original: int
+    merged: list[str]
+    dedicated: np.ndarray | None = None
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    m = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    return connected_components(m, directed=False)[1]
+
+
+def arterial_pieces(
+    units: Any, *, min_households: int, dedicated_area: float | None = None
+) -> Pieces | None:
+    """Cut the unit graph along arterials; None when no arterial separates anything.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> # four units in a row; an arterial between units 1 and 2, unit 3 is empty
+    >>> u = SimpleNamespace(households=np.array([300, 300, 250, 0]), area=np.full(4, 1e3),
+    ...     edges=np.array([[0, 1], [1, 2], [2, 3]]), edge_length=np.full(3, 10.0),
+    ...     edge_arterial=np.array([0.0, 10.0, 10.0]))
+    >>> p = arterial_pieces(u, min_households=200)
+    >>> p.piece.tolist(), p.merged
+    ([0, 0, 1, 1], [])
+    """
+    art = getattr(units, "edge_arterial", None)
+    n = len(units.households)
+    if art is None or n < 2 or len(units.edges) == 0:
+        return None
+    edges = np.asarray(units.edges, dtype=np.int64).reshape(-1, 2)
+    length = np.asarray(units.edge_length, dtype=float)
+    hard = np.asarray(art, dtype=float) >= _ON_ARTERIAL * np.maximum(length, 1e-9)
+    if not hard.any():
+        return None
+    soft = ~hard
+    comp = _components(n, edges[soft, 0], edges[soft, 1])
+    nc = int(comp.max()) + 1
+    whole = _components(n, edges[:, 0], edges[:, 1])
+    if nc == int(whole.max()) + 1:
+        return None
+    hh = np.asarray(units.households, dtype=float)
+    comp_hh = np.bincount(comp, weights=hh, minlength=nc)
+    comp_area = np.bincount(comp, weights=np.asarray(units.area, dtype=float), minlength=nc)
+    ded_comp = (
+        (comp_hh < min_households) & (comp_area >= dedicated_area)
+        if dedicated_area is not None
+        else np.zeros(nc, dtype=bool)
+    )
+    dedicated = ded_comp[comp]
+    piece = comp.copy()
+    # pieces without households: every unit joins the inhabited piece it borders longest
+    empty = (comp_hh[comp] <= 0) & ~dedicated
+    ea, eb = edges[:, 0], edges[:, 1]
+    for _ in range(n):
+        if not empty.any():
+            break
+        border = empty[ea] != empty[eb]
+        if not border.any():
+            break
+        inner = np.where(empty[ea[border]], ea[border], eb[border])
+        outer = np.where(empty[ea[border]], eb[border], ea[border])
+        w = length[border]
+        order = np.lexsort((outer, -w, inner))
+        inner, outer = inner[order], outer[order]
+        first = np.r_[True, inner[1:] != inner[:-1]]
+        piece[inner[first]] = piece[outer[first]]
+        empty[inner[first]] = False
+    original = np.where((comp_hh[comp] > 0) | dedicated, comp, -1)
+    # small pieces join the neighbour sharing the longest arterial with them
+    merged: list[str] = []
+    _, piece = np.unique(piece, return_inverse=True)
+    while True:
+        npc = int(piece.max()) + 1
+        if npc <= 1:
+            break
+        ph = np.bincount(piece, weights=hh, minlength=npc)
+        is_ded = np.bincount(piece, weights=dedicated.astype(float), minlength=npc) > 0
+        small = np.flatnonzero((ph < min_households) & ~is_ded)
+        if len(small) == 0:
+            break
+        p = int(small[np.argmin(ph[small])])
+        pa, pb = piece[ea], piece[eb]
+        touch = (pa == p) ^ (pb == p)
+        if not touch.any():
+            break  # a separate island: the solver reports it
+        other = np.where(pa[touch] == p, pb[touch], pa[touch])
+        shared = np.bincount(other, weights=length[touch], minlength=npc)
+        shared[is_ded] = 0.0  # a dedicated site stays apart
+        if not (shared > 0).any():
+            break
+        q = int(np.argmax(shared))
+        merged.append(
+            f"{ph[p]:g} households between main roads are below the minimum {min_households}: "
+            f"joined with {ph[q]:g} households across the road"
+        )
+        piece[piece == p] = q
+        _, piece = np.unique(piece, return_inverse=True)
+    # a piece is dedicated when a dedicated site lies in it and it is still below the minimum
+    npc = int(piece.max()) + 1
+    ph = np.bincount(piece, weights=hh, minlength=npc)
+    has_ded = np.bincount(piece, weights=dedicated.astype(float), minlength=npc) > 0
+    dedicated = (has_ded & (ph < min_households))[piece]
+    return Pieces(
+        piece=piece.astype(np.int64),
+        original=original.astype(np.int64),
+        n_original=int(len(np.unique(original[original >= 0]))),
+        merged=merged,
+        dedicated=dedicated if dedicated.any() else None,
+    )
+
+
+def restrict(units: Any, piece: np.ndarray) -> Any:
+    """Units without the edges between pieces (their length becomes exterior boundary)."""
+    edges = np.asarray(units.edges, dtype=np.int64).reshape(-1, 2)
+    cross = piece[edges[:, 0]] != piece[edges[:, 1]]
+    if not cross.any():
+        return units
+    n = len(units.households)
+    length = np.asarray(units.edge_length, dtype=float)
+    extra = np.bincount(edges[cross, 0], weights=length[cross], minlength=n) + np.bincount(
+        edges[cross, 1], weights=length[cross], minlength=n
+    )
+    keep = ~cross
+    outer = getattr(units, "outer", None)
+    changes: dict[str, Any] = {
+        "edges": edges[keep],
+        "edge_length": length[keep],
+        "edge_cost": np.asarray(units.edge_cost)[keep],
+        "edge_road": np.asarray(units.edge_road)[keep],
+        "exterior": np.asarray(units.exterior, dtype=float) + extra,
+        # a grid on a main road is not enclosed by the grids of its own piece
+        "outer": (np.asarray(units.exterior if outer is None else outer, dtype=float) + extra),
+    }
+    if getattr(units, "edge_arterial", None) is not None:
+        changes["edge_arterial"] = np.asarray(units.edge_arterial)[keep]
+    return replace(units, **changes)
+
+
+def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> dict[int, str]:
+    """Grids whose households come from more than one piece between arterials, with why."""
+    out: dict[int, str] = {}
+    if not pieces.merged:
+        return out
+    inhabited = (pieces.original >= 0) & (np.asarray(households) > 0)
+    if pieces.dedicated is not None:
+        inhabited &= ~pieces.dedicated
+    for g in np.unique(labels):
+        mine = (labels == g) & inhabited
+        spans = np.unique(pieces.original[mine])
+        if len(spans) > 1:
+            hh = [int(np.asarray(households)[mine & (pieces.original == s)].sum()) for s in spans]
+            out[int(g)] = (
+                f"spans a main road: {len(spans)} pieces between main roads "
+                f"({', '.join(map(str, sorted(hh)))} households) hold too few for a grid alone"
+            )
+    return out
+
+
+def dedicated_grids(labels: np.ndarray, pieces: Pieces) -> set[int]:
+    """Grids made only of dedicated pieces (专属网格)."""
+    if pieces.dedicated is None:
+        return set()
+    out = set()
+    for g in np.unique(labels):
+        if pieces.dedicated[labels == g].all():
+            out.add(int(g))
+    return out
