@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from gridmap.maps.plan import plan_map
     from gridmap.maps.quality import quality_flags, quality_map
     from gridmap.maps.tiles import TILE_PRESETS, TilePreset
+    from gridmap.maps.visits import visit_route_map
 
 __all__ = [
     "TILE_PRESETS",
@@ -61,6 +62,7 @@ __all__ = [
     "plan_diff",
     "moved_buildings",
     "quality_flags",
+    "visit_route_map",
 ]
 
 _HOME = {
@@ -74,6 +76,7 @@ _HOME = {
     "moved_buildings": "diff",
     "quality_map": "quality",
     "quality_flags": "quality",
+    "visit_route_map": "visits",
 }
 
 
