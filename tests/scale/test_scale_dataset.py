@@ -1,0 +1,66 @@
+"""The community-partitioned GeoParquet dataset (no Dask needed)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gridmap.errors import PartitionedDatasetError
+from gridmap.scale.dataset import (
+    open_partitioned,
+    read_community,
+    read_partitioned,
+    write_partitioned,
+)
+
+
+def test_round_trip_gives_the_same_layers(sample_layers, sample_dataset):
+    back = read_partitioned(sample_dataset)
+    assert back.crs == sample_layers.crs
+    for name, frame in sample_layers.items():
+        pd.testing.assert_frame_equal(getattr(back, name), frame, check_exact=True)
+
+
+def test_hive_layout_one_folder_per_community(sample_layers, sample_dataset):
+    ids = sorted(sample_layers.communities["community_id"])
+    for layer in ("communities", "buildings", "roads"):
+        folders = sorted(p.name for p in (sample_dataset / layer).iterdir() if p.is_dir())
+        assert folders == [f"community_id={c}" for c in ids]
+    # a standard hive reader sees one dataset per layer, community_id from the folders
+    blds = pd.read_parquet(sample_dataset / "buildings")
+    assert len(blds) == len(sample_layers.buildings)
+    assert set(blds["community_id"].astype(str)) == set(ids)
+
+
+def test_one_community_is_what_the_partitioner_gives_it(sample_layers, sample_dataset):
+    one = read_community(sample_dataset, "C0002")
+    assert one.communities["community_id"].tolist() == ["C0002"]
+    b = sample_layers.buildings
+    pd.testing.assert_frame_equal(
+        one.buildings, b[b["community_id"] == "C0002"].reset_index(drop=True)
+    )
+    geom = sample_layers.communities.set_index("community_id").geometry["C0002"]
+    roads = sample_layers.roads
+    assert len(one.roads) == int(roads.intersects(geom).sum())
+
+
+def test_not_partitioned_says_how_to_export(sample_layers, tmp_path):
+    flat = tmp_path / "buildings.parquet"
+    sample_layers.buildings.to_parquet(flat)
+    with pytest.raises(PartitionedDatasetError, match="partition-by community_id"):
+        open_partitioned(flat)
+    with pytest.raises(PartitionedDatasetError, match="write_partitioned"):
+        open_partitioned(tmp_path)
+    with pytest.raises(PartitionedDatasetError, match="does not exist"):
+        open_partitioned(tmp_path / "nope")
+
+
+def test_existing_folder_needs_overwrite(sample_layers, tmp_path):
+    out = write_partitioned(sample_layers, tmp_path / "d")
+    with pytest.raises(PartitionedDatasetError, match="overwrite=True"):
+        write_partitioned(sample_layers, out)
+    write_partitioned(sample_layers, out, overwrite=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    with pytest.raises(PartitionedDatasetError, match="not a gridmap dataset"):
+        write_partitioned(sample_layers, tmp_path / "other", overwrite=True)
