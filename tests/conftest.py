@@ -37,5 +37,6 @@ def raw() -> dict[str, gpd.GeoDataFrame]:
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
+
 #: Scripts run by tests under another Python (PyQGIS's), never imported by pytest itself.
 collect_ignore = ["api/qgis_read.py"]

@@ -267,7 +267,7 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         page.screenshot(path=str(artifacts / "api_signed_in.png"))
         page.fill("#lon", str(lon))
         page.fill("#lat", str(lat))
-        page.click("button[type=submit]")
+        page.click("form[action='/maps/locate'] button[type=submit]")
         # a selector wait, not a polled script: the pages' CSP forbids eval
         page.wait_for_selector(".leaflet-container", state="attached")
         page.wait_for_load_state("load")
@@ -281,6 +281,12 @@ def test_dispatcher_types_a_map_address_signs_in_and_locates(
         page.wait_for_function(f"({FIND_MAP})() !== null")
         assert opened.page_errors == [] and opened.console_errors == []
         assert opened.served == [] and opened.unexpected == []
+        # signing out (a POST from the signed-in page) forgets the key
+        page.goto(f"{service.base}/login", wait_until="load")
+        page.click("form[action='/logout'] button[type=submit]")
+        page.wait_for_url(f"{service.base}/login")
+        page.goto(f"{service.base}/maps/plans/{service.plan_id}", wait_until="load")
+        assert page.url.startswith(f"{service.base}/login?next=")
     finally:
         context.close()
 
