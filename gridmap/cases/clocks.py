@@ -44,7 +44,7 @@ import pandas as pd
 from gridmap.cases.calendar import TZ, WorkCalendar, default_calendar, to_local
 from gridmap.cases.model import Case
 from gridmap.cases.policies import Policies, default_policies
-from gridmap.cases.states import OPEN_STATES, ORG_LEVELS, STAGE
+from gridmap.cases.vocabulary import OPEN_STATES, ORG_LEVELS, STAGE
 from gridmap.errors import CaseError
 
 __all__ = [

@@ -22,14 +22,12 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gridmap.cases.calendar import Deadline, WorkCalendar, default_calendar, to_local
 from gridmap.cases.catalogue import URGENCIES, Catalogue, default_catalogue
+from gridmap.cases.policies import Policies, default_policies
 from gridmap.errors import CaseError, ConflictError, CoordinateError
-
-if TYPE_CHECKING:
-    from gridmap.cases.policies import Policies
 
 __all__ = [
     "UNIT_KINDS",
@@ -334,7 +332,6 @@ def intake(
     >>> case.deadlines["resolve"].due.isoformat()
     '2026-09-22T23:59:59+08:00'
     """
-    from gridmap.cases.policies import default_policies
     from gridmap.errors import CRSError
 
     cat_book = catalogue or default_catalogue()
@@ -460,7 +457,6 @@ def intake_many(
     id_list = list(ids) if ids is not None else [f"C{i + 1:06d}" for i in range(len(records))]
     if len(id_list) != len(records):
         raise CaseError(f"{len(id_list)} ids for {len(records)} tickets")
-    from gridmap.cases.policies import default_policies
 
     cal = calendar or default_calendar()
     pol = policies or default_policies()

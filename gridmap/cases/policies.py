@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.cases.calendar import Deadline, WorkCalendar, default_calendar
-from gridmap.cases.states import ORG_LEVELS, STATES
+from gridmap.cases.vocabulary import ORG_LEVELS, STATES
 from gridmap.errors import PolicyError
 
 __all__ = [

@@ -40,6 +40,15 @@ from typing import Any
 
 from gridmap.cases.calendar import Deadline, to_local
 from gridmap.cases.model import UNIT_KINDS, Case, Handler, Placement, Summons
+from gridmap.cases.vocabulary import (
+    OPEN_STATES,
+    ORG_LEVELS,
+    ROLES,
+    SATISFACTION,
+    STAGE,
+    STATES,
+    TERMINAL_STATES,
+)
 from gridmap.errors import (
     CaseError,
     ConflictError,
@@ -67,65 +76,6 @@ __all__ = [
     "apply",
     "replay",
 ]
-
-#: Every state a case can be in.
-STATES: tuple[str, ...] = (
-    "unlocated",
-    "received",
-    "accepted",
-    "dispatched",
-    "in_progress",
-    "extension_requested",
-    "returned",
-    "replied",
-    "callback",
-    "closed",
-    "reopened",
-    "rejected",
-    "merged",
-)
-#: States with no way out.
-TERMINAL_STATES: tuple[str, ...] = ("rejected", "merged")
-#: States in which clocks run (not closed, rejected or merged).
-OPEN_STATES: tuple[str, ...] = tuple(s for s in STATES if s not in ("closed", *TERMINAL_STATES))
-
-#: How far a state is along the flow; a clock whose ``stop`` state has stage k stops at
-#: any state of stage ≥ k.
-STAGE: Mapping[str, int] = MappingProxyType(
-    {
-        "unlocated": 0,
-        "received": 0,
-        "accepted": 1,
-        "returned": 1,
-        "reopened": 1,
-        "dispatched": 2,
-        "in_progress": 3,
-        "extension_requested": 3,
-        "replied": 4,
-        "callback": 5,
-        "closed": 6,
-        "rejected": 6,
-        "merged": 6,
-    }
-)
-
-#: Roles from least to most powerful.
-ROLES: tuple[str, ...] = (
-    "viewer",
-    "grid_worker",
-    "grid_chief",
-    "community",
-    "subdistrict",
-    "department",
-    "dispatcher",
-    "admin",
-)
-#: The escalation chain (小事不出网格、大事不出社区).
-ORG_LEVELS: tuple[str, ...] = ("grid", "community", "subdistrict")
-#: Callback results (回访): 满意, 基本满意, 不满意.
-SATISFACTION: Mapping[str, str] = MappingProxyType(
-    {"satisfied": "满意", "fairly_satisfied": "基本满意", "unsatisfied": "不满意"}
-)
 
 _ROLE_UNIT: Mapping[str, str | None] = MappingProxyType(
     {
