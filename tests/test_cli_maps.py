@@ -189,3 +189,31 @@ def test_locate_with_map(job: Job, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode != 0 and not (tmp_path / "x.html").exists()
+
+
+def test_listing_commands_print_json_and_bad_points_exit_non_zero(job: Job) -> None:
+    import json
+
+    r = gridmap("plans", "--json", cwd=job.folder)
+    assert r.returncode == 0, r.stderr
+    plans = json.loads(r.stdout)
+    assert [(p["id"], p["status"]) for p in plans] == [(1, "published")]
+    assert len(plans[0]["community_ids"]) == 5
+    r = gridmap("keys", "list", "--json", cwd=job.folder)
+    assert [k["role"] for k in json.loads(r.stdout)] == ["admin"]
+    assert "key_hash" not in r.stdout and job.key not in r.stdout  # never the token
+    r = gridmap("diff", "1", "1", "--json", cwd=job.folder)
+    assert json.loads(r.stdout)["unchanged"] is True
+    code = re.search(
+        r"grid_code: (\d{15})",
+        gridmap("locate", "118.7842", "32.0415", "--crs", "gcj02", cwd=job.folder).stdout,
+    )
+    r = gridmap("locate", "118.7842", "32.0415", "--crs", "gcj02", "--json", cwd=job.folder)
+    answer = json.loads(r.stdout)[0]
+    assert code is not None and answer["grid_code"] == code.group(1)
+    assert answer["candidates"] == [code.group(1)] and answer["chief_name"]
+    # a swapped point or an unknown CRS: the reason, exit 1
+    r = gridmap("locate", "32.0415", "118.7842", cwd=job.folder)
+    assert r.returncode == 1 and "swapped" in r.stderr
+    r = gridmap("locate", "118.7842", "32.0415", "--crs", "foo", cwd=job.folder)
+    assert r.returncode == 1 and "unknown CRS 'foo'" in r.stderr

@@ -144,6 +144,32 @@ DerivedPrefixOpt = Annotated[
 ]
 
 
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON records instead of a table (for scripts).")
+]
+
+
+def _print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout: UTF-8 (Chinese as is), dates as ISO text."""
+    import dataclasses
+    import datetime as dt
+    import json
+    import sys
+
+    def default(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if hasattr(value, "item"):  # numpy scalars
+            return value.item()
+        if isinstance(value, tuple | set | frozenset):
+            return list(value)
+        return str(value)
+
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=default, indent=1) + "\n")
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gridmap.cli.app import AssetsOpt, DbOpt, _run, app, console
+from gridmap.cli.app import AssetsOpt, DbOpt, JsonOpt, _print_json, _run, app, console
 
 __all__: list[str] = []
 
@@ -35,6 +35,7 @@ def locate_cmd(
     ] = None,
     assets: AssetsOpt = "inline",
     db: DbOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Locate a point (or a CSV of points) in the published plan(s) of the store."""
 
@@ -60,6 +61,12 @@ def locate_cmd(
             )
             if map_out is not None:
                 _write_locate_map(locator, points, rows, crs, plan, map_out, assets=assets)
+        if len(rows) == 1 and rows["status"].iat[0] == "error":
+            raise InputError(str(rows["error"].iat[0]))  # one point: its reason, exit 1
+        if as_json:
+            clean = rows.astype(object).where(rows.notna(), None)
+            _print_json(clean.to_dict("records"))
+            return
         rows = rows.assign(candidates=[";".join(c) for c in rows["candidates"]])
         if output is not None:
             rows.to_csv(output, index=False)

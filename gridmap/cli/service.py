@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridmap.cli.app import DbOpt, _run, app, console, err_console
+from gridmap.cli.app import DbOpt, JsonOpt, _print_json, _run, app, console, err_console
 
 __all__: list[str] = []
 
@@ -121,7 +121,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(db: DbOpt = None) -> None:
+def keys_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """List API keys (never the tokens)."""
 
     def body() -> None:
@@ -130,6 +130,9 @@ def keys_list(db: DbOpt = None) -> None:
 
         with Store.from_url(database_url(db)) as store:
             recs = list_keys(store)
+        if as_json:
+            _print_json(recs)
+            return
         table = Table(title="API keys")
         for col in ("id", "prefix", "name", "role", "created", "active"):
             table.add_column(col)

@@ -15,10 +15,12 @@ from gridmap.cli.app import (
     DerivedPrefixOpt,
     DeriveOpt,
     InputFile,
+    JsonOpt,
     LayerOpt,
     PresetOpt,
     ReprojectOpt,
     UnitAreaOpt,
+    _print_json,
     _run,
     app,
     console,
@@ -114,6 +116,7 @@ def plans_cmd(
         int | None,
         typer.Option("--history", help="Show this plan's lineage and edit log instead."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the stored plans and their versions (or one plan's history)."""
 
@@ -126,6 +129,13 @@ def plans_cmd(
                 log = plan_history(store, history)
             else:
                 records = list_plans(store, status=status, community_id=community)
+        if as_json:
+            if history is not None:
+                entries = log.to_dict("records") if hasattr(log, "to_dict") else log
+                _print_json({"lineage": lineage, "log": entries})
+            else:
+                _print_json(records)
+            return
         if history is not None:
             _print_history(lineage, log)
             return
@@ -212,6 +222,7 @@ def diff_cmd(
         Path | None,
         typer.Option("--out", "-o", help="Write every unit that changes grid to this CSV."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare two stored plans: grids added, removed, changed; households that change grid."""
 
@@ -220,6 +231,27 @@ def diff_cmd(
 
         with Store.from_url(database_url(db)) as store:
             d = diff_plans(store, a, b)
+        if as_json:
+
+            def records(frame: Any) -> list[dict[str, Any]]:
+                cols = [c for c in frame.columns if c != "geometry"]
+                return frame[cols].to_dict("records")
+
+            _print_json(
+                {
+                    "a": a,
+                    "b": b,
+                    "unit": d.unit,
+                    "unchanged": d.unchanged,
+                    "grids_added": records(d.grids_added),
+                    "grids_removed": records(d.grids_removed),
+                    "grids_changed": records(d.grids_changed),
+                    "moved": len(d.moved),
+                }
+            )
+            if out is not None:
+                d.moved.to_csv(out, index=False, encoding="utf-8")
+            return
         console.print(
             f"plan {a} → plan {b}: {len(d.grids_added)} grids added, {len(d.grids_removed)} "
             f"removed, {len(d.grids_changed)} changed; {len(d.moved):,} {d.unit} change grid",
