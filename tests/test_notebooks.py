@@ -41,6 +41,18 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         if out.get("output_type") == "error"
     ]
     assert not errors
+    # maps work without the internet (政务外网): Leaflet is inside the page, no CDN link
+    html = [
+        str(out.get("data", {}).get("text/html", ""))
+        for cell in book.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    ]
+    maps = [h for h in html if "leaflet" in h.lower()]
+    if path.stem != "03_staffing_and_workload":
+        assert maps, "the notebook shows a map"
+    for h in maps:
+        assert "cdn.jsdelivr.net" not in h and "code.jquery.com" not in h
     # the last code cell of every notebook shows something (a table, a map or figures)
     assert book.cells[-1].get("outputs") or book.cells[-2].get("outputs")
     after = snapshot(repo)
