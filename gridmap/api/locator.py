@@ -208,13 +208,13 @@ class Area:
     plan: Any = None
     _building_tree: shapely.STRtree | None = None
     _community_info: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _fast: pyproj.Transformer | None = None
+    _to_plan_crs: pyproj.Transformer | None = None
 
     def _transformer(self) -> pyproj.Transformer:
         """WGS84 → plan CRS (built once; pyproj ≥ 3.1 transformers are thread-safe)."""
-        if self._fast is None:
-            self._fast = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
-        return self._fast
+        if self._to_plan_crs is None:
+            self._to_plan_crs = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+        return self._to_plan_crs
 
     def locate_xy(self, x: float, y: float) -> dict[str, Any]:
         """Locate one projected point with the rules of :meth:`GridIndex.locate` (no pandas).

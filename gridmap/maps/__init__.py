@@ -26,7 +26,7 @@ every overlay vertex is shifted into GCJ-02 to line up with the streets.
 
 Without internet (government intranets): ``assets="inline"`` embeds Leaflet,
 jQuery and the plugins in the page, a URL prefix loads them from a server
-(the HTTP API serves them at ``/maps/static/``); see :mod:`gridmap.map_assets`.
+(the HTTP API serves them at ``/maps/static/``); see :mod:`gridmap.maps.assets`.
 
 Modules, one per map kind: :mod:`~gridmap.maps.plan`, :mod:`~gridmap.maps.incidents`,
 :mod:`~gridmap.maps.diff`, :mod:`~gridmap.maps.quality`; shared by all of them:

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from apidata import G1, G2, G3, G4, G5, lonlat
+from clirun import free_port
 
 from gridmap.api import Settings, create_app
 
@@ -208,17 +208,11 @@ def test_items_in_cgcs2000_are_latitude_first(city) -> None:
 # ----------------------------------------------------------------------------- GDAL
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(city):
     """A real uvicorn server on 127.0.0.1 over the same store."""
     store, _, headers, _ = city
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(database_url="sqlite://"), store=store)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import shapely
+from clirun import free_port
 from conftest import FIND_MAP, TILE_HOSTS, OpenedMap, _attach
 
 from gridmap.crs import transform
@@ -46,12 +46,6 @@ class Service:
     chief: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A small synthetic city partitioned, staffed and published; the API on a free port."""
@@ -81,7 +75,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     p = shapely.get_point(shapely.maximum_inscribed_circle(geom), 0)  # far from the edges
     lon, lat = transform(p.x, p.y, plan.crs, "wgs84")
 
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(database_url=url), store=store)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
