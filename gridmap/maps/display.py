@@ -157,8 +157,22 @@ def _to_display(geoms: Any, crs: pyproj.CRS, *, gcj: bool, decimals: int = 6) ->
     arr = np.asarray(gpd.GeoSeries(np.asarray(geoms), crs=crs).to_crs(4326).array, dtype=object)
     if gcj:
         arr = _gcj_shift(arr)
-    arr = shapely.transform(arr, lambda c: np.round(c, decimals))
-    return np.asarray(shapely.remove_repeated_points(arr, 0.0))
+    rounded = shapely.transform(arr, lambda c: np.round(c, decimals))
+    out = np.empty(len(rounded), dtype=object)
+    try:
+        out[:] = shapely.remove_repeated_points(rounded, 0.0)
+    except shapely.errors.GEOSException:  # a ring down to 2 points: GEOS refuses to build it
+        for k, geom in enumerate(rounded):
+            try:
+                out[k] = shapely.remove_repeated_points(geom, 0.0)
+            except shapely.errors.GEOSException:
+                out[k] = None
+    # rounding collapsed a small ring (a hole, a sliver part): snap those geometries to the same
+    # grid of coordinates with GEOS, which drops collapsed rings and keeps the output valid
+    broken = shapely.is_missing(out) | (~shapely.is_valid(out) & shapely.is_valid(arr))
+    if broken.any():
+        out[broken] = shapely.set_precision(arr[broken], 10.0**-decimals)
+    return out
 
 
 def _clean(value: Any) -> Any:
