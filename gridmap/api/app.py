@@ -34,7 +34,7 @@ from gridmap.api.headers import (
     tile_sources,
 )
 from gridmap.api.locator import Locator
-from gridmap.api.security import KeyCache
+from gridmap.api.security import Authenticator, BatchQuotaMiddleware, KeyCache
 from gridmap.api.settings import Settings, get_settings
 from gridmap.db import Store
 
@@ -52,6 +52,9 @@ _ROUTERS: tuple[str, ...] = (
     "session",
     "docs",
     "cases",
+    "audit",
+    "visits",
+    "open311",
 )
 
 _DESCRIPTION = """\
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         app.state.settings = settings
         app.state.store = st
         app.state.key_cache = KeyCache()
+        app.state.authenticator = Authenticator(st, app.state.key_cache, settings)
         app.state.locator = Locator(st, tolerance=settings.locate_tolerance_m)
         app.state.locator.refresh()
         watcher = (
@@ -140,6 +144,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=lambda: settings.max_body_bytes)
+    app.add_middleware(BatchQuotaMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware, csp=_page_policy())
     if settings.cors_origins:
         app.add_middleware(

@@ -1,9 +1,11 @@
 """Dependencies shared by the routers, declared once as ``Annotated`` aliases.
 
 ``StoreDep``, ``SettingsDep`` and ``LocatorDep`` hand out what the lifespan put on
-``app.state``; ``ViewerDep`` … ``AdminDep`` authenticate the caller's API key and
-check its role (``viewer < dispatcher < planner < admin``): no or an unknown key
-is ``401`` (with ``WWW-Authenticate``), a role too low is ``403``.
+``app.state``; ``ViewerDep`` … ``AdminDep`` authenticate the caller's API key (or
+a browser's session, for reads) and check its role (``viewer < dispatcher <
+planner < admin``): no or an unknown key is ``401`` (with ``WWW-Authenticate``),
+too many wrong keys ``429``, a role too low ``403``. ``AuditorDep`` admits the
+``auditor`` and ``admin`` roles only (the audit log).
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.errors import NotAuthenticatedError
 from gridmap.api.locator import ID_MAX, Locator
-from gridmap.api.security import MISS, KeyCache, Principal, token_from_request
+from gridmap.api.security import Authenticator, KeyCache, Principal
 from gridmap.api.settings import Settings
 from gridmap.db import Store
-from gridmap.db.keys import ROLES, role_rank
+from gridmap.db.keys import AUDIT_ROLES, ROLES, role_rank
 from gridmap.errors import PermissionDeniedError, StorageError
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "DispatcherDep",
     "PlannerDep",
     "AdminDep",
+    "AuditorDep",
+    "require_auditor",
     "OptionalPrincipalDep",
     "RequestContext",
     "require_context",
@@ -79,6 +82,21 @@ async def get_locator(request: Request) -> Locator:
     return _state(request, "locator")  # type: ignore[return-value]
 
 
+async def require_auditor(principal: OptionalPrincipalDep) -> Principal:
+    """Admit the ``auditor`` and ``admin`` roles only (401 without a key, else 403)."""
+    if principal is None:
+        raise NotAuthenticatedError(
+            "the audit log needs an auditor or admin key; send it as `Authorization: Bearer "
+            "<key>` or `X-API-Key: <key>` (`gridmap keys create --role auditor`)"
+        )
+    if principal.role not in AUDIT_ROLES:
+        raise PermissionDeniedError(
+            f"the audit log is for the auditor and admin roles; your key {principal.name!r} has "
+            f"role {principal.role!r}. Ask an admin for an auditor key"
+        )
+    return principal
+
+
 async def get_key_cache(request: Request) -> KeyCache:
     """Return the verified-key cache (``app.state.key_cache``)."""
     return _state(request, "key_cache")  # type: ignore[return-value]
@@ -94,27 +112,19 @@ async def optional_principal(
     _b: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     _h: Annotated[str | None, Depends(_header)] = None,
 ) -> Principal | None:
-    """Return the caller of a request with a valid key, ``None`` without a key.
+    """Return the caller of a request with a valid key or session, ``None`` without either.
 
     Raises
     ------
     NotAuthenticatedError
-        A key was sent but it is unknown or revoked.
+        A key was sent but it is unknown, revoked or expired; or the session ended.
+    TooManyRequestsError
+        Too many wrong keys from this address or for this key prefix (429).
     """
-    token = token_from_request(request)
-    if token is None:
-        return None
-    cache: KeyCache = _state(request, "key_cache")  # type: ignore[assignment]
-    store: Store = _state(request, "store")  # type: ignore[assignment]
-    principal = cache.lookup(token)
-    if principal is MISS:  # not cached: ask the store, off the event loop
-        principal = await run_in_threadpool(cache.authenticate, store, token)
-    if principal is None:
-        raise NotAuthenticatedError(
-            "the API key is unknown or revoked; ask an admin for a key (`gridmap keys create "
-            "--role viewer`) and send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-        )
-    request.state.principal = principal
+    auth: Authenticator = _state(request, "authenticator")  # type: ignore[assignment]
+    principal = await auth.principal(request)
+    if principal is not None:
+        request.state.principal = principal
     return principal
 
 
@@ -191,6 +201,8 @@ ViewerDep = Annotated[Principal, Depends(require_role("viewer"))]
 DispatcherDep = Annotated[Principal, Depends(require_role("dispatcher"))]
 PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+
+AuditorDep = Annotated[Principal, Depends(require_auditor)]
 
 ViewerContextDep = Annotated[RequestContext, Depends(require_context("viewer"))]
 

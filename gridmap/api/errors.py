@@ -15,6 +15,8 @@ exception                                              status  ``type``
 :class:`~gridmap.errors.CRSError`                      400     ``…:unknown-crs``
 :class:`~gridmap.errors.LayerError`, other InputError  400     ``…:bad-input``
 :class:`~gridmap.errors.ValidationError`               422     ``…:validation-failed``
+:class:`~gridmap.errors.VisitRulesError`,              422     ``…:bad-visit-rules``,
+:class:`~gridmap.errors.VisitRecordError`                      ``…:bad-visit-record``
 :class:`~gridmap.errors.InfeasibleError`,
 :class:`~gridmap.errors.StaffingError`,
 other :class:`~gridmap.errors.PartitionError`          422     ``…:unprocessable``
@@ -62,12 +64,15 @@ from gridmap.errors import (
     StorageError,
     TransitionError,
     ValidationError,
+    VisitRecordError,
+    VisitRulesError,
 )
 
 __all__ = [
     "PROBLEM_JSON",
     "NotAuthenticatedError",
     "PayloadTooLargeError",
+    "TooManyRequestsError",
     "problem",
     "status_for",
     "install_error_handlers",
@@ -85,6 +90,22 @@ _TYPE = "urn:gridmap:problem:"
 
 class NotAuthenticatedError(PermissionDeniedError):
     """No API key, or a key that is unknown or revoked (401)."""
+
+
+class TooManyRequestsError(GridmapError):
+    """Too many failed sign-ins or batch calls: wait ``retry_after`` seconds (429).
+
+    Parameters
+    ----------
+    message : str
+        What was limited and how to go on.
+    retry_after : float
+        Seconds to wait (the ``Retry-After`` header).
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(-(-retry_after // 1)))
 
 
 class PayloadTooLargeError(InputError):
@@ -106,6 +127,7 @@ class PayloadTooLargeError(InputError):
 # most specific first
 _MAP: list[tuple[type[BaseException], int, str, str]] = [
     (NotAuthenticatedError, 401, "unauthenticated", "Not authenticated"),
+    (TooManyRequestsError, 429, "too-many-requests", "Too many requests"),
     (PermissionDeniedError, 403, "forbidden", "Forbidden"),
     (NotFoundError, 404, "not-found", "Not found"),
     (ConflictError, 409, "conflict", "Conflict"),
@@ -115,6 +137,8 @@ _MAP: list[tuple[type[BaseException], int, str, str]] = [
     (CRSError, 400, "unknown-crs", "Unknown or unusable CRS"),
     (ValidationError, 422, "validation-failed", "Validation failed"),
     (RowsError, 422, "bad-rows", "Bad rows"),
+    (VisitRulesError, 422, "bad-visit-rules", "Bad visit rules"),
+    (VisitRecordError, 422, "bad-visit-record", "Bad visit record"),
     (StaffingError, 422, "unprocessable", "Cannot staff"),
     (PartitionError, 422, "unprocessable", "Cannot partition"),
     (InputError, 400, "bad-input", "Bad input"),
@@ -149,6 +173,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Unknown plan, grid or collection"),
         (413, "Body or batch too large"),
         (422, "Invalid request"),
+        (429, "Too many wrong keys, or batch calls: wait Retry-After seconds"),
     )
 }
 
@@ -238,6 +263,9 @@ def _domain_response(request: Request, exc: Exception) -> Response:
         extra["current_version"] = exc.current_version
     if isinstance(exc, PayloadTooLargeError):
         extra["limit"] = exc.limit
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
+        extra["retry_after"] = exc.retry_after
     if isinstance(exc, TransitionError):
         extra.update(state=exc.state, action=exc.action, allowed=list(exc.allowed))
     if isinstance(exc, RowsError):

@@ -234,7 +234,7 @@ class ApiKeyBase(BaseModel):
     """What every key has: a name and a role."""
 
     name: str = Field(min_length=1, max_length=200, description="who or what uses the key")
-    role: Literal["viewer", "staff", "dispatcher", "planner", "admin"]
+    role: Literal["viewer", "staff", "auditor", "dispatcher", "planner", "admin"]
 
 
 class ApiKeyCreate(ApiKeyBase):
@@ -244,6 +244,12 @@ class ApiKeyCreate(ApiKeyBase):
         default=None,
         description="org unit the key is bound to, LEVEL:CODE (grid:320104001001001, "
         "community:C0001, subdistrict:320104001, department:城管); required for staff",
+    )
+    expires_at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="when the key stops working: a date (2027-06-30, the end of that day, "
+        "Beijing time), a date-time with offset, or a number of days (90d); never by default",
     )
 
 
@@ -258,6 +264,9 @@ class ApiKeyPublic(ApiKeyBase):
     active: bool
     scope_level: str | None = None
     scope_code: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = Field(default=None, description="to the minute")
+    rotated_at: datetime | None = None
 
 
 class ApiKeyCreated(ApiKeyPublic):

@@ -21,6 +21,22 @@ variable                          default                 meaning
 ``GRIDMAP_CASES_SWEEP_SECONDS``   60                      how often the case timers are
                                                           swept (0: never; safe with
                                                           several server processes)
+``GRIDMAP_SESSION_HOURS``         8                       a browser session's absolute end
+``GRIDMAP_SESSION_IDLE_MINUTES``  30                      …and its end after no use
+``GRIDMAP_TRUSTED_PROXIES``       []                      JSON list of proxy addresses or
+                                                          networks whose X-Forwarded-Proto
+                                                          and X-Forwarded-For are honoured
+``GRIDMAP_RATE_LIMIT``            true                    rate limits on (false: off)
+``GRIDMAP_AUTH_FAILURES_PER_MIN`` 10                      wrong keys per address and per
+                                                          key prefix per minute; the next
+                                                          one gets 429 and a lockout
+``GRIDMAP_AUTH_LOCKOUT_SECONDS``  300                     how long the lockout lasts
+``GRIDMAP_BATCH_CALLS_PER_MIN``   60                      /locate/batch and /cases/import
+                                                          calls per key per minute (0: no
+                                                          limit)
+``GRIDMAP_AUDIT_RETENTION_DAYS``  0                       audit rows older than this are
+                                                          archived by ``gridmap audit
+                                                          archive`` (0: kept for ever)
 ``GRIDMAP_DEMO``                  false                   demo mode (see gridmap serve)
 ================================  ======================  ==================================
 """
@@ -29,7 +45,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridmap.db.settings import DEFAULT_DATABASE_URL
@@ -66,7 +82,27 @@ class Settings(BaseSettings):
         ``0`` turns the check off (a publish through this service still
         refreshes at once).
     session_hours : float
-        How long a browser signed in at ``/login`` keeps its key (cookie).
+        A browser session (``/login``) ends this many hours after sign-in.
+    session_idle_minutes : float
+        …or after this many minutes without a request.
+    trusted_proxies : list of str
+        Addresses or networks (``10.0.0.0/8``) of reverse proxies: from them
+        ``X-Forwarded-Proto`` (``Secure`` cookies) and ``X-Forwarded-For`` (the
+        client address of the rate limits) are honoured; from anyone else never.
+    rate_limit : bool
+        Whether the rate limits below apply (state in the store: every server
+        process counts the same events).
+    auth_failures_per_min : int
+        Wrong keys allowed per client address and per key prefix per minute; the
+        next one gets ``429`` with ``Retry-After`` and starts a lockout.
+    auth_lockout_seconds : float
+        How long an address or key prefix stays locked out.
+    batch_calls_per_min : int
+        Calls of ``POST /locate/batch`` and ``POST /cases/import`` per key per
+        minute (``0``: no limit).
+    audit_retention_days : float
+        Retention of the audit log in days for ``gridmap audit archive`` (``0``:
+        rows are kept for ever).
     cases_sweep_seconds : float
         Seconds between sweeps of the case timers (warnings, overdue, 催办, 督办,
         escalation); ``0`` turns the background sweep off. Events have unique
@@ -94,8 +130,30 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     refresh_seconds: float = Field(default=5.0, ge=0)
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_limit: bool = True
+    auth_failures_per_min: int = Field(default=10, ge=1)
+    auth_lockout_seconds: float = Field(default=300.0, ge=0)
+    batch_calls_per_min: int = Field(default=60, ge=0)
+    audit_retention_days: float = Field(default=0.0, ge=0)
     cases_sweep_seconds: float = Field(default=60.0, ge=0)
     demo: bool = False
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(str(item).strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GRIDMAP_TRUSTED_PROXIES entry {item!r} is not an address or network; "
+                    'give IP addresses or CIDR networks, e.g. ["127.0.0.1", "10.0.0.0/8"]'
+                ) from None
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,8 @@ from gridmap.cli import service  # noqa: F401  serve, keys
 from gridmap.cli import locate  # noqa: F401  locate
 from gridmap.cli import store  # noqa: F401  db, import, plans, diff, publish, export
 from gridmap.cli import cases  # noqa: F401  cases, calendar
+from gridmap.cli import audit  # noqa: F401  audit
+from gridmap.cli import visits  # noqa: F401  visits
 
 # isort: on
 from gridmap.cli.app import app

@@ -89,7 +89,9 @@ def serve(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="viewer | staff | dispatcher | planner | admin.")],
+    role: Annotated[
+        str, typer.Option(help="viewer | staff | auditor | dispatcher | planner | admin.")
+    ],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
     scope: Annotated[
         str | None,
@@ -97,6 +99,14 @@ def keys_create(
             "--scope",
             help="Bind the key to an org unit: grid:CODE, community:ID, subdistrict:CODE or "
             "department:CODE (required for staff).",
+        ),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="When the key stops working: a date (2027-06-30, end of day, Beijing time), "
+            "a date-time or a number of days (90d). Never by default.",
         ),
     ] = None,
     db: DbOpt = None,
@@ -109,9 +119,16 @@ def keys_create(
 
         with Store.from_url(database_url(db)) as store:
             rec, token = create_key(
-                store, name=name, role=role, author="gridmap keys create", scope=scope
+                store,
+                name=name,
+                role=role,
+                author="gridmap keys create",
+                scope=scope,
+                expires_at=expires,
             )
         bound = f", {rec.scope}" if rec.scope else ""
+        if rec.expires_at is not None:
+            bound += f", expires {rec.expires_at:%Y-%m-%d %H:%M} UTC"
         err_console.print(
             f"key {rec.id} ({rec.role}{bound}, {rec.name!r}); store it now, it is not shown again:"
         )
@@ -133,14 +150,45 @@ def keys_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         if as_json:
             _print_json(recs)
             return
-        table = Table(title="API keys")
-        for col in ("id", "prefix", "name", "role", "created", "active"):
+        table = Table(title="API keys (times UTC)")
+        for col in ("id", "prefix", "name", "role", "created", "expires", "last used", "active"):
             table.add_column(col)
+
+        def when(value: object) -> str:
+            return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
         for r in recs:
+            state = "yes" if r.active else ("revoked" if r.revoked_at else "expired")
             table.add_row(
-                str(r.id), r.prefix, r.name, r.role, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.active)
+                str(r.id),
+                r.prefix,
+                r.name,
+                r.role,
+                when(r.created_at),
+                when(r.expires_at),
+                when(r.last_used_at),
+                state,
             )
         console.print(table)
+
+    _run(body)
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: Annotated[int, typer.Argument(help="Key id.")], db: DbOpt = None) -> None:
+    """Give a key a new secret and print it once; the old secret and its sessions end now."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url
+        from gridmap.db.keys import rotate_key
+
+        with Store.from_url(database_url(db)) as store:
+            rec, token = rotate_key(store, key_id, author="gridmap keys rotate")
+        err_console.print(
+            f"key {rec.id} ({rec.role}, {rec.name!r}) has a new secret; the old one no longer "
+            "works. Store this now, it is not shown again:"
+        )
+        typer.echo(token)
 
     _run(body)
 
@@ -155,6 +203,6 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id.")], db: DbOp
 
         with Store.from_url(database_url(db)) as store:
             rec = revoke_key(store, key_id, author="gridmap keys revoke")
-        console.print(f"key {rec.id} ({rec.name!r}) revoked")
+        console.print(f"key {rec.id} ({rec.name!r}) revoked; its browser sessions ended")
 
     _run(body)

@@ -9,7 +9,15 @@ Roles are ordered ``viewer < dispatcher < planner < admin``: viewers see grids
 and codes, dispatchers also staff contacts and residents near an incident,
 planners edit plans and admins manage keys. ``staff`` keys (grid workers and
 chiefs, community, sub-district and department staff) rank with viewers on the
-service's other routes and work cases of their own org unit.
+service's other routes and work cases of their own org unit. ``auditor`` keys
+(a data-protection officer, 数据保护负责人) rank with viewers and may also read
+the audit log (``GET /audit``), as admins may.
+
+A key may expire (``expires_at``); the time it was last used is kept to the
+minute (``last_used_at``, written at most once a minute per key, so checking a
+key stays a read); :func:`rotate_key` gives a key a new secret (same id, name,
+role and scope), ending the old secret and the key's browser sessions, as
+:func:`revoke_key` does.
 
 Scopes
 ------
@@ -37,7 +45,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,16 +53,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import jsonable
-from gridmap.db.models import Base, table, utcnow
+from gridmap.db.models import Base, SessionRow, table, utcnow
 from gridmap.db.session import Store, transaction
-from gridmap.errors import InputError, NotFoundError
+from gridmap.errors import ConflictError, InputError, NotFoundError
 
 __all__ = [
     "ROLES",
     "KEY_ROLES",
+    "AUDIT_ROLES",
     "SCOPE_LEVELS",
     "TOKEN_PREFIX",
     "parse_scope",
+    "parse_expiry",
     "case_role",
     "ApiKey",
     "ApiKeyRecord",
@@ -64,13 +74,19 @@ __all__ = [
     "get_key",
     "list_keys",
     "revoke_key",
+    "rotate_key",
     "verify_key",
+    "touch_key",
 ]
 
 #: Roles, lowest first; a role may do everything the roles before it may.
 ROLES: tuple[str, ...] = ("viewer", "dispatcher", "planner", "admin")
 #: Every role a key may have: the ranked roles and ``staff`` (ranks with viewer; needs a scope).
-KEY_ROLES: tuple[str, ...] = ("viewer", "staff", "dispatcher", "planner", "admin")
+KEY_ROLES: tuple[str, ...] = ("viewer", "staff", "auditor", "dispatcher", "planner", "admin")
+#: Roles that may read the audit log.
+AUDIT_ROLES: tuple[str, ...] = ("auditor", "admin")
+#: ``last_used_at`` is written at most this often per key (seconds).
+LAST_USED_EVERY_S = 60.0
 #: Org units a key may be bound to (as :data:`gridmap.cases.UNIT_KINDS`).
 SCOPE_LEVELS: tuple[str, ...] = ("grid", "community", "subdistrict", "department")
 _CASE_ROLE = {
@@ -92,7 +108,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         sa.CheckConstraint(
-            "role IN ('viewer', 'staff', 'dispatcher', 'planner', 'admin')", name="role"
+            "role IN ('viewer', 'staff', 'auditor', 'dispatcher', 'planner', 'admin')",
+            name="role",
         ),
     )
 
@@ -106,9 +123,14 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
     scope_level: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
     scope_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
 
 
 _K = table(ApiKey)
+_S = table(SessionRow)
+_BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,12 @@ class ApiKeyRecord:
         When it was revoked.
     scope_level, scope_code : str or None
         The org unit the key is bound to (``grid``/``320104001001001`` …).
+    expires_at : datetime or None
+        When the key stops working (None: never).
+    last_used_at : datetime or None
+        When it was last used, to the minute.
+    rotated_at : datetime or None
+        When its secret was last replaced.
     """
 
     id: int
@@ -144,6 +172,9 @@ class ApiKeyRecord:
     revoked_at: datetime | None = None
     scope_level: str | None = None
     scope_code: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    rotated_at: datetime | None = None
 
     @property
     def scope(self) -> str | None:
@@ -151,9 +182,14 @@ class ApiKeyRecord:
         return f"{self.scope_level}:{self.scope_code}" if self.scope_level else None
 
     @property
+    def expired(self) -> bool:
+        """Whether the key's expiry date has passed."""
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+    @property
     def active(self) -> bool:
-        """Whether the key is not revoked."""
-        return self.revoked_at is None
+        """Whether the key works: not revoked and not expired."""
+        return self.revoked_at is None and not self.expired
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as JSON-compatible values."""
@@ -178,6 +214,9 @@ def _record(row: Any) -> ApiKeyRecord:
         revoked_at=_utc(m["revoked_at"]),
         scope_level=m.get("scope_level"),
         scope_code=m.get("scope_code"),
+        expires_at=_utc(m.get("expires_at")),
+        last_used_at=_utc(m.get("last_used_at")),
+        rotated_at=_utc(m.get("rotated_at")),
     )
 
 
@@ -197,7 +236,7 @@ def role_rank(role: str) -> int:
     >>> role_rank("viewer") < role_rank("dispatcher") < role_rank("admin")
     True
     """
-    if role == "staff":
+    if role in ("staff", "auditor"):
         return 0
     try:
         return ROLES.index(str(role))
@@ -240,7 +279,7 @@ def case_role(role: str, scope_level: str | None) -> str:
     """
     if role == "admin":
         return "admin"
-    if role == "viewer":
+    if role in ("viewer", "auditor"):
         return "viewer"
     if scope_level is not None:
         return _CASE_ROLE[scope_level]
@@ -270,8 +309,61 @@ def _split(token: str) -> str | None:
     return prefix
 
 
+def parse_expiry(value: str | datetime | None, *, now: datetime | None = None) -> datetime | None:
+    """Return the expiry of a key from a date, a date-time or a number of days.
+
+    A date means the end of that day, Beijing time; a date-time without an offset
+    is Beijing time; ``"90d"`` is 90 days from now. The result must lie ahead.
+
+    Raises
+    ------
+    InputError
+        Unreadable or past.
+
+    Examples
+    --------
+    >>> parse_expiry("2099-06-30").isoformat()
+    '2099-06-30T23:59:59+08:00'
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> parse_expiry("90d", now=now).isoformat()
+    '2026-04-01T00:00:00+00:00'
+    >>> parse_expiry(None) is None
+    True
+    """
+    now = now or utcnow()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        when = value if value.tzinfo is not None else value.replace(tzinfo=_BEIJING)
+    else:
+        text = value.strip()
+        try:
+            if text.lower().endswith("d") and text[:-1].isdigit():
+                when = now + timedelta(days=int(text[:-1]))
+            elif len(text) == 10:
+                day = datetime.fromisoformat(text)
+                when = day.replace(hour=23, minute=59, second=59, tzinfo=_BEIJING)
+            else:
+                when = datetime.fromisoformat(text)
+                when = when if when.tzinfo is not None else when.replace(tzinfo=_BEIJING)
+        except ValueError:
+            raise InputError(
+                f"expiry {value!r} is not a date (2027-06-30), a date-time "
+                "(2027-06-30T18:00+08:00) or a number of days (90d)"
+            ) from None
+    if when <= now:
+        raise InputError(f"expiry {when.isoformat()} is in the past; give a later date")
+    return when
+
+
 def create_key(
-    target: Store | Any, *, name: str, role: str, author: str, scope: str | None = None
+    target: Store | Any,
+    *,
+    name: str,
+    role: str,
+    author: str,
+    scope: str | None = None,
+    expires_at: str | datetime | None = None,
 ) -> tuple[ApiKeyRecord, str]:
     """Create an API key; return its record and the token (shown only this once).
 
@@ -287,6 +379,8 @@ def create_key(
         Who creates it (audit log).
     scope : str, optional
         ``"level:code"``: the org unit the key is bound to (required for ``staff``).
+    expires_at : str or datetime, optional
+        When the key stops working (see :func:`parse_expiry`); never by default.
 
     Returns
     -------
@@ -314,10 +408,13 @@ def create_key(
             "a staff key is bound to an org unit; give --scope grid:<grid code> (or "
             "community:<id>, subdistrict:<code>, department:<code>)"
         )
-    if role == "admin" and level is not None:
-        raise InputError("an admin key cannot be scoped; create a dispatcher or staff key")
-    prefix = secrets.token_hex(4)
-    token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    if role in ("admin", "auditor") and level is not None:
+        raise InputError(
+            f"an {role} key cannot be scoped; create a dispatcher, viewer or staff key"
+        )
+    expires = parse_expiry(expires_at)
+    expires = None if expires is None else expires.astimezone(UTC)  # SQLite keeps no offset
+    prefix, token = _new_token()
     with transaction(target, write=True) as s:
         key_id = s.execute(
             _K.insert()
@@ -330,6 +427,7 @@ def create_key(
                 created_at=utcnow(),
                 scope_level=level,
                 scope_code=code,
+                expires_at=expires,
             )
             .returning(_K.c.id)
         ).scalar_one()
@@ -344,6 +442,7 @@ def create_key(
                 "name": str(name).strip(),
                 "role": role,
                 **({"scope": f"{level}:{code}"} if level else {}),
+                **({"expires_at": expires} if expires else {}),
             },
         )
         rec = _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == key_id)).one())
@@ -403,6 +502,7 @@ def revoke_key(target: Store | Any, key_id: int, *, author: str) -> ApiKeyRecord
         if rec.revoked_at is not None:
             return rec
         s.execute(sa.update(_K).where(_K.c.id == int(key_id)).values(revoked_at=utcnow()))
+        ended = _end_sessions(s, int(key_id), "key revoked")
         write_audit(
             s,
             actor=author,
@@ -410,15 +510,107 @@ def revoke_key(target: Store | Any, key_id: int, *, author: str) -> ApiKeyRecord
             entity="api_key",
             entity_id=key_id,
             before={"prefix": rec.prefix, "role": rec.role, "active": True},
-            after={"prefix": rec.prefix, "role": rec.role, "active": False},
+            after={
+                "prefix": rec.prefix,
+                "role": rec.role,
+                "active": False,
+                "sessions_ended": ended,
+            },
         )
         return _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).one())
 
 
-def verify_key(target: Store | Any, token: str) -> ApiKeyRecord | None:
-    """Return the active key matching ``token``, or ``None`` (unknown, malformed or revoked).
+def rotate_key(target: Store | Any, key_id: int, *, author: str) -> tuple[ApiKeyRecord, str]:
+    """Give a key a new secret; the old token and the key's browser sessions end at once.
 
-    The digest is compared in constant time.
+    The key keeps its id, name, role, scope and expiry (and so its history in the
+    audit log); only the token changes. Returns ``(record, new token)``; the token
+    is shown this once.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown ``key_id``.
+    ConflictError
+        The key is revoked (create a new one instead).
+
+    Examples
+    --------
+    >>> store = Store.from_url("sqlite://")
+    >>> rec, old = create_key(store, name="desk", role="viewer", author="admin")
+    >>> new_rec, new = rotate_key(store, rec.id, author="admin")
+    >>> verify_key(store, old), verify_key(store, new).id == rec.id
+    (None, True)
+    """
+    with transaction(target, write=True) as s:
+        row = s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).first()
+        if row is None:
+            raise NotFoundError(f"no API key with id {key_id}; list the keys with GET /keys")
+        rec = _record(row)
+        if rec.revoked_at is not None:
+            raise ConflictError(
+                f"key {key_id} is revoked; a revoked key is not rotated, create a new one "
+                "(gridmap keys create)"
+            )
+        prefix, token = _new_token()
+        s.execute(
+            sa.update(_K)
+            .where(_K.c.id == int(key_id))
+            .values(prefix=prefix, key_hash=hash_token(token), rotated_at=utcnow())
+        )
+        ended = _end_sessions(s, int(key_id), "key rotated")
+        write_audit(
+            s,
+            actor=author,
+            action="rotate",
+            entity="api_key",
+            entity_id=key_id,
+            before={"prefix": rec.prefix, "role": rec.role},
+            after={"prefix": prefix, "role": rec.role, "sessions_ended": ended},
+        )
+        new = _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).one())
+    return new, token
+
+
+def touch_key(target: Store | Any, key_id: int, *, now: datetime | None = None) -> bool:
+    """Record that a key was used now, unless that was recorded less than a minute ago.
+
+    Returns whether a row was written (at most once a minute per key, whatever
+    the number of server processes).
+    """
+    now = now or utcnow()
+    stale = now - timedelta(seconds=LAST_USED_EVERY_S)
+    with transaction(target, write=True) as s:
+        result = s.execute(
+            sa.update(_K)
+            .where(_K.c.id == int(key_id))
+            .where(sa.or_(_K.c.last_used_at.is_(None), _K.c.last_used_at < stale))
+            .values(last_used_at=now)
+        )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _new_token() -> tuple[str, str]:
+    prefix = secrets.token_hex(4)
+    return prefix, f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def _end_sessions(s: Any, key_id: int, why: str) -> int:
+    """End the open browser sessions of a key (in the caller's transaction)."""
+    result = s.execute(
+        sa.update(_S)
+        .where(_S.c.key_id == key_id)
+        .where(_S.c.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_why=why)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def verify_key(target: Store | Any, token: str, *, touch: bool = True) -> ApiKeyRecord | None:
+    """Return the active key matching ``token``, or ``None`` (unknown, malformed, revoked, expired).
+
+    The digest is compared in constant time. With ``touch``, a key's
+    ``last_used_at`` is brought up to date when it is more than a minute old.
 
     Examples
     --------
@@ -433,4 +625,11 @@ def verify_key(target: Store | Any, token: str) -> ApiKeyRecord | None:
     if row is None or not hmac.compare_digest(row._mapping["key_hash"], hash_token(token)):
         return None
     rec = _record(row)
-    return rec if rec.active else None
+    if not rec.active:
+        return None
+    now = utcnow()
+    if touch and (
+        rec.last_used_at is None or (now - rec.last_used_at).total_seconds() >= LAST_USED_EVERY_S
+    ):
+        touch_key(target, rec.id, now=now)
+    return rec

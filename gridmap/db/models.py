@@ -18,7 +18,11 @@ Tables
 ``grids``                  one polygon per grid of a plan, with 四至 and figures
 ``plan_buildings`` ``plan_households``  membership building/household → grid
 ``assignments``            staff → grid with a role
-``audit_log``              who did what when, with before/after JSON
+``audit_log``              who did what when, with before/after JSON; append-only (triggers)
+``audit_households``       the households an audited read disclosed
+``audit_archives``         retention archives (file, SHA-256, rows up to an id)
+``sessions``               browser sessions (hash of the cookie's id, key, role, expiry)
+``rate_limits``            counters and lockouts shared by every server process
 ``cases``                  事件工单: ticket, reporter (personal data), point, frozen placement,
                            status, version (optimistic lock), deadlines, flags
 ``case_deadlines``         one row per policy clock of a case (absolute due + provisional)
@@ -27,6 +31,8 @@ Tables
 ``case_events``            what the sweep wrote (warning, overdue, 催办, 督办, escalation);
                            the event key is unique, so a second sweep writes nothing
 ``calendar_days``          the working-day calendar (State Council notices), by date
+``visit_records``          走访记录: who visited which household (or organisation) when, the
+                           outcome, notes (personal data), follow-up and the case it opened
 """
 
 from __future__ import annotations
@@ -62,12 +68,17 @@ __all__ = [
     "PlanHousehold",
     "Assignment",
     "AuditLog",
+    "AuditHousehold",
+    "AuditArchive",
+    "SessionRow",
+    "RateLimitRow",
     "CaseRow",
     "CaseDeadline",
     "CaseHandler",
     "CaseLog",
     "CaseEvent",
     "CalendarDayRow",
+    "VisitRecordRow",
     "LAYER_TABLES",
     "utcnow",
     "table",
@@ -432,13 +443,64 @@ class AuditLog(Base):
     __table_args__ = (sa.Index("ix_audit_log_entity", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    at: Mapped[datetime] = mapped_column(_TS, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(sa.String(200))
     action: Mapped[str] = mapped_column(sa.String(64))
     entity: Mapped[str] = mapped_column(sa.String(64))
     entity_id: Mapped[str] = mapped_column(sa.String(64))
     before: Mapped[Any] = mapped_column(JSONType, nullable=True)
     after: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+
+
+class AuditHousehold(Base):
+    """A household whose personal data an audited read disclosed (``audit_log`` row)."""
+
+    __tablename__ = "audit_households"
+
+    audit_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    household_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True, index=True)
+
+
+class AuditArchive(Base):
+    """A retention archive: audit rows up to ``upto_id`` written to ``path``, then deleted."""
+
+    __tablename__ = "audit_archives"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    archived_at: Mapped[datetime] = mapped_column(_TS)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    upto_id: Mapped[int] = mapped_column(sa.Integer)
+    cutoff: Mapped[datetime] = mapped_column(_TS)
+    rows: Mapped[int] = mapped_column(sa.Integer)
+    path: Mapped[str] = mapped_column(sa.Text)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+
+
+class SessionRow(Base):
+    """A browser session: the SHA-256 of the cookie's random id, its key, role and expiry."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(sa.Integer, index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(_TS)
+    last_seen_at: Mapped[datetime] = mapped_column(_TS)
+    expires_at: Mapped[datetime] = mapped_column(_TS)
+    ended_at: Mapped[datetime | None] = mapped_column(_TS)
+    ended_why: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class RateLimitRow(Base):
+    """A fixed-window counter shared by every server process, with its lockout."""
+
+    __tablename__ = "rate_limits"
+
+    bucket: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(_TS)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(_TS)
 
 
 class CaseRow(Base):
@@ -524,7 +586,11 @@ class CaseLog(Base):
     """One line of a case's 办理轨迹; append-only (the database refuses UPDATE and DELETE)."""
 
     __tablename__ = "case_log"
-    __table_args__ = (sa.UniqueConstraint("case_id", "version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "version"),
+        # performance figures: reply/answer times per case, read from the index alone
+        sa.Index("ix_case_log_state", "case_id", "to_state", "at"),
+    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(sa.Integer)  # no FK: the log outlives nothing
@@ -566,6 +632,38 @@ class CalendarDayRow(Base):
     is_workday: Mapped[bool] = mapped_column(sa.Boolean)
     name: Mapped[str | None] = mapped_column(sa.Text)
     source: Mapped[str] = mapped_column(sa.String(32))
+
+
+class VisitRecordRow(Base):
+    """A visit record (走访记录): who, when, which household or organisation, outcome, follow-up.
+
+    ``grid_code`` and ``plan_id`` say where the target was when the visit was
+    recorded; due lists follow the household (``household_id``), so a redrawn
+    plan keeps the visits made. ``case_id`` is the case a follow-up opened.
+    """
+
+    __tablename__ = "visit_records"
+    __table_args__ = (
+        sa.Index("ix_visit_records_household_at", "household_id", "visited_at"),
+        sa.Index("ix_visit_records_building_at", "building_id", "visited_at"),
+        sa.Index("ix_visit_records_grid_at", "grid_code", "visited_at"),
+        sa.Index("ix_visit_records_staff_at", "staff_id", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[str] = mapped_column(sa.String(64))
+    visited_at: Mapped[datetime] = mapped_column(_TS)
+    household_id: Mapped[str | None] = mapped_column(sa.String(64))
+    building_id: Mapped[str | None] = mapped_column(sa.String(64))
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64))
+    plan_id: Mapped[int | None] = mapped_column(sa.Integer)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    notes: Mapped[str | None] = mapped_column(sa.Text)  # personal data
+    follow_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    follow_up_text: Mapped[str | None] = mapped_column(sa.Text)  # personal data
+    case_id: Mapped[int | None] = mapped_column(sa.Integer)  # no FK: cases are never deleted
+    author: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
 
 
 #: Stored layer name → its model (canonical order; communities first).

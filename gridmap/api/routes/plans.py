@@ -82,6 +82,7 @@ from gridmap.db import (
     update_plan,
     write_audit,
 )
+from gridmap.db.audit import audit_export
 from gridmap.db.plans import PlanRecord
 from gridmap.errors import ConflictError, InputError
 from gridmap.partition.plan import GRID_COLUMNS, Plan, jsonable
@@ -355,6 +356,7 @@ def export_route(
     plan = load_plan(store, plan_id)
     if not _is_planner(viewer):
         plan = plan.replace(assignments=None, households=None)
+    personal = plan.assignments is not None or plan.households is not None
     media, suffix = _MEDIA[format]
     stem = f"plan-{plan_id}-v{rec.version}"
     tmp = Path(tempfile.mkdtemp(prefix="gridmap-export-"))
@@ -370,6 +372,9 @@ def export_route(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    audit_export(
+        store, actor=_actor(viewer), entity="plan", entity_id=plan_id, fmt=format, personal=personal
+    )
     return FileResponse(
         path,
         media_type=media,
