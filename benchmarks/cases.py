@@ -11,6 +11,14 @@
    plain SQL count of the overdue ones (target: < 10 s for 1 M cases / 100 k open).
 3. **list**: ``GET /cases`` filtered by status and grid, 50 a page: p50/p99 over
    ``--requests`` calls (target p99 < 100 ms).
+4. **stats** (``--stats``, or ``--stats-only`` to skip 1–3): N cases of a synthetic year
+   written with the bulk path (``bulk_insert``: cases and a handled log of ~6 lines each),
+   then the performance figures of one month by grid
+   (``gridmap.db.case_stats.store_case_stats``: counts in SQL, working times per case
+   vectorised) vs the same figures in plain pandas on frames in memory
+   (``gridmap.cases.case_stats``), same run (target: < 2 s for 1 M stored cases)::
+
+       python benchmarks/cases.py --stats-only --cases 1000000 [--postgis URL]
 
 Figures go to stdout and ``<out>/cases.json``.
 """
@@ -30,6 +38,9 @@ import sqlalchemy as sa
 from gridmap.cases import synth_cases
 from gridmap.db import Store, save_layers, save_plan
 from gridmap.db.cases import import_cases, list_cases, overdue_states, sweep_cases
+
+STATS_MONTH = "2026-11"
+STATS_NOW = "2026-12-10 09:00"
 
 NOW = "2027-01-05 09:00"
 
@@ -144,9 +155,204 @@ def bench_backend(name: str, url: str | None, args, layers, plan, tickets, folde
     return out
 
 
+def simulate_handling(
+    frame: pd.DataFrame, *, now: str, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give synthetic tickets a handled life: cases (store columns) and their log, vectorised.
+
+    3 % rejected; the rest accepted 0.2–8 h after reception, dispatched and started an hour
+    later, replied at the generator's ``replied_at``, called back a day later (80 % 满意,
+    12 % 基本满意, 8 % 不满意: half of those reopened), closed the day after; each state
+    only if its time is before ``now``.
+    """
+    from gridmap.cases import TZ
+
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    t_now = pd.Timestamp(now, tz=TZ)
+    rec = pd.DatetimeIndex(frame["received_at"])
+    hour = pd.Timedelta(hours=1)
+    rejected = rng.random(n) < 0.03
+    accepted = rec + pd.to_timedelta(rng.uniform(0.2, 8.0, n), unit="h")
+    started = accepted + hour
+    replied = pd.DatetimeIndex(frame["replied_at"])
+    callback = replied + pd.Timedelta(days=1)
+    closed = callback + pd.Timedelta(days=1)
+    u = rng.random(n)
+    sat = np.where(u < 0.8, "satisfied", np.where(u < 0.92, "fairly_satisfied", "unsatisfied"))
+    reopen = (sat == "unsatisfied") & (rng.random(n) < 0.5)
+    steps = [
+        ("received", rec, np.ones(n, bool)),
+        ("rejected", rec + pd.Timedelta(minutes=30), rejected),
+        ("accepted", accepted, ~rejected),
+        ("dispatched", accepted + pd.Timedelta(minutes=20), ~rejected),
+        ("in_progress", started, ~rejected),
+        ("replied", replied, ~rejected),
+        ("callback", callback, ~rejected),
+        ("reopened", closed, ~rejected & reopen),
+        ("closed", closed, ~rejected & ~reopen),
+    ]
+    status = np.full(n, "received", dtype=object)
+    logs = []
+    version = np.zeros(n, np.int64)
+    ids = np.arange(1, n + 1)
+    for state, when, mask in steps:
+        happened = mask & np.asarray(when <= t_now)
+        status[happened] = state
+        version[happened] += 1
+        logs.append(
+            pd.DataFrame(
+                {
+                    "case_id": ids[happened],
+                    "version": version[happened],
+                    "at": when[happened],
+                    "to_state": state,
+                }
+            )
+        )
+    called = np.isin(status, ["callback", "closed"])
+    cases = pd.DataFrame(
+        {
+            "case_id": ids,
+            "grid_code": frame["true_grid"].to_numpy(),
+            "community_id": frame["true_grid"].str[:12].to_numpy(),
+            "subdistrict": frame["true_grid"].str[:9].to_numpy(),
+            "category": frame["category"].to_numpy(),
+            "policy": frame["policy"].to_numpy(),
+            "urgency": frame["urgency"].to_numpy(),
+            "source": frame["source"].to_numpy(),
+            "status": status,
+            "received_at": rec,
+            "due_at": pd.DatetimeIndex(frame["resolve_due"]),
+            "satisfaction": np.where(called, sat, None),
+            "reopened": (status == "reopened").astype(np.int64),
+            "version": version,
+        }
+    )
+    log = pd.concat(logs, ignore_index=True).sort_values(["case_id", "version"], kind="stable")
+    return cases, log.reset_index(drop=True)
+
+
+def write_bulk(store: Store, cases: pd.DataFrame, log: pd.DataFrame) -> None:
+    """Write simulated cases and their log with the bulk path (COPY on PostgreSQL)."""
+    from gridmap.db.bulk import bulk_insert
+    from gridmap.db.cases import _times_out
+    from gridmap.db.models import CaseLog, CaseRow, table
+
+    backend = store.backend
+    n = len(cases)
+    stamp = _times_out(pd.Series([pd.Timestamp("2027-01-01", tz="UTC")] * n), backend)
+    cols = {
+        "id": cases["case_id"].tolist(),
+        "source": cases["source"].tolist(),
+        "category": cases["category"].tolist(),
+        "urgency": cases["urgency"].tolist(),
+        "hard": [False] * n,
+        "policy": cases["policy"].tolist(),
+        "description": ["synthetic"] * n,
+        "grid_code": cases["grid_code"].tolist(),
+        "community_id": cases["community_id"].tolist(),
+        "subdistrict": cases["subdistrict"].tolist(),
+        "received_at": _times_out(cases["received_at"], backend),
+        "status": cases["status"].tolist(),
+        "version": cases["version"].tolist(),
+        "level": ["grid"] * n,
+        "reopened": cases["reopened"].tolist(),
+        # NaN → None: COPY would write the text 'nan' (SQLite stores a NaN float as NULL)
+        "satisfaction": cases["satisfaction"]
+        .astype(object)
+        .where(cases["satisfaction"].notna(), None)
+        .tolist(),
+        "due_at": _times_out(cases["due_at"], backend),
+        "provisional": [False] * n,
+        "content_hash": ["-"] * n,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    names = list(cols)
+    lcols = {
+        "case_id": log["case_id"].tolist(),
+        "version": log["version"].tolist(),
+        "at": _times_out(log["at"], backend),
+        "actor": ["bench"] * len(log),
+        "role": ["admin"] * len(log),
+        "action": log["to_state"].tolist(),
+        "to_state": log["to_state"].tolist(),
+    }
+    with store.session(write=True) as s:
+        bulk_insert(s, table(CaseRow), names, zip(*(cols[c] for c in names), strict=True))
+        bulk_insert(s, table(CaseLog), list(lcols), zip(*lcols.values(), strict=True))
+    if backend == "postgresql":
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE cases")
+            conn.exec_driver_sql("ANALYZE case_log")
+            conn.commit()
+    else:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
+
+def bench_stats(name: str, url: str | None, args, layers, plan, frame, folder: Path) -> dict:
+    from gridmap.cases import case_facts, case_stats
+    from gridmap.db.case_stats import store_case_stats
+
+    out: dict = {"backend": name, "n": len(frame)}
+    store, _ = fresh_store(url, folder, "stats")
+    save_layers(store, layers, author="bench")
+    save_plan(store, plan, author="bench", status="published")
+    cases, log = simulate_handling(frame, now=STATS_NOW, seed=args.seed)
+    out["log_rows"] = len(log)
+    t0 = time.perf_counter()
+    write_bulk(store, cases, log)
+    out["write_s"] = time.perf_counter() - t0
+    store_case_stats(store, by="grid", month="2026-01", now=STATS_NOW)  # warm the caches once
+    times = []
+    for _ in range(args.stats_repeat):
+        t0 = time.perf_counter()
+        sql = store_case_stats(store, by="grid", month=STATS_MONTH, now=STATS_NOW)
+        times.append(time.perf_counter() - t0)
+    out["sql_s"] = float(np.median(times))
+    # plain pandas on a frame in memory: one row per case, answer/reply times joined from the log
+    facts = case_facts(cases, log)
+    times = []
+    for _ in range(args.stats_repeat):
+        t0 = time.perf_counter()
+        mem = case_stats(facts, by="grid", month=STATS_MONTH, now=STATS_NOW, calendar=None)
+        times.append(time.perf_counter() - t0)
+    out["pandas_s"] = float(np.median(times))
+    out["pandas_from_log_s"] = float("nan")
+    if len(cases) <= 200_000:  # the per-case join of the raw log in pandas (slow: skipped at 1 M)
+        t0 = time.perf_counter()
+        case_stats(cases, log, by="grid", month=STATS_MONTH, now=STATS_NOW)
+        out["pandas_from_log_s"] = time.perf_counter() - t0
+    out["month_cases"] = int(sql["received"].sum())
+    out["grids"] = len(sql)
+    cmp = ["received", "open", "overdue", "due", "on_time", "answered", "resolved", "rated"]
+    out["same_figures"] = bool(
+        (
+            sql[cmp].to_numpy()
+            == mem.drop(columns="households").set_index("unit").reindex(sql["unit"])[cmp].to_numpy()
+        ).all()
+    )
+    out["ratio"] = out["sql_s"] / max(out["pandas_s"], 1e-9)
+    store.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n", type=int, default=100_000, help="cases (the issue's figure: 1000000)")
+    ap.add_argument(
+        "--n",
+        "--cases",
+        dest="n",
+        type=int,
+        default=100_000,
+        help="cases (the issue's figure: 1000000)",
+    )
+    ap.add_argument("--stats", action="store_true", help="also run the stats section (4)")
+    ap.add_argument("--stats-only", action="store_true", help="run only the stats section (4)")
+    ap.add_argument("--stats-repeat", type=int, default=3, help="timed runs (median)")
     ap.add_argument("--open-share", type=float, default=0.1, help="share of cases left open")
     ap.add_argument("--requests", type=int, default=200, help="GET /cases calls timed")
     ap.add_argument("--postgis", default=None, help="also run on this PostGIS URL")
@@ -161,6 +367,23 @@ def main() -> None:
     frame = synth_cases(plan, n=args.n, start="2026-01-01", days=365, seed=args.seed)
     tickets = frame.drop(columns=["true_grid", "resolve_due", "replied_at", "late"])
     print(f"{args.n:,} synthetic tickets on the sample plan in {time.perf_counter() - t0:.1f} s")
+    if args.stats or args.stats_only:
+        stats = [bench_stats("sqlite", None, args, layers, plan, frame, folder)]
+        if args.postgis:
+            stats.append(bench_stats("postgis", args.postgis, args, layers, plan, frame, folder))
+        for r in stats:
+            print(
+                f"[{r['backend']}] stats, {STATS_MONTH} by grid over {r['n']:,} stored cases "
+                f"({r['log_rows']:,} log lines, bulk-written in {r['write_s']:.1f} s): "
+                f"SQL {r['sql_s']:.3f} s vs pandas in memory {r['pandas_s']:.3f} s = "
+                f"{r['ratio']:.2f}x (target < 2 s); pandas from the raw log "
+                f"{r['pandas_from_log_s']:.2f} s; {r['month_cases']:,} cases in "
+                f"{r['grids']} grids, same figures: {r['same_figures']}"
+            )
+        (folder / "cases_stats.json").write_text(json.dumps(stats, indent=2))
+        if args.stats_only:
+            print(f"figures: {folder / 'cases_stats.json'}")
+            return
 
     results = [bench_backend("sqlite", None, args, layers, plan, tickets, folder)]
     if args.postgis:

@@ -1,6 +1,7 @@
 """Benchmark the size and build time of plan_map HTML against a raw folium baseline.
 
     python benchmarks/maps.py [--sizes 100 1000 3000] [--per 100] [--buildings] [--seed 0]
+    python benchmarks/maps.py --cases 100000
 
 Plans are hand-made, seamless coverages of jagged grids (EPSG:4549 at Nanjing):
 fine Voronoi cells (``--per`` per grid, ~25 m across) merged by nearest grid
@@ -21,6 +22,14 @@ Rows per size:
 With ``--buildings`` a 1,000-grid plan is also mapped with ~30 buildings per grid.
 Size is the UTF-8 byte length of ``m.get_root().render()``; time covers building
 the map and rendering it.
+
+Case maps (``--cases 100000``): a seeded synthetic year of tickets
+(:func:`gridmap.cases.synth_cases`) over a 400-grid plan, mapped with
+:func:`gridmap.maps.cases_map` (``assets="inline"``: one offline file), for a viewer
+and for a dispatcher (``personal=True``). Each page is opened in headless Chromium
+with the browser test harness (``tests/browser/conftest.py``: every request off the
+network); "open s" runs from navigation to the cases being in the cluster layer
+(for the baseline, the plan map of the same grids, to its load event).
 """
 
 from __future__ import annotations
@@ -165,13 +174,117 @@ def baseline(plan: Plan) -> folium.Map:
     return m
 
 
+def synth_case_frame(plan: Plan, n: int, seed: int) -> pd.DataFrame:
+    """Make ``n`` synthetic cases over the plan, with the columns of ``case_frame``."""
+    from gridmap.cases import synth_cases
+
+    t = synth_cases(plan, n=n, seed=seed, crs="wgs84")
+    rng = np.random.default_rng(seed)
+    states = ["received", "accepted", "dispatched", "in_progress", "replied", "callback", "closed"]
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "ticket": t["ticket_no"],
+            "category": t["category"],
+            "status": rng.choice(states, n, p=[0.03, 0.03, 0.06, 0.08, 0.1, 0.1, 0.6]),
+            "grid_code": t["true_grid"],
+            "lon": t["lon"],
+            "lat": t["lat"],
+            "received_at": t["received_at"],
+            "due_at": t["resolve_due"],
+            "description": t["description"],
+            "address": t["address"],
+            "reporter_name": t["reporter_name"],
+            "reporter_phone": t["reporter_phone"],
+        }
+    )
+
+
+def open_seconds(path, script: str | None) -> float:
+    """Seconds from navigation until ``script`` is true (else the load event), in Chromium."""
+    import sys
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+    from conftest import CHROMIUM, CHROMIUM_ARGS, OpenedMap, _attach
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+        opened = OpenedMap(page=page, map_name="", path=path)
+        _attach(page, opened, offline=True)
+        t0 = time.perf_counter()
+        page.goto(path.as_uri(), wait_until="load")
+        if script:
+            page.wait_for_function(script, timeout=120_000)
+        seconds = time.perf_counter() - t0
+        errors = opened.page_errors + opened.console_errors
+        browser.close()
+    if errors:
+        raise RuntimeError(f"{path.name}: JavaScript errors {errors[:3]}")
+    return seconds
+
+
+_CASES_READY = (
+    "() => { var k = Object.keys(window).find(k => /^map_[0-9a-f]{32}$/.test(k));"
+    " return !!(k && window[k].gridmapCases && window[k].gridmapCases.ready); }"
+)
+
+
+def bench_cases(n: int, seed: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from gridmap.maps import cases_map
+
+    plan = voronoi_plan(400, 20, seed)
+    frame = synth_case_frame(plan, n, seed)
+    folder = Path(tempfile.mkdtemp(prefix="gridmap-bench-cases-"))
+    rows = []
+    for label, build, ready in (
+        ("plan map (baseline)", lambda: plan_map(plan, assets="inline"), None),
+        (
+            f"cases {n:,} viewer",
+            lambda: cases_map(frame, plan, now="2026-12-31", assets="inline"),
+            _CASES_READY,
+        ),
+        (
+            f"cases {n:,} dispatcher",
+            lambda: cases_map(frame, plan, now="2026-12-31", personal=True, assets="inline"),
+            _CASES_READY,
+        ),
+    ):
+        t0 = time.perf_counter()
+        html = build().get_root().render()
+        built = time.perf_counter() - t0
+        path = folder / f"{len(rows)}.html"
+        path.write_text(html, encoding="utf-8")
+        rows.append((label, len(html.encode("utf-8")), built, open_seconds(path, ready)))
+    base_mb, base_open = rows[0][1] / 1e6, rows[0][3]
+    print(f"\n{'case map':<26} {'MB':>7} {'× base':>7} {'build s':>8} {'open s':>7} {'× base':>7}")
+    for label, size, built, opened in rows:
+        mb = size / 1e6
+        print(
+            f"{label:<26} {mb:>7.2f} {mb / base_mb:>7.2f} {built:>8.2f} {opened:>7.2f} "
+            f"{opened / base_open:>7.2f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
     ap.add_argument("--per", type=int, default=100, help="fine cells per grid")
     ap.add_argument("--buildings", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--cases", type=int, default=0, help="only the case maps, with this many cases (100000)"
+    )
     args = ap.parse_args()
+    if args.cases:
+        bench_cases(args.cases, args.seed)
+        return
 
     print(f"{'grids':>6} {'variant':<18} {'vertices':>9} {'MB':>7} {'× base':>7} {'build s':>8}")
     for n in args.sizes:

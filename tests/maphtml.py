@@ -109,3 +109,30 @@ def resources(html: str) -> list[str]:
 def external(html: str) -> list[str]:
     """The :func:`resources` of the page that need the internet (http, https or //)."""
     return [u for u in resources(html) if re.match(r"(?:https?:)?//", u, flags=re.I)]
+
+
+def cases_data(html: str) -> dict[str, Any]:
+    """The compact case columns of a :func:`gridmap.maps.cases_map` page, ids and points decoded.
+
+    Adds ``ids`` (the case ids), ``lon``/``lat`` (degrees), ``status`` (codes),
+    ``colour`` (marker fill: the status colour, or the overdue red) as the page's
+    script draws them.
+    """
+    m = re.search(r'\{"n":\d+,"x0":', html)
+    assert m, "no case layer in the page"
+    d: dict[str, Any] = json.JSONDecoder().raw_decode(html, m.start())[0]
+    if "d" in d["i"]:
+        acc, ids = 0, []
+        for v in d["i"]["d"]:
+            acc += v
+            ids.append(acc)
+    else:
+        ids = list(d["i"]["s"])
+    d["ids"] = ids
+    d["lon"] = [(d["x0"] + x) / 1e6 for x in d["x"]]
+    d["lat"] = [(d["y0"] + y) / 1e6 for y in d["y"]]
+    d["status"] = [d["S"][k][0] for k in d["s"]]
+    overdue = re.search(r"var OD = (\"#[0-9a-f]{6}\")", html)
+    red = json.loads(overdue.group(1)) if overdue else None
+    d["colour"] = [red if o else d["S"][k][2] for k, o in zip(d["s"], d["o"], strict=True)]
+    return d

@@ -78,6 +78,7 @@ from gridmap.cases.states import (
     SATISFACTION,
     STAGE,
     STATES,
+    SYSTEM_ACTIONS,
     TERMINAL_STATES,
     TRANSITIONS,
     Actor,
@@ -88,6 +89,18 @@ from gridmap.cases.states import (
     apply,
     can_see,
     replay,
+)
+from gridmap.cases.stats import (
+    STATS_BY,
+    STATS_COLUMNS,
+    STATS_LABELS_ZH,
+    WORKLOAD_COLUMNS,
+    WORKLOAD_LABELS_ZH,
+    case_facts,
+    case_stats,
+    label_columns,
+    stats_period,
+    workload,
 )
 from gridmap.cases.synth import SYNTH_COLUMNS, synth_cases
 
@@ -153,6 +166,7 @@ __all__ = [
     "can_see",
     "apply",
     "replay",
+    "SYSTEM_ACTIONS",
     # clocks
     "CLOCK_COLUMNS",
     "EVENT_COLUMNS",
@@ -164,4 +178,15 @@ __all__ = [
     "find_duplicates",
     "SYNTH_COLUMNS",
     "synth_cases",
+    # performance figures and workload
+    "STATS_BY",
+    "STATS_COLUMNS",
+    "STATS_LABELS_ZH",
+    "WORKLOAD_COLUMNS",
+    "WORKLOAD_LABELS_ZH",
+    "case_facts",
+    "case_stats",
+    "label_columns",
+    "stats_period",
+    "workload",
 ]

@@ -75,6 +75,7 @@ __all__ = [
     "can_see",
     "apply",
     "replay",
+    "SYSTEM_ACTIONS",
 ]
 
 _ROLE_UNIT: Mapping[str, str | None] = MappingProxyType(
@@ -586,6 +587,14 @@ _EXAMPLES = {
 }
 
 
+#: Log lines the system writes without a transition: the case's state stays, its record changes.
+#: ``auto_escalate`` raises the level that owns the case (the sweep's escalation, 超时升级);
+#: ``recompute`` replaces provisional deadlines after an official calendar year is loaded.
+SYSTEM_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {"auto_escalate": "超时升级", "recompute": "期限重算"}
+)
+
+
 def replay(entries: Iterable[LogEntry], *, initial: str = "received") -> str:
     """Derive the current state from a log, checking every step against the table.
 
@@ -595,6 +604,13 @@ def replay(entries: Iterable[LogEntry], *, initial: str = "received") -> str:
     >>> c2, e1 = apply(c, "accept", Actor("d", "dispatcher"), at="2026-09-18 10:00")
     >>> replay([e1])
     'accepted'
+
+    System lines (:data:`SYSTEM_ACTIONS`) keep the state:
+
+    >>> from dataclasses import replace
+    >>> e2 = replace(e1, version=2, action="auto_escalate", from_state="accepted", actor_id="sweep")
+    >>> replay([e1, e2])
+    'accepted'
     """
     state = initial
     for i, e in enumerate(entries):
@@ -602,6 +618,10 @@ def replay(entries: Iterable[LogEntry], *, initial: str = "received") -> str:
             raise CaseError(
                 f"log entry {i} starts from {e.from_state!r}, but the case was {state!r}"
             )
+        if e.action in SYSTEM_ACTIONS:
+            if e.to_state != state:
+                raise CaseError(f"log entry {i}: {e.action!r} may not change the state")
+            continue
         trans = TRANSITIONS.get(state, {}).get(e.action)
         if trans is None or trans.to != e.to_state:
             raise CaseError(

@@ -19,6 +19,7 @@ __all__ = [
     "ROLES",
     "ORG_LEVELS",
     "SATISFACTION",
+    "STATE_NAMES",
 ]
 
 #: Every state a case can be in.
@@ -78,4 +79,23 @@ ORG_LEVELS: tuple[str, ...] = ("grid", "community", "subdistrict")
 #: Callback results (回访): 满意, 基本满意, 不满意.
 SATISFACTION: Mapping[str, str] = MappingProxyType(
     {"satisfied": "满意", "fairly_satisfied": "基本满意", "unsatisfied": "不满意"}
+)
+
+#: Every state in Chinese and in English words (maps, exports, Open311's ``status_notes``).
+STATE_NAMES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "unlocated": ("待定位", "awaiting location by a dispatcher"),
+        "received": ("已接收", "received"),
+        "accepted": ("已受理", "accepted"),
+        "dispatched": ("已派单", "dispatched"),
+        "in_progress": ("办理中", "in progress"),
+        "extension_requested": ("申请延期", "extension requested"),
+        "returned": ("已回退", "returned to the dispatcher"),
+        "replied": ("已办结", "replied, awaiting the callback"),
+        "callback": ("已回访", "called back"),
+        "closed": ("已结案", "closed"),
+        "reopened": ("已重启", "reopened"),
+        "rejected": ("不予受理", "rejected"),
+        "merged": ("已合并", "merged as a duplicate"),
+    }
 )

@@ -8,6 +8,7 @@ the HTTP API's.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -336,5 +337,176 @@ def calendar_load(
             "recomputed deadlines",
             highlight=False,
         )
+
+    _run(body)
+
+
+def _fmt(value: Any, col: str) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if col.endswith("_rate") or col == "ratio":
+        return f"{value:.0%}" if col.endswith("_rate") else f"{value:.2f}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return str(value)
+
+
+def _emit(
+    frame: Any,
+    *,
+    title: str,
+    shown: tuple[str, ...],
+    as_json: bool,
+    csv: Path | None,
+    meta: dict[str, Any],
+) -> None:
+    from gridmap.cases import label_columns
+
+    if csv is not None:
+        label_columns(frame).to_csv(csv, index=False, encoding="utf-8-sig")
+        console.print(f"{len(frame)} rows written to {csv} (UTF-8 with BOM, Chinese headers)")
+        return
+    if as_json:
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        typer.echo(json.dumps({**meta, "data": records}, ensure_ascii=False, default=str))
+        return
+    table = Table(title=title)
+    for col in shown:
+        table.add_column(col, justify="left" if col in ("unit", "grid_code") else "right")
+    for rec in frame.to_dict("records"):
+        table.add_row(*(_fmt(rec[c], c) for c in shown))
+    console.print(table)
+
+
+#: The inclusive last day of a period is the day before its exclusive end.
+_DAY = timedelta(days=1)
+PeriodMonth = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: this month).")]
+PeriodFrom = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
+PeriodTo = Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (inclusive).")]
+CsvOpt = Annotated[
+    Path | None, typer.Option("--csv", help="Write a CSV (UTF-8 with BOM, Chinese headers).")
+]
+
+
+def _period(month: str | None, start: str | None, end: str | None) -> Any:
+    import datetime as dt
+
+    from gridmap.cases import TZ, stats_period
+
+    if month is None and not start and not end:
+        month = dt.datetime.now(TZ).strftime("%Y-%m")
+    return stats_period(month=month, start=start, end=end)
+
+
+@cases_app.command("stats")
+def cases_stats(
+    db: DbOpt = None,
+    by: Annotated[
+        str, typer.Option("--by", help="grid | community | subdistrict | department | staff.")
+    ] = "grid",
+    month: PeriodMonth = None,
+    start: PeriodFrom = None,
+    end: PeriodTo = None,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="Judge overdue at this time.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    csv: CsvOpt = None,
+) -> None:
+    """Show the performance figures (按时办结率, times, 满意率) of the cases of a period."""
+
+    def body() -> None:
+        from gridmap.cases.stats import check_by
+        from gridmap.db.case_stats import store_case_stats
+
+        check_by(by)
+        lo, hi = _period(month, start, end)
+        with _store(db) as store:
+            frame = store_case_stats(store, by=by, start=lo, end=hi, category=category, now=now)
+        meta = {
+            "by": by,
+            "from": frame.attrs["start"],
+            "to": frame.attrs["end"],
+            "now": frame.attrs["now"],
+            "category": category,
+        }
+        shown = (
+            "unit",
+            "received",
+            "open",
+            "overdue",
+            "due",
+            "on_time_rate",
+            "answer_hours_median",
+            "resolve_days_median",
+            "resolve_days_p90",
+            "satisfaction_rate",
+            "reopen_rate",
+            "per_1000_households",
+        )
+        period = f"{lo:%Y-%m-%d} – {(hi - _DAY):%Y-%m-%d}" if lo and hi else "all"
+        _emit(
+            frame,
+            title=f"cases by {by}, received {period}",
+            shown=shown,
+            as_json=as_json,
+            csv=csv,
+            meta=meta,
+        )
+
+    _run(body)
+
+
+@cases_app.command("workload")
+def cases_workload(
+    db: DbOpt = None,
+    month: PeriodMonth = None,
+    start: PeriodFrom = None,
+    end: PeriodTo = None,
+    community: Annotated[
+        str | None, typer.Option("--community", help="Only this community's grids.")
+    ] = None,
+    factor: Annotated[
+        float, typer.Option("--factor", help="Far above: more than FACTOR × community median.")
+    ] = 1.5,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    csv: CsvOpt = None,
+) -> None:
+    """Cases per worker per month by grid; names the grids far above their community's median."""
+
+    def body() -> None:
+        from gridmap.db.case_stats import store_workload
+
+        lo, hi = _period(month, start, end)
+        with _store(db) as store:
+            frame = store_workload(store, start=lo, end=hi, community=community, factor=factor)
+        far = frame.loc[frame["far_above"], "grid_code"].tolist()
+        meta = {"from": lo.isoformat(), "to": hi.isoformat(), "factor": factor, "far_above": far}
+        shown = (
+            "grid_code",
+            "community_id",
+            "cases",
+            "workers",
+            "cases_per_worker_month",
+            "community_median",
+            "ratio",
+            "far_above",
+        )
+        _emit(
+            frame,
+            title=f"workload {lo:%Y-%m-%d} – {(hi - _DAY):%Y-%m-%d}",
+            shown=shown,
+            as_json=as_json,
+            csv=csv,
+            meta=meta,
+        )
+        if not as_json and csv is None:
+            console.print(
+                f"far above (> {factor:g}× the community median): {', '.join(far) or 'none'}",
+                highlight=False,
+            )
 
     _run(body)

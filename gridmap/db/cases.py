@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.cases import (
     OPEN_STATES,
+    ORG_LEVELS,
     STAGE,
     TZ,
     Actor,
@@ -550,6 +551,52 @@ def load_calendar(
     return {"year": target_year, "days": days, "recomputed": changed}
 
 
+def _system_line(
+    s: Session,
+    case_id: int,
+    *,
+    action: str,
+    actor: str,
+    note: str,
+    data: dict[str, Any],
+    values: dict[str, Any],
+) -> bool:
+    """Change a case's record on the system's behalf and log it (a line that keeps the state).
+
+    Locks the case row, bumps its version (its ETag changes, so a stale edit gets 412) and
+    appends the 办理轨迹 line; returns False when the case is gone or closed meanwhile.
+    """
+    backend = s.get_bind().dialect.name
+    q = sa.select(_C.c.version, _C.c.status).where(_C.c.id == case_id)
+    if backend == "postgresql":
+        q = q.with_for_update()
+    row = s.execute(q).first()
+    if row is None or row.status not in OPEN_STATES:
+        return False
+    version = int(row.version) + 1
+    s.execute(
+        _C.update()
+        .where(_C.c.id == case_id, _C.c.version == row.version)
+        .values(version=version, updated_at=utcnow(), **values)
+    )
+    s.execute(
+        _L.insert().values(
+            case_id=case_id,
+            version=version,
+            at=_db_time(utcnow(), backend),
+            actor=actor,
+            role="system",
+            unit=None,
+            action=action,
+            from_state=row.status,
+            to_state=row.status,
+            note=note,
+            data=data,
+        )
+    )
+    return True
+
+
 def _recompute_provisional(s: Session, cal: WorkCalendar, *, author: str) -> int:
     pols = default_policies()
     backend = s.get_bind().dialect.name
@@ -580,14 +627,19 @@ def _recompute_provisional(s: Session, cal: WorkCalendar, *, author: str) -> int
             ],
         )
         resolve = new.get(_RESOLVE)
-        s.execute(
-            _C.update()
-            .where(_C.c.id == r.id)
-            .values(
-                due_at=_db_time(resolve[0], backend) if resolve else None,
-                provisional=any(p for _, p in new.values()),
-                updated_at=utcnow(),
-            )
+        before = {k: [d.isoformat() if d else None, p] for k, (d, p) in old.items()}
+        after = {k: [d.isoformat(), p] for k, (d, p) in new.items()}
+        _system_line(
+            s,
+            int(r.id),
+            action="recompute",
+            actor=author,
+            note="期限重算: provisional deadlines recomputed with the official calendar",
+            data={"before": before, "after": after},
+            values={
+                "due_at": _db_time(resolve[0], backend) if resolve else None,
+                "provisional": any(p for _, p in new.values()),
+            },
         )
         write_audit(
             s,
@@ -595,8 +647,8 @@ def _recompute_provisional(s: Session, cal: WorkCalendar, *, author: str) -> int
             action="deadline.recompute",
             entity="case",
             entity_id=r.id,
-            before={k: [d.isoformat() if d else None, p] for k, (d, p) in old.items()},
-            after={k: [d.isoformat(), p] for k, (d, p) in new.items()},
+            before=before,
+            after=after,
         )
         changed += 1
     return changed
@@ -890,8 +942,9 @@ def _prepare(
     stored = _existing(s, keys)
     seen: dict[tuple[str, str], tuple[int, str]] = {}
     rows = cases["row"].to_numpy(int)
+    content = cases["content_hash"].to_numpy(object)
     for i, k in zip(keyed, keys, strict=True):
-        h = str(cases["content_hash"].iat[int(i)])
+        h = str(content[i])
         line = int(lines[rows[i]])
         if k in stored:
             keep[i] = False
@@ -1003,7 +1056,7 @@ def import_cases(
                 conflict=conflict,
             )
         _write_cases(s, cases, author=author)
-        created = [int(i) for i in cases["id"]]
+        created = pd.to_numeric(cases["id"]).astype("int64").tolist() if len(cases) else []
         if created or rejects:
             write_audit(
                 s,
@@ -1146,6 +1199,7 @@ def _visible(actor: Actor | None, rec: CaseRecord, *, author: str, s: Session) -
             action="read.personal",
             entity="case",
             entity_id=rec.id,
+            grid_code=rec.case.grid_code,
             after={"fields": ["reporter_name", "reporter_phone"], "role": actor.role},
         )
     return rec
@@ -1679,12 +1733,41 @@ def sweep_cases(
             stmt = sqlite_insert(_E).on_conflict_do_nothing(index_elements=["key"])
         for chunk in in_chunks(rows, 5000):
             s.execute(stmt, list(chunk))
-        written = s.execute(
-            sa.select(sa.func.count())
-            .select_from(_E)
-            .where(_E.c.swept_at == _db_time(stamp, backend))
-        ).scalar_one()
-    return SweepResult(when, int(written), events)
+        fresh = s.execute(
+            sa.select(_E.c.key, _E.c.case_id, _E.c.kind, _E.c.target).where(
+                _E.c.swept_at == _db_time(stamp, backend)
+            )
+        ).all()
+        _raise_levels(s, [r for r in fresh if r.kind == "escalate"])
+    return SweepResult(when, len(fresh), events)
+
+
+def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
+    """Raise each escalated case to the level its policy names (grid → community → sub-district).
+
+    Only events this sweep wrote count (another process's sweep raises its own), and a level is
+    only ever raised: a case a person already escalated further keeps its level.
+    """
+    rank = {lv: i for i, lv in enumerate(ORG_LEVELS)}
+    top: dict[int, tuple[str, str]] = {}
+    for r in escalations:
+        if r.target in rank and rank[r.target] > rank[top.get(int(r.case_id), ("grid", ""))[0]]:
+            top[int(r.case_id)] = (str(r.target), str(r.key))
+    raised = 0
+    for case_id, (level, key) in sorted(top.items()):
+        now = s.execute(sa.select(_C.c.level).where(_C.c.id == case_id)).scalar_one_or_none()
+        if now is None or rank.get(str(now), 0) >= rank[level]:
+            continue
+        raised += _system_line(
+            s,
+            case_id,
+            action="auto_escalate",
+            actor="system:sweep",
+            note=f"超时升级: overdue, escalated {now} → {level} by the policy",
+            data={"from": str(now), "level": level, "event": key},
+            values={"level": level},
+        )
+    return raised
 
 
 # ----------------------------------------------------------------------------- re-route

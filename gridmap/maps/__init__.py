@@ -14,6 +14,9 @@ to the caller (``m.save(path)`` or :mod:`gridmap.io`).
   highlighted (:func:`plan_diff` and :func:`moved_buildings` give the tables).
 * :func:`quality_map` — grids failing a check, with the reason
   (:func:`quality_flags` gives the table).
+* :func:`cases_map` — cases (事件工单) clustered and coloured by status and overdue,
+  filtered in the page, over a choropleth of cases per 1,000 households;
+  :func:`nearby_cases_map` — a call's locate map with the open cases near it.
 
 Large plans stay light: grid geometry is simplified as a coverage
 (:func:`shapely.coverage_simplify`, shared edges stay shared), coordinates are
@@ -44,6 +47,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gridmap.maps.cases import cases_map, nearby_cases, nearby_cases_map
     from gridmap.maps.diff import diff_map, moved_buildings, plan_diff
     from gridmap.maps.incidents import incident_map, incidents_map
     from gridmap.maps.plan import plan_map
@@ -63,6 +67,9 @@ __all__ = [
     "moved_buildings",
     "quality_flags",
     "visit_route_map",
+    "cases_map",
+    "nearby_cases",
+    "nearby_cases_map",
 ]
 
 _HOME = {
@@ -77,6 +84,9 @@ _HOME = {
     "quality_map": "quality",
     "quality_flags": "quality",
     "visit_route_map": "visits",
+    "cases_map": "cases",
+    "nearby_cases": "cases",
+    "nearby_cases_map": "cases",
 }
 
 

@@ -281,3 +281,10 @@ def test_place_and_merge():
             handler=("grid", GRID),
             co_handlers=[("grid", GRID)],
         )
+
+
+def test_every_state_has_a_chinese_and_an_english_name():
+    from gridmap.cases.vocabulary import STATE_NAMES, STATES
+
+    assert list(STATE_NAMES) == list(STATES)
+    assert all(zh and en and zh != en for zh, en in STATE_NAMES.values())

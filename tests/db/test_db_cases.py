@@ -244,3 +244,61 @@ def test_calendar_load_recomputes_provisional(city, sample):
     st = calendar_status(city, [2027])
     assert bool(st["official"].iloc[0]) and st.attrs["open_provisional"] == 0
     assert (list_audit(city, entity="case")["action"] == "deadline.recompute").sum() == 10
+    rows, _ = list_cases(city, limit=None)
+    for row in rows:  # and each case's 办理轨迹 says so, with the deadlines before and after
+        last = case_log(city, row["id"])[-1]
+        assert (last["action"], last["role"], last["to"]) == ("recompute", "system", "received")
+        assert last["data"]["before"]["resolve"][1] is True  # was provisional
+        assert last["data"]["after"]["resolve"][1] is False
+
+
+def test_sweep_escalation_raises_the_level_and_logs_it(city, year):
+    from gridmap.cases import LogEntry, replay
+
+    t = tickets(year.head(1)).copy()
+    t["ticket_no"] = "ESC-1"
+    t["source"] = "hotline"
+    t["category"] = "noise"  # 3 working days under the 12345 policy
+    t["urgency"] = "ordinary"
+    t["received_at"] = pd.Timestamp("2026-11-02 10:00", tz="Asia/Shanghai")  # a Monday
+    (case_id,) = import_cases(city, t, author="t").created
+    assert get_case(city, case_id, actor=DISPATCHER).case.level == "grid"
+    # due Thu 11-05 23:59:59; escalation to the community 1 working day later at 09:00
+    assert sweep_cases(city, now="2026-11-06 08:00").written > 0  # overdue: still the grid's
+    assert get_case(city, case_id, actor=DISPATCHER).case.level == "grid"
+    sweep_cases(city, now="2026-11-06 12:00")
+    rec = get_case(city, case_id, actor=DISPATCHER)
+    assert rec.case.level == "community"
+    assert sweep_cases(city, now="2026-11-06 12:00").written == 0  # idempotent, no new line
+    # … and to the sub-district 3 working days after the due day (Tue 11-10, 09:00)
+    sweep_cases(city, now="2026-11-10 08:59")
+    assert get_case(city, case_id, actor=DISPATCHER).case.level == "community"
+    sweep_cases(city, now="2026-11-10 09:00")
+    rec = get_case(city, case_id, actor=DISPATCHER)
+    assert rec.case.level == "subdistrict" and rec.case.status == "received"
+    log = case_log(city, case_id, actor=DISPATCHER)
+    lines = [(e["action"], e["data"].get("level"), e["role"]) for e in log]
+    assert lines[-2:] == [
+        ("auto_escalate", "community", "system"),
+        ("auto_escalate", "subdistrict", "system"),
+    ]
+    assert [e["version"] for e in log] == list(range(1, len(log) + 1))
+    assert rec.case.version == log[-1]["version"]  # the ETag moved with the level
+    entries = [
+        LogEntry(
+            str(case_id),
+            e["version"],
+            e["at"],
+            e["actor"],
+            e["role"],
+            e["unit"],
+            e["action"],
+            e["from"],
+            e["to"],
+            e["note"],
+            e["data"],
+        )
+        for e in log
+    ]
+    assert entries[0].from_state is None  # the intake line
+    assert replay(entries[1:]) == "received"  # system lines keep the state

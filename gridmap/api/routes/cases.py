@@ -6,6 +6,8 @@ method   path                             what
 POST     /cases                           one ticket → ``201`` (``200`` if already stored)
 POST     /cases/import                    a CSV/XLSX body of tickets, one transaction
 GET      /cases                           filters + paging + ``total``; JSON, CSV, GeoJSON
+GET      /cases/stats                     performance figures by unit (JSON, CSV with BOM)
+GET      /cases/workload                  cases per worker per month by grid
 GET      /cases/{id}                      one case; ``ETag`` is its version
 GET      /cases/{id}/log                  办理轨迹 (append-only)
 POST     /cases/{id}/{action}             an action of the state machine; ``If-Match``
@@ -263,6 +265,151 @@ def list_route(
     return JSONResponse(
         {"data": records, "count": len(records), "total": total, "limit": limit, "offset": offset},
         headers=headers,
+    )
+
+
+def _stats_period(month: str | None, from_: str | None, to: str | None) -> Any:
+    """Return the period of a stats request (default: this month), or a 422 problem."""
+    from gridmap.cases.stats import stats_period
+
+    if month is None and not from_ and not to:
+        month = datetime.now(TZ).strftime("%Y-%m")
+    try:
+        return stats_period(month=month, start=from_ or None, end=to or None)
+    except InputError as exc:
+        return problem(422, str(exc), title="Bad period")
+
+
+def _table_response(
+    frame: pd.DataFrame, *, want_csv: bool, name: str, meta: dict[str, Any]
+) -> Response:
+    from gridmap.cases import label_columns
+
+    if want_csv:
+        buf = io.StringIO()
+        label_columns(frame).to_csv(buf, index=False)
+        return Response(
+            ("\ufeff" + buf.getvalue()).encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return JSONResponse({**meta, "count": len(records), "data": records})
+
+
+def _wants_csv(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "csv"
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept
+
+
+_FormatQ = Annotated[
+    str | None, Query(pattern="^(json|csv)$", description="json (default) or csv (UTF-8 with BOM)")
+]
+
+
+@router.get(
+    "/cases/stats",
+    summary="Performance figures by grid, community, sub-district, department or staff",
+)
+def stats_route(
+    request: Request,
+    store: StoreDep,
+    actor: ActorDep,
+    by: Annotated[str, Query(description="grid | community | subdistrict | department | staff")] = (
+        "grid"
+    ),
+    month: Annotated[str | None, Query(description="YYYY-MM (default: this month)")] = None,
+    from_: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    category: str | None = None,
+    grid: str | None = None,
+    community: str | None = None,
+    subdistrict: str | None = None,
+    format: _FormatQ = None,
+) -> Any:
+    """Return 按时办结率, answer/resolve times, 满意率, reopen rate, cases per 1,000 households.
+
+    Over the cases received in the period, within the key's unit (a unit outside
+    it, or ``by`` a level above it, is 403). ``format=csv`` (or ``Accept:
+    text/csv``) gives Chinese headers, UTF-8 with BOM for Excel.
+    """
+    from gridmap.cases import STATS_COLUMNS, STATS_LABELS_ZH
+    from gridmap.cases.stats import check_by
+    from gridmap.db.case_stats import store_case_stats
+
+    try:
+        check_by(by)
+    except InputError as exc:
+        return problem(422, str(exc), title="Unknown by")
+    period = _stats_period(month, from_, to)
+    if isinstance(period, Response):
+        return period
+    lo, hi = period
+    frame = store_case_stats(
+        store,
+        by=by,
+        start=lo,
+        end=hi,
+        category=category,
+        grid=grid,
+        community=community,
+        subdistrict=subdistrict,
+        actor=actor,
+    )
+    meta = {
+        "by": by,
+        "from": lo.isoformat() if lo else None,
+        "to": hi.isoformat() if hi else None,
+        "now": frame.attrs.get("now"),
+        "category": category,
+        "columns": list(STATS_COLUMNS),
+        "labels_zh": dict(STATS_LABELS_ZH),
+    }
+    return _table_response(
+        frame, want_csv=_wants_csv(request, format), name=f"case-stats-{by}", meta=meta
+    )
+
+
+@router.get("/cases/workload", summary="Cases per worker per month by grid; grids far above")
+def workload_route(
+    request: Request,
+    store: StoreDep,
+    actor: ActorDep,
+    month: Annotated[str | None, Query(description="YYYY-MM (default: this month)")] = None,
+    from_: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    category: str | None = None,
+    community: str | None = None,
+    factor: Annotated[
+        float, Query(gt=0, le=100, description="far above: > factor × community median")
+    ] = 1.5,
+    format: _FormatQ = None,
+) -> Any:
+    """Return the workload report; ``far_above`` names grids above ``factor`` × the median."""
+    from gridmap.cases import WORKLOAD_COLUMNS, WORKLOAD_LABELS_ZH
+    from gridmap.db.case_stats import store_workload
+
+    period = _stats_period(month, from_, to)
+    if isinstance(period, Response):
+        return period
+    lo, hi = period
+    if lo is None or hi is None:
+        return problem(422, "the workload needs both from and to (or a month)", title="Bad period")
+    frame = store_workload(
+        store, start=lo, end=hi, category=category, community=community, actor=actor, factor=factor
+    )
+    meta = {
+        "from": lo.isoformat(),
+        "to": hi.isoformat(),
+        "factor": factor,
+        "far_above": frame.loc[frame["far_above"], "grid_code"].tolist(),
+        "columns": list(WORKLOAD_COLUMNS),
+        "labels_zh": dict(WORKLOAD_LABELS_ZH),
+    }
+    return _table_response(
+        frame, want_csv=_wants_csv(request, format), name="case-workload", meta=meta
     )
 
 

@@ -6,10 +6,15 @@
   like ``GET /locate``: the grid's chief and workers with phone numbers only for
   dispatchers and up);
 * ``GET /maps/plans/{a}/diff/{b}`` — two plans overlaid (viewer, like
-  ``GET /plans/{a}/diff/{b}``).
+  ``GET /plans/{a}/diff/{b}``);
+* ``GET /maps/cases?from=&to=&status=&category=`` — the cases (事件工单) the key
+  may see, like ``GET /cases``, clustered over the grids (cases per 1,000
+  households); the locate page above also lists the open cases near the point,
+  likely duplicates first (``?radius=``, ``?category=``).
 
-Viewers never get personal data in a page: staff names and phones are only
-written into the HTML for dispatchers and up. The base map is OpenStreetMap
+Viewers never get personal data in a page: staff names and phones, and the
+callers, descriptions and addresses of cases, are only written into the HTML
+for dispatchers and up. The base map is OpenStreetMap
 unless the deployment sets ``GRIDMAP_MAP_TILES`` (a preset of
 :data:`gridmap.maps.TILE_PRESETS` or a ``{z}/{x}/{y}`` URL template, with
 ``GRIDMAP_MAP_TILES_ATTR``, ``GRIDMAP_MAP_TILES_KEY`` and
@@ -38,7 +43,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import LocatorDep, ViewerDep
+from gridmap.api.deps import LocatorDep, StoreDep, ViewerDep
 from gridmap.api.errors import PROBLEM_RESPONSES
 from gridmap.api.locator import Area
 from gridmap.api.schemas import CRS_HELP
@@ -269,12 +274,32 @@ async def _locate_map(
     locator: Any,
     principal: Principal,
     opts: dict[str, Any],
+    *,
+    store: Any = None,
+    radius: float = 300.0,
+    category: str | None = None,
 ) -> HTMLResponse:
     from gridmap.maps import incident_map
 
     r = await run_in_threadpool(locator.locate_one, lon, lat, crs, plan_id=plan)
     area: Area = r["area"]
     code = str(area.index.codes[r["row"]]) if r["found"] else None
+    if store is not None:  # the dispatcher's page: the open cases near the point too
+        m = await run_in_threadpool(
+            _nearby_map,
+            store,
+            principal,
+            _plan_for(area, principal),
+            lon,
+            lat,
+            r["crs"].name,
+            code,
+            incident_id,
+            radius,
+            category,
+            opts,
+        )
+        return _html(m)
     m = await run_in_threadpool(
         incident_map,
         _plan_for(area, principal),
@@ -287,6 +312,53 @@ async def _locate_map(
         **opts,
     )
     return _html(m)
+
+
+def _nearby_map(
+    store: Any,
+    principal: Principal,
+    plan: Any,
+    lon: float,
+    lat: float,
+    crs_name: str,
+    code: str | None,
+    incident_id: str | None,
+    radius: float,
+    category: str | None,
+    opts: dict[str, Any],
+) -> Any:
+    """Map the point with the open cases the key may see within ``radius`` of it."""
+    from gridmap.api.routes.cases import actor_of
+    from gridmap.cases import OPEN_STATES
+    from gridmap.crs import transform
+    from gridmap.db.case_frames import case_frame
+    from gridmap.maps.cases import nearby_cases_map
+
+    actor = actor_of(principal)
+    personal = actor.role in ("dispatcher", "admin")
+    wlon, wlat = transform(float(lon), float(lat), crs_name, "wgs84")
+    cases = case_frame(
+        store,
+        actor=actor,
+        author=principal.actor,
+        personal=personal,
+        status=list(OPEN_STATES),
+        near=(float(wlon), float(wlat), radius),
+    )
+    return nearby_cases_map(
+        plan,
+        lon,
+        lat,
+        cases,
+        radius=radius,
+        category=category,
+        personal=personal,
+        staff_visible=principal.allows("dispatcher"),
+        coord_system=crs_name,
+        grid_code=code,
+        incident_id=incident_id,
+        **opts,
+    )
 
 
 @router.get(
@@ -302,16 +374,34 @@ async def locate_map_route(
     locator: LocatorDep,
     principal: ViewerDep,
     settings: MapSettingsDep,
+    store: StoreDep,
     crs: Annotated[str, Query(description=CRS_HELP)] = "wgs84",
     plan: Annotated[int | None, Query(description="a plan id (default: published)")] = None,
     incident_id: Annotated[str | None, Query(description="shown in the marker")] = None,
     tiles: TilesQuery = None,
     assets: AssetsQuery = None,
+    cases: Annotated[
+        bool, Query(description="also list the open cases near the point (事件工单)")
+    ] = True,
+    radius: Annotated[
+        float, Query(gt=0, le=5000, description="metres around the point searched for cases")
+    ] = 300.0,
+    category: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="the call's category: same-category cases nearby "
+            "are listed first as likely duplicates (noise, 噪音扰民 …)",
+        ),
+    ] = None,
 ) -> HTMLResponse:
     """Map the point (an incident), its grid and the neighbouring grids.
 
     The grid's chief and workers with phone numbers are shown for dispatchers
-    and up, as in ``GET /locate``; viewers see the grid without them.
+    and up, as in ``GET /locate``; viewers see the grid without them. The open
+    cases the key may see within ``radius`` metres are drawn and listed, likely
+    duplicates (same ``category``, received within 7 days) first; their callers
+    and descriptions only for dispatchers and up.
     """
     return await _locate_map(
         lon,
@@ -322,6 +412,9 @@ async def locate_map_route(
         locator,
         principal,
         _opts(request, settings, tiles, assets),
+        store=store if cases else None,
+        radius=radius,
+        category=category,
     )
 
 
@@ -356,3 +449,90 @@ async def diff_map_route(
 ) -> HTMLResponse:
     """Map the grids of ``b`` coloured by status against ``a``, and the buildings that moved."""
     return await _diff_map(a, b, locator, _opts(request, settings, tiles, assets))
+
+
+@router.get(
+    "/cases",
+    response_class=HTMLResponse,
+    summary="Map of cases (viewer, scoped like GET /cases; callers ≥ dispatcher)",
+)
+async def cases_map_route(
+    request: Request,
+    store: StoreDep,
+    locator: LocatorDep,
+    principal: ViewerDep,
+    settings: MapSettingsDep,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", max_length=32, description="received from (YYYY-MM-DD, included)"),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(max_length=32, description="received up to (YYYY-MM-DD, included)"),
+    ] = None,
+    month: Annotated[
+        str | None, Query(max_length=7, description="a month YYYY-MM instead of from/to")
+    ] = None,
+    status: Annotated[list[str] | None, Query(description="only these states (repeatable)")] = None,
+    category: Annotated[
+        list[str] | None, Query(description="only these categories (noise, 噪音扰民 …)")
+    ] = None,
+    grid: Annotated[str | None, Query(max_length=64)] = None,
+    community: Annotated[str | None, Query(max_length=64)] = None,
+    subdistrict: Annotated[str | None, Query(max_length=64)] = None,
+    plan: Annotated[
+        int | None, Query(description="grids of this plan beneath (default: the published)")
+    ] = None,
+    tiles: TilesQuery = None,
+    assets: AssetsQuery = None,
+) -> HTMLResponse:
+    """Map the cases the key may see: clustered, coloured by status, red when overdue.
+
+    Scoped like ``GET /cases`` (a staff key sees its unit's cases; a unit
+    filter outside it is ``403``). The page filters further by period, status,
+    category and overdue; the grids beneath show cases per 1,000 households.
+    Popups hold the ticket, description, address and caller only for
+    dispatchers and admins (every such page is audited). A bad filter is
+    ``400`` saying what to send.
+    """
+    from gridmap.cases import stats_period
+
+    start, end = stats_period(month=month, start=from_, end=to)
+    opts = _opts(request, settings, tiles, assets)
+    areas = await run_in_threadpool(locator.select, plan) if plan is not None else locator.areas
+    plans = [a.plan.replace(assignments=None) for a in areas]
+    m = await run_in_threadpool(
+        _cases_map,
+        store,
+        principal,
+        plans,
+        {
+            "status": status,
+            "category": category,
+            "grid": grid,
+            "community": community,
+            "subdistrict": subdistrict,
+            "received_from": start,
+            "received_to": end,
+        },
+        opts,
+    )
+    return _html(m)
+
+
+def _cases_map(
+    store: Any,
+    principal: Principal,
+    plans: list[Any],
+    filters: dict[str, Any],
+    opts: dict[str, Any],
+) -> Any:
+    """Read the cases the key may see and map them (in a worker thread)."""
+    from gridmap.api.routes.cases import actor_of
+    from gridmap.db.case_frames import case_frame
+    from gridmap.maps.cases import cases_map
+
+    actor = actor_of(principal)
+    personal = actor.role in ("dispatcher", "admin")
+    frame = case_frame(store, actor=actor, author=principal.actor, personal=personal, **filters)
+    return cases_map(frame, plans or None, personal=personal, **opts)

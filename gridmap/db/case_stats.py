@@ -1,0 +1,505 @@
+"""Performance figures and the workload report over the stored cases, counted in SQL.
+
+The definitions are the core's (:mod:`gridmap.cases.stats`); here the counts are
+aggregated by the database (``GROUP BY`` the unit, over the cases received in the
+period, within the actor's scope — the same scope as :func:`gridmap.db.cases.list_cases`),
+and only what needs the working-day calendar is computed per case in Python,
+vectorised: the answer and resolve times (:func:`gridmap.cases.stats.stats_durations`).
+The reply and answer times come from the append-only log (``case_log``) through
+correlated sub-queries on the ``(case_id, to_state, at)`` index.
+
+Households per unit come from the published plans' grids (communities and
+sub-districts sum their grids); workers per grid from those plans' staffed posts.
+
+A unit asked for (``grid=``, ``community=``, ``subdistrict=``) that the actor's
+scope does not cover, or ``by`` a level above the actor's unit, is a
+:class:`~gridmap.errors.ScopeError` (HTTP 403).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gridmap.cases import OPEN_STATES, TZ, Actor, WorkCalendar, to_local
+from gridmap.cases.stats import (
+    COUNT_COLUMNS,
+    FINISHED_STATES,
+    answer_stages,
+    check_by,
+    late_states,
+    month_count,
+    states_from_stage,
+    stats_durations,
+    stats_period,
+    stats_table,
+    workload_table,
+)
+from gridmap.db.cases import _db_time, _scope_clause, store_calendar
+from gridmap.db.models import (
+    Assignment,
+    CaseHandler,
+    CaseLog,
+    CaseRow,
+    Community,
+    GridRow,
+    PlanRow,
+    table,
+)
+from gridmap.db.session import Store, transaction
+from gridmap.errors import InputError, ScopeError
+
+__all__ = ["store_case_stats", "store_workload", "check_stats_scope"]
+
+_C = table(CaseRow)
+_H = table(CaseHandler)
+_L = table(CaseLog)
+_G = table(GridRow)
+_P = table(PlanRow)
+_A = table(Assignment)
+_CM = table(Community)
+
+_LEVELS = ("grid", "community", "subdistrict")
+_ACTOR_LEVEL = {
+    "grid_worker": "grid",
+    "grid_chief": "grid",
+    "community": "community",
+    "subdistrict": "subdistrict",
+}
+_SATISFIED = ("satisfied", "fairly_satisfied")
+_GONE = ("rejected", "merged")
+
+
+# ----------------------------------------------------------------------------- scope
+
+
+def _published_grids(s: Session) -> pd.DataFrame:
+    """Grid code, community, sub-district and households of the published plans' grids."""
+    rows = s.execute(
+        sa.select(_G.c.grid_code, _G.c.community_id, _G.c.households)
+        .join(_P, _P.c.id == _G.c.plan_id)
+        .where(_P.c.status == "published")
+    ).all()
+    comm = {
+        str(r.community_id): (r.street_code or (r.code[:9] if r.code else None))
+        for r in s.execute(sa.select(_CM.c.community_id, _CM.c.street_code, _CM.c.code))
+    }
+    df = pd.DataFrame(rows, columns=["grid_code", "community_id", "households"])
+    df["subdistrict"] = df["community_id"].map(lambda c: comm.get(str(c)))
+    df["households"] = pd.to_numeric(df["households"], errors="coerce")
+    return df
+
+
+def _ancestors(s: Session, level: str, code: str) -> set[str]:
+    """Codes of the units that contain ``code`` (itself included), from grids and cases."""
+    out = {code}
+    if level == "grid":
+        comms = {
+            str(c)
+            for c in s.execute(
+                sa.select(_G.c.community_id).where(_G.c.grid_code == code).distinct()
+            ).scalars()
+            if c is not None
+        }
+        row = s.execute(
+            sa.select(_C.c.community_id, _C.c.subdistrict).where(_C.c.grid_code == code).limit(1)
+        ).first()
+        if row is not None:
+            out |= {str(v) for v in row if v is not None}
+        out |= comms
+        for c in comms:
+            out |= _ancestors(s, "community", c)
+    elif level == "community":
+        for r in s.execute(
+            sa.select(_CM.c.street_code, _CM.c.code).where(_CM.c.community_id == code)
+        ):
+            sub = r.street_code or (r.code[:9] if r.code else None)
+            if sub:
+                out.add(str(sub))
+        row = s.execute(
+            sa.select(_C.c.subdistrict).where(_C.c.community_id == code).limit(1)
+        ).scalar()
+        if row:
+            out.add(str(row))
+    return out
+
+
+def check_stats_scope(
+    target: Store | Session,
+    actor: Actor | None,
+    *,
+    by: str = "grid",
+    grid: str | None = None,
+    community: str | None = None,
+    subdistrict: str | None = None,
+) -> None:
+    """Raise :class:`~gridmap.errors.ScopeError` if the actor may not see these figures.
+
+    Dispatchers, admins and unscoped viewers see everything. A grid, community
+    or sub-district key sees figures by its own level or below, of units inside
+    its own; a department key sees the cases it was sent to.
+    """
+    check_by(by)
+    if actor is None or actor.role in ("dispatcher", "admin"):
+        return
+    unit = actor.unit
+    if unit is None:  # an unscoped viewer
+        return
+    level = _ACTOR_LEVEL.get(actor.role)
+    if level is not None and by in _LEVELS and _LEVELS.index(by) > _LEVELS.index(level):
+        raise ScopeError(
+            f"a {level} key ({unit}) sees figures by its {level} or below, not by={by}; "
+            f"use by={level} or ask a dispatcher for the {by} figures"
+        )
+    asked = [(lv, v) for lv, v in (("grid", grid), ("community", community)) if v]
+    asked += [("subdistrict", subdistrict)] if subdistrict else []
+    if actor.role == "department" or not asked:
+        return
+    with transaction(target) as s:
+        for lv, code in asked:
+            if level is not None and _LEVELS.index(lv) > _LEVELS.index(level):
+                covered = False
+            else:
+                covered = unit in _ancestors(s, lv, str(code))
+            if not covered:
+                raise ScopeError(
+                    f"{lv} {code!r} is outside your key's unit {unit!r}; ask for a unit "
+                    f"inside it (or leave {lv}= out to see all of yours)"
+                )
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def _period_where(
+    backend: str,
+    *,
+    actor: Actor | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    category: str | None,
+    grid: str | None,
+    community: str | None,
+    subdistrict: str | None,
+) -> list[Any]:
+    conds = [_scope_clause(actor)]
+    if start is not None:
+        conds.append(_C.c.received_at >= _db_time(start, backend))
+    if end is not None:
+        conds.append(_C.c.received_at < _db_time(end, backend))
+    for col, value in (
+        ("category", category),
+        ("grid_code", grid),
+        ("community_id", community),
+        ("subdistrict", subdistrict),
+    ):
+        if value:
+            conds.append(_C.c[col] == value)
+    return conds
+
+
+def _log_time(fn: Any, states: tuple[str, ...]) -> Any:
+    """Correlated sub-query: ``fn(at)`` over the case's log entries to ``states``."""
+    cond = _L.c.to_state == states[0] if len(states) == 1 else _L.c.to_state.in_(states)
+    return sa.select(fn(_L.c.at)).where(_L.c.case_id == _C.c.id, cond).scalar_subquery()
+
+
+def _unit_source(by: str, actor: Actor | None) -> tuple[Any, Any]:
+    """Return the unit column and the FROM clause (cases, with handlers for departments/staff)."""
+    if by in ("grid", "community", "subdistrict"):
+        col = {
+            "grid": _C.c.grid_code,
+            "community": _C.c.community_id,
+            "subdistrict": _C.c.subdistrict,
+        }
+        return col[by], _C
+    if by == "department":
+        q = sa.select(_H.c.case_id, _H.c.unit).where(_H.c.kind == "department")
+        if actor is not None and actor.role == "department":
+            q = q.where(_H.c.unit == actor.unit)
+    else:
+        q = sa.select(_H.c.case_id, _H.c.person.label("unit")).where(_H.c.person.is_not(None))
+    pairs = q.distinct().subquery("pairs")
+    return pairs.c.unit, _C.join(pairs, pairs.c.case_id == _C.c.id)
+
+
+def _counts(s: Session, unit: Any, source: Any, where: list[Any], now_db: Any) -> pd.DataFrame:
+    rep = _log_time(sa.func.max, ("replied",))
+
+    def n(cond: Any) -> Any:
+        return sa.func.sum(sa.case((cond, 1), else_=0))
+
+    inner = (
+        sa.select(
+            unit.label("unit"),
+            _C.c.status,
+            _C.c.due_at,
+            _C.c.satisfaction,
+            _C.c.reopened,
+            rep.label("rep"),
+        )
+        .select_from(source)
+        .where(*where)
+        .subquery("facts")
+    )
+    f = inner.c
+    f_finished = f.status.in_(FINISHED_STATES)
+    f_passed = sa.and_(f.due_at.is_not(None), f.due_at < now_db)
+    q = sa.select(
+        f.unit,
+        sa.func.count().label("received"),
+        n(f.status.in_(OPEN_STATES)).label("open"),
+        n(sa.and_(f.status.in_(late_states()), f_passed)).label("overdue"),
+        n(
+            sa.and_(
+                f.due_at.is_not(None),
+                f.status.not_in(_GONE),
+                sa.or_(f_finished, f_passed),
+            )
+        ).label("due"),
+        n(sa.and_(f_finished, f.due_at.is_not(None), f.rep.is_not(None), f.rep <= f.due_at)).label(
+            "on_time"
+        ),
+        n(f.satisfaction.is_not(None)).label("rated"),
+        n(f.satisfaction.in_(_SATISFIED)).label("satisfied"),
+        n(f.rep.is_not(None)).label("replied"),
+        n(f.reopened > 0).label("reopened"),
+    ).group_by(f.unit)
+    rows = s.execute(q).all()
+    df = pd.DataFrame(rows, columns=["unit", *COUNT_COLUMNS])
+    for c in COUNT_COLUMNS:
+        df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
+    return df
+
+
+def _times(values: list[Any]) -> pd.Series:
+    """Return stored times (UTC text on SQLite, aware on PostgreSQL) in Asia/Shanghai."""
+    s = pd.Series(values, dtype=object)
+    out = pd.to_datetime(s, utc=True, format="ISO8601")
+    return out.dt.tz_convert(TZ)
+
+
+def _durations(
+    s: Session, unit: Any, source: Any, where: list[Any], cal: WorkCalendar
+) -> pd.DataFrame:
+    stages = answer_stages()
+    subs = {k: _log_time(sa.func.min, states_from_stage(k)) for k in sorted(set(stages.values()))}
+    default = subs[1] if 1 in subs else _log_time(sa.func.min, states_from_stage(1))
+    whens = [(_C.c.policy == p, subs[k]) for p, k in stages.items()]
+    answered: Any = sa.case(*whens, else_=default) if whens else default
+    replied = sa.case(
+        (_C.c.status.in_(FINISHED_STATES), _log_time(sa.func.max, ("replied",))), else_=None
+    )
+    inner = (
+        sa.select(
+            unit.label("unit"),
+            _C.c.received_at,
+            answered.label("answered_at"),
+            replied.label("replied_at"),
+        )
+        .select_from(source)
+        .where(*where)
+        .subquery("times")
+    )
+    q = sa.select(inner).where(
+        sa.or_(inner.c.answered_at.is_not(None), inner.c.replied_at.is_not(None))
+    )
+    rows = s.execute(q).all()
+    if not rows:
+        return stats_durations(
+            pd.DataFrame({"unit": [], "received_at": [], "answered_at": [], "replied_at": []}),
+            calendar=cal,
+        )
+    cols = list(zip(*rows, strict=True))
+    frame = pd.DataFrame(
+        {
+            "unit": pd.Series(cols[0], dtype=object),
+            "received_at": _times(list(cols[1])),
+            "answered_at": _times(list(cols[2])),
+            "replied_at": _times(list(cols[3])),
+        }
+    )
+    return stats_durations(frame, calendar=cal)
+
+
+def _resolve_period(
+    month: str | None, start: Any, end: Any
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if month is not None or isinstance(start, str) or isinstance(end, str):
+        return stats_period(month=month, start=start, end=end)
+    return (
+        to_local(start) if start is not None else None,
+        to_local(end) if end is not None else None,
+    )
+
+
+def store_case_stats(
+    target: Store | Session,
+    *,
+    by: str = "grid",
+    month: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    category: str | None = None,
+    grid: str | None = None,
+    community: str | None = None,
+    subdistrict: str | None = None,
+    actor: Actor | None = None,
+    now: Any = None,
+    calendar: WorkCalendar | None = None,
+) -> pd.DataFrame:
+    """Return the performance figures of the stored cases (:data:`~gridmap.cases.STATS_COLUMNS`).
+
+    Parameters
+    ----------
+    by : {"grid", "community", "subdistrict", "department", "staff"}
+    month : str, optional
+        ``YYYY-MM``; or ``start``/``end`` (a date-only ``end`` includes its day).
+        No period: every stored case.
+    category, grid, community, subdistrict : str, optional
+        Only cases of this category / in this unit.
+    actor : Actor, optional
+        Limits the figures to the actor's unit (as ``list_cases``); a unit
+        outside it is a :class:`~gridmap.errors.ScopeError`.
+    now : datetime, optional
+        When "overdue" is judged (default: the current time).
+    calendar : WorkCalendar, optional
+        Default: the store's calendar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit, figures as :func:`gridmap.cases.case_stats` computes
+        them; ``attrs`` carry ``by``, ``start``, ``end``, ``now``.
+
+    Examples
+    --------
+    >>> from gridmap.db import Store
+    >>> store_case_stats(Store.from_url("sqlite://"), month="2026-11").columns[:4].tolist()
+    ['unit', 'received', 'open', 'overdue']
+    """
+    check_by(by)
+    lo, hi = _resolve_period(month, start, end)
+    when = to_local(now) if now is not None else dt.datetime.now(TZ)
+    check_stats_scope(target, actor, by=by, grid=grid, community=community, subdistrict=subdistrict)
+    with transaction(target) as s:
+        backend = s.get_bind().dialect.name
+        cal = calendar or store_calendar(s)
+        where = _period_where(
+            backend,
+            actor=actor,
+            start=lo,
+            end=hi,
+            category=category,
+            grid=grid,
+            community=community,
+            subdistrict=subdistrict,
+        )
+        unit, source = _unit_source(by, actor)
+        counts = _counts(s, unit, source, where, _db_time(when, backend))
+        durations = _durations(s, unit, source, where, cal)
+        households = _published_grids(s) if by in _LEVELS else None
+    out = stats_table(counts, durations, households=households, by=by)
+    out.attrs.update(
+        {
+            "by": by,
+            "start": None if lo is None else lo.isoformat(),
+            "end": None if hi is None else hi.isoformat(),
+            "now": when.isoformat(),
+            "category": category,
+        }
+    )
+    return out
+
+
+def store_workload(
+    target: Store | Session,
+    *,
+    month: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    category: str | None = None,
+    community: str | None = None,
+    actor: Actor | None = None,
+    factor: float = 1.5,
+) -> pd.DataFrame:
+    """Return the workload report of the stored cases (:data:`~gridmap.cases.WORKLOAD_COLUMNS`).
+
+    Cases per staffed worker (the published plans' posts with a person) per
+    month by grid; ``far_above`` names the grids above ``factor`` × their
+    community's median. Every published grid in scope is listed, with 0 cases
+    if none.
+
+    Examples
+    --------
+    >>> from gridmap.db import Store
+    >>> len(store_workload(Store.from_url("sqlite://"), month="2026-11"))
+    0
+    """
+    lo, hi = _resolve_period(month, start, end)
+    if lo is None or hi is None:
+        raise InputError("the workload needs a period: give a month (2026-11) or from and to")
+    check_stats_scope(target, actor, by="grid", community=community)
+    with transaction(target) as s:
+        backend = s.get_bind().dialect.name
+        where = _period_where(
+            backend,
+            actor=actor,
+            start=lo,
+            end=hi,
+            category=category,
+            grid=None,
+            community=community,
+            subdistrict=None,
+        )
+        where.append(_C.c.grid_code.is_not(None))
+        rows = s.execute(
+            sa.select(_C.c.grid_code, _C.c.community_id, sa.func.count().label("cases"))
+            .where(*where)
+            .group_by(_C.c.grid_code, _C.c.community_id)
+        ).all()
+        counts = pd.DataFrame(rows, columns=["grid_code", "community_id", "cases"])
+        grids = _published_grids(s)
+        posts = s.execute(
+            sa.select(_A.c.grid_code, sa.func.count().label("n"))
+            .join(_P, _P.c.id == _A.c.plan_id)
+            .where(_P.c.status == "published", _A.c.staff_id.is_not(None))
+            .group_by(_A.c.grid_code)
+        ).all()
+    grids = _grids_in_scope(grids, actor, community)
+    have = counts.set_index("grid_code")["cases"] if len(counts) else pd.Series(dtype="int64")
+    listed = grids[["grid_code", "community_id"]].copy()
+    listed["cases"] = listed["grid_code"].map(have).fillna(0).astype("int64")
+    extra = counts[~counts["grid_code"].isin(listed["grid_code"])]
+    allc = pd.concat([listed, extra], ignore_index=True) if len(extra) else listed
+    workers = {str(g): int(k) for g, k in posts if g is not None}
+    return workload_table(allc, workers, months=month_count(lo, hi), factor=factor)
+
+
+def _grids_in_scope(
+    grids: pd.DataFrame, actor: Actor | None, community: str | None
+) -> pd.DataFrame:
+    keep = pd.Series(True, index=grids.index)
+    if community:
+        keep &= grids["community_id"] == community
+    if actor is not None and actor.role not in ("dispatcher", "admin") and actor.unit:
+        level = _ACTOR_LEVEL.get(actor.role)
+        if level == "grid":
+            keep &= grids["grid_code"] == actor.unit
+        elif level == "community":
+            keep &= grids["community_id"] == actor.unit
+        elif level == "subdistrict":
+            keep &= grids["subdistrict"] == actor.unit
+        elif actor.role == "viewer":
+            keep &= (
+                (grids["grid_code"] == actor.unit)
+                | (grids["community_id"] == actor.unit)
+                | (grids["subdistrict"] == actor.unit)
+            )
+        else:  # a department: only the grids of the cases it was sent to
+            keep &= False
+    return grids[keep]

@@ -1,0 +1,155 @@
+"""Case maps over HTTP: GET /maps/cases scoped like GET /cases, and the locate page's cases.
+
+On the hand-made city (:mod:`apidata`), SQLite and PostGIS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import apidata
+import pytest
+from maphtml import cases_data, external, features
+
+from gridmap.cases import TZ
+from gridmap.db import list_audit
+from gridmap.db.keys import create_key
+
+
+def ticket(x: float, y: float, **kw):
+    lon, lat = apidata.lonlat(x, y)
+    base = {
+        "source": "hotline",
+        "category": "噪音扰民",
+        "description": "夜间施工",
+        "lon": lon,
+        "lat": lat,
+        "crs": "wgs84",
+        "reporter_name": "张三",
+        "reporter_phone": "13812345678",
+        "received_at": "2026-09-18 10:00",
+    }
+    return {**base, **kw}
+
+
+@pytest.fixture
+def desk(published):
+    """Three cases (G1 noise, G2 road, G5 garbage) and staff keys for g1 and community c1."""
+    store, client, headers, pid = published
+    tokens = {
+        unit: create_key(store, name=f"s-{unit}", role="staff", author="t", scope=scope)[1]
+        for unit, scope in (("g1", f"grid:{apidata.G1}"), ("c1", "community:c1"))
+    }
+
+    def h(who: str | None) -> dict[str, str]:
+        return {"X-API-Key": tokens[who]} if who in tokens else headers(who)
+
+    for x, y, cat, name in ((100, 300, "噪音扰民", "张三"), (300, 300, "road", "李四")) + (
+        (600, 100, "garbage", "王五"),
+    ):
+        r = client.post(
+            "/cases", json=ticket(x, y, category=cat, reporter_name=name), headers=h("dispatcher")
+        )
+        assert r.status_code == 201, r.text
+    return store, client, h
+
+
+def test_cases_map_is_scoped_like_the_case_list(desk) -> None:
+    _, client, h = desk
+    counts = {}
+    for who in ("viewer", "g1", "c1", "dispatcher", "admin"):
+        r = client.get("/maps/cases?assets=inline", headers=h(who))
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        counts[who] = cases_data(r.text)["n"]
+        assert external(r.text) == []
+    assert counts == {"viewer": 3, "g1": 1, "c1": 2, "dispatcher": 3, "admin": 3}
+    assert client.get("/maps/cases").status_code == 401
+
+
+def test_callers_only_for_dispatchers_and_audited(desk) -> None:
+    store, client, h = desk
+    for who in ("viewer", "g1", "c1"):
+        text = client.get("/maps/cases", headers=h(who)).text
+        assert "张三" not in text and "13812345678" not in text and "夜间施工" not in text
+    before = len(list_audit(store, entity="cases"))
+    text = client.get("/maps/cases", headers=h("dispatcher")).text
+    assert "张三" in text and "13812345678" in text and "夜间施工" in text
+    audit = list_audit(store, entity="cases")
+    assert len(audit) == before + 1
+    row = audit.iloc[-1]
+    assert row["action"] == "read.personal" and row["after"]["cases"] == 3
+
+
+def test_filters_and_the_grid_choropleth(desk) -> None:
+    _, client, h = desk
+
+    def statuses(query: str) -> list[str]:
+        r = client.get(f"/maps/cases?{query}", headers=h("viewer"))
+        assert r.status_code == 200, r.text
+        return sorted(cases_data(r.text)["status"])
+
+    assert statuses("category=噪音扰民") == ["received"]
+    assert statuses("category=road&category=garbage") == ["received", "received"]
+    assert len(statuses("month=2026-09")) == 3 and statuses("month=2026-10") == []
+    assert len(statuses("from=2026-09-18&to=2026-09-18")) == 3  # both days included
+    assert statuses("from=2026-09-19") == []
+    assert statuses("status=closed") == []
+    html = client.get("/maps/cases", headers=h("viewer")).text
+    grids = {f["id"]: f["properties"] for f in features(html, "per_1000")}
+    g1 = grids[apidata.G1]
+    assert g1["cases"] == 1 and g1["per_1000"] == round(1000 / g1["households"], 1)
+    assert grids[apidata.G3]["cases"] == 0
+
+
+@pytest.mark.parametrize(
+    ("who", "query", "status", "words"),
+    [
+        ("viewer", "status=finished", 400, "unknown case status"),
+        ("viewer", "category=外星人", 400, "unknown category"),
+        ("viewer", "month=2026-13", 400, "is not a month"),
+        ("viewer", "from=2026-09-20&to=2026-09-01", 400, "the period is empty"),
+        ("viewer", "from=yesterday", 400, "is not a date"),
+        ("g1", "community=c1", 403, "outside your scope"),
+        ("g1", f"grid={apidata.G2}", 403, "outside your scope"),
+        ("c1", "community=c2", 403, "outside your scope"),
+        ("viewer", "plan=999", 404, "no plan"),
+    ],
+)
+def test_bad_filters_are_clear_4xx(desk, who, query, status, words) -> None:
+    _, client, h = desk
+    r = client.get(f"/maps/cases?{query}", headers=h(who))
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+
+
+def test_a_unit_inside_the_scope_is_fine(desk) -> None:
+    _, client, h = desk
+    r = client.get(f"/maps/cases?grid={apidata.G1}", headers=h("c1"))
+    assert r.status_code == 200 and cases_data(r.text)["n"] == 1
+
+
+def test_locate_page_lists_open_cases_near_the_point(desk) -> None:
+    _, client, h = desk
+    recent = (dt.datetime.now(TZ) - dt.timedelta(hours=1)).isoformat()
+    body = ticket(100, 320, reporter_name="周九", received_at=recent, ticket_no="NEW1")
+    new_id = client.post("/cases", json=body, headers=h("dispatcher")).json()["id"]
+    lon, lat = apidata.lonlat(110, 310)  # 14 m from both noise cases, 190 m from the road case
+    url = f"/maps/locate?lon={lon}&lat={lat}&radius=250&category=noise"
+    disp = client.get(url, headers=h("dispatcher")).text
+    assert "附近未结事件 Open cases within 250 m: 3" in disp
+    # only the case received within the last 7 days is a likely duplicate, and it comes first
+    assert "疑似重复 Likely duplicates: 1" in disp and "周九" in disp and "张三" in disp
+    items = re.findall(r"<li>(\d+) · ([^<]*)", disp)
+    assert [int(i) for i, _ in items][0] == new_id and len(items) == 3
+    assert "道路破损" in items[-1][1]
+    viewer = client.get(url, headers=h("viewer")).text
+    assert "附近未结事件 Open cases within 250 m: 3" in viewer
+    assert "张三" not in viewer and "周九" not in viewer and "夜间施工" not in viewer
+    g1 = client.get(url, headers=h("g1")).text  # the road case is G2's: not listed
+    assert "附近未结事件 Open cases within 250 m: 2" in g1
+    plain = client.get(f"/maps/locate?lon={lon}&lat={lat}&cases=false", headers=h("viewer"))
+    assert plain.status_code == 200 and "附近未结事件" not in plain.text
+    assert client.get(f"{url}&radius=0", headers=h("viewer")).status_code == 422
+    bad = client.get(f"/maps/locate?lon={lon}&lat={lat}&category=外星人", headers=h("viewer"))
+    assert bad.status_code == 400 and "unknown category" in bad.json()["detail"]
