@@ -29,14 +29,17 @@ When grids are redrawn, :func:`follow_redraw` moves existing due rows to the
 households' new grids and staff; visit records stay attached to households, so
 the status carries over.
 
-Everything is vectorised (pandas/numpy): a 200,000-building city (about 3
-million households) gives its month's due list in a few seconds.
+Everything is vectorised (pandas/numpy): ids travel as object arrays and
+integer codes (never through pandas' string dtype) and the frame is built once,
+in its final order. A 200,000-building city (4.3 million households, 0.9 million
+due rows) gives its month's due list in about 3 s of CPU
+(``python benchmarks/visits.py --buildings 200000``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -116,9 +119,13 @@ def visit_window(period: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
             end = pd.Timestamp(period[1]).normalize()
         else:
             p = period if isinstance(period, pd.Period) else pd.Period(period)
+            if p is pd.NaT:
+                raise ValueError("an empty period")
             start = p.start_time.normalize()
             end = p.end_time.normalize()
-    except (ValueError, TypeError) as exc:
+        if start is pd.NaT or end is pd.NaT:
+            raise ValueError("an empty date")
+    except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(
             f"cannot read period {period!r}; use a month like '2026-09', a quarter '2026Q3', "
             "a day '2026-09-18' or (start, end) dates"
@@ -161,6 +168,60 @@ def _take(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return out
 
 
+def _obj(values: Any) -> np.ndarray:
+    """Ids as an object array of ``str`` (missing → None), never through pandas' string dtype."""
+    if isinstance(values, pd.Series | pd.Index):
+        arr = values.to_numpy(dtype=object, na_value=cast(Any, None))
+    else:
+        arr = np.asarray(values, dtype=object)
+        if arr.ndim != 1:
+            arr = np.asarray(list(values), dtype=object)
+    if len(arr) and pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
+        arr = np.array([None if _missing(v) else str(v) for v in arr], dtype=object)
+    return arr
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+
+
+def _index(values: np.ndarray) -> pd.Index:
+    return pd.Index(values, dtype=object, copy=False)
+
+
+def _grid_of(plan: Plan, hid: np.ndarray, bid: np.ndarray | None) -> np.ndarray:
+    """Grid code of each household (object arrays in, object array out); see grid_of_households."""
+    out = np.full(len(hid), None, dtype=object)
+    todo = np.ones(len(hid), dtype=bool)
+    if bid is not None:
+        pbid = _obj(plan.buildings["building_id"])
+        pgrid = _obj(plan.buildings["grid_code"])
+        codes, uniq = pd.factorize(pbid)
+        # a building in several grids (split) is not "whole": look its households up
+        pairs = pd.unique(codes.astype(np.int64) * (1 << 32) + pd.factorize(pgrid)[0])
+        split = np.bincount((pairs >> 32).astype(np.int64), minlength=len(uniq)) > 1
+        first = np.unique(codes, return_index=True)[1]  # the first row of each building
+        bgrid = pgrid[first].astype(object)
+        bgrid[split] = None
+        pos = _index(np.asarray(uniq, dtype=object)).get_indexer(_index(bid))
+        out = _take(bgrid, pos)
+        todo = np.asarray(pd.isna(out), dtype=bool)
+    ph = plan.households
+    if todo.any() and ph is not None and len(ph):
+        look = _index(_obj(ph["household_id"]))
+        pos = look.get_indexer(_index(hid[todo]))
+        out[todo] = _take(_obj(ph["grid_code"]), pos)
+        todo[todo] = pos < 0
+    if todo.any():
+        some = hid[todo][:5].tolist()
+        raise LayerError(
+            f"{int(todo.sum())} household(s) cannot be placed in the plan (e.g. {some}): their "
+            "building is not in the plan (or is split and the plan has no household table); "
+            "pass the households the plan was made from, or re-partition after adding them"
+        )
+    return out
+
+
 def grid_of_households(plan: Plan, household_ids: Any) -> np.ndarray:
     """Return the grid code of each household in ``plan`` (object array, aligned).
 
@@ -183,29 +244,11 @@ def grid_of_households(plan: Plan, household_ids: Any) -> np.ndarray:
     ['320104001001001', '320104001001002']
     """
     frame = household_ids if isinstance(household_ids, pd.DataFrame) else None
-    ids = (frame["household_id"] if frame is not None else pd.Series(household_ids)).astype(str)
-    out = np.full(len(ids), None, dtype=object)
-    todo = np.ones(len(ids), dtype=bool)
-    if frame is not None and "building_id" in frame.columns:
-        pb = plan.buildings[["building_id", "grid_code"]].astype(str).drop_duplicates()
-        whole = pb[~pb["building_id"].duplicated(keep=False)]
-        pos = pd.Index(whole["building_id"]).get_indexer(pd.Index(frame["building_id"].astype(str)))
-        out = _take(whole["grid_code"].to_numpy(dtype=object), pos)
-        todo = pos < 0
-    ph = plan.households
-    if todo.any() and ph is not None and len(ph):
-        look = pd.Index(ph["household_id"].astype(str))
-        pos = look.get_indexer(pd.Index(ids[todo]))
-        out[todo] = _take(ph["grid_code"].astype(str).to_numpy(dtype=object), pos)
-        todo[todo] = pos < 0
-    if todo.any():
-        some = ids[todo][:5].tolist()
-        raise LayerError(
-            f"{int(todo.sum())} household(s) cannot be placed in the plan (e.g. {some}): their "
-            "building is not in the plan (or is split and the plan has no household table); "
-            "pass the households the plan was made from, or re-partition after adding them"
-        )
-    return out
+    hid = _obj(frame["household_id"] if frame is not None else household_ids)
+    bid = (
+        _obj(frame["building_id"]) if frame is not None and "building_id" in frame.columns else None
+    )
+    return _grid_of(plan, hid, bid)
 
 
 def _posts(plan: Plan) -> tuple[dict[str, tuple[str, str]], dict[str, list[tuple[str, str]]]]:
@@ -271,41 +314,49 @@ def _building_share(plan: Plan, buildings: gpd.GeoDataFrame | None) -> pd.DataFr
 
 def _responsible(
     plan: Plan,
-    grid: np.ndarray,
+    gidx: np.ndarray,
+    gcodes: np.ndarray,
     building: np.ndarray,
     role: np.ndarray,
     shares: pd.DataFrame,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(role, staff_id, staff_name) of each row, from the plan's posts (vectorised per grid)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(role, staff_id, staff_name, staff rank) of each row from the plan's posts.
+
+    ``gidx`` indexes ``gcodes`` (the rows' grid codes); the rank orders staff ids
+    (vacant posts last). Vectorised: Python touches each grid and post once.
+    """
     chiefs, workers = _posts(plan)
-    n = len(grid)
     out_role = np.asarray(role, dtype=object).copy()
-    sid = np.full(n, None, dtype=object)
-    sname = np.full(n, None, dtype=object)
-    gcodes, ginv = np.unique(np.asarray(grid, dtype=str), return_inverse=True)
-    # chief rows and worker rows without workers
+    people = sorted({c[0] for c in chiefs.values()} | {w[0] for ws in workers.values() for w in ws})
+    rank_of = {p: k for k, p in enumerate(people)}
+    vacant = len(people)
     chief_id = np.array([chiefs.get(g, (None, None))[0] for g in gcodes], dtype=object)
     chief_nm = np.array([chiefs.get(g, (None, None))[1] for g in gcodes], dtype=object)
+    chief_rk = np.array([rank_of.get(i, vacant) for i in chief_id], dtype=np.int64)
     nwork = np.array([len(workers.get(g, [])) for g in gcodes], dtype=np.int64)
-    is_worker = (out_role == "worker") & (nwork[ginv] > 0)
+    is_worker = (out_role == "worker") & (nwork[gidx] > 0)
     out_role[(out_role == "worker") & ~is_worker] = "chief"
-    sid[~is_worker] = chief_id[ginv[~is_worker]]
-    sname[~is_worker] = chief_nm[ginv[~is_worker]]
+    sid = chief_id[gidx]
+    sname = chief_nm[gidx]
+    srank = chief_rk[gidx]
     if is_worker.any():
         key = pd.MultiIndex.from_arrays([shares["grid_code"], shares["building_id"]])
         want = pd.MultiIndex.from_arrays(
-            [np.asarray(grid, dtype=str)[is_worker], np.asarray(building, dtype=str)[is_worker]]
+            [_index(gcodes[gidx[is_worker]]), _index(np.asarray(building, dtype=object)[is_worker])]
         )
         pos = key.get_indexer(want)
         share = np.where(pos >= 0, shares["share"].to_numpy()[np.maximum(pos, 0)], 0.0)
-        k = np.floor(share * nwork[ginv[is_worker]]).astype(np.int64)
-        flat_id = np.array([w[0] for g in gcodes for w in workers.get(g, [])], dtype=object)
-        flat_nm = np.array([w[1] for g in gcodes for w in workers.get(g, [])], dtype=object)
+        k = np.floor(share * nwork[gidx[is_worker]]).astype(np.int64)
+        flat = [w for g in gcodes for w in workers.get(g, [])]
+        flat_id = np.array([w[0] for w in flat], dtype=object)
+        flat_nm = np.array([w[1] for w in flat], dtype=object)
+        flat_rk = np.array([rank_of[w[0]] for w in flat], dtype=np.int64)
         first = np.concatenate([[0], np.cumsum(nwork)[:-1]])
-        idx = first[ginv[is_worker]] + k
+        idx = first[gidx[is_worker]] + k
         sid[is_worker] = flat_id[idx]
         sname[is_worker] = flat_nm[idx]
-    return out_role, sid, sname
+        srank[is_worker] = flat_rk[idx]
+    return out_role, sid, sname, srank
 
 
 # --------------------------------------------------------------------------- targets
@@ -373,19 +424,16 @@ def _targets(
                 marks[c.code] |= _flag(households, f, f"visit category {c.code!r}")
         anyflag = np.logical_or.reduce([marks[c.code] for c in hh_cats])
         sel = np.flatnonzero(anyflag)
-        cols = [c for c in ("household_id", "building_id") if c in households.columns]
-        sub = pd.DataFrame({c: households[c].iloc[sel].to_numpy(dtype=object) for c in cols})
-        grid = grid_of_households(plan, sub)
-        if "building_id" in sub.columns:
-            bid = sub["building_id"].astype(str).to_numpy(dtype=object)
+        hid = _obj(households["household_id"].iloc[sel])
+        if "building_id" in households.columns:
+            bid = _obj(households["building_id"].iloc[sel])
+            grid = _grid_of(plan, hid, bid)
         else:
+            grid = _grid_of(plan, hid, None)
             ph = plan.households
-            assert ph is not None  # grid_of_households needs one without building_id
-            pos = pd.Index(ph["household_id"].astype(str)).get_indexer(
-                pd.Index(sub["household_id"].astype(str))
-            )
-            bid = ph["building_id"].astype(str).to_numpy(dtype=object)[pos]
-        hid = sub["household_id"].astype(str).to_numpy(dtype=object)
+            assert ph is not None  # _grid_of needs one without building_id
+            pos = _index(_obj(ph["household_id"])).get_indexer(_index(hid))
+            bid = _obj(ph["building_id"])[pos]
         for (cad, role), group in _groups(hh_cats).items():
             codes = [c.code for c in group]
             bits = np.zeros(len(sel), dtype=np.int64)
@@ -411,17 +459,15 @@ def _targets(
             raise LayerError("buildings lacks 'building_id'")
         pb = plan.buildings.sort_values(["building_id", "grid_code"], kind="stable")
         pb = pb.drop_duplicates("building_id")  # a split building: its first grid by code
-        pos = pd.Index(pb["building_id"].astype(str)).get_indexer(
-            buildings["building_id"].astype(str)
-        )
+        bids = _obj(buildings["building_id"])
+        pos = _index(_obj(pb["building_id"])).get_indexer(_index(bids))
         in_plan = pos >= 0
-        bgrid = _take(pb["grid_code"].astype(object).to_numpy(), pos)
+        bgrid = _take(_obj(pb["grid_code"]), pos)
         names = (
-            buildings["name"].astype(object).to_numpy()
+            buildings["name"].to_numpy(dtype=object, na_value=None)
             if "name" in buildings.columns
             else np.full(len(buildings), None, dtype=object)
         )
-        bids = buildings["building_id"].astype(str).to_numpy(dtype=object)
         masks = {c.code: _building_mask(buildings, c) for c in b_cats}
         outside = np.logical_or.reduce(list(masks.values())) & ~in_plan
         if outside.any():
@@ -486,19 +532,46 @@ def _record_keys(records: pd.DataFrame) -> pd.Series:
 
 
 def _match_records(
-    keys: pd.Series, start: np.ndarray, end: np.ndarray, records: pd.DataFrame | None
+    kind: np.ndarray,
+    hid: np.ndarray,
+    bid: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    records: pd.DataFrame | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(done count, first done day, all-records count) per due row, vectorised."""
+    """(done count, first done day, all-records count) per due row, vectorised.
+
+    Targets are matched by integer codes (households by id, organisations by
+    building id), never by building key strings.
+    """
     from gridmap.visits.records import OUTCOMES
 
-    n = len(keys)
-    zero = np.zeros(n, dtype=np.int64)
-    nat = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    zero = np.zeros(len(kind), dtype=np.int64)
+    nat = np.full(len(kind), np.iinfo(np.int64).min, dtype=np.int64)
     if records is None or len(records) == 0:
         return zero, nat, zero
     if "visited_at" not in records.columns:
         raise LayerError("records lacks 'visited_at' (when the visit was made)")
-    rkeys = _record_keys(records)
+    from gridmap.visits.records import _record_target_kind
+
+    n = len(kind)
+    hh = np.asarray(kind == "household")
+    rkind = _record_target_kind(records)
+    rh = rkind == "household"
+    codes = np.empty(n, dtype=np.int64)
+    rpos = np.full(len(records), -1, dtype=np.int64)
+    offset = 0
+    for rows, recs, col in ((hh, rh, "household_id"), (~hh, ~rh, "building_id")):
+        # one hash pass over the rows' ids and the records' ids together
+        ids = (hid if col == "household_id" else bid)[rows]
+        rids = _obj(records[col])[recs] if col in records.columns else np.zeros(0, dtype=object)
+        both, uniq = pd.factorize(np.concatenate([ids, rids]))
+        known = int(both[: len(ids)].max()) + 1 if len(ids) else 0
+        codes[rows] = offset + both[: len(ids)]
+        rc = both[len(ids) :]
+        if len(rc) == int(recs.sum()):
+            rpos[recs] = np.where((rc >= 0) & (rc < known), offset + rc, -1)
+        offset += max(known, 0)
     rday = _day(records["visited_at"].to_numpy())
     if "outcome" in records.columns:
         outcome = records["outcome"].fillna("visited").astype(str)
@@ -511,8 +584,6 @@ def _match_records(
         counts = outcome.map({k: v[2] for k, v in OUTCOMES.items()}).to_numpy(dtype=bool)
     else:
         counts = np.ones(len(records), dtype=bool)
-    codes, uniq = pd.factorize(keys, sort=False)
-    rpos = pd.Index(uniq).get_indexer(rkeys)
     ok = (rpos >= 0) & (rday != np.iinfo(np.int64).min)
     shift = np.int64(1 << 22)
     base = np.int64(1 << 21)  # days are offset so that they stay positive
@@ -608,7 +679,7 @@ def due_visits(
     start, end = visit_window(period)
     today = _as_of_day(as_of, end)
     blocks = _targets(plan, households, buildings, cats)
-    parts: list[pd.DataFrame] = []
+    parts: list[dict[str, np.ndarray]] = []
     for b in blocks:
         n = len(b["building_id"])
         if n == 0:
@@ -617,27 +688,26 @@ def due_visits(
         p = len(periods)
         ps = periods.start_time.normalize().to_numpy(dtype="datetime64[D]")
         pe = periods.end_time.normalize().to_numpy(dtype="datetime64[D]")
-        frame = pd.DataFrame(
+        parts.append(
             {
                 "grid_code": np.tile(b["grid_code"], p),
-                "target_kind": b["kind"],
+                "target_kind": np.full(n * p, b["kind"], dtype=object),
                 "household_id": np.tile(b["household_id"], p),
                 "building_id": np.tile(b["building_id"], p),
                 "target_name": np.tile(b["target_name"], p),
                 "categories": np.tile(b["categories"], p),
-                "cadence": b["cadence"],
+                "cadence": np.full(n * p, b["cadence"], dtype=object),
                 "period": np.repeat(np.array([str(x) for x in periods], dtype=object), n),
                 "period_start": np.repeat(ps, n),
                 "period_end": np.repeat(pe, n),
-                "role": b["role"],
+                "role": np.full(n * p, b["role"], dtype=object),
                 "_pos": np.tile(b["pos"], p),
             }
         )
-        parts.append(frame)
     if not parts:
         return _empty()
-    due = pd.concat(parts, ignore_index=True)
-    return _finish(plan, buildings, due, records, today)
+    cols = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
+    return _finish(plan, buildings, cols, records, today)
 
 
 def _empty() -> pd.DataFrame:
@@ -651,40 +721,36 @@ def _empty() -> pd.DataFrame:
 def _finish(
     plan: Plan,
     buildings: gpd.GeoDataFrame | None,
-    due: pd.DataFrame,
+    cols: dict[str, np.ndarray],
     records: pd.DataFrame | None,
     today: int,
 ) -> pd.DataFrame:
-    """Staff, status, ids and order of a due frame (shared by due_visits and follow_redraw)."""
-    kind = due["target_kind"].to_numpy(dtype=object)
-    grid = due["grid_code"].astype(str).to_numpy(dtype=object)
-    bld = due["building_id"].astype(str).to_numpy(dtype=object)
-    need_shares = bool((due["role"] == "worker").any())
+    """Staff, status, ids and order of due rows (shared by due_visits and follow_redraw).
+
+    ``cols`` holds one array per column (object arrays for text); the frame is
+    built once, in its final order, with object columns (no string-dtype round trips).
+    """
+    kind = np.asarray(cols["target_kind"], dtype=object)
+    gidx, gcodes = pd.factorize(_obj(cols["grid_code"]), sort=True)
+    gcodes = np.asarray(gcodes, dtype=object)
+    hid = _obj(cols["household_id"])
+    bld = _obj(cols["building_id"])
+    role_in = np.asarray(cols["role"], dtype=object)
+    need_shares = bool((role_in == "worker").any())
     shares = (
         _building_share(plan, buildings)
         if need_shares
         else pd.DataFrame({"grid_code": [], "building_id": [], "share": []})
     )
-    role, sid, sname = _responsible(plan, grid, bld, due["role"].to_numpy(dtype=object), shares)
-    keys = _target_keys(kind, due["household_id"].to_numpy(dtype=object), bld)
-    start = due["period_start"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    end = due["period_end"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    n_done, first, n_all = _match_records(keys, start, end, records)
+    role, sid, sname, srank = _responsible(plan, gidx, gcodes, bld, role_in, shares)
+    start = np.asarray(cols["period_start"], dtype="datetime64[D]").astype(np.int64)
+    end = np.asarray(cols["period_end"], dtype="datetime64[D]").astype(np.int64)
+    n_done, first, n_all = _match_records(kind, hid, bld, start, end, records)
     status = np.where(n_done > 0, "done", np.where(end < today, "overdue", "due")).astype(object)
     visited = first.astype("datetime64[D]").astype("datetime64[ns]")
     visited[first == np.iinfo(np.int64).min] = np.datetime64("NaT")
-    out = due.assign(
-        grid_code=grid,
-        role=role,
-        staff_id=sid,
-        staff_name=sname,
-        status=status,
-        visited_at=visited,
-        attempts=n_all,
-        period_start=due["period_start"].astype("datetime64[ns]"),
-        period_end=due["period_end"].astype("datetime64[ns]"),
-    )
-    cad_code, cad_uniq = pd.factorize(out["cadence"])
+    cadence = np.asarray(cols["cadence"], dtype=object)
+    cad_code, cad_uniq = pd.factorize(cadence)
     pcode, puniq = pd.factorize(cad_code.astype(np.int64) * (1 << 32) + (start + (1 << 31)))
     suffix = np.array(
         [
@@ -693,22 +759,33 @@ def _finish(
         ],
         dtype=object,
     )
-    out["visit_id"] = keys.to_numpy(dtype=object) + suffix[pcode]
-    pos = (
-        out["_pos"].to_numpy(dtype=np.int64)
-        if "_pos" in out.columns
-        else np.arange(len(out), dtype=np.int64)
-    )
-    order = np.lexsort(
-        (
-            pos,
-            start,
-            pd.factorize(out["staff_id"].fillna("\uffff"), sort=True)[0],
-            (out["role"] != "chief").to_numpy(),
-            pd.factorize(out["grid_code"], sort=True)[0],
-        )
-    )
-    return out.iloc[order][list(DUE_COLUMNS)].reset_index(drop=True)
+    hh = kind == "household"
+    target = np.where(hh, hid, bld).astype(object)
+    prefix = np.where(hh, "h:", "b:").astype(object)
+    pos = np.asarray(cols.get("_pos", np.arange(len(kind))), dtype=np.int64)
+    order = np.lexsort((pos, start, srank, role != "chief", gidx))
+    text = {
+        "visit_id": (prefix + target + suffix[pcode])[order],
+        "grid_code": gcodes[gidx[order]],
+        "target_kind": kind[order],
+        "household_id": hid[order],
+        "building_id": bld[order],
+        "target_name": np.asarray(cols["target_name"], dtype=object)[order],
+        "categories": np.asarray(cols["categories"], dtype=object)[order],
+        "cadence": cadence[order],
+        "period": np.asarray(cols["period"], dtype=object)[order],
+        "role": role[order],
+        "staff_id": sid[order],
+        "staff_name": sname[order],
+        "status": status[order],
+    }
+    data: dict[str, Any] = {k: pd.Series(v, dtype=object, copy=False) for k, v in text.items()}
+    data["period_start"] = start[order].astype("datetime64[D]").astype("datetime64[ns]")
+    data["period_end"] = end[order].astype("datetime64[D]").astype("datetime64[ns]")
+    data["visited_at"] = visited[order]
+    data["attempts"] = n_all[order].astype(np.int64)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(order)), copy=False)
+    return frame[list(DUE_COLUMNS)]
 
 
 def due_summary(due: pd.DataFrame, by: str | list[str] = "grid_code") -> pd.DataFrame:
@@ -827,12 +904,16 @@ def follow_redraw(
     base = base.assign(grid_code=grid)
     # the category's role, not the fallback the old plan needed
     base["role"] = _rule_roles(due, rules or default_rules())
+    cols = {c: base[c].to_numpy(dtype=object) for c in base.columns if not c.startswith("period_")}
+    cols["period_start"] = base["period_start"].to_numpy(dtype="datetime64[ns]")
+    cols["period_end"] = base["period_end"].to_numpy(dtype="datetime64[ns]")
+    cols["_pos"] = np.arange(len(base), dtype=np.int64)
     if records is not None:
         end = pd.Timestamp(due["period_end"].max())
         today = _as_of_day(as_of, end)
-        out = _finish(plan, buildings, base, records, today)
+        out = _finish(plan, buildings, cols, records, today)
     else:
-        out = _finish(plan, buildings, base, None, 0)
+        out = _finish(plan, buildings, cols, None, 0)
         prev = due.set_index("visit_id")
         for c in ("status", "visited_at", "attempts"):
             out[c] = prev[c].reindex(out["visit_id"]).to_numpy()
