@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ def _check(
     coords: str | None = None,
     derive: bool = False,
     derived_prefix: str = "D",
+    precheck: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[Layers | None, ValidationReport]:
     from gridmap.io import parse_column_map, read_layers
     from gridmap.validation import check_layers
@@ -53,6 +55,8 @@ def _check(
             coords=coords,
         )
     note = _derive_communities(raw, unit_area=unit_area, prefix=derived_prefix) if derive else None
+    if precheck is not None:  # cheap checks (id clashes …) before the long validation
+        precheck(raw)
     with console.status("validating…"):
         layers, report = check_layers(raw, assume_crs=crs, reproject=reproject, unit_area=unit_area)
     if note is not None:
@@ -118,6 +122,7 @@ def _load_layers(
     communities: list[str] | None = None,
     derive: bool = False,
     derived_prefix: str = "D",
+    precheck: Callable[[dict[str, Any]], None] | None = None,
 ) -> Layers:
     from gridmap.errors import NotFoundError
 
@@ -131,6 +136,7 @@ def _load_layers(
         unit_area=unit_area,
         derive=derive,
         derived_prefix=derived_prefix,
+        precheck=precheck,
     )
     if layers is None:
         _print_validation(report, title=f"validation of {file.name}")

@@ -75,6 +75,19 @@ def import_cmd(
     def body() -> None:
         from gridmap.db import Store, database_url, save_layers
 
+        url = database_url(db)
+
+        def clashes(raw: dict[str, Any]) -> None:  # seconds, not the minutes validation takes
+            from gridmap.db.layers import check_community_ids
+
+            communities = raw.get("communities")
+            if communities is None:
+                return
+            if communities.crs is None and crs:
+                communities = communities.set_crs(crs)
+            with Store.from_url(url) as store:
+                check_community_ids(store, communities)
+
         layers = _load_layers(
             file,
             preset=preset,
@@ -85,8 +98,8 @@ def import_cmd(
             unit_area=unit_area,
             derive=derive,
             derived_prefix=derived_prefix,
+            precheck=clashes,
         )
-        url = database_url(db)
         with Store.from_url(url) as store, _progress_bar("importing rows") as bar:
             task = bar.add_task("import", total=None)
 
@@ -250,7 +263,7 @@ def diff_cmd(
                 }
             )
             if out is not None:
-                d.moved.to_csv(out, index=False, encoding="utf-8")
+                d.moved.to_csv(out, index=False, encoding="utf-8-sig")  # BOM: Excel
             return
         console.print(
             f"plan {a} → plan {b}: {len(d.grids_added)} grids added, {len(d.grids_removed)} "
@@ -282,7 +295,7 @@ def diff_cmd(
                 console.print(f"… and {len(rows) - 30} more")
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-            d.moved.to_csv(out, index=False, encoding="utf-8")
+            d.moved.to_csv(out, index=False, encoding="utf-8-sig")  # BOM: Excel
             console.print(f"wrote {out} ({len(d.moved):,} {d.unit} that change grid)")
 
     _run(body)
@@ -356,6 +369,7 @@ def export_cmd(
 
     def body() -> None:
         from gridmap.db import Store, database_url, load_layers, load_plan
+        from gridmap.db.audit import audit_export
         from gridmap.errors import NotFoundError
         from gridmap.io import export_plan
 
@@ -372,7 +386,16 @@ def export_cmd(
                         "grids and memberships without building footprints[/] (import the "
                         "layers with `gridmap import` to include them)"
                     )
-        path = export_plan(plan, out, fmt=fmt, layers=layers)
+            path = export_plan(plan, out, fmt=fmt, layers=layers)
+            personal = plan.assignments is not None or plan.households is not None
+            audit_export(
+                store,
+                actor="gridmap export (cli)",
+                entity="plan",
+                entity_id=plan_id,
+                fmt=path.suffix.lstrip("."),
+                personal=personal,
+            )
         console.print(f"wrote {path} ({plan.n_grids} grids)")
 
     _run(body)

@@ -41,7 +41,14 @@ from gridmap.db.session import Store, transaction
 from gridmap.errors import CRSError, LayerError, NotFoundError
 from gridmap.layers import ID_COLUMNS, LAYER_NAMES, Layers
 
-__all__ = ["ImportRecord", "save_layers", "load_layers", "list_communities", "list_imports"]
+__all__ = [
+    "ImportRecord",
+    "save_layers",
+    "load_layers",
+    "list_communities",
+    "list_imports",
+    "check_community_ids",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -257,6 +264,33 @@ def _layer_rows(
         encode_geoms(frame.geometry.to_crs(4326).values, backend),
     ]
     return cols, zip(*values, strict=True), extras
+
+
+def check_community_ids(target: Store | Session, communities: gpd.GeoDataFrame) -> None:
+    """Refuse, before any long work, communities whose ids the store holds for another place.
+
+    The same check :func:`save_layers` makes, on the communities alone (read only), so
+    that an import can stop at once instead of after validating every building.
+    ``communities`` needs ``community_id``, polygons and a CRS; without them there is
+    nothing to check yet (validation will say what is missing).
+
+    Raises
+    ------
+    LayerError
+        Some ids are stored for polygons that hardly overlap the given ones.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> store = Store.from_url("sqlite://")
+    >>> check_community_ids(store, gpd.GeoDataFrame(
+    ...     {"community_id": ["C1"]}, geometry=[box(118.7, 32.0, 118.71, 32.01)], crs=4326))
+    """
+    if "community_id" not in communities.columns or communities.crs is None or not len(communities):
+        return
+    frame = communities[communities.geometry.notna() & communities["community_id"].notna()]
+    with transaction(target) as s:
+        _check_same_places(s, frame)
 
 
 def _check_same_places(s: Session, communities: gpd.GeoDataFrame) -> None:
