@@ -13,6 +13,7 @@ canonical column → source column), or a named ``preset`` such as ``"osm"``.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -802,8 +803,23 @@ _SHP_NAMES = {
 }
 
 
-def _shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Shorten column names to the Shapefile limit of 10 characters, keeping them unique."""
+#: What each exported column means (the Shapefile field key, ``<name>.fields.csv``).
+_FIELD_MEANINGS = {
+    "grid_code": "网格编码：社区代码+3位序号 Grid code: community code + 3-digit sequence",
+    "community_id": "社区标识 Community id",
+    "name": "网格名称 Grid name",
+    "households": "户数 Households",
+    "persons": "人口 Persons (empty when unknown)",
+    "n_buildings": "楼栋数 Buildings",
+    "boundary_desc": "四至：东西南北边界 Boundaries to the east, south, west and north",
+    "locked": "锁定（重新划分时不变） Locked: kept as is when re-partitioning (1 yes, 0 no)",
+    "polsby_popper": "紧凑度 Compactness (Polsby–Popper 4πA/P²)",
+    "area_m2": "面积 Area (m²)",
+}
+
+
+def _shapefile_names(gdf: gpd.GeoDataFrame) -> dict[str, str]:
+    """Return column → its Shapefile field name (at most 10 characters, unique)."""
     taken: set[str] = set()
     names = {}
     for col in gdf.columns:
@@ -817,7 +833,25 @@ def _shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             i += 1
         taken.add(name.lower())
         names[col] = name
-    return gdf.rename(columns=names)
+    return names
+
+
+def _shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Shorten column names to the Shapefile limit of 10 characters, keeping them unique."""
+    return gdf.rename(columns=_shapefile_names(gdf))
+
+
+def _write_field_key(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write the key of a Shapefile's fields: DBF name, full column name, meaning.
+
+    UTF-8 with a BOM, so that Excel shows the Chinese; written atomically.
+    """
+    rows = [
+        (short, col, _FIELD_MEANINGS.get(col, "")) for col, short in _shapefile_names(gdf).items()
+    ]
+    key = pd.DataFrame(rows, columns=["字段 DBF field", "列名 Column", "含义 Meaning"])
+    with _atomic_path(path) as tmp:
+        key.to_csv(tmp, index=False, encoding="utf-8-sig")
 
 
 def _for_file(gdf: gpd.GeoDataFrame | pd.DataFrame) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -1133,6 +1167,21 @@ def export_plan(
     with ``.csvt`` (column types) and ``.prj`` (WGS84) sidecars that GDAL and
     QGIS read.
 
+    Codes stay text: in the CSV every text cell is quoted and the ``.csvt``
+    types the codes ``String``, so GDAL, QGIS and pandas with ``dtype=str``
+    keep the 15 digits of a grid code. Excel, opening a CSV by double-click,
+    guesses every digits-only cell as a number whatever the quotes (and shows
+    3.20104E+14); there, use 数据 → 从文本/CSV (Data → From Text/CSV) and set
+    the code columns to Text, or export a GeoPackage.
+
+    A Shapefile cuts field names to 10 characters (``boundary_desc`` →
+    ``sizhi``); ``<name>.fields.csv`` beside it (UTF-8 with a BOM) is the key:
+    DBF field, full column name, meaning. Its ``.cpg`` says UTF-8, so QGIS and
+    ArcGIS read the Chinese. Every sidecar is named after the file, so files
+    exported to one folder keep theirs; a Shapefile and a CSV of the same name
+    write the same ``.prj`` (WGS84 as WKT1 with its EPSG code, which GDAL's
+    Shapefile and CSV drivers both identify), whichever comes last.
+
     Parameters
     ----------
     plan : Plan
@@ -1158,6 +1207,8 @@ def export_plan(
             pyogrio.write_dataframe(
                 _shapefile_columns(grids), tmp, driver="ESRI Shapefile", encoding="UTF-8"
             )
+            tmp.with_suffix(".prj").write_text(_wgs84_prj(), encoding="utf-8")
+            _write_field_key(grids, dest.with_name(f"{dest.stem}.fields.csv"))
         elif kind == "parquet":
             grids.to_parquet(tmp)
         else:
@@ -1166,14 +1217,30 @@ def export_plan(
             table["lon"] = centroids.x.round(7).to_numpy()
             table["lat"] = centroids.y.round(7).to_numpy()
             table["wkt"] = grids.geometry.to_wkt(rounding_precision=7).to_numpy()
-            # a BOM so that Excel opens the Chinese names right; GDAL and pandas skip it
-            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+            # a BOM so that Excel opens the Chinese names right; GDAL and pandas skip it;
+            # text cells quoted (the header is not), so codes are text to every reader that
+            # honours quotes
+            with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+                fh.write(",".join(map(str, table.columns)) + "\n")
+                table.to_csv(
+                    fh, index=False, header=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n"
+                )
     if kind == "csv":  # sidecars for GDAL/QGIS: column types (wkt is the geometry) and CRS
         with _atomic_path(dest.with_suffix(".csvt")) as tmp:
             tmp.write_text(",".join(f'"{_csvt_type(table[c], c)}"' for c in table.columns) + "\n")
         with _atomic_path(dest.with_suffix(".prj")) as tmp:
-            tmp.write_text(pyproj.CRS.from_epsg(4326).to_wkt() + "\n", encoding="utf-8")
+            tmp.write_text(_wgs84_prj(), encoding="utf-8")
     return dest
+
+
+def _wgs84_prj() -> str:
+    """Return the ``.prj`` of every WGS84 export: WKT1 with the EPSG code.
+
+    GDAL's Shapefile and CSV drivers both identify it as EPSG:4326 (an ESRI
+    ``.prj`` is not identified by the CSV driver; WKT2 is not read by older
+    ArcGIS), so a Shapefile and a CSV of the same name share one ``.prj``.
+    """
+    return pyproj.CRS.from_epsg(4326).to_wkt("WKT1_GDAL") + "\n"
 
 
 def _csvt_type(col: pd.Series, name: str) -> str:

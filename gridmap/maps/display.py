@@ -207,7 +207,9 @@ def _bounds(geoms: np.ndarray) -> list[list[float]]:
     return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
 
 
-def _adjacency_colours(grids: gpd.GeoDataFrame) -> dict[str, str]:
+def _adjacency_colours(
+    grids: gpd.GeoDataFrame, palette: tuple[str, ...] = _CATEGORICAL
+) -> dict[str, str]:
     """Greedy colouring so that touching grids get different colours (deterministic)."""
     codes = grids["grid_code"].astype(str).to_numpy()
     order = np.argsort(codes, kind="stable")
@@ -219,5 +221,5 @@ def _adjacency_colours(grids: gpd.GeoDataFrame) -> dict[str, str]:
     colour: dict[int, int] = {}
     for i in order.tolist():
         used = {colour[j] for j in neighbours.get(i, ()) if j in colour}
-        colour[i] = next(k for k in range(len(_CATEGORICAL) + len(used) + 1) if k not in used)
-    return {codes[i]: _CATEGORICAL[k % len(_CATEGORICAL)] for i, k in colour.items()}
+        colour[i] = next(k for k in range(len(palette) + len(used) + 1) if k not in used)
+    return {codes[i]: palette[k % len(palette)] for i, k in colour.items()}

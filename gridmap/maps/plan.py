@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import folium
@@ -24,14 +25,25 @@ from gridmap.maps.display import (
     _simplify,
     _to_display,
 )
-from gridmap.maps.page import _alias, _chiefs, _finish, _new_map, _report_figures
+from gridmap.maps.page import (
+    _alias,
+    _chiefs,
+    _finish,
+    _new_map,
+    _report_figures,
+    _staff_table,
+)
 from gridmap.maps.style import (
+    _BUILDING_COLOURS,
     _GREY,
     _band_colour,
     _band_legend,
+    _fmt_figure,
+    _fmt_number,
     _GeoJsonLayer,
     _HtmlControl,
     _Labels,
+    _PlaceLabels,
 )
 from gridmap.maps.tiles import _tile_config
 
@@ -66,8 +78,12 @@ def _community_layers(
     *,
     simplify_tolerance: float,
     gcj: bool,
-) -> dict[str, str]:
-    """Add community (and sub-district) boundaries; return community_id → name."""
+) -> tuple[dict[str, str], list[list[Any]]]:
+    """Add community (and sub-district) boundaries.
+
+    Return community_id → name (from ``layers``) and the rows ``[lat, lon, name]``
+    of the community name labels (the id where there is no name).
+    """
     names: dict[str, str] = {}
     comm = getattr(layers, "communities", None) if layers is not None else None
     if comm is not None and len(comm):
@@ -120,7 +136,7 @@ def _community_layers(
         crs = pyproj.CRS.from_user_input(grids.crs)
         cid = grids["community_id"].astype(str) if "community_id" in grids.columns else None
         if cid is None:
-            return names
+            return names, []
         merged = (
             pd.Series(list(simple), index=cid.to_numpy())
             .groupby(level=0)
@@ -140,7 +156,75 @@ def _community_layers(
         style_function=lambda f: {"color": "#000000", "weight": 2.5, "fill": False},
         interactive=False,
     ).add_to(m)
-    return names
+    spots = _to_display(
+        shapely.point_on_surface(np.asarray(cgeoms, dtype=object)), ccrs, gcj=gcj, decimals=6
+    )
+    rows = [
+        [float(shapely.get_y(p)), float(shapely.get_x(p)), str(n)]
+        for p, n in zip(spots, props["name"], strict=True)
+        if p is not None and not shapely.is_empty(p)
+    ]
+    return names, rows
+
+
+#: Endings dropped from a community's name in grid labels ("幸福社区" → "幸福-003").
+_NAME_ENDINGS = (
+    "社区居民委员会",
+    "居民委员会",
+    "社区居委会",
+    "居委会",
+    "村民委员会",
+    "村委会",
+    "社区",
+)
+
+
+def _short_name(name: str) -> str:
+    """Return a community's short name for grid labels (at least two characters kept).
+
+    Examples
+    --------
+    >>> [_short_name(n) for n in ("幸福社区", "新村社区居委会", "C0001", "东社区")]
+    ['幸福', '新村', 'C0001', '东社区']
+    """
+    for end in _NAME_ENDINGS:
+        if name.endswith(end) and len(name) - len(end) >= 2:
+            return name[: -len(end)]
+    return name
+
+
+def _staff_columns(plan: Plan, codes: pd.Series, *, names: bool) -> pd.DataFrame:
+    """Per grid: 网格员 names (``workers``) and vacant posts (``vacant``), aligned to codes.
+
+    Empty (no columns) when the plan carries no assignments. Grids with no post
+    at all show "—"; ``workers`` only with ``names``.
+    """
+    s = _staff_table(plan)
+    s = s[s["grid_code"].notna()]
+    if len(s) == 0:
+        return pd.DataFrame(index=range(len(codes)))
+    s = s.assign(grid_code=s["grid_code"].astype(str), vacant=s["name"].isna())
+    has_posts = set(s["grid_code"])
+    filled = s[~s["vacant"] & (s["role"] == "worker")]
+    workers = filled.groupby("grid_code")["name"].agg(lambda v: "、".join(map(str, v)))
+    open_posts = s[s["vacant"]].groupby(["grid_code", "role"]).size()
+    role_names = {"chief": "网格长", "worker": "网格员"}
+
+    def vacancies(code: str) -> str:
+        if code not in has_posts:
+            return "—"
+        parts = [
+            f"{role_names[r]} {int(open_posts[(code, r)])}"
+            for r in ("chief", "worker")
+            if (code, r) in open_posts.index
+        ]
+        return "、".join(parts) if parts else "无 None"
+
+    out = pd.DataFrame(index=range(len(codes)))
+    if names:
+        out["workers"] = [workers.get(c, "—" if c not in has_posts else "无 None") for c in codes]
+    out["vacant"] = [vacancies(c) for c in codes]
+    return out
 
 
 def _building_grids(pb: pd.DataFrame | None) -> pd.Series:
@@ -189,7 +273,12 @@ def _buildings_layer(
             "building_id": bid.to_numpy(dtype=object),
             "grid_code": code.astype(object).where(code.notna(), None).to_numpy(),
             "households": (
-                b["households"].astype(object).to_numpy() if "households" in b.columns else None
+                [
+                    _fmt_number(h) if pd.notna(h) else None
+                    for h in pd.to_numeric(b["households"], errors="coerce")
+                ]
+                if "households" in b.columns
+                else None
             ),
         }
     )
@@ -240,6 +329,14 @@ def plan_map(
 ) -> folium.Map:
     """Map a plan: grids coloured by households against the band, with labels and tooltips.
 
+    Grids are labelled with their community and sequence ("幸福-003"; the
+    community id without ``layers``), the full code when zoomed in; each
+    community's name is written on it. Popups give the grid's community, 四至,
+    网格长 and 网格员 and vacant posts (when the plan carries assignments) and
+    the quality figures, formatted for people: 是/否, shares as percentages,
+    thousands separators. Buildings take a palette of their own (neighbouring
+    grids differ), never the band's colours.
+
     Parameters
     ----------
     plan : Plan
@@ -267,14 +364,16 @@ def plan_map(
         Display simplification in metres (0 keeps every vertex). Grids are
         simplified as a coverage so neighbours keep their shared edges.
     label_min_zoom : int, default 15
-        Grid-code labels show from this zoom level on.
+        Grid labels show from this zoom level on (the full code from two
+        levels more); community names from three levels less.
     band : (float, float), optional
         Household band; defaults to ``plan.params`` min/max_households.
     prefer_canvas : bool, default False
         Draw with a canvas instead of SVG (automatic above 3,000 buildings).
     staff_visible : bool, default True
-        Name the grid chief in tooltips. Pass False for roles that may not
-        see staff: then no staff name is in the HTML.
+        Name the grid chief in tooltips and popups, the grid workers in
+        popups. Pass False for roles that may not see staff: then no staff
+        name is in the HTML (vacant posts are still counted).
 
     assets : str, default "cdn"
         Where the page gets Leaflet, jQuery and the plugins: ``"cdn"`` (public
@@ -318,7 +417,7 @@ def plan_map(
         {
             "grid_code": codes.to_numpy(dtype=object),
             "name": (grids["name"].astype(object).to_numpy() if "name" in grids.columns else None),
-            "households": [None if not np.isfinite(h) else int(h) for h in hh],
+            "households": [None if not np.isfinite(h) else _fmt_number(h) for h in hh],
             "chief": [chiefs.get(c, "—") for c in codes] if staff_visible else None,
             "boundary_desc": (
                 grids["boundary_desc"].astype(object).fillna("—").to_numpy()
@@ -328,10 +427,13 @@ def plan_map(
         }
     )
     props["_c"] = fill.to_numpy(dtype=object)
+    staff = _staff_columns(plan, codes, names=staff_visible)
     figures = _report_figures(plan, codes)
-    props = pd.concat([props, figures], axis=1)
+    for c in figures.columns:  # 是/否, percentages for shares, thousands separators
+        figures[c] = [_fmt_figure(c[2:], v) for v in figures[c]]
+    props = pd.concat([props, staff, figures], axis=1)
 
-    community_names = _community_layers(
+    community_names, place_rows = _community_layers(
         m, grids, simple, layers, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj
     )
     if community_names and "community_id" in grids.columns:
@@ -355,14 +457,19 @@ def plan_map(
     if "community" in props.columns:
         tip_fields.insert(2, "community")
         tip_alias.insert(2, "社区 Community")
-    pop_fields = ["grid_code", "name", "households", "boundary_desc", *figures.columns]
-    pop_alias = [
-        "网格编码 Grid code",
-        "名称 Name",
-        "户数 Households",
-        "四至 Boundaries",
-        *(_alias(c[2:]) for c in figures.columns),
-    ]
+    pop_fields = ["grid_code", "name", "households", "boundary_desc"]
+    pop_alias = ["网格编码 Grid code", "名称 Name", "户数 Households", "四至 Boundaries"]
+    if "community" in props.columns:
+        pop_fields.insert(2, "community")
+        pop_alias.insert(2, "社区 Community")
+    if staff_visible and "vacant" in staff.columns:
+        pop_fields += ["chief", "workers"]
+        pop_alias += ["网格长 Grid chief", "网格员 Grid workers"]
+    if "vacant" in staff.columns:
+        pop_fields.append("vacant")
+        pop_alias.append("空缺岗位 Vacant posts")
+    pop_fields += list(figures.columns)
+    pop_alias += [_alias(c[2:]) for c in figures.columns]
     grid_layer = _GeoJsonLayer(
         data,
         name="网格 Grids",
@@ -383,17 +490,37 @@ def plan_map(
             m,
             plan,
             layers,
-            _adjacency_colours(grids),
+            _adjacency_colours(grids, _BUILDING_COLOURS),
             simplify_tolerance=simplify_tolerance,
             gcj=cfg.gcj,
         )
     _add_labels(
-        m, grids, codes, plan_crs=_check_plan(plan)[1], gcj=cfg.gcj, min_zoom=label_min_zoom
+        m,
+        grids,
+        codes,
+        plan_crs=_check_plan(plan)[1],
+        gcj=cfg.gcj,
+        min_zoom=label_min_zoom,
+        community_names=community_names,
     )
+    if place_rows:
+        _PlaceLabels(
+            place_rows,
+            map_name=m.get_name(),
+            min_zoom=max(label_min_zoom - 3, 0),
+            name="社区名称 Community names",
+        ).add_to(m)
     counts = fill.value_counts()
     legend = _band_legend(lo, hi, counts)
     if n_buildings:
-        legend += f"<div>楼栋按网格着色 Buildings coloured by grid · {n_buildings:,}</div>"
+        swatches = "".join(
+            f'<i style="background:{c};opacity:.8;width:8px;margin-right:1px"></i>'
+            for c in _BUILDING_COLOURS
+        )
+        legend += (
+            f"<div>{swatches}相邻网格不同色 neighbouring grids differ</div>"
+            f"<div>楼栋按网格着色 Buildings coloured by grid · {n_buildings:,}</div>"
+        )
         if n_buildings > _HIDE_BUILDINGS_ABOVE:
             legend += "<div>（楼栋图层默认关闭 switch buildings on in the layer control）</div>"
     _HtmlControl(legend, css_class="gridmap-legend").add_to(m)
@@ -409,12 +536,25 @@ def _add_labels(
     gcj: bool,
     min_zoom: int,
     name: str = "网格编码 Grid codes",
+    community_names: Mapping[str, str] | None = None,
 ) -> None:
+    """Label each grid with its community and sequence ("幸福-003", "C0001-003").
+
+    The full grid code shows when zoomed in (see :class:`_Labels`).
+    """
     pts = _to_display(
         shapely.point_on_surface(grids.geometry.to_numpy()), plan_crs, gcj=gcj, decimals=6
     )
-    rows = [
-        [float(shapely.get_y(p)), float(shapely.get_x(p)), c, c[-3:] if len(c) > 6 else c]
-        for p, c in zip(pts, codes.astype(str), strict=True)
-    ]
+    names = community_names or {}
+    cids = (
+        grids["community_id"].to_numpy(dtype=object)
+        if "community_id" in grids.columns
+        else [None] * len(grids)
+    )
+    rows = []
+    for p, c, cid in zip(pts, codes.astype(str), cids, strict=True):
+        seq = c[-3:] if len(c) > 6 else c
+        if cid is not None and not pd.isna(cid):
+            seq = f"{_short_name(names.get(str(cid), str(cid)))}-{seq}"
+        rows.append([float(shapely.get_y(p)), float(shapely.get_x(p)), c, seq])
     _Labels(rows, map_name=m.get_name(), min_zoom=min_zoom, name=name).add_to(m)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import folium
 import folium.plugins
@@ -15,9 +15,18 @@ import shapely
 from gridmap.errors import CRSError
 from gridmap.maps.assets import check_assets
 from gridmap.maps.display import _band, _check_plan, _collection
-from gridmap.maps.page import _finish, _new_map
+from gridmap.maps.page import _finish, _new_map, _staff_table
 from gridmap.maps.plan import _add_labels, _grid_layer_data
-from gridmap.maps.style import _ABOVE, _BELOW, _GeoJsonLayer, _HtmlControl, _swatch
+from gridmap.maps.style import (
+    _ABOVE,
+    _BELOW,
+    _NO_CHIEF,
+    _fmt_figure,
+    _fmt_number,
+    _GeoJsonLayer,
+    _HtmlControl,
+    _swatch,
+)
 from gridmap.maps.tiles import _tile_config
 
 if TYPE_CHECKING:
@@ -67,13 +76,31 @@ def _band_exempt(plan: Plan) -> set[str]:
     return set(rg.loc[flag, "grid_code"].astype(str))
 
 
+def _is_staffed(plan: Plan) -> bool:
+    """Whether the plan carries assignments (posts, filled or vacant)."""
+    return len(_staff_table(plan)) > 0
+
+
+def _chief_held(plan: Plan, codes: np.ndarray) -> np.ndarray:
+    """Whether each grid has a grid chief (网格长): a chief post held by someone."""
+    s = _staff_table(plan)
+    held = set(s.loc[(s["role"] == "chief") & s["name"].notna(), "grid_code"].astype(str))
+    return np.array([c in held for c in codes], dtype=bool)
+
+
 def quality_flags(
-    plan: Plan, *, min_compactness: float = 0.3, band: tuple[float, float] | None = None
+    plan: Plan,
+    *,
+    min_compactness: float = 0.3,
+    band: tuple[float, float] | None = None,
+    require_chief: bool | None = None,
 ) -> pd.DataFrame:
-    """Check every grid: household band, contiguity (parts, enclave) and compactness.
+    """Check every grid: household band, contiguity (parts, enclave), compactness, chief.
 
     Figures are computed from the grid geometry in the plan's CRS, so the
-    flags hold for any plan, with or without a quality report.
+    flags hold for any plan, with or without a quality report. A grid fails
+    ``no_chief`` when no one holds its grid chief (网格长) post (vacant, or no
+    post at all): every grid needs one chief.
 
     Parameters
     ----------
@@ -83,6 +110,9 @@ def quality_flags(
         Polsby–Popper 4πA/P² below this fails.
     band : (float, float), optional
         Household band; defaults to ``plan.params`` min/max_households.
+    require_chief : bool, optional
+        Check that every grid has a chief. By default, when the plan carries
+        assignments (a plan not staffed yet is not failed for having none).
 
     Returns
     -------
@@ -90,14 +120,16 @@ def quality_flags(
         One row per grid in plan order: ``grid_code``, ``households``,
         ``n_parts``, ``enclosed_by``, ``polsby_popper``, bool columns
         ``below_band``, ``above_band``, ``not_contiguous``, ``enclave``,
-        ``not_compact``, ``failed`` and ``reasons`` (bilingual text, "" when
-        the grid passes).
+        ``not_compact``, ``no_chief`` (False when not checked), ``failed`` and
+        ``reasons`` (bilingual text, "" when the grid passes).
 
     Examples
     --------
     >>> from gridmap.maps.examples import _example_plan
     >>> quality_flags(_example_plan())["failed"].tolist()
     [False, False]
+    >>> quality_flags(_example_plan(), require_chief=True)["reasons"].tolist()
+    ['无网格长 No grid chief', '无网格长 No grid chief']
     """
     grids, crs = _check_plan(plan)
     if crs.is_geographic:
@@ -121,6 +153,9 @@ def quality_flags(
     loose = pp < min_compactness
     exempt = _band_exempt(plan)
     codes = grids["grid_code"].astype(str).to_numpy()
+    if require_chief is None:
+        require_chief = _is_staffed(plan)
+    no_chief = ~_chief_held(plan, codes) if require_chief else np.zeros(len(codes), dtype=bool)
     reasons = []
     for i in range(len(grids)):
         r = []
@@ -135,6 +170,8 @@ def quality_flags(
             r.append(f"飞地 Enclave (inside {enc[i]})")
         if loose[i]:
             r.append(f"不紧凑 Not compact (PP {pp[i]:.2f} < {min_compactness:g})")
+        if no_chief[i]:
+            r.append("无网格长 No grid chief")
         reasons.append("; ".join(r))
     return pd.DataFrame(
         {
@@ -148,7 +185,8 @@ def quality_flags(
             "not_contiguous": split,
             "enclave": enclave,
             "not_compact": loose,
-            "failed": below | above | split | enclave | loose,
+            "no_chief": no_chief,
+            "failed": below | above | split | enclave | loose | no_chief,
             "reasons": reasons,
         }
     )
@@ -163,6 +201,19 @@ _QUALITY_STYLE = (
 )
 
 
+def _quality_style(props: dict[str, Any], fill: str) -> dict[str, Any]:
+    """Fill by the first failed check; a thick dashed magenta outline when there is no chief."""
+    style: dict[str, Any] = {
+        "color": "#444444",
+        "weight": 2.5 if props["failed"] else 0.8,
+        "fillColor": fill,
+        "fillOpacity": 0.7 if props["failed"] else 0.3,
+    }
+    if props["no_chief"]:
+        style.update(color=_NO_CHIEF, weight=4, dashArray="8 5")
+    return style
+
+
 def quality_map(
     plan: Plan,
     *,
@@ -174,12 +225,15 @@ def quality_map(
     tiles_crs: str | None = None,
     simplify_tolerance: float = 2.0,
     assets: str = "cdn",
+    require_chief: bool | None = None,
 ) -> folium.Map:
     """Map the grids that fail a quality check, with the reason.
 
     Checks are those of :func:`quality_flags`; a failing grid is coloured by
     its first failed check (band, contiguity, enclave, compactness) and lists
-    every reason in its tooltip and popup. Passing grids are light grey.
+    every reason in its tooltip and popup. A grid without a grid chief
+    (网格长) gets a thick dashed magenta outline whatever its fill. Grids that
+    pass are light grey; the legend counts every check.
 
     Parameters
     ----------
@@ -197,6 +251,9 @@ def quality_map(
         CDNs: small, needs the internet), ``"inline"`` (embedded, 270–310 kB
         more: the file works offline) or a URL prefix serving
         ``gridmap/static/vendor/`` (see :func:`gridmap.maps.assets.use_assets`).
+    require_chief : bool, optional
+        As in :func:`quality_flags`: by default when the plan carries
+        assignments; otherwise the legend says that chiefs were not checked.
 
     Returns
     -------
@@ -211,7 +268,9 @@ def quality_map(
     """
     cfg = _tile_config(tiles, attr, tiles_key, tiles_crs)
     assets = check_assets(assets)
-    flags = quality_flags(plan, min_compactness=min_compactness, band=band)
+    staffed = _is_staffed(plan)
+    checked = staffed if require_chief is None else require_chief
+    flags = quality_flags(plan, min_compactness=min_compactness, band=band, require_chief=checked)
     grids, simple, disp = _grid_layer_data(plan, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj)
     m = _new_map(cfg, disp, title="网格质量 Grid quality", assets=assets)
     colour = []
@@ -223,9 +282,12 @@ def quality_map(
         {
             "grid_code": flags["grid_code"].to_numpy(dtype=object),
             "name": grids["name"].astype(object).to_numpy() if "name" in grids.columns else None,
-            "households": [None if not np.isfinite(h) else int(h) for h in flags["households"]],
-            "polsby_popper": flags["polsby_popper"].round(3).to_numpy(dtype=object),
+            "households": [
+                None if not np.isfinite(h) else _fmt_number(h) for h in flags["households"]
+            ],
+            "polsby_popper": [_fmt_figure("polsby_popper", v) for v in flags["polsby_popper"]],
             "failed": flags["failed"].to_numpy(dtype=object),
+            "no_chief": flags["no_chief"].to_numpy(dtype=object),
             "reasons": [r or "通过 Passed" for r in flags["reasons"]],
         }
     )
@@ -240,12 +302,7 @@ def quality_map(
     layer = _GeoJsonLayer(
         _collection(disp, props, "grid_code"),
         name="网格质量 Grid quality",
-        style_function=lambda f: {
-            "color": "#444444",
-            "weight": 2.5 if f["properties"]["failed"] else 0.8,
-            "fillColor": colour_of[f["id"]],
-            "fillOpacity": 0.7 if f["properties"]["failed"] else 0.3,
-        },
+        style_function=lambda f: _quality_style(f["properties"], colour_of[f["id"]]),
         tooltip=folium.GeoJsonTooltip(fields, aliases=aliases, sticky=True),
         popup=folium.GeoJsonPopup(fields, aliases=aliases, max_width=360),
     )
@@ -257,6 +314,13 @@ def quality_map(
     legend = [f"<h4>质量检查 Quality checks</h4><div>户数带 Band {lo:g}–{hi:g}</div>"]
     for key, col, label in _QUALITY_STYLE:
         legend.append(_swatch(col, f"{label} · {int(flags[key].sum())}"))
+    if checked:
+        n_no_chief = int(flags["no_chief"].sum())
+        legend.append(
+            _swatch(_NO_CHIEF, f"无网格长 No grid chief · {n_no_chief}", outline=True, dashed=True)
+        )
+    else:
+        legend.append("<div>未配置人员，未查网格长 Not staffed: chiefs not checked</div>")
     legend.append(_swatch("#f0f0f0", f"通过 Passed · {int((~flags['failed']).sum())}"))
     _HtmlControl("".join(legend), css_class="gridmap-legend").add_to(m)
     return _finish(m, search_layer=layer)

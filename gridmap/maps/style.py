@@ -37,6 +37,11 @@ _CSS = f"""<style>
 .gridmap-label .f, .gridmap-full-labels .gridmap-label .s {{ display: none; }}
 .gridmap-full-labels .gridmap-label .f {{ display: inline; }}
 .gridmap-hide-labels .gridmap-label {{ display: none; }}
+.gridmap-place {{ background: transparent; border: none; }}
+.gridmap-place span {{ display: inline-block; transform: translate(-50%, -170%);
+  white-space: nowrap; font: 700 14px {_FONT}; color: #1a1a1a; letter-spacing: 1px;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 4px #fff; pointer-events: none; }}
+.gridmap-hide-places .gridmap-place {{ display: none; }}
 .gridmap-panel {{ background: rgba(255,255,255,.92); padding: 6px 9px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,.35); font: 12px/1.45 {_FONT}; color: #222;
   max-width: 300px; }}
@@ -67,6 +72,20 @@ _CATEGORICAL = (
     "#bab0ac",
 )
 _GREY = "#9e9e9e"
+#: Buildings coloured by grid (neighbouring grids differ): hues kept away from the band's blue,
+#: greens and red above (ΔE*76 ≥ 25 from each), so that a building's colour never reads as
+#: "below/in/above band" — the band colours mean the band and nothing else.
+_BUILDING_COLOURS = (
+    "#ffd92f",
+    "#8073ac",
+    "#e08214",
+    "#f1b6da",
+    "#a6761d",
+    "#542788",
+    "#4d4d4d",
+)
+#: Outline of a grid without a grid chief (网格长) on the quality map (dashed).
+_NO_CHIEF = "#e7298a"
 
 
 class _HtmlControl(MacroElement):
@@ -246,6 +265,54 @@ class _Labels(folium.map.Layer):
         self.full_zoom = int(min_zoom) + 2
 
 
+class _PlaceLabels(folium.map.Layer):
+    """Permanent place names (community names, 社区名称), one compact array of rows.
+
+    Rows are ``[lat, lon, text]``; hidden below ``min_zoom``. Drawn a line above
+    the point, so that a grid label at the same spot stays readable.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.layerGroup();
+        (function (group, rows, map, minZoom) {
+            rows.forEach(function (r) {
+                var el = document.createElement("span");
+                el.textContent = r[2];
+                L.marker([r[0], r[1]], {
+                    interactive: false, keyboard: false,
+                    icon: L.divIcon({className: "gridmap-place", html: el, iconSize: null})
+                }).addTo(group);
+            });
+            function update() {
+                map.getContainer().classList.toggle("gridmap-hide-places", map.getZoom() < minZoom);
+            }
+            map.on("zoomend", update);
+            map.whenReady(update);
+        })({{ this.get_name() }}, {{ this.rows_js }}, {{ this.map_name }},
+           {{ this.min_zoom|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        rows: list[list[Any]],
+        *,
+        map_name: str,
+        min_zoom: int,
+        name: str,
+        show: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "PlaceLabels"
+        self.rows = rows
+        self.rows_js = _safe_json(rows)
+        self.map_name = map_name
+        self.min_zoom = int(min_zoom)
+
+
 class _SearchPopup(MacroElement):
     """Open the popup of the grid a search found (folium binds popups on the layer group)."""
 
@@ -277,9 +344,12 @@ def _esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _swatch(color: str, text: str, *, outline: bool = False) -> str:
+def _swatch(color: str, text: str, *, outline: bool = False, dashed: bool = False) -> str:
+    line = "dashed" if dashed else "solid"
     style = (
-        f"border:2px solid {color};background:none" if outline else f"background:{color};opacity:.8"
+        f"border:2px {line} {color};background:none"
+        if outline
+        else f"background:{color};opacity:.8"
     )
     return f'<i style="{style}"></i>{text}<br>'
 
@@ -307,3 +377,54 @@ def _band_legend(lo: float, hi: float, counts: pd.Series) -> str:
         rows.append(_swatch(c, label + suffix))
     rows.append(_swatch(_ABOVE, f"超过上限 Above band (&gt; {hi:g}) · {counts.get(_ABOVE, 0)}"))
     return "".join(rows)
+
+
+# --------------------------------------------------------------------------- popup values
+
+#: Report figures that are shares (0–1), shown as percentages.
+_SHARE_FIGURES = frozenset({"share_boundary_on_roads", "stability", "share_in_band"})
+#: Report figures that are yes/no, shown as 是/否 even when a store gave them as 0/1.
+_YES_NO_FIGURES = frozenset({"in_band", "band_exempt", "is_enclave", "enclave", "locked"})
+
+
+def _fmt_number(value: Any) -> str:
+    """Format a count or measure for people: thousands separators, 3 decimals below 10.
+
+    Examples
+    --------
+    >>> _fmt_number(40000.0), _fmt_number(1234), _fmt_number(0.7854), _fmt_number(0.5)
+    ('40,000', '1,234', '0.785', '0.5')
+    """
+    v = float(value)
+    if v.is_integer() or abs(v) >= 10:
+        return f"{v:,.0f}"
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def _fmt_figure(name: str, value: Any) -> str:
+    """Format one per-grid figure for a popup: 是/否, percentages for shares, separators.
+
+    Missing values are "—".
+
+    Examples
+    --------
+    >>> _fmt_figure("in_band", True), _fmt_figure("band_exempt", 0)
+    ('是', '否')
+    >>> _fmt_figure("share_boundary_on_roads", 0.725), _fmt_figure("stability", 1.0)
+    ('72.5%', '100.0%')
+    >>> _fmt_figure("area_m2", 40000.0), _fmt_figure("polsby_popper", None)
+    ('40,000', '—')
+    """
+    if (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float | np.floating) and not np.isfinite(value))
+    ):
+        return "—"
+    if isinstance(value, bool | np.bool_) or name in _YES_NO_FIGURES:
+        return "是" if bool(value) else "否"
+    if isinstance(value, int | float | np.integer | np.floating):
+        if name in _SHARE_FIGURES or name.startswith("share_"):
+            return f"{float(value):.1%}"
+        return _fmt_number(value)
+    return str(value)

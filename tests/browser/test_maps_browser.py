@@ -157,6 +157,7 @@ def test_plan_map_loads_offline_and_shows_every_grid(plan, open_map, artifacts):
     labels = page.locator(".gridmap-label span")
     assert labels.count() == 9
     assert labels.first.is_visible()
+    assert page.locator(".gridmap-place span").all_inner_texts() == ["幸福社区"]
     assert page.locator(".gridmap-legend").inner_text().startswith("户数 Households")
     assert page.locator(".leaflet-control-search").count() == 1
     assert page.locator(".leaflet-control-zoom-fullscreen").count() == 1
@@ -172,11 +173,11 @@ def test_labels_hide_when_zoomed_out(plan, open_map):
     page.wait_for_timeout(200)
     assert page.locator(".gridmap-hide-labels").count() == 1
     assert not page.locator(".gridmap-label span").first.is_visible()
-    # zoom 15-16: the 3-digit sequence; from 17: the full code
+    # zoom 15-16: the community and the 3-digit sequence; from 17: the full code
     page.evaluate(f"() => window.{opened.map_name}.setZoom(15, {{animate: false}})")
     page.wait_for_timeout(200)
     short = page.locator(".gridmap-label em.s:visible")
-    assert sorted(short.all_inner_texts()) == [f"{k:03d}" for k in range(1, 10)]
+    assert sorted(short.all_inner_texts()) == [f"c1-{k:03d}" for k in range(1, 10)]
     page.evaluate(f"() => window.{opened.map_name}.setZoom(17, {{animate: false}})")
     page.wait_for_timeout(200)
     assert page.locator(".gridmap-label em.s:visible").count() == 0
@@ -193,6 +194,9 @@ def test_clicking_a_grid_opens_its_popup(plan, open_map):
     assert f"{CODE}005" in text
     assert "四至 Boundaries" in text and "东至中山路，南至第005巷" in text
     assert "紧凑度 Compactness (Polsby–Popper)" in text
+    # staff and formatted figures: 是/否, not true/false
+    assert "网格员 Grid workers" in text and "陈志强4" in text and "王秀英4" in text
+    assert "户数在带内 In band\t是" in text and "true" not in text
     assert_clean(opened)
 
 

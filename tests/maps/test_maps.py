@@ -211,7 +211,10 @@ def plan9_html(plan9) -> str:
 def test_plan_map_has_one_feature_per_grid(plan9, plan9_html):
     feats = layer_with(plan9_html, "boundary_desc")
     assert [f["id"] for f in feats] == plan9.grids["grid_code"].tolist()
-    assert [f["properties"]["households"] for f in feats] == plan9.grids["households"].tolist()
+    # formatted for people (thousands separators), as the tooltip and popup show them
+    assert [f["properties"]["households"] for f in feats] == [
+        f"{h:,}" for h in plan9.grids["households"]
+    ]
     assert {f["geometry"]["type"] for f in feats} == {"Polygon"}
     # minimal properties: what the tooltip/popup shows, nothing more
     assert {k for k in feats[0]["properties"] if k != "_s"} == {
@@ -219,6 +222,8 @@ def test_plan_map_has_one_feature_per_grid(plan9, plan9_html):
         "name",
         "households",
         "chief",
+        "workers",
+        "vacant",
         "boundary_desc",
         "q_polsby_popper",
         "q_in_band",
@@ -234,7 +239,7 @@ def test_plan_map_chief_in_tooltip(plan9_html):
     tip = re.search(r"let fields = (\[.*?\]);\s*let aliases = (\[.*?\]);", plan9_html)
     assert "chief" in json.loads(tip.group(1))
     assert "网格长 Grid chief" in json.loads(tip.group(2))
-    assert "李网格员0" not in plan9_html  # workers are not on the plan map
+    assert "李网格员0" not in json.loads(tip.group(1))  # workers: in the popup, not the tooltip
 
 
 def test_plan_map_popup_holds_boundaries_and_quality(plan9_html):
@@ -244,9 +249,9 @@ def test_plan_map_popup_holds_boundaries_and_quality(plan9_html):
     feats = {f["id"]: f["properties"] for f in layer_with(plan9_html, "boundary_desc")}
     p = feats[f"{CODE}002"]
     assert p["boundary_desc"] == "东至中山路002号，南至社区边界，西至建设路，北至长江路"
-    assert p["q_polsby_popper"] == pytest.approx(0.785, abs=1e-3)
-    assert p["q_in_band"] is True
-    assert p["q_area_m2"] == 40000
+    assert p["q_polsby_popper"] == "0.785"
+    assert p["q_in_band"] == "是"  # not a raw true/false
+    assert p["q_area_m2"] == "40,000"
 
 
 def test_popup_skips_figures_no_grid_has(plan9):
@@ -260,7 +265,7 @@ def test_popup_skips_figures_no_grid_has(plan9):
     rg = rg.assign(stability=[0.9] + [np.nan] * 8)
     plan = plan9.replace(report=QualityReport(grids=rg, communities=plan9.report.communities))
     props = layer_with(render(plan_map(plan)), "boundary_desc")[0]["properties"]
-    assert props["q_stability"] == 0.9
+    assert props["q_stability"] == "90.0%"
 
 
 def test_plan_map_colours_by_band(plan9_html):
