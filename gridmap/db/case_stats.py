@@ -19,21 +19,21 @@ scope does not cover, or ``by`` a level above the actor's unit, is a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gridmap.cases import OPEN_STATES, TZ, Actor, WorkCalendar, to_local
+from gridmap.cases import TZ, Actor, WorkCalendar, to_local
 from gridmap.cases.stats import (
-    COUNT_COLUMNS,
     FINISHED_STATES,
     answer_stages,
     check_by,
-    late_states,
     month_count,
     states_from_stage,
+    stats_counts,
     stats_durations,
     stats_period,
     stats_table,
@@ -202,10 +202,32 @@ def _period_where(
     return conds
 
 
-def _log_time(fn: Any, states: tuple[str, ...]) -> Any:
-    """Correlated sub-query: ``fn(at)`` over the case's log entries to ``states``."""
-    cond = _L.c.to_state == states[0] if len(states) == 1 else _L.c.to_state.in_(states)
-    return sa.select(fn(_L.c.at)).where(_L.c.case_id == _C.c.id, cond).scalar_subquery()
+def _log_times(where: list[Any]) -> Any:
+    """One pass over the log lines of the period's cases: first answers by stage, last reply.
+
+    A grouped join (``case_log`` read through its ``(case_id, to_state, at)`` index), not a
+    correlated sub-query per case and clock: PostgreSQL runs those once per row.
+    Columns: ``cid``, ``a<stage>`` (first line reaching each answer stage) and ``rep``
+    (the last reply, 办结).
+    """
+    stages = sorted(set(answer_stages().values()) | {1})
+    cols = [
+        sa.func.min(sa.case((_L.c.to_state.in_(states_from_stage(k)), _L.c.at))).label(f"a{k}")
+        for k in stages
+    ]
+    rep = sa.func.max(sa.case((_L.c.to_state == "replied", _L.c.at))).label("rep")
+    return (
+        sa.select(_C.c.id.label("cid"), *cols, rep)
+        .select_from(_C.join(_L, _L.c.case_id == _C.c.id))
+        .where(*where)
+        .group_by(_C.c.id)
+        .subquery("log_times")
+    )
+
+
+def _raw_time(col: Any) -> Any:
+    """Read a time column as the driver gives it (text on SQLite: pandas parses it in one go)."""
+    return sa.type_coerce(col, sa.String)
 
 
 def _unit_source(by: str, actor: Actor | None) -> tuple[Any, Any]:
@@ -227,53 +249,55 @@ def _unit_source(by: str, actor: Actor | None) -> tuple[Any, Any]:
     return pairs.c.unit, _C.join(pairs, pairs.c.case_id == _C.c.id)
 
 
-def _counts(s: Session, unit: Any, source: Any, where: list[Any], now_db: Any) -> pd.DataFrame:
-    rep = _log_time(sa.func.max, ("replied",))
+def _facts(s: Session, unit: Any, source: Any, where: list[Any], lt: Any) -> pd.DataFrame:
+    """Return the period's cases as a facts frame (``unit`` plus what the counts need).
 
-    def n(cond: Any) -> Any:
-        return sa.func.sum(sa.case((cond, 1), else_=0))
-
-    inner = (
+    Two queries — the cases (one row per case and unit) and the grouped pass over their log
+    lines — joined in pandas: a month of a large district is some 100,000 rows, and the
+    counting then is the pure core's (:func:`~gridmap.cases.stats.stats_counts`), the same
+    code that counts a frame in memory.
+    """
+    rows = s.execute(
         sa.select(
+            _C.c.id,
             unit.label("unit"),
+            _C.c.policy,
             _C.c.status,
-            _C.c.due_at,
+            _raw_time(_C.c.received_at).label("received_at"),
+            _raw_time(_C.c.due_at).label("due_at"),
             _C.c.satisfaction,
             _C.c.reopened,
-            rep.label("rep"),
         )
         .select_from(source)
         .where(*where)
-        .subquery("facts")
+    ).all()
+    cols = ["id", "unit", "policy", "status", "received_at", "due_at", "satisfaction", "reopened"]
+    frame = _frame(rows, cols)
+    stages = sorted(set(answer_stages().values()) | {1})
+    times = _frame(
+        s.execute(
+            sa.select(lt.c.cid, *(_raw_time(lt.c[f"a{k}"]) for k in stages), _raw_time(lt.c.rep))
+        ).all(),
+        ["id", *(f"a{k}" for k in stages), "rep"],
     )
-    f = inner.c
-    f_finished = f.status.in_(FINISHED_STATES)
-    f_passed = sa.and_(f.due_at.is_not(None), f.due_at < now_db)
-    q = sa.select(
-        f.unit,
-        sa.func.count().label("received"),
-        n(f.status.in_(OPEN_STATES)).label("open"),
-        n(sa.and_(f.status.in_(late_states()), f_passed)).label("overdue"),
-        n(
-            sa.and_(
-                f.due_at.is_not(None),
-                f.status.not_in(_GONE),
-                sa.or_(f_finished, f_passed),
-            )
-        ).label("due"),
-        n(sa.and_(f_finished, f.due_at.is_not(None), f.rep.is_not(None), f.rep <= f.due_at)).label(
-            "on_time"
-        ),
-        n(f.satisfaction.is_not(None)).label("rated"),
-        n(f.satisfaction.in_(_SATISFIED)).label("satisfied"),
-        n(f.rep.is_not(None)).label("replied"),
-        n(f.reopened > 0).label("reopened"),
-    ).group_by(f.unit)
-    rows = s.execute(q).all()
-    df = pd.DataFrame(rows, columns=["unit", *COUNT_COLUMNS])
-    for c in COUNT_COLUMNS:
-        df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
-    return df
+    frame = frame.merge(times, on="id", how="left")
+    for col in ("received_at", "due_at", "rep", *(f"a{k}" for k in stages)):
+        frame[col] = _times(frame[col].tolist())
+    answered = frame["a1"].copy()
+    for policy, k in answer_stages().items():
+        pick = (frame["policy"] == policy).to_numpy()
+        answered[pick] = frame.loc[pick, f"a{k}"]
+    frame["answered_at"] = answered
+    frame["replied_at"] = frame["rep"]
+    frame["satisfaction"] = frame["satisfaction"].where(frame["satisfaction"].notna(), None)
+    frame["reopened"] = pd.to_numeric(frame["reopened"]).fillna(0).astype("int64")
+    return frame
+
+
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """Build a frame from result rows column by column (not row objects one by one)."""
+    data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(columns, data, strict=True)})
 
 
 def _times(values: list[Any]) -> pd.Series:
@@ -281,49 +305,6 @@ def _times(values: list[Any]) -> pd.Series:
     s = pd.Series(values, dtype=object)
     out = pd.to_datetime(s, utc=True, format="ISO8601")
     return out.dt.tz_convert(TZ)
-
-
-def _durations(
-    s: Session, unit: Any, source: Any, where: list[Any], cal: WorkCalendar
-) -> pd.DataFrame:
-    stages = answer_stages()
-    subs = {k: _log_time(sa.func.min, states_from_stage(k)) for k in sorted(set(stages.values()))}
-    default = subs[1] if 1 in subs else _log_time(sa.func.min, states_from_stage(1))
-    whens = [(_C.c.policy == p, subs[k]) for p, k in stages.items()]
-    answered: Any = sa.case(*whens, else_=default) if whens else default
-    replied = sa.case(
-        (_C.c.status.in_(FINISHED_STATES), _log_time(sa.func.max, ("replied",))), else_=None
-    )
-    inner = (
-        sa.select(
-            unit.label("unit"),
-            _C.c.received_at,
-            answered.label("answered_at"),
-            replied.label("replied_at"),
-        )
-        .select_from(source)
-        .where(*where)
-        .subquery("times")
-    )
-    q = sa.select(inner).where(
-        sa.or_(inner.c.answered_at.is_not(None), inner.c.replied_at.is_not(None))
-    )
-    rows = s.execute(q).all()
-    if not rows:
-        return stats_durations(
-            pd.DataFrame({"unit": [], "received_at": [], "answered_at": [], "replied_at": []}),
-            calendar=cal,
-        )
-    cols = list(zip(*rows, strict=True))
-    frame = pd.DataFrame(
-        {
-            "unit": pd.Series(cols[0], dtype=object),
-            "received_at": _times(list(cols[1])),
-            "answered_at": _times(list(cols[2])),
-            "replied_at": _times(list(cols[3])),
-        }
-    )
-    return stats_durations(frame, calendar=cal)
 
 
 def _resolve_period(
@@ -400,8 +381,21 @@ def store_case_stats(
             subdistrict=subdistrict,
         )
         unit, source = _unit_source(by, actor)
-        counts = _counts(s, unit, source, where, _db_time(when, backend))
-        durations = _durations(s, unit, source, where, cal)
+        facts = _facts(s, unit, source, where, _log_times(where))
+        counts = stats_counts(facts, now=when)
+        durations = stats_durations(
+            pd.DataFrame(
+                {
+                    "unit": facts["unit"].to_numpy(),
+                    "received_at": facts["received_at"],
+                    "answered_at": facts["answered_at"],
+                    "replied_at": facts["replied_at"].where(
+                        facts["status"].isin(FINISHED_STATES).to_numpy()
+                    ),
+                }
+            ),
+            calendar=cal,
+        )
         households = _published_grids(s) if by in _LEVELS else None
     out = stats_table(counts, durations, households=households, by=by)
     out.attrs.update(

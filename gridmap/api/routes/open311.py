@@ -119,6 +119,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No or unknown api_key"),
         (403, "The key's role or scope does not allow this"),
         (404, "Unknown request, service, format or jurisdiction_id"),
+        (429, "Too many wrong keys from this address or for this key (see Retry-After)"),
     )
 }
 
