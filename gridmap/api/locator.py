@@ -1,13 +1,24 @@
-"""The service's in-memory view of the published plans: grid indexes, staff, buildings.
+"""The service's in-memory view of the published plans: grid indexes and staff, little else.
 
-:class:`Locator` loads every published plan from the store (one per area), with
-the layers of its communities, and keeps for each a :class:`~gridmap.locate.GridIndex`
-(a shapely STRtree over the grid polygons), the grid attributes, the staff
-posts, the communities and the buildings. ``/locate``, ``/locate/batch`` and the
-OGC API Features collections are all answered from this snapshot, so a request
-never scans the database. :meth:`Locator.refresh` rebuilds it (the lifespan
-calls it at start-up; the plans router calls it after a publish) and swaps it in
-atomically: a request in flight keeps the snapshot it started with.
+:class:`Locator` loads every published plan from the store (one per area) and keeps
+for each a :class:`~gridmap.locate.GridIndex` (a shapely STRtree over the grid
+polygons), the grid attributes, the staff posts and the communities: a few
+thousand rows in a whole city. ``/locate`` and ``/locate/batch`` are answered from
+this snapshot, so locating a point never touches the database.
+
+What is large and rarely read is not held as Python objects: households (millions
+in a city), residents near a point and buildings are read from the store when
+asked (:meth:`Area.buildings_near`, :meth:`Area.residents`, :attr:`Area.buildings`;
+PostGIS: ``&&`` on the GiST index; SQLite: compact bounding-box arrays,
+:class:`~gridmap.db.spatial.BuildingBoxes`, then the primary key), and so is a
+plan's building membership (:attr:`Area.plan`, loaded for a map on first use).
+
+:meth:`Locator.refresh` rebuilds the snapshot (the lifespan calls it at start-up;
+the plans router after a publish; a watcher when another process publishes) and
+swaps it in atomically: a request in flight keeps the snapshot it started with.
+An area whose plan version did not change is kept as it is, so a publish rebuilds
+only the plan it changed, and the old areas are freed (and their memory given
+back to the system) right after the swap.
 
 Several published plans (areas) are searched together: a point on the edge
 between two areas gets the candidates of both, and the same deterministic rules
@@ -17,7 +28,9 @@ the nearest grid, ties to the smallest code).
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import logging
 import math
 import threading
@@ -32,10 +45,20 @@ import pyproj
 import shapely
 
 from gridmap.crs import CRSSpec, parse_crs, transform
-from gridmap.db import Store, get_plan, list_plans, load_layers, load_plan
+from gridmap.db import Store, get_plan, list_plans
 from gridmap.db.plans import PlanRecord
+from gridmap.db.spatial import (
+    RESIDENT_COLUMNS,
+    BuildingBoxes,
+    building_boxes,
+    buildings_in_box,
+    households_of,
+    load_area_layers,
+    load_served_plan,
+    newest_import,
+)
 from gridmap.errors import CoordinateError, CRSError, NotFoundError
-from gridmap.locate import LOCATE_COLUMNS, GridIndex, ready_tree
+from gridmap.locate import LOCATE_COLUMNS, GridIndex
 
 __all__ = ["Area", "Locator", "ID_MAX", "api_crs", "check_coordinates"]
 
@@ -44,6 +67,9 @@ _log = logging.getLogger(__name__)
 _GRID_ATTRS = ("grid_code", "community_id", "name", "households", "boundary_desc")
 #: Largest id of a stored row (the id columns are 32-bit integers on PostgreSQL).
 ID_MAX = 2**31 - 1
+
+#: Columns of :meth:`Area.buildings_near`.
+_NEAR_COLUMNS = ["building_id", "name", "use", "households", "grid_code", "distance_m"]
 
 #: Stand-in coordinate (m) for points that cannot be projected into a plan's CRS.
 _FAR = 1e12
@@ -170,7 +196,11 @@ def check_coordinates(lon: np.ndarray, lat: np.ndarray, spec: CRSSpec) -> np.nda
 
 @dataclass
 class Area:
-    """One published (or requested) plan and what the service needs of it.
+    """One published (or requested) plan and what the service keeps of it in memory.
+
+    Grids, staff posts and communities are held (a few per thousand households);
+    buildings, households and the plan's building memberships are read from the
+    store when asked.
 
     Attributes
     ----------
@@ -186,14 +216,14 @@ class Area:
         The same in WGS84, for GeoJSON.
     communities : geopandas.GeoDataFrame or None
         The plan's communities (WGS84) with names and codes.
-    buildings : geopandas.GeoDataFrame or None
-        Buildings (projected) with ``grid_code``.
-    households : pandas.DataFrame or None
-        Households (personal data: sensitive flags), no geometry.
     staff : dict
         ``grid_code`` → list of ``{staff_id, name, phone, role}`` (chief first).
-    plan : Plan
-        The loaded plan (for maps).
+    store : Store or None
+        Where buildings, households and memberships are read from.
+    assignments : pandas.DataFrame or None
+        The plan's staff posts (``staff_id, grid_code, role``).
+    boxes : BuildingBoxes or None
+        Bounding boxes of the buildings (SQLite only: PostGIS has its GiST index).
     """
 
     record: PlanRecord
@@ -202,19 +232,27 @@ class Area:
     grids: gpd.GeoDataFrame
     grids_wgs84: gpd.GeoDataFrame
     communities: gpd.GeoDataFrame | None = None
-    buildings: gpd.GeoDataFrame | None = None
-    households: pd.DataFrame | None = None
     staff: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    plan: Any = None
-    _building_tree: shapely.STRtree | None = None
+    store: Store | None = None
+    assignments: pd.DataFrame | None = None
+    boxes: BuildingBoxes | None = None
     _community_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     _to_plan_crs: pyproj.Transformer | None = None
+    _to_wgs84: pyproj.Transformer | None = None
+    _plan: Any = None
+    _plan_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _transformer(self) -> pyproj.Transformer:
         """WGS84 → plan CRS (built once; pyproj ≥ 3.1 transformers are thread-safe)."""
         if self._to_plan_crs is None:
             self._to_plan_crs = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
         return self._to_plan_crs
+
+    def _from_plan_crs(self) -> pyproj.Transformer:
+        """Plan CRS → WGS84 (built once, as :meth:`_transformer`)."""
+        if self._to_wgs84 is None:
+            self._to_wgs84 = pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)
+        return self._to_wgs84
 
     def locate_xy(self, x: float, y: float) -> dict[str, Any]:
         """Locate one projected point with the rules of :meth:`GridIndex.locate` (no pandas).
@@ -313,25 +351,144 @@ class Area:
             return {}
         return self._community_info.get(str(community_id), {})
 
+    @property
+    def plan(self) -> Any:
+        """The plan (:class:`~gridmap.partition.Plan`) for maps, without household memberships.
+
+        Loaded from the store on first use (grids, building memberships, staff posts,
+        report) and kept with the snapshot; ``plan.households`` is None.
+        """
+        if self._plan is None:
+            with self._plan_lock:  # one load, even when two map requests come at once
+                if self._plan is None:
+                    plan = load_served_plan(self._store(), self.plan_id)
+                    # the grids served are the snapshot's (same rows, same order)
+                    self._plan = plan.replace(grids=self.grids, assignments=self.assignments)
+        return self._plan
+
+    @property
+    def buildings(self) -> gpd.GeoDataFrame | None:
+        """The plan's buildings (projected) with ``grid_code``, read from the store on each access.
+
+        For maps and the OGC API (which keep what they build); None when the
+        plan's communities are not in the store.
+        """
+        try:
+            frames = load_area_layers(
+                self._store(), list(self.record.community_ids), ["buildings"], crs=self.crs
+            )
+        except NotFoundError:
+            return None
+        b = frames.get("buildings")
+        if b is None:
+            return None
+        members = self.plan.buildings
+        if members is not None and len(members):
+            first = members.drop_duplicates("building_id").set_index("building_id")
+            codes = first["grid_code"].reindex(b["building_id"].to_numpy()).to_numpy()
+            return b.assign(grid_code=codes).reset_index(drop=True)
+        return b.assign(grid_code=None).reset_index(drop=True)
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise NotFoundError(
+                f"plan {self.plan_id} is served without its store; build it with build_area"
+            )
+        return self.store
+
+    def _wgs84_box(self, x: float, y: float, radius: float) -> tuple[float, float, float, float]:
+        """WGS84 box holding the projected square of side ``2 radius`` around (x, y)."""
+        t = np.linspace(-1.0, 1.0, 9)
+        edge = np.concatenate([t, np.ones(9), -t, -np.ones(9)])
+        other = np.concatenate([-np.ones(9), t, np.ones(9), -t])
+        lon, lat = self._from_plan_crs().transform(x + radius * edge, y + radius * other)
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        pad_x = 0.01 * float(lon.max() - lon.min()) + 1e-7  # the edges bulge between samples
+        pad_y = 0.01 * float(lat.max() - lat.min()) + 1e-7
+        return (
+            float(lon.min()) - pad_x,
+            float(lat.min()) - pad_y,
+            float(lon.max()) + pad_x,
+            float(lat.max()) + pad_y,
+        )
+
     def buildings_near(self, x: float, y: float, radius: float) -> pd.DataFrame:
         """Return the buildings within ``radius`` metres of a projected point, nearest first.
+
+        Read from the store: on PostGIS the GiST index finds the buildings whose
+        box meets the search square; on SQLite the area's :class:`BuildingBoxes`
+        name them and the primary key reads them. Distances are measured in the
+        plan's CRS, to the building's outline (0 inside it).
 
         Returns
         -------
         pandas.DataFrame
             ``building_id, name, use, households, grid_code, distance_m``.
         """
-        cols = ["building_id", "name", "use", "households", "grid_code", "distance_m"]
-        if self.buildings is None or self._building_tree is None or not len(self.buildings):
-            return pd.DataFrame(columns=cols)
-        pt = shapely.Point(x, y)
-        hits = self._building_tree.query(pt, predicate="dwithin", distance=radius)
-        sub = self.buildings.iloc[np.sort(hits)]
-        dist = shapely.distance(np.asarray(sub.geometry.values, dtype=object), pt)
-        out = pd.DataFrame(
-            {c: sub[c].to_numpy() if c in sub.columns else None for c in cols[:-1]}
-        ).assign(distance_m=np.round(dist, 2))
+        if self.store is None:
+            return pd.DataFrame(columns=_NEAR_COLUMNS)
+        with self.store.session() as s:
+            return self._buildings_near(s, x, y, radius)
+
+    def nearby(self, x: float, y: float, radius: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the buildings near a projected point and their households, in one transaction.
+
+        As :meth:`buildings_near` then :meth:`residents`, with one round trip to
+        the store fewer each (what ``/locate?radius=`` asks).
+
+        Returns
+        -------
+        (pandas.DataFrame, pandas.DataFrame)
+            The buildings (nearest first) and their households (stored order).
+        """
+        if self.store is None:
+            return pd.DataFrame(columns=_NEAR_COLUMNS), pd.DataFrame(columns=RESIDENT_COLUMNS)
+        with self.store.session() as s:
+            near = self._buildings_near(s, x, y, radius)
+            if not len(near):
+                return near, pd.DataFrame(columns=list(RESIDENT_COLUMNS))
+            ids = [str(b) for b in near["building_id"]]
+            return near, households_of(s, self.plan_id, ids, communities=self._communities())
+
+    def _communities(self) -> frozenset[str]:
+        return frozenset(str(c) for c in self.record.community_ids)
+
+    def _buildings_near(self, s: Any, x: float, y: float, radius: float) -> pd.DataFrame:
+        box = self._wgs84_box(x, y, radius)
+        comms = self._communities()
+        if s.get_bind().dialect.name == "postgresql":
+            found = buildings_in_box(s, self.plan_id, box, communities=comms)
+        else:
+            ids = self.boxes.query(box) if self.boxes is not None else np.array([])
+            if not len(ids):
+                return pd.DataFrame(columns=_NEAR_COLUMNS)
+            found = buildings_in_box(s, self.plan_id, box, ids=ids.tolist(), communities=comms)
+        if not len(found):
+            return pd.DataFrame(columns=_NEAR_COLUMNS)
+        geoms = shapely.transform(
+            np.asarray(found["geom"].to_numpy(), dtype=object),
+            self._transformer().transform,
+            interleaved=False,
+        )
+        dist = shapely.distance(geoms, shapely.Point(x, y))
+        keep = dist <= radius
+        out = found.loc[keep, _NEAR_COLUMNS[:-1]].assign(distance_m=np.round(dist[keep], 2))
         return out.sort_values(["distance_m", "building_id"], kind="stable").reset_index(drop=True)
+
+    def residents(self, building_ids: Any) -> pd.DataFrame:
+        """Return the households of some of the plan's buildings, read from the store.
+
+        Personal data (the sensitive flags): the caller checks the role and audits.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`~gridmap.db.spatial.RESIDENT_COLUMNS`, in stored order.
+        """
+        ids = [str(b) for b in building_ids]
+        if self.store is None or not ids:
+            return pd.DataFrame(columns=list(RESIDENT_COLUMNS))
+        return households_of(self.store, self.plan_id, ids, communities=self._communities())
 
 
 def _community_table(communities: gpd.GeoDataFrame | None) -> dict[str, dict[str, Any]]:
@@ -389,8 +546,12 @@ def _staff_posts(plan: Any, staff: gpd.GeoDataFrame | None) -> dict[str, list[di
 
 
 def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> Area:
-    """Load a stored plan (and the layers of its communities) into an :class:`Area`."""
-    plan = load_plan(store, record.id)
+    """Load a stored plan into an :class:`Area`: grids, staff posts, communities.
+
+    Neither households nor buildings are loaded (SQLite: the buildings' bounding
+    boxes are, as arrays); nor the plan's memberships.
+    """
+    plan = load_served_plan(store, record.id, memberships=False, report=False)
     crs = pyproj.CRS(plan.crs)
     grids = plan.grids
     if grids.crs is None:
@@ -398,26 +559,15 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
     grids = grids.reset_index(drop=True)
     index = GridIndex(grids, tolerance=tolerance)
     try:
-        layers = load_layers(store, list(record.community_ids), crs=crs)
-    except NotFoundError:
-        layers = None
-    communities = buildings = households = staff = None
-    if layers is not None:
-        communities = layers.communities.to_crs(4326)
-        staff = layers.staff
-        households = (
-            None
-            if layers.households is None
-            else pd.DataFrame(layers.households.drop(columns=layers.households.geometry.name))
+        layers = load_area_layers(
+            store, list(record.community_ids), ["communities", "staff"], crs=crs
         )
-        b = layers.buildings
-        if plan.buildings is not None and len(plan.buildings):
-            first = plan.buildings.drop_duplicates("building_id").set_index("building_id")
-            codes = first["grid_code"].reindex(b["building_id"].to_numpy()).to_numpy()
-            b = b.assign(grid_code=codes)
-        else:
-            b = b.assign(grid_code=None)
-        buildings = b.reset_index(drop=True)
+    except NotFoundError:
+        layers = {}
+    communities = layers["communities"].to_crs(4326) if "communities" in layers else None
+    boxes = None
+    if layers and store.backend != "postgresql":
+        boxes = building_boxes(store, record.id)
     area = Area(
         record=record,
         crs=crs,
@@ -425,15 +575,28 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
         grids=grids,
         grids_wgs84=grids.to_crs(4326),
         communities=communities,
-        buildings=buildings,
-        households=households,
-        staff=_staff_posts(plan, staff),
-        plan=plan,
+        staff=_staff_posts(plan, layers.get("staff")),
+        store=store,
+        assignments=plan.assignments,
+        boxes=boxes,
     )
-    if buildings is not None and len(buildings):
-        area._building_tree = ready_tree(np.asarray(buildings.geometry.values, dtype=object))
     area._community_info = _community_table(communities)
+    area._transformer()  # ~0.2 s each: paid at start-up, not by the first request
+    area._from_plan_crs()
     return area
+
+
+def _area_key(record: PlanRecord) -> tuple[int, int]:
+    return (record.id, record.version)
+
+
+def _give_back_memory() -> None:
+    """Collect the old snapshot and hand freed heap pages back to the system (glibc)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the pages are reused by the next snapshot
+        pass
 
 
 class Locator:
@@ -464,6 +627,7 @@ class Locator:
         self._extra: OrderedDict[tuple[int, int], Area] = OrderedDict()
         self._cache_size = int(cache_size)
         self._key: tuple[tuple[int, int], ...] | None = None  # published (id, version) served
+        self._layers: int | None = None  # newest layer import when the snapshot was built
 
     @property
     def areas(self) -> tuple[Area, ...]:
@@ -471,26 +635,44 @@ class Locator:
         return self._areas
 
     def refresh(self) -> int:
-        """Reload every published plan; return how many areas are served.
+        """Reload the published plans; return how many areas are served.
 
         Safe to call from any thread; the new snapshot replaces the old one in
-        one assignment. Thread safety: the new areas are built in the calling thread
-        and shared only once complete (their trees built, no prepared polygon shared:
-        see :class:`~gridmap.locate.GridIndex`); requests in flight keep the old tuple.
+        one assignment. An area whose plan (id and version) is unchanged is kept,
+        so a publish rebuilds only the plan it changed; the memory of the areas
+        dropped is freed right after the swap (peak: the old snapshot plus the
+        areas rebuilt, for the time of one rebuild). Thread safety: the new areas
+        are built in the calling thread and shared only once complete (their trees
+        built, no prepared polygon shared: see :class:`~gridmap.locate.GridIndex`);
+        requests in flight keep the old tuple.
         """
         with self._lock:
             records = list_plans(self.store, status="published")
+            layers = newest_import(self.store)
+            # a re-import may change any plan's buildings and staff: then rebuild them all
+            kept = {_area_key(a.record): a for a in self._areas} if layers == self._layers else {}
             areas = []
             for rec in records:
+                old = kept.get(_area_key(rec))
+                if old is not None:
+                    old.record = rec
+                    areas.append(old)
+                    continue
                 try:
                     areas.append(build_area(self.store, rec, tolerance=self.tolerance))
                 except Exception as exc:  # one broken plan must not take the service down
                     from gridmap.api.errors import log_exception  # the web stack, only here
 
                     log_exception(_log, exc, "cannot index published plan %s", rec.id)
+            kept_now = sum(1 for a in areas if any(a is o for o in self._areas))
+            changed = len(self._areas) - kept_now + len(areas) - kept_now  # dropped + built
             self._areas = tuple(areas)
             self._key = _published_key(records)
+            self._layers = layers
             self._extra.clear()
+            del kept
+        if changed:  # the loading's scratch memory and the old areas go back to the system
+            _give_back_memory()
         _log.info(
             "locator: %d published plan(s), %d grids",
             len(areas),
@@ -518,7 +700,7 @@ class Locator:
         (True, False)
         """
         key = _published_key(list_plans(self.store, status="published"))
-        if key == self._key:
+        if key == self._key and newest_import(self.store) == self._layers:
             return False
         self.refresh()
         return True

@@ -1,7 +1,8 @@
 """Coordinate positioning (坐标式定位): ``GET /locate`` and ``POST /locate/batch``.
 
-Answers come from the in-memory grid indexes of the published plans
-(:class:`gridmap.api.locator.Locator`), never from a table scan.
+Grids come from the in-memory grid indexes of the published plans
+(:class:`gridmap.api.locator.Locator`), never from a table scan; buildings and
+residents near a point from the store's spatial index, when asked.
 
 * ``GET /locate?lon=…&lat=…&crs=…[&plan=…][&radius=…]`` → the grid (code, name,
   四至), its community, sub-district and district, its staff (names and phones
@@ -134,10 +135,11 @@ def _nearby(
     grid_code: str | None,
     lonlat: tuple[float, float],
 ) -> NearbyPublic:
-    near = area.buildings_near(x, y, radius)
+    # read from the store (GiST on PostGIS, box arrays and primary keys on SQLite): the
+    # service keeps no household in memory
+    near, hh = area.nearby(x, y, radius)
     residents: list[Resident] = []
-    if area.households is not None and len(near):
-        hh = area.households[area.households["building_id"].isin(near["building_id"])]
+    if len(hh):
         cols = [c for c in Resident.model_fields if c in hh.columns]
         for rec in hh[cols].to_dict("records"):
             residents.append(Resident(**{str(k): _clean(v) for k, v in rec.items()}))
@@ -148,6 +150,8 @@ def _nearby(
             action="read_residents",
             entity="grid",
             entity_id=grid_code or "-",
+            grid_code=grid_code,
+            households=[r.household_id for r in residents],
             after={
                 "plan_id": area.plan_id,
                 "lon_wgs84": round(lonlat[0], 7),
@@ -198,7 +202,7 @@ _PARAMETERS = [
     {
         "name": "radius",
         "in": "query",
-        "schema": {"type": "number"},
+        "schema": {"type": "number", "exclusiveMinimum": 0},
         "description": "metres: also list buildings and residents (dispatcher and up; audited)",
     },
 ]
