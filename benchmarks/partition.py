@@ -6,6 +6,7 @@ Run::
     python benchmarks/partition.py --seeds 1 2 3       # more synthetic cities
     python benchmarks/partition.py --cities            # + whole cities 10k/50k/200k buildings
     python benchmarks/partition.py --cities --sizes 10000 50000 --jobs 2
+    python benchmarks/partition.py --no-methods --load   # grids balanced on workload
 
 Every method cuts the *same* units (the building-cell tessellation of
 :mod:`gridmap.partition.units`, with compounds merged) of seeded synthetic
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -342,6 +344,83 @@ def cities(sizes: list[int], jobs: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL_AREAS = {
+    "nanjing": REAL / "nanjing-central" / "nanjing_central.gpkg",
+    "shanghai": REAL / "shanghai-huangpu-lujiazui" / "shanghai_huangpu_lujiazui.gpkg",
+}
+
+
+def year_of_cases(layers: Layers, seed: int, per_household: float = 0.5) -> pd.DataFrame:
+    """A seeded year of cases per building: households × a lognormal "problem building" factor.
+
+    Cases cluster: most buildings see few, some (old pipes, a market downstairs) many.
+    Returned as one row per case with its ``building_id``.
+    """
+    rng = np.random.default_rng(seed)
+    b = layers.buildings
+    hh = b["households"].to_numpy(dtype=float)
+    factor = rng.lognormal(mean=0.0, sigma=1.0, size=len(b))
+    counts = rng.poisson(per_household * hh * factor / factor.mean())
+    return pd.DataFrame({"building_id": np.repeat(b["building_id"].astype(str), counts)})
+
+
+def load_table(seeds: list[int]) -> pd.DataFrame:
+    """Grids balanced on workload: load CV and max/median before/after, and the time it costs.
+
+    ``before`` is the households-only plan of the same run (what ``partition`` returns
+    without ``load_weights``); the time ratio compares the two runs on the same layers.
+    """
+    from gridmap.areas import derive_communities
+    from gridmap.io import read_layers
+
+    areas: list[tuple[str, Layers, dict[str, float]]] = []
+    synth_weights = {"households": 1.0, "cases": 0.2, "care": 2.0}
+    for seed in seeds:
+        areas.append((f"synthetic seed {seed}", make_layers(seed), synth_weights))
+    for name, path in REAL_AREAS.items():
+        if not path.exists():
+            print(f"({name}: {path} is missing, skipped)")
+            continue
+        raw = read_layers(path, preset="osm")
+        layers, _ = validate_layers({**raw, "communities": derive_communities(raw)})
+        # OpenStreetMap has no households layer: no care term
+        areas.append((f"OSM {name}", layers, {"households": 1.0, "cases": 0.2}))
+    rows = []
+    for name, layers, weights in areas:
+        cases = year_of_cases(layers, seed=7)
+        t0 = time.perf_counter()
+        plain = partition(layers, min_households=MIN, max_households=MAX)
+        t_plain = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        plan = partition(
+            layers, min_households=MIN, max_households=MAX, load_weights=weights, cases=cases
+        )
+        t_load = time.perf_counter() - t0
+        o, p = plan.report.overall, plain.report.overall
+        rows.append(
+            {
+                "area": name,
+                "terms": o["load_weights"],
+                "cases": len(cases),
+                "grids": o["n_grids"],
+                "load CV before": round(o["load_cv_before"], 3),
+                "load CV after": round(o["load_cv"], 3),
+                "max/median before": round(o["load_max_median_before"], 3),
+                "max/median after": round(o["load_max_median"], 3),
+                "in band (res.) plain": p["share_residential_in_band"],
+                "in band (res.) load": o["share_residential_in_band"],
+                "PP plain": round(p["mean_polsby_popper"], 3),
+                "PP load": round(o["mean_polsby_popper"], 3),
+                "s plain": round(t_plain, 1),
+                "s load": round(t_load, 1),
+                "time ratio": round(t_load / t_plain, 2),
+            }
+        )
+        print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2])
@@ -351,6 +430,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--city-child", type=int, default=0)
     ap.add_argument("--no-methods", action="store_true")
+    ap.add_argument("--load", action="store_true", help="grids balanced on workload (issue 13)")
     args = ap.parse_args()
     if args.city_child:
         city_child(args.city_child, args.jobs)
@@ -364,6 +444,8 @@ def main() -> None:
         print(mean.round(3).to_string())
     if args.cities:
         print(cities(args.sizes, args.jobs).to_string(index=False))
+    if args.load:
+        print(load_table(args.seeds).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -114,13 +114,21 @@ def validate(
 
 
 def _progress_bar(label: str) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         f"[progress.description]{label}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        "ETA",
+        TimeRemainingColumn(),
         console=console,
         transient=False,
     )
@@ -136,6 +144,8 @@ def _partition(
     jobs: int,
     previous: Any = None,
     locked: list[str] | None = None,
+    load_weights: dict[str, float] | None = None,
+    cases: Any = None,
 ) -> Any:
     from gridmap.partition import partition
 
@@ -155,7 +165,80 @@ def _partition(
             previous=previous,
             locked=locked,
             progress=progress,
+            load_weights=load_weights,
+            cases=cases,
         )
+
+
+def _case_points(file: Path | None, db: str | None, since: str | None) -> Any:
+    """Last year's cases as WGS84 points: from a tickets CSV/XLSX, else from the store.
+
+    Cases received before ``since`` (default: 365 days before the newest case)
+    are left out; a case without coordinates stays in, as a case near no building.
+    """
+    import datetime as dt
+
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from gridmap.crs import to_wgs84
+    from gridmap.errors import InputError
+
+    if file is not None:
+        from gridmap.cases import TICKET_ALIASES
+        from gridmap.tables import read_table
+
+        table = read_table(file, aliases=TICKET_ALIASES, required=("lon", "lat"), name=file.name)
+        f = table.frame
+        lon = pd.to_numeric(f["lon"], errors="coerce").to_numpy(float, copy=True)
+        lat = pd.to_numeric(f["lat"], errors="coerce").to_numpy(float, copy=True)
+        bad = np.isnan(lon) | np.isnan(lat)
+        if bad.any():
+            raise InputError(
+                f"{file.name}: line(s) {', '.join(map(str, table.lines[bad][:5]))} have no "
+                "number in lon/lat (经度/纬度); fill them in or remove those rows"
+            )
+        crs = f["crs"].fillna("wgs84") if "crs" in f.columns else pd.Series("wgs84", index=f.index)
+        for name in crs.unique():
+            sel = (crs == name).to_numpy()
+            lon[sel], lat[sel] = to_wgs84(lon[sel], lat[sel], str(name))
+        when = (
+            pd.to_datetime(f["received_at"], errors="coerce", format="mixed")
+            if "received_at" in f.columns
+            else pd.Series(pd.NaT, index=f.index)
+        )
+    else:
+        from gridmap.db import Store, database_url
+        from gridmap.db.case_frames import case_frame
+
+        with Store.from_url(database_url(db)) as store:
+            f = case_frame(store)
+        lon = pd.to_numeric(f["lon"], errors="coerce").to_numpy(float)
+        lat = pd.to_numeric(f["lat"], errors="coerce").to_numpy(float)
+        when = pd.to_datetime(f["received_at"], utc=True).dt.tz_convert("Asia/Shanghai")
+        when = when.dt.tz_localize(None)
+        if len(f) == 0:
+            raise InputError(
+                "--balance names cases, but the store holds none; import them with "
+                "`gridmap cases import FILE` or pass --cases FILE"
+            )
+    cutoff: Any = None
+    if since is not None:
+        try:
+            cutoff = pd.Timestamp(dt.date.fromisoformat(since))
+        except ValueError:
+            raise InputError(
+                f"--cases-since {since!r} is not a date; write e.g. 2025-12-01"
+            ) from None
+    else:
+        cutoff = when.max() - pd.Timedelta(days=365) if when.notna().any() else None
+    keep = np.ones(len(lon), dtype=bool) if cutoff is None else (when >= cutoff).to_numpy()
+    keep = keep | when.isna().to_numpy()
+    pts = gpd.points_from_xy(lon[keep], lat[keep])
+    out = gpd.GeoDataFrame(geometry=pts, crs=4326)
+    out.attrs["since"] = None if cutoff is None else str(cutoff.date())
+    return out
 
 
 def _print_plan_summary(plan: Any) -> None:
@@ -210,6 +293,31 @@ def partition_cmd(
     unit_area: UnitAreaOpt = 90.0,
     derive: DeriveOpt = False,
     derived_prefix: DerivedPrefixOpt = "D",
+    balance: Annotated[
+        str | None,
+        typer.Option(
+            "--balance",
+            help="Also balance grids on a workload, e.g. households,cases=0.2,care=2 (cases: "
+            "last year's cases per building; care: households flagged elderly living alone, "
+            "disabled or on assistance). The household band still holds.",
+        ),
+    ] = None,
+    cases_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases",
+            help="--balance with cases: the tickets CSV/XLSX (经度/纬度/坐标系/来电时间); "
+            "default: the cases in the store.",
+        ),
+    ] = None,
+    cases_since: Annotated[
+        str | None,
+        typer.Option(
+            "--cases-since",
+            help="Count cases received from this date (YYYY-MM-DD); default 365 days before "
+            "the newest.",
+        ),
+    ] = None,
 ) -> None:
     """Partition communities into grids within a household band; write the plan."""
 
@@ -219,6 +327,26 @@ def partition_cmd(
 
         if lock and previous is None:
             raise InputError("--lock needs --previous PLAN.gpkg (the plan the locked grids are in)")
+        load_weights = None
+        case_pts = None
+        if balance is not None:
+            from gridmap.partition.load import parse_balance
+
+            load_weights = parse_balance(balance)
+            if "cases" in load_weights:
+                case_pts = _case_points(cases_file, db, cases_since)
+                console.print(
+                    f"balancing on workload: {len(case_pts):,} case(s)"
+                    + (
+                        f" received since {case_pts.attrs['since']}"
+                        if case_pts.attrs["since"]
+                        else ""
+                    )
+                )
+        elif cases_file is not None or cases_since is not None:
+            raise InputError(
+                "--cases and --cases-since go with --balance, e.g. --balance households,cases=0.2"
+            )
         if file is not None:
             layers = _load_layers(
                 file,
@@ -247,10 +375,13 @@ def partition_cmd(
             jobs=jobs,
             previous=prev,
             locked=lock,
+            load_weights=load_weights,
+            cases=case_pts,
         )
         dest = out if out is not None or save else Path("plan.gpkg")
         if dest is not None:
-            write_plan(plan, dest, layers=layers)
+            with console.status(f"writing {dest} ({plan.n_grids:,} grids)…"):
+                write_plan(plan, dest, layers=layers)
             console.print(f"wrote {dest} ({plan.n_grids} grids)")
         if save:
             from gridmap.db import Store, database_url, save_layers, save_plan
@@ -298,7 +429,11 @@ def map_cmd(
         "plan.html"
     ),
     kind: Annotated[
-        str, typer.Option(help="plan (grids by households) or quality (failing checks).")
+        str,
+        typer.Option(
+            help="plan (grids by households), quality (failing checks) or cases (事件工单 "
+            "from the store, over the plan's grids)."
+        ),
     ] = "plan",
     tiles: Annotated[
         str,
@@ -321,8 +456,63 @@ def map_cmd(
         bool, typer.Option("--buildings/--no-buildings", help="Add the buildings layer.")
     ] = True,
     assets: AssetsOpt = "inline",
+    db: DbOpt = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help="--kind cases: received in YYYY-MM.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="--kind cases: received from YYYY-MM-DD (included)."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="--kind cases: received up to YYYY-MM-DD (included)."),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="--kind cases: only this state (repeatable)."),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", help="--kind cases: only this category (repeatable)."),
+    ] = None,
+    personal: Annotated[
+        bool,
+        typer.Option(
+            "--personal",
+            help="--kind cases: put tickets, descriptions, addresses and callers in the "
+            "popups (personal data: the read is audited; keep the file safe).",
+        ),
+    ] = False,
 ) -> None:
-    """Draw a plan as an interactive map (HTML) for planners and dispatchers."""
+    """Draw a plan as an interactive map (HTML) for planners and dispatchers.
+
+    With ``--kind cases`` the cases in the store (``--db``) are drawn over the
+    plan's grids: clustered, coloured by status, red when overdue, with filters
+    in the page and the grids shaded by cases per 1,000 households.
+    """
+    if kind == "cases":
+        _run(
+            lambda: _write_cases_map(
+                plan_file,
+                out,
+                db=db,
+                month=month,
+                start=start,
+                end=end,
+                status=status,
+                category=category,
+                personal=personal,
+                base={
+                    "tiles": None if tiles.strip().lower() == "none" else tiles,
+                    "tiles_key": tiles_key,
+                    "attr": attr,
+                    "tiles_crs": tiles_crs,
+                    "assets": assets,
+                },
+            )
+        )
+        return
 
     def body() -> None:
         from gridmap.errors import InputError
@@ -349,9 +539,49 @@ def map_cmd(
             elif kind == "quality":
                 m = quality_map(plan, **base)
             else:
-                raise InputError(f"unknown map kind {kind!r}; choose plan or quality")
+                raise InputError(f"unknown map kind {kind!r}; choose plan, quality or cases")
             out.parent.mkdir(parents=True, exist_ok=True)
             m.save(str(out))
         console.print(f"wrote {out} ({plan.n_grids} grids)")
 
     _run(body)
+
+
+def _write_cases_map(
+    plan_file: Path,
+    out: Path,
+    *,
+    db: str | None,
+    month: str | None,
+    start: str | None,
+    end: str | None,
+    status: list[str] | None,
+    category: list[str] | None,
+    personal: bool,
+    base: dict[str, Any],
+) -> None:
+    """``gridmap map --kind cases``: the store's cases over the plan's grids (as an operator)."""
+    from gridmap.cases import stats_period
+    from gridmap.db import Store, database_url
+    from gridmap.db.case_frames import case_frame
+    from gridmap.io import read_plan
+    from gridmap.maps import cases_map
+
+    lo, hi = stats_period(month=month, start=start, end=end)
+    plan = read_plan(plan_file)
+    with Store.from_url(database_url(db)) as store:
+        frame = case_frame(
+            store,
+            author="gridmap cli",
+            personal=personal,
+            status=status,
+            category=category,
+            received_from=lo,
+            received_to=hi,
+        )
+    with console.status("drawing the map…"):
+        m = cases_map(frame, plan, personal=personal, **base)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        m.save(str(out))
+    drawn = int((frame["lon"].notna() & frame["lat"].notna()).sum())
+    console.print(f"wrote {out} ({drawn} cases on {plan.n_grids} grids)")

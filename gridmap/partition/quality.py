@@ -498,6 +498,7 @@ def quality_report(
     road_tolerance: float = 5.0,
     notes: Mapping[str, Iterable[str]] | None = None,
     area_cap_m2: float | None = None,
+    load: pd.Series | None = None,
 ) -> QualityReport:
     """Measure a set of grids against the rules of a good partition (``DESIGN.md`` §4).
 
@@ -551,6 +552,14 @@ def quality_report(
     balance
         ``households_cv``: coefficient of variation (population standard
         deviation / mean) of households per grid, per community and overall.
+    workload (``load`` given)
+        ``load`` per grid (the weighted workload of
+        :mod:`gridmap.partition.load`); overall, over residential grids,
+        ``load_cv`` (coefficient of variation) and ``load_max_median`` (the
+        heaviest grid's load / the median), and the same figures ``_before``
+        for the grids the partitioner had before it balanced on load
+        (``load.attrs["before"]``: their loads), ``load_weights`` and
+        ``unlocated_cases``.
     stability (``previous`` given)
         Share of households that keep their grid, *keep* meaning the same
         ``grid_code`` in both plans (locked grids keep their code, see
@@ -809,6 +818,8 @@ def quality_report(
     )
     if "households" in grids.columns and np.allclose(hh, np.round(hh)):
         grid_df["households"] = np.round(hh).astype(np.int64)
+    if load is not None:
+        grid_df["load"] = pd.Series(codes).astype(str).map(load).fillna(0.0).to_numpy(float)
 
     members = pd.Series(np.arange(n)).groupby(community).apply(lambda s: s.to_numpy())
     edge_comm = community[ei] if len(ei) else np.empty(0, dtype=object)
@@ -1056,8 +1067,31 @@ def quality_report(
         "stability": _share(stab_kept.sum(), stab_cmp.sum()) if previous is not None else math.nan,
         "stability_basis": basis,
     }
+    if load is not None:
+        attrs = {str(k): v for k, v in load.attrs.items()}
+        overall.update(_load_figures(grid_df["load"].to_numpy(float)[~dedicated], attrs))
     overall = {k: _pyval(v) for k, v in overall.items()}
     return QualityReport(grids=grid_df, communities=comm_df, overall=overall)
+
+
+def _max_median(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0 or float(np.median(values)) <= 0:
+        return math.nan
+    return float(values.max() / np.median(values))
+
+
+def _load_figures(after: np.ndarray, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    before = np.asarray(attrs.get("before", []), dtype=float)
+    weights = attrs.get("weights") or {}
+    return {
+        "load_weights": ",".join(f"{k}={float(v):g}" for k, v in weights.items()),
+        "load_cv": _cv(after),
+        "load_max_median": _max_median(after),
+        "load_cv_before": _cv(before) if len(before) else math.nan,
+        "load_max_median_before": _max_median(before) if len(before) else math.nan,
+        "unlocated_cases": int(attrs.get("unlocated_cases", 0)),
+    }
 
 
 def add_notes(report: QualityReport, notes: Mapping[str, Iterable[str]]) -> QualityReport:
@@ -1184,6 +1218,18 @@ def summary_text(report: QualityReport) -> str:
         f"{_fmt_num(o.get('arterial_inside_m'), 0)} m inside grids in all",
         f"Balance 均衡 (CV of households): {_fmt_num(o.get('households_cv'))}",
     ]
+    if o.get("load_weights") is not None:
+        lines.append(
+            f"Workload 工作量 ({o.get('load_weights')}): CV {_fmt_num(o.get('load_cv_before'))} "
+            f"-> {_fmt_num(o.get('load_cv'))}, max/median "
+            f"{_fmt_num(o.get('load_max_median_before'), 2)} -> "
+            f"{_fmt_num(o.get('load_max_median'), 2)} (before -> after balancing on it)"
+            + (
+                f"; {o.get('unlocated_cases')} case(s) near no building, not counted"
+                if o.get("unlocated_cases")
+                else ""
+            )
+        )
     if o.get("stability") is not None and not _isnan(o.get("stability")):
         lines.append(
             f"Stability 稳定性: {_fmt_share(o.get('stability'))} of households keep their grid "

@@ -51,7 +51,7 @@ from gridmap.partition.repair import (
     choose_k,
 )
 
-__all__ = ["Weights", "choose_k", "solve"]
+__all__ = ["Weights", "balance_load", "choose_k", "load_balance", "solve"]
 
 _ANGLES = 16
 _ATTEMPTS = 4
@@ -76,6 +76,9 @@ class Weights:
     rerun_compact : float
         ``compact`` on re-runs (warm starts): lower, so that keeping households
         in their grid comes first.
+    load : float
+        Per squared relative deviation of a grid's workload from the mean, when
+        balancing on load (:func:`balance_load`).
     """
 
     cut: float = 1.0
@@ -83,6 +86,7 @@ class Weights:
     balance: float = 1.0
     stability: float = 4.0
     rerun_compact: float = 2.0
+    load: float = 4.0
 
 
 class _Graph:
@@ -173,6 +177,7 @@ class _Solver(_RepairMixin):
         self.rng = rng
         self.notes: list[str] = []
         self.angle_offset = 0.0
+        self.load: np.ndarray | None = None  # per unit workload, balanced by balance_load
 
     # ------------------------------------------------------------ construction
     def bisect(self, nodes: np.ndarray, k: int, out: np.ndarray, next_label: list[int]) -> None:
@@ -383,7 +388,9 @@ class _Solver(_RepairMixin):
         hh = self.hh.tolist()
         area = self.area.tolist()
         ext = self.ext.tolist()
+        ld = self.load.tolist() if self.load is not None else [0.0] * self.n
         nbr, nlen, ncost = self.g.nbr, self.g.nlen, self.g.ncost
+        L = [0.0] * ng
         H = [0.0] * ng
         A = [0.0] * ng
         P = [0.0] * ng
@@ -391,6 +398,7 @@ class _Solver(_RepairMixin):
         for u in range(self.n):
             g = lab[u]
             H[g] += hh[u]
+            L[g] += ld[u]
             A[g] += area[u]
             cnt[g] += 1
             P[g] += ext[u]
@@ -405,8 +413,13 @@ class _Solver(_RepairMixin):
         froz = frozen.tolist() if frozen is not None else [False] * self.n
         blocks = self.block.tolist() if self.block is not None else None
         four_pi = 4.0 * math.pi
+        # workload balance (secondary to the band): squared deviation from the mean load
+        wl = self.w.load if self.load is not None else 0.0
+        # mean load over the grids that can change (frozen ones, e.g. dedicated, left out)
+        active = sorted({lab[u] for u in range(self.n) if not froz[u]})
+        lbar = max(sum(L[g] for g in active) / max(len(active), 1), 1e-9)
 
-        def term(h: float, a: float, p: float) -> float:
+        def term(h: float, a: float, p: float, load: float = 0.0) -> float:
             viol = 0.0
             if h < lo_b:
                 e = (lo_b - h) / t
@@ -415,7 +428,11 @@ class _Solver(_RepairMixin):
                 e = (h - hi_b) / t
                 viol = e * e + e + 1.0
             d = (h - t) / t
-            return -wp * four_pi * a / (p * p) + wb * d * d + _BAND_PENALTY * viol
+            out = -wp * four_pi * a / (p * p) + wb * d * d + _BAND_PENALTY * viol
+            if wl:
+                e_l = (load - lbar) / lbar
+                out += wl * e_l * e_l
+            return out
 
         def connected_without(u: int, g: int) -> bool:
             targets = [v for v in nbr[u] if lab[v] == g]
@@ -488,12 +505,13 @@ class _Solver(_RepairMixin):
                         dph += ln
             hS = sum(hh[x] for x in S)
             aS = sum(area[x] for x in S)
+            lS = sum(ld[x] for x in S)
             pg2, ph2 = P[g] + dpg, P[h] + dph
             d = (
-                term(H[g] - hS, A[g] - aS, pg2)
-                - term(H[g], A[g], P[g])
-                + term(H[h] + hS, A[h] + aS, ph2)
-                - term(H[h], A[h], P[h])
+                term(H[g] - hS, A[g] - aS, pg2, L[g] - lS)
+                - term(H[g], A[g], P[g], L[g])
+                + term(H[h] + hS, A[h] + aS, ph2, L[h] + lS)
+                - term(H[h], A[h], P[h], L[h])
                 + wc * dcut
             )
             return d, pg2, ph2
@@ -519,10 +537,10 @@ class _Solver(_RepairMixin):
                         continue
                     tot_len = sum(s_len.values())
                     in_g = s_len.get(g, 0.0)
-                    hu, au = hh[u], area[u]
+                    hu, au, lu = hh[u], area[u], ld[u]
                     pg = P[g] - ext[u] - (tot_len - in_g) + in_g
-                    base_g = term(H[g], A[g], P[g])
-                    new_g = term(H[g] - hu, A[g] - au, pg)
+                    base_g = term(H[g], A[g], P[g], L[g])
+                    new_g = term(H[g] - hu, A[g] - au, pg, L[g] - lu)
                     stab_from = 0.0
                     if prev is not None and hu:
                         pu = prev[u]
@@ -536,8 +554,8 @@ class _Solver(_RepairMixin):
                         delta = (
                             new_g
                             - base_g
-                            + term(H[h] + hu, A[h] + au, ph)
-                            - term(H[h], A[h], P[h])
+                            + term(H[h] + hu, A[h] + au, ph, L[h] + lu)
+                            - term(H[h], A[h], P[h], L[h])
                             + wc * (s_cost.get(g, 0.0) - s_cost[h])
                         )
                         if prev is not None and hu:
@@ -566,6 +584,9 @@ class _Solver(_RepairMixin):
                         h = best_h
                         P[g], P[h] = pg2, ph2
                         aS = sum(area[x] for x in S)
+                        lS = sum(ld[x] for x in S)
+                        L[g] -= lS
+                        L[h] += lS
                         H[g] -= hu
                         H[h] += hu
                         A[g] -= aS
@@ -580,6 +601,8 @@ class _Solver(_RepairMixin):
                     in_h = s_len[h]
                     P[g] = pg
                     P[h] = P[h] + ext[u] + (tot_len - in_h) - in_h
+                    L[g] -= lu
+                    L[h] += lu
                     H[g] -= hu
                     H[h] += hu
                     A[g] -= au
@@ -636,6 +659,9 @@ class _Solver(_RepairMixin):
                 P[g], P[h] = best_p
                 hS = sum(hh[x] for x in S)
                 aS = sum(area[x] for x in S)
+                lS = sum(ld[x] for x in S)
+                L[g] -= lS
+                L[h] += lS
                 H[g] -= hS
                 H[h] += hS
                 A[g] -= aS
@@ -866,3 +892,119 @@ def solve(
         why = s.enclave_reason(label, g, b, fixed_k=isinstance(n_grids, int))
         notes.append(f"enclave unavoidable: {why}")
     return label, notes
+
+
+def load_balance(labels: np.ndarray, load: np.ndarray) -> tuple[float, float]:
+    """Coefficient of variation and max/median of the load per grid.
+
+    Examples
+    --------
+    >>> cv, top = load_balance(np.array([0, 0, 1, 2]), np.array([1.0, 1.0, 4.0, 2.0]))
+    >>> round(cv, 4), top  # loads per grid 2, 4, 2
+    (0.3536, 2.0)
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0:
+        return math.nan, math.nan
+    per = np.bincount(labels, weights=np.asarray(load, dtype=float))
+    per = per[np.bincount(labels) > 0]
+    mean = float(per.mean())
+    cv = float(per.std() / mean) if mean > 0 else math.nan
+    med = float(np.median(per))
+    return cv, (float(per.max()) / med if med > 0 else math.nan)
+
+
+def balance_load(
+    units: Any,
+    labels: np.ndarray,
+    load: np.ndarray,
+    *,
+    min_households: int = 200,
+    max_households: int = 500,
+    target: float | None = None,
+    seed: int | None = 0,
+    frozen: np.ndarray | None = None,
+    weights: Weights | None = None,
+) -> np.ndarray:
+    """Move boundary units between grids so that their workload is more even.
+
+    The grids of :func:`solve` are the start; the local search of the solver
+    runs again with one more term, ``Weights.load`` × the squared relative
+    deviation of each grid's load from the mean. The household band stays a
+    hard constraint (a move that takes a grid out of it costs more than any
+    gain), and so do contiguity and the number of grids; compactness and cut
+    costs still count, so grids do not turn into snakes. The result is kept
+    only when it lowers the load's coefficient of variation without a grid
+    leaving the band; otherwise ``labels`` come back unchanged.
+
+    Parameters
+    ----------
+    units : Units
+        The unit graph (as for :func:`solve`).
+    labels : numpy.ndarray
+        Grid per unit, from :func:`solve`.
+    load : numpy.ndarray
+        Workload per unit (e.g. households + 0.2 × cases + 2 × care households).
+    min_households, max_households, target, seed, weights
+        As for :func:`solve`.
+    frozen : numpy.ndarray of bool, optional
+        Units that must keep their grid (dedicated grids, locks).
+
+    Returns
+    -------
+    numpy.ndarray
+        New labels (same grids, some units moved).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> # a strip of 6 units of 100 households; the last one has 300 cases of load
+    >>> u = SimpleNamespace(households=np.full(6, 100), area=np.full(6, 100.0),
+    ...     exterior=np.array([30.0, 20, 20, 20, 20, 30]), cx=np.arange(6) * 10.0 + 5,
+    ...     cy=np.full(6, 5.0), edges=np.array([[i, i + 1] for i in range(5)]),
+    ...     edge_length=np.full(5, 10.0), edge_cost=np.full(5, 10.0))
+    >>> load = np.array([100.0, 100, 100, 100, 100, 400])
+    >>> balance_load(u, np.array([0, 0, 0, 1, 1, 1]), load,
+    ...              min_households=150, max_households=450).tolist()
+    [0, 0, 0, 0, 1, 1]
+    """
+    if target is None:
+        target = (min_households + max_households) / 2
+    labels = np.asarray(labels, dtype=np.int64)
+    load = np.asarray(load, dtype=float)
+    if len(labels) == 0 or len(np.unique(labels)) < 2 or not (load > 0).any():
+        return labels
+    s = _Solver(
+        units,
+        min_households=min_households,
+        max_households=max_households,
+        target=target,
+        weights=weights or _LOAD_WEIGHTS,
+        rng=np.random.default_rng(seed),
+    )
+    s.load = load
+    out = s.improve(labels, frozen=frozen)
+    if s.enclaves(out) and not s.enclaves(labels):
+        out = s.fix_enclaves(out)
+
+    free = np.ones(len(labels), dtype=bool) if frozen is None else ~np.asarray(frozen, bool)
+
+    def band_miss(lab: np.ndarray) -> int:
+        h = np.bincount(lab[free], weights=s.hh[free])
+        h = h[np.bincount(lab[free]) > 0]
+        return int(((h < min_households) | (h > max_households)).sum())
+
+    if (
+        band_miss(out) > band_miss(labels)
+        or not np.array_equal(out[~free], labels[~free])
+        or len(s.enclosed(out)) > len(s.enclosed(labels))
+        or not load_balance(out[free], load[free])[0]
+        < load_balance(labels[free], load[free])[0] - 1e-12
+    ):
+        return labels
+    return out
+
+
+#: Weights of :func:`balance_load`: households are held by the band alone, the load spread
+#: counts most, compactness and cuts as in :func:`solve`.
+_LOAD_WEIGHTS = Weights(balance=0.0, load=8.0)

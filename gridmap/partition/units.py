@@ -40,6 +40,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from gridmap.partition.precision import SNAP_GRID_M
 from gridmap.partition.roads import ARTERIAL, STREET, road_ranks
 from gridmap.partition.towers import _n_parts, _slice_cell, _tower_parts
 
@@ -63,6 +64,10 @@ _RANK_COST = np.array(
 )
 
 _MIN_EDGE = 0.01  # metres of shared boundary for two cells to be neighbours
+# Ends of cut lines this close (metres) to another line are moved onto it before noding:
+# the input is snapped to a ~1 mm grid (gridmap.partition.precision), so a street that
+# ended exactly on another may now stop a grid step short of it or cross it (_snap_ends)
+_NODE_SNAP = 5e-3
 _ROAD_TOLERANCE = 5.0  # a boundary within this distance of a road/barrier is "on" it
 
 
@@ -148,6 +153,70 @@ def _lines_of(geoms: np.ndarray) -> np.ndarray:
     return out[~shapely.is_empty(out) & ~shapely.is_missing(out)]
 
 
+def _on_grid(geom: Any) -> bool:
+    """Whether every coordinate of ``geom`` is a multiple of :data:`SNAP_GRID_M`."""
+    xy = shapely.get_coordinates(geom) / SNAP_GRID_M
+    return bool(np.array_equal(xy, np.round(xy)))
+
+
+def _snap_ends(lines: np.ndarray, targets: np.ndarray, distance: float) -> np.ndarray:
+    """Move every open line end lying within ``distance`` of another line onto that line.
+
+    A street that ends on another (a T junction) or on the community edge meets
+    it only if its end point lies exactly on that line, a test that a millimetre
+    of rounding decides either way: it may stop a hair short (no junction, the
+    block is not closed) or cross it. An end within ``distance`` of another line
+    (of ``lines`` or ``targets``) but not on it moves to the nearest point of
+    that line, which the snap-rounding noder of :func:`_blocks` then nodes.
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> ls = np.array([LineString([(0, 0), (10, 0)]), LineString([(5, 0.003), (5, 8)])])
+    >>> [g.wkt for g in _snap_ends(ls, np.empty(0, dtype=object), 0.005)]
+    ['LINESTRING (0 0, 10 0)', 'LINESTRING (5 0, 5 8)']
+    """
+    lines = np.asarray(lines, dtype=object)
+    if len(lines) == 0:
+        return lines
+    xy, idx = shapely.get_coordinates(lines, return_index=True)
+    n = np.bincount(idx, minlength=len(lines))
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    end = start + n - 1
+    ok = (n >= 2) & (shapely.get_type_id(lines) == 1)
+    ok[ok] &= ~(xy[start[ok]] == xy[end[ok]]).all(axis=1)  # closed: no ends
+    if not ok.any():
+        return lines
+    sel = np.flatnonzero(ok)
+    at = np.concatenate([start[sel], end[sel]])
+    own = np.concatenate([sel, sel])
+    pool = np.concatenate([lines, np.asarray(targets, dtype=object)])
+    pts = shapely.points(xy[at])
+    pi, li = shapely.STRtree(pool).query(pts, predicate="dwithin", distance=distance)
+    keep = li != own[pi]
+    pi, li = pi[keep], li[keep]
+    if len(pi) == 0:
+        return lines
+    d = shapely.distance(pts[pi], pool[li])
+    # per end, the nearest other line (ties: the first); ends already on a line stay
+    order = np.lexsort((li, d, pi))
+    pi, li, d = pi[order], li[order], d[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    pi, li, d = pi[first], li[first], d[first]
+    move = d > 0
+    pi, li = pi[move], li[move]
+    if len(pi) == 0:
+        return lines
+    near = shapely.line_interpolate_point(pool[li], shapely.line_locate_point(pool[li], pts[pi]))
+    xy = xy.copy()
+    xy[at[pi]] = shapely.get_coordinates(near)
+    out = lines.copy()
+    changed = np.unique(own[pi])
+    m = np.isin(idx, changed)
+    out[changed] = shapely.linestrings(xy[m], indices=np.searchsorted(changed, idx[m]))
+    return out
+
+
 def _blocks(community: Any, cut_lines: np.ndarray) -> np.ndarray:
     """Cut the community by lines into faces (blocks) that tile it."""
     parts = shapely.get_parts(community)
@@ -160,7 +229,14 @@ def _blocks(community: Any, cut_lines: np.ndarray) -> np.ndarray:
     inside = inside[keep]
     if len(inside) == 0:
         return parts
-    noded = shapely.union_all(np.concatenate([inside, [shapely.boundary(community)]]))
+    edge = shapely.boundary(community)
+    inside = _snap_ends(shapely.get_parts(inside), shapely.get_parts(edge), _NODE_SNAP)
+    linework = np.concatenate([inside, [edge]])
+    # snap rounding on the input grid (when the community is on it): a line passing
+    # within half a grid step of a vertex goes through it, so a street that runs along the
+    # community edge through its (rounded) corners leaves no sliver between the two
+    on_grid = _on_grid(community)
+    noded = shapely.union_all(linework, grid_size=SNAP_GRID_M if on_grid else None)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     if len(faces) == 0:
         return parts
@@ -287,7 +363,7 @@ def _cells_of_block(
                 pieces.setdefault(int(g), []).append(_dissolve(mine))
     result: list[tuple[Any, int]] = []
     for g in sorted(pieces):
-        geom = _dissolve(np.asarray(pieces[g], dtype=object))
+        geom = _dissolve(np.asarray(pieces[g], dtype=object), check=True)
         if shapely.is_empty(geom):
             continue
         if not shapely.is_valid(geom):
@@ -412,10 +488,18 @@ def _clip(geoms: np.ndarray, area: Any) -> np.ndarray:
     return out
 
 
-def _dissolve(geoms: np.ndarray) -> Any:
-    """Union of polygons that form a coverage (fast path), robust union otherwise."""
+def _dissolve(geoms: np.ndarray, *, check: bool = False) -> Any:
+    """Union of polygons that form a coverage (fast path), robust union otherwise.
+
+    ``check``: test first that ``geoms`` form a valid coverage, for pieces
+    clipped from different faces, which carry different vertices along the edge
+    they share (coverage union would keep the unmatched stretch as a zero-width
+    spike).
+    """
     if len(geoms) == 1:
         return geoms[0]
+    if check and not shapely.coverage_is_valid(geoms):
+        return shapely.union_all(geoms)
     try:
         out = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:

@@ -305,12 +305,6 @@ def test_partition_and_assign_through_the_store(store: Store, cli, city, tmp_pat
     pdt.assert_frame_equal(pd.DataFrame(a)[key], posts[key], check_dtype=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the partitioner is sensitive to the nanometre noise of the WGS84 round "
-    "trip through a file or the store (4 of 300 buildings move here; at the previous commit other "
-    "seeds moved 3 and 105): layers need one normal form before partitioning",
-)
 def test_partitioning_again_from_the_store_gives_the_same_grids(store: Store, cli, city) -> None:
     out = cli("partition", city["layers"], "--save")
     assert out.exit_code == 0, out.output
