@@ -2,7 +2,7 @@
 
 Run with the Python that has ``qgis`` (Debian: ``/usr/bin/python3`` with ``python3-qgis``):
 
-    python3 qgis_read.py BASE_URL COLLECTION KEY [basic|url]
+    python3 qgis_read.py BASE_URL COLLECTION KEY [basic|url] [PAGE_SIZE]
 
 ``basic`` uses QGIS's own Basic authentication (any user name, the API key as password);
 ``url`` puts the key in the URL as ``api_key=``, for clients that can only change the URL.
@@ -25,7 +25,8 @@ from qgis.core import (  # noqa: E402
 
 
 def main() -> None:
-    base, collection, key, mode = (sys.argv[1:] + ["basic"])[:4]
+    base, collection, key, mode, page = (sys.argv[1:] + ["basic", ""])[:5]
+    paging = f" pageSize='{page}'" if page else ""
     QgsApplication.setPrefixPath("/usr", True)
     app = QgsApplication([], False)
     app.initQgis()
@@ -38,11 +39,11 @@ def main() -> None:
         cfg.setConfig("username", "qgis")
         cfg.setConfig("password", key)
         assert manager.storeAuthenticationConfig(cfg)[0]
-        uri = f"url='{base}' typename='{collection}' authcfg='{cfg.id()}'"
+        uri = f"url='{base}' typename='{collection}' authcfg='{cfg.id()}'{paging}"
     elif mode == "url":
-        uri = f"url='{base}?api_key={key}' typename='{collection}'"
+        uri = f"url='{base}?api_key={key}' typename='{collection}'{paging}"
     else:
-        uri = f"url='{base}' typename='{collection}'"
+        uri = f"url='{base}' typename='{collection}'{paging}"
     layer = QgsVectorLayer(uri, collection, "OAPIF")
     out = {"valid": layer.isValid(), "count": None, "fields": [], "names": [], "ids": []}
     if layer.isValid():
