@@ -409,8 +409,9 @@ def _format_of(path: Path, fmt: str | None = None) -> str:
     found = _SUFFIX_FORMAT.get(path.suffix.lower())
     if found is None:
         raise InputError(
-            f"cannot tell the format of {path.name}; use one of "
-            f"{', '.join(sorted(_SUFFIX_FORMAT))} or pass the format explicitly"
+            f"cannot tell the format of {path.name} from its suffix; name it with one of "
+            f"{', '.join(sorted(_SUFFIX_FORMAT))} (in Python, or `gridmap export --format`, "
+            "the format can be given instead)"
         )
     return found
 

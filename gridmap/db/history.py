@@ -194,6 +194,15 @@ def diff_plans(target: Store | Session, a: int, b: int) -> PlanDiff:
     ga_code = m["grid_code_a"].astype(object).where(m["grid_code_a"].notna(), None)
     gb_code = m["grid_code_b"].astype(object).where(m["grid_code_b"].notna(), None)
     diff = np.array([x != y for x, y in zip(ga_code, gb_code, strict=True)], dtype=bool)
+    # a unit that only one plan places counts when the other plan covers its community (it was
+    # left out or taken in); outside the other plan's communities it is not compared at all
+    comm_a = ga["community_id"].astype(object)
+    comm_b = gb["community_id"].astype(object)
+    covered_a, covered_b = set(comm_a), set(comm_b)
+    only_a = ga_code.notna() & gb_code.isna()
+    only_b = gb_code.notna() & ga_code.isna()
+    diff &= ~(only_a & ~ga_code.map(comm_a).isin(covered_b)).to_numpy()
+    diff &= ~(only_b & ~gb_code.map(comm_b).isin(covered_a)).to_numpy()
     bid = m["building_id_a"].where(m["building_id_a"].notna(), m["building_id_b"])
     moved = (
         pd.DataFrame(

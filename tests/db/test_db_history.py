@@ -169,3 +169,22 @@ def test_geometry_noise_is_not_a_change(store: Store) -> None:
     d = diff_plans(store, ra.id, rd.id)
     assert d.grids_changed["grid_code"].tolist() == [plan.grids["grid_code"].iloc[0]]
     assert d.grids_changed["geometry_changed"].tolist() == [True]
+
+
+@pytest.mark.parametrize("with_households", [True, False])
+def test_diff_ignores_units_outside_the_other_plans_communities(
+    store: Store, with_households: bool
+) -> None:
+    layers = make_layers(nx=2, households=with_households)  # communities c0, c1
+    both = save_plan(store, make_plan(layers), author="x")
+    one = save_plan(store, make_plan(layers.subset(["c0"]), shift=6), author="x")
+    d = diff_plans(store, both.id, one.id)
+    # c1's units are only in the first plan: not compared, not "moving"
+    assert (
+        d.moved["grid_a"]
+        .str.startswith(layers.communities.set_index("community_id").loc["c0", "code"])
+        .all()
+    )
+    assert len(d.moved) > 0  # c0's inner cut moved: those units do change grid
+    same = save_plan(store, make_plan(layers.subset(["c0"])), author="x")
+    assert len(diff_plans(store, both.id, same.id).moved) == 0  # c0 unchanged, c1 ignored
