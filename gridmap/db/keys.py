@@ -49,7 +49,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import jsonable
@@ -200,6 +200,14 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _key_record(s: Session, key_id: int) -> ApiKeyRecord:
+    """Read key ``key_id`` in session ``s``; :class:`NotFoundError` when there is none."""
+    row = s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).first()
+    if row is None:
+        raise NotFoundError(f"no API key with id {key_id}; list the keys with GET /keys")
+    return _record(row)
 
 
 def _record(row: Any) -> ApiKeyRecord:
@@ -458,10 +466,7 @@ def get_key(target: Store | Any, key_id: int) -> ApiKeyRecord:
         Unknown ``key_id``.
     """
     with transaction(target) as s:
-        row = s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).first()
-    if row is None:
-        raise NotFoundError(f"no API key with id {key_id}; list the keys with GET /keys")
-    return _record(row)
+        return _key_record(s, key_id)
 
 
 def list_keys(target: Store | Any, *, include_revoked: bool = True) -> list[ApiKeyRecord]:
@@ -495,10 +500,7 @@ def revoke_key(target: Store | Any, key_id: int, *, author: str) -> ApiKeyRecord
     (False, None)
     """
     with transaction(target, write=True) as s:
-        row = s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).first()
-        if row is None:
-            raise NotFoundError(f"no API key with id {key_id}; list the keys with GET /keys")
-        rec = _record(row)
+        rec = _key_record(s, key_id)
         if rec.revoked_at is not None:
             return rec
         s.execute(sa.update(_K).where(_K.c.id == int(key_id)).values(revoked_at=utcnow()))
@@ -517,7 +519,7 @@ def revoke_key(target: Store | Any, key_id: int, *, author: str) -> ApiKeyRecord
                 "sessions_ended": ended,
             },
         )
-        return _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).one())
+        return _key_record(s, key_id)
 
 
 def rotate_key(target: Store | Any, key_id: int, *, author: str) -> tuple[ApiKeyRecord, str]:
@@ -543,10 +545,7 @@ def rotate_key(target: Store | Any, key_id: int, *, author: str) -> tuple[ApiKey
     (None, True)
     """
     with transaction(target, write=True) as s:
-        row = s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).first()
-        if row is None:
-            raise NotFoundError(f"no API key with id {key_id}; list the keys with GET /keys")
-        rec = _record(row)
+        rec = _key_record(s, key_id)
         if rec.revoked_at is not None:
             raise ConflictError(
                 f"key {key_id} is revoked; a revoked key is not rotated, create a new one "
@@ -568,7 +567,7 @@ def rotate_key(target: Store | Any, key_id: int, *, author: str) -> tuple[ApiKey
             before={"prefix": rec.prefix, "role": rec.role},
             after={"prefix": prefix, "role": rec.role, "sessions_ended": ended},
         )
-        new = _record(s.execute(sa.select(*_PUBLIC).where(_K.c.id == int(key_id))).one())
+        new = _key_record(s, key_id)
     return new, token
 
 

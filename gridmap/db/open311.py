@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridmap.cases import TZ, to_local
-from gridmap.db.cases import overdue_states
+from gridmap.db.cases import _from_db, overdue_states
 from gridmap.db.models import CaseHandler, CaseRow, table
 from gridmap.db.session import Store, transaction
 
@@ -47,17 +46,6 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "handlers",
 )
 _CHUNK = 500  # ids per IN (…) list
-
-
-def _local(value: Any) -> dt.datetime | None:
-    """Return a stored time (UTC; naive text on SQLite) in Asia/Shanghai."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(TZ)
 
 
 def case_summaries(
@@ -109,9 +97,9 @@ def case_summaries(
         for k in range(0, len(wanted), _CHUNK):
             part = wanted[k : k + _CHUNK]
             for r in s.execute(sa.select(*cols).where(_C.c.id.in_(part))).mappings():
-                due = _local(r["due_at"])
-                received = _local(r["received_at"]) or when
-                updated = _local(r["updated_at"]) or received
+                due = _from_db(r["due_at"])
+                received = _from_db(r["received_at"]) or when
+                updated = _from_db(r["updated_at"]) or received
                 rows[int(r["id"])] = {
                     "id": int(r["id"]),
                     "status": r["status"],

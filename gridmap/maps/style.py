@@ -207,12 +207,39 @@ class _GeoJsonLayer(folium.GeoJson):
         self.interactive_js = "true" if interactive else "false"
 
 
-class _Labels(folium.map.Layer):
+class _RowLabels(folium.map.Layer):
+    """Permanent labels drawn by the page from one compact array of rows (``rows_js``).
+
+    Subclasses give the template and the element name (``_kind``); hidden below ``min_zoom``.
+    """
+
+    _kind = "RowLabels"
+
+    def __init__(
+        self,
+        rows: list[list[Any]],
+        *,
+        map_name: str,
+        min_zoom: int,
+        name: str,
+        show: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = self._kind
+        self.rows = rows
+        self.rows_js = _safe_json(rows)
+        self.map_name = map_name
+        self.min_zoom = int(min_zoom)
+
+
+class _Labels(_RowLabels):
     """Permanent grid labels, written as one compact array of rows.
 
     Hidden below ``min_zoom``; the 3-digit sequence up to ``min_zoom + 2``; the
     full code from there on.
     """
+
+    _kind = "GridLabels"
 
     _template = Template(
         """
@@ -247,30 +274,20 @@ class _Labels(folium.map.Layer):
         """
     )
 
-    def __init__(
-        self,
-        rows: list[list[Any]],
-        *,
-        map_name: str,
-        min_zoom: int,
-        name: str,
-        show: bool = True,
-    ) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "GridLabels"
-        self.rows = rows
-        self.rows_js = _safe_json(rows)
-        self.map_name = map_name
-        self.min_zoom = int(min_zoom)
-        self.full_zoom = int(min_zoom) + 2
+    @property
+    def full_zoom(self) -> int:
+        """The zoom from which the full grid code shows."""
+        return self.min_zoom + 2
 
 
-class _PlaceLabels(folium.map.Layer):
+class _PlaceLabels(_RowLabels):
     """Permanent place names (community names, 社区名称), one compact array of rows.
 
     Rows are ``[lat, lon, text]``; hidden below ``min_zoom``. Drawn a line above
     the point, so that a grid label at the same spot stays readable.
     """
+
+    _kind = "PlaceLabels"
 
     _template = Template(
         """
@@ -295,22 +312,6 @@ class _PlaceLabels(folium.map.Layer):
         {% endmacro %}
         """
     )
-
-    def __init__(
-        self,
-        rows: list[list[Any]],
-        *,
-        map_name: str,
-        min_zoom: int,
-        name: str,
-        show: bool = True,
-    ) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "PlaceLabels"
-        self.rows = rows
-        self.rows_js = _safe_json(rows)
-        self.map_name = map_name
-        self.min_zoom = int(min_zoom)
 
 
 class _SearchPopup(MacroElement):

@@ -10,41 +10,19 @@ import re
 
 import apidata
 import pytest
+from casedesk import desk_headers, staff_tokens, ticket
 from maphtml import cases_data, external, features
 
 from gridmap.cases import TZ
 from gridmap.db import list_audit
-from gridmap.db.keys import create_key
-
-
-def ticket(x: float, y: float, **kw):
-    lon, lat = apidata.lonlat(x, y)
-    base = {
-        "source": "hotline",
-        "category": "噪音扰民",
-        "description": "夜间施工",
-        "lon": lon,
-        "lat": lat,
-        "crs": "wgs84",
-        "reporter_name": "张三",
-        "reporter_phone": "13812345678",
-        "received_at": "2026-09-18 10:00",
-    }
-    return {**base, **kw}
 
 
 @pytest.fixture
 def desk(published):
     """Three cases (G1 noise, G2 road, G5 garbage) and staff keys for g1 and community c1."""
     store, client, headers, pid = published
-    tokens = {
-        unit: create_key(store, name=f"s-{unit}", role="staff", author="t", scope=scope)[1]
-        for unit, scope in (("g1", f"grid:{apidata.G1}"), ("c1", "community:c1"))
-    }
-
-    def h(who: str | None) -> dict[str, str]:
-        return {"X-API-Key": tokens[who]} if who in tokens else headers(who)
-
+    tokens = staff_tokens(store, {"g1": f"grid:{apidata.G1}", "c1": "community:c1"})
+    h = desk_headers(tokens, headers)
     for x, y, cat, name in ((100, 300, "噪音扰民", "张三"), (300, 300, "road", "李四")) + (
         (600, 100, "garbage", "王五"),
     ):

@@ -7,8 +7,7 @@ import io
 
 import apidata
 import pytest
-
-from gridmap.db.keys import create_key
+from casedesk import desk_headers, staff_tokens
 
 
 def ticket(x: float, y: float, **kw):
@@ -28,16 +27,9 @@ def ticket(x: float, y: float, **kw):
 @pytest.fixture
 def desk(published):
     store, client, headers, _ = published
-    tokens = {
-        unit: create_key(store, name=f"s-{unit}", role="staff", author="t", scope=scope)[1]
-        for unit, scope in (("g1", f"grid:{apidata.G1}"), ("c1", "community:c1"))
-    }
-
-    def h(who: str | None, version: int | None = None) -> dict[str, str]:
-        out = {"X-API-Key": tokens[who]} if who in tokens else headers(who)
-        if version is not None:
-            out["If-Match"] = f'"{version}"'
-        return out
+    h = desk_headers(
+        staff_tokens(store, {"g1": f"grid:{apidata.G1}", "c1": "community:c1"}), headers
+    )
 
     # G1: one replied on time (accepted after 1 h), one open; G2 one open; G5 (c2) one open
     ids = [

@@ -4,46 +4,22 @@ from __future__ import annotations
 
 import apidata
 import pytest
-
-from gridmap.db.keys import create_key
-
-
-def ticket(x: float = 100, y: float = 300, **kw):
-    lon, lat = apidata.lonlat(x, y)
-    base = {
-        "source": "hotline",
-        "category": "噪音扰民",
-        "description": "夜间施工",
-        "lon": lon,
-        "lat": lat,
-        "crs": "wgs84",
-        "reporter_name": "张三",
-        "reporter_phone": "13812345678",
-        "received_at": "2026-09-18 10:00",
-    }
-    return {**base, **kw}
+from casedesk import desk_headers, staff_tokens, ticket
 
 
 @pytest.fixture
 def desk(published):
     store, client, headers, _ = published
-    tokens = {
-        unit: create_key(store, name=f"s-{unit}", role="staff", author="t", scope=scope)[1]
-        for unit, scope in (
-            ("g1", f"grid:{apidata.G1}"),
-            ("g2", f"grid:{apidata.G2}"),
-            ("c1", "community:c1"),
-            ("sub", "subdistrict:320104001"),
-        )
-    }
-
-    def h(who: str | None, version: int | None = None) -> dict[str, str]:
-        out = {"X-API-Key": tokens[who]} if who in tokens else headers(who)
-        if version is not None:
-            out["If-Match"] = f'"{version}"'
-        return out
-
-    return client, h
+    tokens = staff_tokens(
+        store,
+        {
+            "g1": f"grid:{apidata.G1}",
+            "g2": f"grid:{apidata.G2}",
+            "c1": "community:c1",
+            "sub": "subdistrict:320104001",
+        },
+    )
+    return client, desk_headers(tokens, headers)
 
 
 def test_intake_flow_and_precondition_errors(desk):

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 
 import apidata
 import pytest
+from casedesk import staff_tokens, ticket
 
 from gridmap.api import Settings, create_app
 from gridmap.api.routes.open311 import Open311Settings, get_open311_settings
-from gridmap.db.keys import create_key
 
 BASE = "/open311/v2"
 CODES = [
@@ -38,22 +38,6 @@ CODES = [
     "rental",
     "other",
 ]
-
-
-def ticket(x: float, y: float, **kw):
-    lon, lat = apidata.lonlat(x, y)
-    base = {
-        "source": "hotline",
-        "category": "噪音扰民",
-        "description": "夜间施工",
-        "lon": lon,
-        "lat": lat,
-        "crs": "wgs84",
-        "reporter_name": "张三",
-        "reporter_phone": "13812345678",
-        "received_at": "2026-09-18 10:00",
-    }
-    return {**base, **kw}
 
 
 def form(x: float = 100, y: float = 300, **kw) -> dict[str, str]:
@@ -79,10 +63,7 @@ def errors(r) -> list[dict]:
 @pytest.fixture
 def desk(published):
     store, client, headers, _ = published
-    tokens = {
-        unit: create_key(store, name=f"s-{unit}", role="staff", author="t", scope=scope)[1]
-        for unit, scope in (("g1", f"grid:{apidata.G1}"), ("g2", f"grid:{apidata.G2}"))
-    }
+    tokens = staff_tokens(store, {"g1": f"grid:{apidata.G1}", "g2": f"grid:{apidata.G2}"})
 
     def key(who: str) -> str:
         return tokens[who] if who in tokens else headers(who)["X-API-Key"]

@@ -10,89 +10,39 @@ tests skip cleanly when no server answers.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
+from storefixtures import (
+    backend_store,
+    pg_schema,
+    postgis_url_or_skip,
+    sqlite_template,
+)
 from visitdata import G1, G2, store_example
 
-from gridmap.db import Store, upgrade
-from gridmap.db.models import Base
-
-POSTGIS_URL = os.environ.get(
-    "GRIDMAP_TEST_POSTGIS_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/gridmap_test"
-)
-
-
-def _postgis_reason(url: str) -> str | None:
-    u = sa.make_url(url)
-    admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if not conn.execute(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}
-            ).scalar():
-                conn.exec_driver_sql(f'CREATE DATABASE "{u.database}"')
-    except sa.exc.OperationalError as exc:
-        return f"PostGIS server unreachable at {u.render_as_string()}: {exc.orig}"
-    except sa.exc.ProgrammingError:
-        pass  # created concurrently by another test session
-    finally:
-        admin.dispose()
-    eng = sa.create_engine(u, isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-    except sa.exc.DBAPIError as exc:
-        return f"cannot enable PostGIS in {u.database}: {exc.orig}"
-    finally:
-        eng.dispose()
-    return None
+from gridmap.db import Store
 
 
 @pytest.fixture(scope="session")
 def visits_pg_schema() -> Iterator[str]:
-    reason = _postgis_reason(POSTGIS_URL)
-    if reason:
-        pytest.skip(reason)
-    name = f"v_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(POSTGIS_URL, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    upgrade(POSTGIS_URL, schema=name)
-    yield name
-    with eng.connect() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-    eng.dispose()
+    with pg_schema(postgis_url_or_skip(), "v") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
 def visits_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("visits-template") / "template.db"
-    store = Store.from_url(f"sqlite:///{path}")
-    with store.engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    return path
+    return sqlite_template(tmp_path_factory.mktemp("visits-template"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def vstore(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store on each backend holding the example, its plan published (id 1)."""
-    if request.param == "sqlite":
-        path = tmp_path / "gridmap.db"
-        shutil.copy(request.getfixturevalue("visits_sqlite_template"), path)
-        store = Store.from_url(f"sqlite:///{path}")
-    else:
-        store = Store.from_url(POSTGIS_URL, schema=request.getfixturevalue("visits_pg_schema"))
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    store = backend_store(
+        request, tmp_path, template="visits_sqlite_template", schema="visits_pg_schema"
+    )
     assert store_example(store) == 1
     yield store
     store.close()
