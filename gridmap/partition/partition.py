@@ -591,11 +591,22 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- assembly
 
 
-def _near(tree: shapely.STRtree | None, geoms: np.ndarray, area: Any) -> np.ndarray:
+def _near(
+    tree: shapely.STRtree | None, values: np.ndarray, area: Any, geoms: np.ndarray | None = None
+) -> np.ndarray:
+    """Return the ``values`` whose line (``geoms``, default ``values``) enters ``area``.
+
+    A line that only touches the community's edge from outside is left out: it cannot cut
+    the community, and under snap-rounded noding its vertices would still nudge the lines
+    inside by a fraction of a millimetre — so a community's grids would depend on whether
+    its neighbours' streets were read with it (a whole city, or one community of a
+    partitioned dataset on a cluster).
+    """
     if tree is None:
         return np.empty(0, dtype=object)
-    idx = tree.query(area, predicate="intersects")
-    return geoms[np.sort(idx)]
+    idx = np.sort(tree.query(area, predicate="intersects"))
+    lines = (values if geoms is None else geoms)[idx]
+    return values[idx[~shapely.touches(lines, area)]]
 
 
 def _community_seed(seed: int | None, cid: str) -> int | None:
@@ -715,7 +726,7 @@ def _tasks(
                 "buildings": sub,
                 "households": sub_hh,
                 "roads": _near(rtree, rgeoms, geom),
-                "road_classes": _near(rtree, rclass, geom),
+                "road_classes": _near(rtree, rclass, geom, rgeoms),
                 "barriers": _near(btree, bgeoms, geom),
                 "compounds": comp,
                 "min": min_households,

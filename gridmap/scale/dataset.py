@@ -42,6 +42,7 @@ import shapely
 
 from gridmap.errors import PartitionedDatasetError
 from gridmap.layers import LAYER_NAMES, Layers
+from gridmap.partition.precision import snap_geometries
 
 __all__ = [
     "MANIFEST",
@@ -103,7 +104,10 @@ def _owners(layers: Layers) -> dict[str, list[np.ndarray]]:
     """For every layer: per row, the community ids it belongs to (empty: none)."""
     comms = layers.communities
     cids = comms[_KEY].astype(str).to_numpy(dtype=object)
-    cgeoms = np.asarray(comms.geometry.array, dtype=object)
+    # which rows a community gets is decided on the partitioner's normal form (coordinates
+    # snapped to its millimetre grid): a street along a community edge then falls on the same
+    # side as in a whole-city run (gridmap.partition.precision); the rows keep their coordinates
+    cgeoms = snap_geometries(np.asarray(comms.geometry.array, dtype=object))
     tree = shapely.STRtree(cgeoms)
     out: dict[str, list[np.ndarray]] = {}
     none = np.empty(0, dtype=object)
@@ -138,7 +142,7 @@ def _owners(layers: Layers) -> dict[str, list[np.ndarray]]:
         frame = getattr(layers, name)
         if frame is None:
             continue
-        g = np.asarray(frame.geometry.array, dtype=object)
+        g = snap_geometries(np.asarray(frame.geometry.array, dtype=object))
         rows: list[np.ndarray] = [none] * len(frame)
         # the partitioner's own query: lines and compounds intersecting the community
         ci, ri = tree.query(g, predicate="intersects")[::-1]

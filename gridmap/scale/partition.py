@@ -58,11 +58,14 @@ def solve_communities(
         One result per community, as the partitioner's per-community function returns.
     """
     from gridmap.partition.partition import _solve_community, _tasks
+    from gridmap.partition.precision import snap_layers
 
     ds = open_partitioned(folder)
     out = []
     for cid in community_ids:
-        layers = ds.layers([cid], names=_TASK_LAYERS)
+        # the same normal form as partition(): coordinates on the snapping grid (per
+        # coordinate, so one community's layers snap as they do within the whole city)
+        layers = snap_layers(ds.layers([cid], names=_TASK_LAYERS))
         (task,) = _tasks(
             layers,
             min_households=params["min_households"],
@@ -161,6 +164,7 @@ def partition_on_cluster(
     """
     from gridmap.partition.codes import assign_codes, boundary_descriptions
     from gridmap.partition.partition import _assemble, _check_params
+    from gridmap.partition.precision import snap_layers
 
     ds = open_partitioned(source)
     folder = str(ds.folder.resolve())
@@ -216,7 +220,7 @@ def partition_on_cluster(
             n_workers,
         )
         # the client reads the layers for the assembly while the workers solve
-        layers = ds.layers()
+        layers = snap_layers(ds.layers())
         results: dict[str, dict[str, Any]] = {}
         errors: dict[str, BaseException] = {}
         done = failed = retried = 0

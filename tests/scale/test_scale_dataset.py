@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import shapely
 
 from gridmap.errors import PartitionedDatasetError
 from gridmap.scale.dataset import (
@@ -39,9 +40,14 @@ def test_one_community_is_what_the_partitioner_gives_it(sample_layers, sample_da
     pd.testing.assert_frame_equal(
         one.buildings, b[b["community_id"] == "C0002"].reset_index(drop=True)
     )
-    geom = sample_layers.communities.set_index("community_id").geometry["C0002"]
-    roads = sample_layers.roads
-    assert len(one.roads) == int(roads.intersects(geom).sum())
+    # the partitioner's query, on its normal form (coordinates snapped to its millimetre grid):
+    # 虎踞路 runs along C0001's edge and crosses into C0002 by a fraction of a millimetre
+    from gridmap.partition.precision import snap_geometries
+
+    geom = snap_geometries(sample_layers.communities.set_index("community_id").geometry.values)[1]
+    roads = snap_geometries(sample_layers.roads.geometry.values)
+    assert len(one.roads) == int(shapely.intersects(roads, geom).sum()) == 30
+    assert "虎踞路" in set(one.roads["name"])
 
 
 def test_not_partitioned_says_how_to_export(sample_layers, tmp_path):

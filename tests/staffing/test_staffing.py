@@ -931,12 +931,13 @@ def synthetic():
 
 
 def test_tier_weights_stay_small_enough_for_the_exact_solver(synthetic, monkeypatch):
-    # 166 posts, 48 chief posts; the largest component has 159 posts and edge weights up to
+    # 164 posts, 48 chief posts (166 before the partitioner snapped its inputs to a millimetre
+    # grid); with 166 posts the largest component had 159 posts and edge weights up to
     # 26,488: per-path tier weights need 159 × (f_tier + c_tier) ≈ 2.01e9 in the matrix;
     # weights multiplied by the number of chief posts need ≥ 159 × 49 × 159 × 26,488 ≈ 3.3e10
     # and fell to the staged LPs here.
     layers, plan, before = synthetic
-    assert before.summary["posts"] == 166 and before.summary["chiefs"] == 48
+    assert before.summary["posts"] == 164 and before.summary["chiefs"] == 48
     monkeypatch.setattr(staffing_assign, "_EXACT", 21 * 10**8)
     monkeypatch.setattr(staffing_solver, "_EXACT", 21 * 10**8)
     r = assign_staff(plan, layers.staff)
@@ -1056,6 +1057,8 @@ def test_rerun_after_a_boundary_edit_moves_only_whom_the_rules_force(synthetic):
     quiet = forced = None
     for bid, src, dst, held in _move_candidates(plan, layers, first):
         edit = move_buildings(staffed, layers, [bid], dst)
+        if not edit.ok:  # refused (e.g. the grid would fall apart): not a move to learn from
+            continue
         slots_before, slots_after = _slots(plan), _slots(edit.plan)
         same_slots = all(slots_after[g] == slots_before[g] for g in (src, dst))
         if quiet is None and same_slots:
