@@ -90,6 +90,7 @@ def test_run_and_import_real_area_with_derived_communities(tmp_path):
     assert "derived stand-ins" in imp.stdout and "2 communities" in imp.stdout
 
 
+@needs_real  # Shanghai is not shipped (Nanjing is: data/osm/nanjing_central.gpkg)
 def test_two_cities_derived_into_one_store_need_their_own_prefix(tmp_path):
     db = f"sqlite:///{tmp_path / 'store.db'}"
     osm = ("--preset", "osm", "--derive-communities", "--db", db)

@@ -195,7 +195,20 @@ async def import_route(
     }
 
 
-@router.get("/cases", summary="List cases (filters, paging, JSON/CSV/GeoJSON)")
+@router.get(
+    "/cases",
+    summary="List cases (filters, paging, JSON/CSV/GeoJSON)",
+    responses={
+        200: {
+            "description": "A page of cases: JSON (default), GeoJSON or CSV (UTF-8 with BOM)",
+            "content": {
+                "application/json": {},
+                "application/geo+json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def list_route(
     store: StoreDep,
     actor: ActorDep,
