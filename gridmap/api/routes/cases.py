@@ -195,6 +195,13 @@ async def import_route(
     }
 
 
+#: The 200 answer of a figures table: JSON, or CSV (UTF-8 with BOM, Chinese headers) on request.
+_TABLE_ANSWERS: dict[str, Any] = {
+    "description": "The table as JSON, or as CSV (UTF-8 with BOM) with format=csv or Accept",
+    "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+}
+
+
 @router.get(
     "/cases",
     summary="List cases (filters, paging, JSON/CSV/GeoJSON)",
@@ -223,7 +230,7 @@ def list_route(
     received_from: str | None = None,
     received_to: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # a database integer
     format: Annotated[str, Query(pattern="^(json|csv|geojson)$")] = "json",
 ) -> Any:
     """Cases in the key's unit, newest first; ``total`` counts every match."""
@@ -325,6 +332,7 @@ _FormatQ = Annotated[
 @router.get(
     "/cases/stats",
     summary="Performance figures by grid, community, sub-district, department or staff",
+    responses={200: _TABLE_ANSWERS},
 )
 def stats_route(
     request: Request,
@@ -385,7 +393,11 @@ def stats_route(
     )
 
 
-@router.get("/cases/workload", summary="Cases per worker per month by grid; grids far above")
+@router.get(
+    "/cases/workload",
+    summary="Cases per worker per month by grid; grids far above",
+    responses={200: _TABLE_ANSWERS},
+)
 def workload_route(
     request: Request,
     store: StoreDep,
