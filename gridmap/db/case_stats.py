@@ -1,12 +1,12 @@
-"""Performance figures and the workload report over the stored cases, counted in SQL.
+"""Performance figures and the workload report over the stored cases.
 
-The definitions are the core's (:mod:`gridmap.cases.stats`); here the counts are
-aggregated by the database (``GROUP BY`` the unit, over the cases received in the
-period, within the actor's scope — the same scope as :func:`gridmap.db.cases.list_cases`),
-and only what needs the working-day calendar is computed per case in Python,
-vectorised: the answer and resolve times (:func:`gridmap.cases.stats.stats_durations`).
-The reply and answer times come from the append-only log (``case_log``) through
-correlated sub-queries on the ``(case_id, to_state, at)`` index.
+The definitions and the counting are the core's (:mod:`gridmap.cases.stats`); here the
+store reads what they need in two queries: the cases received in the period, within the
+actor's scope (the same scope as :func:`gridmap.db.cases.list_cases`), and one grouped
+pass over their lines in the append-only log (``case_log``, through its
+``(case_id, to_state, at)`` index) for the first answer and the last reply. The two are
+joined in pandas and counted with :func:`gridmap.cases.stats.stats_counts` and
+:func:`gridmap.cases.stats.stats_durations`, so stored and in-memory figures agree.
 
 Households per unit come from the published plans' grids (communities and
 sub-districts sum their grids); workers per grid from those plans' staffed posts.
@@ -70,8 +70,6 @@ _ACTOR_LEVEL = {
     "community": "community",
     "subdistrict": "subdistrict",
 }
-_SATISFIED = ("satisfied", "fairly_satisfied")
-_GONE = ("rejected", "merged")
 
 
 # ----------------------------------------------------------------------------- scope
