@@ -126,9 +126,20 @@ _URGENCY_ZH = {"紧急": "urgent", "一般": "ordinary", "普通": "ordinary"}
 
 
 def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Return the stripped text of a column (object array; missing and blank cells: None).
+
+    Text columns (and object columns holding only text) are stripped in one vectorised
+    call; other values (numbers, dates) are turned to text one by one.
+    """
     if col not in frame.columns:
         return np.full(len(frame), None, dtype=object)
     s = frame[col]
+    if pd.api.types.is_string_dtype(s.dtype) and (
+        s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
+    ):
+        text = s.astype("string").str.strip()
+        text = text.mask(text.str.len() == 0)
+        return text.astype(object).where(text.notna(), None).to_numpy(object)
     s = s.astype(object).where(s.notna(), None)
     out = np.empty(len(s), dtype=object)
     for i, v in enumerate(s.tolist()):
@@ -138,6 +149,17 @@ def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
             t = str(v).strip()
             out[i] = t or None
     return out
+
+
+def _coords(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return a coordinate column as floats (NaN where missing) and its non-number cells."""
+    n = len(frame)
+    if col not in frame.columns:
+        return np.full(n, np.nan), np.zeros(n, dtype=bool)
+    s = frame[col]
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(float, na_value=np.nan), np.zeros(n, dtype=bool)
+    return _numbers(_texts(frame, col))
 
 
 def _lookup(values: np.ndarray, fn: Callable[[Any], Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -284,11 +306,14 @@ def intake_frame(
     bad |= b
     from gridmap.cases.model import _flag
 
-    hard_in = frame["hard"].tolist() if "hard" in frame else [None] * n
-    hard = np.fromiter((_flag(v) for v in hard_in), dtype=bool, count=n)
+    if "hard" in frame and pd.api.types.is_bool_dtype(frame["hard"].dtype):
+        hard = frame["hard"].to_numpy(bool)
+    else:
+        hard_in = frame["hard"].tolist() if "hard" in frame else [None] * n
+        hard = np.fromiter((_flag(v) for v in hard_in), dtype=bool, count=n)
 
-    lon, b1 = _numbers(_texts(frame, "lon") if "lon" in frame else np.full(n, None, object))
-    lat, b2 = _numbers(_texts(frame, "lat") if "lat" in frame else np.full(n, None, object))
+    lon, b1 = _coords(frame, "lon")
+    lat, b2 = _coords(frame, "lat")
     bad |= b1 | b2
     has_lon, has_lat = ~np.isnan(lon), ~np.isnan(lat)
     bad |= has_lon != has_lat

@@ -747,6 +747,8 @@ class WorkCalendar:
 
 def _local_index(values: Any) -> pd.DatetimeIndex:
     """Values as an Asia/Shanghai DatetimeIndex (naive values read as local)."""
+    if isinstance(values, pd.DatetimeIndex) and values.tz is not None:  # fast path: typed
+        return values.as_unit("ns").tz_convert(TZ)
     idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(values).astype(object), format="mixed"))
     idx = idx.as_unit("ns")
     if idx.tz is None:

@@ -9,7 +9,10 @@ automatically.
 Coordinates must be projected (metres): pass frames with ``x``/``y`` columns or
 GeoDataFrames of points in a projected CRS (e.g. from
 :func:`gridmap.crs.local_crs`). The search uses a :class:`scipy.spatial.cKDTree`
-over the open cases, so a day's batch against 100,000 open cases is fast.
+per category over space *and* time (a box of ``radius`` metres by ``days`` days,
+then the exact distance), so its cost grows with the cases that really are close
+— a year of a district's tickets (a million, many at the same hotspots) against
+itself takes seconds, not the square of a hotspot's size.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def find_duplicates(
     radius: float = 50.0,
     days: float = 7.0,
     same_category: bool = True,
+    earlier_only: bool = False,
 ) -> pd.Series:
     """Candidate duplicates of each new case among open cases.
 
@@ -77,6 +81,10 @@ def find_duplicates(
     days : float, default 7
         The open case was received at most this many days before or after.
     same_category : bool, default True
+    earlier_only : bool, default False
+        Keep only open cases received before the new one (at the same instant: with a
+        smaller id), so that the first case of a cluster has no candidates — what an
+        import of a batch that is its own pool needs.
 
     Returns
     -------
@@ -108,24 +116,28 @@ def find_duplicates(
     if len(new) == 0 or len(open_cases) == 0:
         return result
     xy_new, xy_open = _xy(new, "new"), _xy(open_cases, "open_cases")
-    tree = cKDTree(xy_open)
-    hits = tree.query_ball_point(xy_new, r=radius)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-    if counts.sum() == 0:
-        return result
-    i = np.repeat(np.arange(len(new)), counts)
-    j = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits if len(h)])
     t_new, t_open = _utc(new["received_at"]), _utc(open_cases["received_at"])
-    ok = np.abs(t_new[i] - t_open[j]) <= np.timedelta64(int(days * 86400), "s")
-    ids_new = new["id"].astype(str).to_numpy()
-    ids_open = open_cases["id"].astype(str).to_numpy()
-    ok &= ids_new[i] != ids_open[j]
-    if same_category:
-        ok &= (
-            new["category"].astype(str).to_numpy()[i]
-            == open_cases["category"].astype(str).to_numpy()[j]
-        )
+    ids_new = new["id"].astype(str).to_numpy(object)
+    ids_open = open_cases["id"].astype(str).to_numpy(object)
+    i, j = _pairs(
+        xy_new,
+        xy_open,
+        t_new,
+        t_open,
+        radius=radius,
+        days=days,
+        groups=(
+            (new["category"].astype(str).to_numpy(object), open_cases["category"].astype(str))
+            if same_category
+            else None
+        ),
+    )
+    ok = ids_new[i] != ids_open[j]
+    if earlier_only:
+        ok &= (t_open[j] < t_new[i]) | ((t_open[j] == t_new[i]) & (ids_open[j] < ids_new[i]))
     i, j = i[ok], j[ok]
+    if len(i) == 0:
+        return result
     dist = np.hypot(*(xy_new[i] - xy_open[j]).T)
     order = np.lexsort((ids_open[j], dist, i))
     i, j = i[order], j[order]
@@ -133,3 +145,50 @@ def find_duplicates(
     for row, cand in zip(i.tolist(), ids_open[j].tolist(), strict=True):
         lists[row].append(cand)
     return pd.Series(lists, index=new.index, dtype=object)
+
+
+def _pairs(
+    xy_new: np.ndarray,
+    xy_open: np.ndarray,
+    t_new: np.ndarray,
+    t_open: np.ndarray,
+    *,
+    radius: float,
+    days: float,
+    groups: tuple[np.ndarray, pd.Series] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)`` within ``radius`` metres and ``days`` days (same group if given).
+
+    Time is scaled so that ``days`` spans ``radius``; a Chebyshev ball of the tree is
+    then the box |dx|, |dy| ≤ radius, |dt| ≤ days, refined by the exact tests.
+    """
+    window = max(days * 86400.0, 1e-3)  # seconds; days=0 still needs a (tiny) box
+    scale = radius / window
+    t0 = min(t_new.min(), t_open.min()) if len(t_new) and len(t_open) else np.datetime64(0, "ns")
+    s_new = (t_new - t0).astype("timedelta64[ns]").astype(np.float64) / 1e9 * scale
+    s_open = (t_open - t0).astype("timedelta64[ns]").astype(np.float64) / 1e9 * scale
+    p_new = np.column_stack([xy_new, s_new])
+    p_open = np.column_stack([xy_open, s_open])
+    if groups is None:
+        sets = [(np.arange(len(p_new)), np.arange(len(p_open)))]
+    else:
+        g_new, g_open = groups
+        by_open = pd.Series(np.arange(len(p_open))).groupby(g_open.to_numpy(object)).indices
+        by_new = pd.Series(np.arange(len(p_new))).groupby(g_new).indices
+        sets = [(rows, by_open[g]) for g, rows in by_new.items() if g in by_open]
+    out_i: list[np.ndarray] = []
+    out_j: list[np.ndarray] = []
+    for rows_new, rows_open in sets:
+        tree = cKDTree(p_open[rows_open])
+        hits = tree.query_ball_point(p_new[rows_new], r=radius * (1 + 1e-9), p=np.inf)
+        counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+        if counts.sum() == 0:
+            continue
+        out_i.append(np.repeat(rows_new, counts))
+        out_j.append(rows_open[np.concatenate([np.asarray(h, np.int64) for h in hits if len(h)])])
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    i, j = np.concatenate(out_i), np.concatenate(out_j)
+    dist = np.hypot(*(xy_new[i] - xy_open[j]).T)
+    ok = (dist <= radius) & (np.abs(t_new[i] - t_open[j]) <= np.timedelta64(int(days * 86400), "s"))
+    return i[ok], j[ok]

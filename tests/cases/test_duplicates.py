@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,3 +87,62 @@ def test_geodataframes_and_crs_guards():
         find_duplicates(n.drop(columns="category"), o)
     with pytest.raises(LayerError, match="missing or infinite"):
         find_duplicates(n.assign(x=float("nan")), o)
+
+
+def brute_force(new, open_, *, radius, days, same_category=True, earlier_only=False):
+    """The rule written out pair by pair (the reference the tree search must match)."""
+    out = []
+    for _, a in new.iterrows():
+        hits = []
+        for _, b in open_.iterrows():
+            d = float(np.hypot(a.x - b.x, a.y - b.y))
+            dt = abs((a.received_at - b.received_at).total_seconds())
+            if a.id == b.id or d > radius or dt > days * 86400:
+                continue
+            if same_category and a.category != b.category:
+                continue
+            if earlier_only and not (
+                b.received_at < a.received_at or (b.received_at == a.received_at and b.id < a.id)
+            ):
+                continue
+            hits.append((d, b.id))
+        out.append([i for _, i in sorted(hits)])
+    return out
+
+
+def hotspot_cases(n: int, seed: int) -> pd.DataFrame:
+    """Cases crowded at three hotspots over a month (many pairs close in space, few in time)."""
+    rng = np.random.default_rng(seed)
+    spot = rng.integers(0, 3, n)
+    return pd.DataFrame(
+        {
+            "id": [f"K{i:04d}" for i in range(n)],
+            "category": rng.choice(["noise", "road"], n),
+            "received_at": T + pd.to_timedelta(rng.integers(0, 30 * 24, n), unit="h"),
+            "x": X0 + spot * 500.0 + rng.normal(0, 30, n).round(),
+            "y": Y0 + rng.normal(0, 30, n).round(),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("radius", "days", "same_category"), [(50, 7, True), (40, 2, False), (60, 0, True)]
+)
+def test_space_time_search_matches_the_rule_pair_by_pair(radius, days, same_category):
+    pool = hotspot_cases(300, seed=1)
+    new = pool.iloc[::3]
+    got = find_duplicates(new, pool, radius=radius, days=days, same_category=same_category)
+    want = brute_force(new, pool, radius=radius, days=days, same_category=same_category)
+    assert got.tolist() == want
+    assert sum(map(len, want)) > (50 if days else 0)  # hotspots: real work for the search
+
+
+def test_earlier_only_leaves_the_first_of_a_cluster_clean():
+    pool = hotspot_cases(200, seed=2)
+    pool.loc[1, "received_at"] = pool.loc[0, "received_at"]  # a tie: the smaller id is earlier
+    pool.loc[1, ["x", "y", "category"]] = pool.loc[0, ["x", "y", "category"]]
+    got = find_duplicates(pool, pool, radius=50, days=7, earlier_only=True)
+    assert got.tolist() == brute_force(pool, pool, radius=50, days=7, earlier_only=True)
+    assert "K0000" in got.iloc[1] and "K0001" not in got.iloc[0]
+    first = pool["received_at"].idxmin()
+    assert got.loc[first] == []

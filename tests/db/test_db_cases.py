@@ -302,3 +302,70 @@ def test_sweep_escalation_raises_the_level_and_logs_it(city, year):
     ]
     assert entries[0].from_state is None  # the intake line
     assert replay(entries[1:]) == "received"  # system lines keep the state
+
+
+def test_import_flags_likely_duplicates_like_the_rule(city, year):
+    """Every import searches duplicates (no size cap): checked pair by pair, independently."""
+    import numpy as np
+    import pyproj
+
+    t = tickets(year.head(400)).copy()
+    t.loc[1:40, ["lon", "lat", "category"]] = t.loc[0, ["lon", "lat", "category"]].to_numpy()
+    res = import_cases(city, t, author="t")
+    rows, _ = list_cases(city, limit=None)
+    by_ticket = {r["ticket"]: r for r in rows}
+    ids = {r["ticket"]: str(r["id"]) for r in rows}
+    zone = int((float(t["lon"].mean()) + 180) // 6) + 1
+    x, y = pyproj.Transformer.from_crs(4326, 32600 + zone, always_xy=True).transform(
+        t["lon"].to_numpy(float), t["lat"].to_numpy(float)
+    )
+    when = pd.to_datetime(t["received_at"]).to_numpy()
+    cat, tick = t["category"].to_numpy(), t["ticket_no"].to_numpy()
+    flagged = 0
+    for a in range(len(t)):
+        hits = []
+        for b in range(len(t)):
+            d = float(np.hypot(x[a] - x[b], y[a] - y[b]))
+            gap = abs(when[a] - when[b]) / np.timedelta64(1, "s")
+            earlier = when[b] < when[a] or (when[b] == when[a] and ids[tick[b]] < ids[tick[a]])
+            if a != b and cat[a] == cat[b] and d <= 50 and gap <= 7 * 86400 and earlier:
+                hits.append((d, ids[tick[b]]))
+        want = [i for _, i in sorted(hits)]
+        assert by_ticket[tick[a]]["duplicate_of"] == want, tick[a]
+        flagged += bool(want)
+    assert flagged >= 20 and len(res.created) == 400
+
+
+def test_large_import_refreshes_planner_statistics(city, year, monkeypatch):
+    """After a large import the planner knows the grid index beats the status index."""
+    monkeypatch.setattr("gridmap.db.cases.intake._ANALYZE_AFTER", 100)
+    import_cases(city, tickets(year), author="t")
+    with city.engine.connect() as conn:
+        if city.backend == "sqlite":
+            stat = conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'cases'")
+            assert stat.scalar_one() > 0
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM cases WHERE status IN ('received') "
+                "AND grid_code = ? ORDER BY received_at DESC, id DESC LIMIT 50",
+                (year["true_grid"].iloc[0],),
+            ).all()
+            assert "ix_cases_grid_code" in " ".join(str(r[-1]) for r in plan)
+        else:
+            analyzed = conn.exec_driver_sql(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'cases' "
+                "AND schemaname = current_schema()"
+            ).scalar_one()
+            assert analyzed is not None
+
+
+def test_list_total_on_every_page_and_past_the_end(city, year):
+    """The total rides on the page query; an empty page past the end still counts."""
+    import_cases(city, tickets(year.head(120)), author="t")
+    grid = year["true_grid"].head(120).value_counts().index[0]
+    want = int((year["true_grid"].head(120) == grid).sum())
+    pages = [list_cases(city, grid=grid, limit=5, offset=o) for o in (0, 5, want - 1, want + 10)]
+    assert [t for _, t in pages] == [want] * 4
+    assert [len(r) for r, _ in pages] == [min(5, want), min(5, max(want - 5, 0)), 1, 0]
+    assert list_cases(city, grid="no-such-grid") == ([], 0)
+    everything, total = list_cases(city, grid=grid, limit=None)
+    assert len(everything) == total == want
