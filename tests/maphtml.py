@@ -8,9 +8,12 @@ browser tests check that the real decoder gives the same coordinates.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
+
+import numpy as np
 
 _TYPES = {
     "T": "Point",
@@ -111,6 +114,21 @@ def external(html: str) -> list[str]:
     return [u for u in resources(html) if re.match(r"(?:https?:)?//", u, flags=re.I)]
 
 
+def _int_column(c: dict[str, Any] | None) -> list[int | None] | None:
+    """Decode a typed column of a case map (base64 little-endian; differences; missing mark)."""
+    if c is None:
+        return None
+    if "v" in c:
+        return list(c["v"])
+    kind = {"u1": "<u1", "i1": "<i1", "u2": "<u2", "i2": "<i2", "u4": "<u4", "i4": "<i4"}
+    raw = np.frombuffer(base64.b64decode(c["b"]), dtype=kind[c["t"]]).astype(np.int64)
+    if c.get("d"):
+        raw = np.cumsum(raw)
+    raw = raw + c.get("a", 0)
+    mark = c.get("m")
+    return [None if mark is not None and v == mark else int(v) for v in raw]
+
+
 def cases_data(html: str) -> dict[str, Any]:
     """The compact case columns of a :func:`gridmap.maps.cases_map` page, ids and points decoded.
 
@@ -118,19 +136,14 @@ def cases_data(html: str) -> dict[str, Any]:
     ``colour`` (marker fill: the status colour, or the overdue red) as the page's
     script draws them.
     """
-    m = re.search(r'\{"n":\d+,"x0":', html)
+    m = re.search(r'\{"n":\d+,"q":\d+,"x0":', html)
     assert m, "no case layer in the page"
     d: dict[str, Any] = json.JSONDecoder().raw_decode(html, m.start())[0]
-    if "d" in d["i"]:
-        acc, ids = 0, []
-        for v in d["i"]["d"]:
-            acc += v
-            ids.append(acc)
-    else:
-        ids = list(d["i"]["s"])
-    d["ids"] = ids
-    d["lon"] = [(d["x0"] + x) / 1e6 for x in d["x"]]
-    d["lat"] = [(d["y0"] + y) / 1e6 for y in d["y"]]
+    for key in ("x", "y", "s", "o", "c", "g", "t", "d"):
+        d[key] = _int_column(d[key])
+    d["ids"] = list(d["i"]["s"]) if "s" in d["i"] else _int_column(d["i"])
+    d["lon"] = [(d["x0"] + x) / d["q"] for x in d["x"]]
+    d["lat"] = [(d["y0"] + y) / d["q"] for y in d["y"]]
     d["status"] = [d["S"][k][0] for k in d["s"]]
     overdue = re.search(r"var OD = (\"#[0-9a-f]{6}\")", html)
     red = json.loads(overdue.group(1)) if overdue else None

@@ -45,18 +45,40 @@ def test_cases_map_is_scoped_like_the_case_list(desk) -> None:
     assert client.get("/maps/cases").status_code == 401
 
 
-def test_callers_only_for_dispatchers_and_audited(desk) -> None:
+def test_no_caller_in_any_page_dispatchers_fetch_each_on_click(desk) -> None:
+    """The page holds no personal data; a dispatcher's popup reads GET /cases/{id} (audited)."""
     store, client, h = desk
-    for who in ("viewer", "g1", "c1"):
+    before = len(list_audit(store, entity="cases")), len(list_audit(store, entity="case"))
+    pages = {}
+    for who in ("viewer", "g1", "c1", "dispatcher", "admin"):
         text = client.get("/maps/cases", headers=h(who)).text
         assert "张三" not in text and "13812345678" not in text and "夜间施工" not in text
-    before = len(list_audit(store, entity="cases"))
-    text = client.get("/maps/cases", headers=h("dispatcher")).text
-    assert "张三" in text and "13812345678" in text and "夜间施工" in text
-    audit = list_audit(store, entity="cases")
-    assert len(audit) == before + 1
-    row = audit.iloc[-1]
-    assert row["action"] == "read.personal" and row["after"]["cases"] == 3
+        pages[who] = text
+    # drawing the map reads no personal data: nothing audited
+    after = len(list_audit(store, entity="cases")), len(list_audit(store, entity="case"))
+    assert after == before
+    # dispatchers' and admins' popups are told where to fetch a case; the others' are not
+    tail = re.compile(r"\}, [^,]+,\s*\{\"breaks\".*?\}, (\"/cases/\"|null)\);", re.S)
+    fetch = {who: tail.search(text).group(1) for who, text in pages.items()}
+    assert fetch == {
+        "viewer": "null",
+        "g1": "null",
+        "c1": "null",
+        "dispatcher": '"/cases/"',
+        "admin": '"/cases/"',
+    }
+    # what the popup fetches: the caller, for a dispatcher, and that read is audited
+    cid = cases_data(pages["dispatcher"])["ids"][0]
+    r = client.get(f"/cases/{cid}", headers=h("dispatcher"))
+    assert r.status_code == 200 and r.json()["reporter_name"] == "张三"
+    assert r.json()["reporter_phone"] == "13812345678"
+    audit = list_audit(store, entity="case")
+    assert len(audit) == before[1] + 1
+    assert audit.iloc[-1]["action"] == "read.personal"
+    assert str(audit.iloc[-1]["entity_id"]) == str(cid)
+    # a viewer's key gets the caller masked there
+    masked = client.get(f"/cases/{cid}", headers=h("viewer")).json()
+    assert masked["reporter_name"] == "张*" and "13812345678" not in str(masked)
 
 
 def test_filters_and_the_grid_choropleth(desk) -> None:

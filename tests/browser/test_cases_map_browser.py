@@ -150,3 +150,47 @@ def test_locate_page_with_nearby_cases_runs_clean(open_map, artifacts) -> None:
     assert "附近未结事件 Open cases within 100 m" in layers
     opened.page.screenshot(path=str(artifacts / "cases_nearby.png"))
     clean(opened)
+
+
+def test_popup_of_a_saved_service_page_says_details_need_the_service(open_map) -> None:
+    """``details=`` outside the service: nothing personal in the file, the popup says why."""
+    plan = _example_plan(households=[200, 400])
+    m = cases_map(example_cases(), plan, now=NOW, personal=True, details="/cases/", assets="inline")
+    html = m.get_root().render()
+    assert "张三" not in html and "13812345671" not in html and "夜间施工噪音" not in html
+    opened = open_map(m, offline=True)
+    ready(opened)
+    name = opened.map_name
+    opened.evaluate(
+        f"""() => {{
+            var c = window.{name}.gridmapCases.cluster;
+            var l = c.getLayers().filter(function (m) {{ return m._gm === 0; }})[0];
+            c.fire("click", {{layer: l, latlng: l.getLatLng()}});
+        }}"""
+    )
+    popup = opened.page.locator(".leaflet-popup-content").filter(has_text="无法读取")
+    popup.wait_for(timeout=15_000)
+    text = popup.inner_text()
+    assert "事件 Case 1" in text and "details come from the gridmap service" in text
+    assert "张三" not in text
+    assert any(u.startswith("file:") and u.endswith("/cases/1") for u in opened.local)
+
+
+def test_offline_personal_page_embeds_the_caller(open_map) -> None:
+    """Without ``details`` (Jupyter, CLI --personal) the callers are in the file's popups."""
+    plan = _example_plan(households=[200, 400])
+    opened = open_map(
+        cases_map(example_cases(), plan, now=NOW, personal=True, assets="inline"), offline=True
+    )
+    ready(opened)
+    name = opened.map_name
+    text = opened.evaluate(
+        f"""() => {{
+            var c = window.{name}.gridmapCases.cluster;
+            var l = c.getLayers().filter(function (m) {{ return m._gm === 0; }})[0];
+            c.fire("click", {{layer: l, latlng: l.getLatLng()}});
+            return document.querySelector(".leaflet-popup-content").textContent;
+        }}"""
+    )
+    assert "张三" in text and "13812345671" in text and "夜间施工噪音" in text
+    clean(opened)

@@ -156,3 +156,28 @@ def test_workload_equals_core(handled, sample):
     assert set(own["community_id"]) == {mine}
     with pytest.raises(InputError, match="needs a period"):
         store_workload(handled)
+
+
+def test_a_reply_at_the_deadline_is_on_time_to_the_microsecond(store, sample, tickets):
+    """Times are read exactly (PostgreSQL: integer microseconds): due vs due + 1 µs."""
+    layers, plan = sample
+    save_layers(store, layers, author="setup")
+    save_plan(store, plan, author="setup", status="published")
+    res = import_cases(store, tickets.head(2), author="t")
+    cases, _, _ = _tables(store)
+    due = pd.to_datetime(cases.set_index("case_id")["due_at"], utc=True, format="ISO8601")
+    for k, cid in enumerate(res.created):
+        t0 = pd.Timestamp(tickets["received_at"].iloc[k]).to_pydatetime()
+        grid = _step(store, cid, "accept", t0 + dt.timedelta(hours=1)).case.grid_code
+        handler = Handler(grid, "grid", person="W1")
+        _step(store, cid, "dispatch", t0 + dt.timedelta(hours=2), handler=handler)
+        _step(store, cid, "start", t0 + dt.timedelta(hours=3))
+        reply = due[cid].to_pydatetime() + dt.timedelta(microseconds=k)  # k=1: 1 µs late
+        _step(store, cid, "reply", reply, note="已处理")
+        _step(store, cid, "callback", reply + dt.timedelta(hours=1), satisfaction="satisfied")
+        _step(store, cid, "close", reply + dt.timedelta(days=1))
+    t = store_case_stats(store, by="subdistrict", now=NOW)
+    assert int(t["due"].sum()) == 2 and int(t["on_time"].sum()) == 1
+    cases, log, handlers = _tables(store)
+    mem = case_stats(cases, log, by="subdistrict", now=NOW, handlers=handlers)
+    assert int(mem["on_time"].sum()) == 1
