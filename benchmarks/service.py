@@ -3,6 +3,13 @@
     python benchmarks/service.py [--buildings 20000 60000] [--backends sqlite postgis]
                                  [--requests 300] [--seed 1] [--baseline /tmp/baseline]
                                  [--cache-dir /tmp/gridmap-service-bench] [--build-only]
+                                 [--no-refresh] [--workers N]
+
+A 200,000-building city takes half an hour or more to make and store: make it once
+in the background (``--build-only``, kept in ``--cache-dir``), then measure as often
+as needed with the same ``--cache-dir`` (cities and stores are reused, never rebuilt).
+``--workers N`` serves with ``gridmap serve --workers N`` and reports each worker's
+RSS and PSS (shared pages split between the processes) and their sums.
 
 For each city size a synthetic city (``synth_city``, every building with its
 household rows) is validated, partitioned and staffed once, and cached as a pickle
@@ -213,6 +220,62 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    """Child process ids (uvicorn's workers; its multiprocessing helper too)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out.extend(int(c) for c in text)
+    return out
+
+
+def _workers(pid: int) -> list[int]:
+    """The serving processes: ``pid`` itself, or its workers (those holding a snapshot)."""
+    kids = [c for c in _children(pid) if "gridmap" in _cmdline(c) or "spawn" in _cmdline(c)]
+    return kids or [pid]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    total = _cpu_seconds(pid)
+    for c in _children(pid):
+        try:
+            total += _cpu_seconds(c)
+        except OSError:
+            pass
+    return total
+
+
+def _all_ready(pid: int, workers: int) -> bool:
+    """Whether ``workers`` worker processes have started and each holds its snapshot.
+
+    A worker loads its snapshot before it accepts connections (the lifespan), so N
+    live workers whose CPU time stopped growing are taken as ready: the first /health
+    proves one; the others are given until their RSS stops growing.
+    """
+    kids = _workers(pid)
+    if len(kids) < workers:
+        return False
+    before = [_status(k)["VmRSS"] for k in kids]
+    time.sleep(1.0)
+    after = [_status(k)["VmRSS"] for k in kids]
+    return all(abs(a - b) < 2 for a, b in zip(after, before, strict=True))
+
+
+def _pss(pid: int) -> float:
+    """Proportional set size in MB (shared pages split between the processes sharing them)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _reset_peak(pid: int) -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -222,11 +285,16 @@ def _reset_peak(pid: int) -> bool:
 
 
 def _serve(
-    url: str, code_dir: Path | None, port: int
+    url: str, code_dir: Path | None, port: int, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], float, float]:
-    """Start ``python -m gridmap serve`` over ``url``: the process, wall and CPU s to ready."""
+    """Start ``python -m gridmap serve`` over ``url``: the process, wall and CPU s to ready.
+
+    With ``workers > 1`` ready means every worker answers (each loads its own snapshot).
+    """
     env = _env(code_dir, GRIDMAP_REFRESH_SECONDS="0.5", GRIDMAP_CASES_SWEEP_SECONDS="0")
     cmd = [sys.executable, "-m", "gridmap", "serve", "--db", url, "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     t = time.perf_counter()
     proc = subprocess.Popen(
         [*cmd, "--log-level", "warning"],
@@ -238,8 +306,8 @@ def _serve(
     while True:
         try:
             r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            if r.status_code == 200:
-                return proc, time.perf_counter() - t, _cpu_seconds(proc.pid)
+            if r.status_code == 200 and (workers == 1 or _all_ready(proc.pid, workers)):
+                return proc, time.perf_counter() - t, _tree_cpu_seconds(proc.pid)
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
@@ -309,33 +377,45 @@ def _measure(
     code_dir: Path | None,
     points: list[list[float]],
     requests: int,
+    *,
+    refresh: bool = True,
+    workers: int = 1,
 ) -> dict[str, float]:
     port = _free_port()
-    proc, ready, ready_cpu = _serve(info["url"], code_dir, port)
+    proc, ready, ready_cpu = _serve(info["url"], code_dir, port, workers)
     base = f"http://127.0.0.1:{port}"
+    nan = float("nan")
+    republished = {"refresh_s": nan, "refresh_peak_mb": nan, "rss_after_mb": nan}
     try:
         with httpx.Client(timeout=120) as client:
             for radius in (None, 100.0):  # warm up: first requests load caches
                 _latencies(client, base, info["token"], points[:20], radius)
             loc, _ = _latencies(client, base, info["token"], points[:requests], None)
             near, seen = _latencies(client, base, info["token"], points[:requests], 100.0)
-            st = _status(proc.pid)
-            refresh = _republish(client, base, info["planner"], info["draft_id"], proc.pid)
-            # put the store back as it was for the next run
-            _republish(client, base, info["planner"], info["plan_id"], proc.pid)
+            pids = _workers(proc.pid)
+            sts = [_status(p) for p in pids]
+            pss = [_pss(p) for p in pids]
+            if refresh and workers == 1:
+                republished = _republish(client, base, info["planner"], info["draft_id"], proc.pid)
+                # put the store back as it was for the next run
+                _republish(client, base, info["planner"], info["plan_id"], proc.pid)
     finally:
         _stop(proc)
     return {
         "ready_s": ready,
         "ready_cpu_s": ready_cpu,
-        "rss_mb": st["VmRSS"],
-        "peak_mb": st["VmHWM"],
+        "rss_mb": max(st["VmRSS"] for st in sts),
+        "peak_mb": max(st["VmHWM"] for st in sts),
+        "pss_mb": max(pss),
+        "workers": len(pids),
+        "rss_total_mb": sum(st["VmRSS"] for st in sts),
+        "pss_total_mb": sum(pss),
         "locate_p50": float(np.percentile(loc, 50)),
         "locate_p99": float(np.percentile(loc, 99)),
         "near_p50": float(np.percentile(near, 50)),
         "near_p99": float(np.percentile(near, 99)),
         "near_households": seen / max(len(near), 1),
-        **refresh,
+        **republished,
     }
 
 
@@ -386,6 +466,15 @@ def main() -> None:
         help="a database on the server where the benchmark creates its own",
     )
     ap.add_argument("--build-only", action="store_true", help="make the cities and stores only")
+    ap.add_argument(
+        "--no-refresh", action="store_true", help="skip the publish/refresh measurement"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serve with `gridmap serve --workers N` and report each worker's RSS and PSS",
+    )
     args = ap.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     codes: list[tuple[str, Path | None]] = [("new", None)]
@@ -410,7 +499,14 @@ def main() -> None:
                 info = _store(n, args.seed, backend, code, code_dir, args)
                 if args.build_only:
                     continue
-                r = _measure(info, code_dir, facts[n]["points"], args.requests)
+                r = _measure(
+                    info,
+                    code_dir,
+                    facts[n]["points"],
+                    args.requests,
+                    refresh=not args.no_refresh,
+                    workers=args.workers,
+                )
                 results[(n, backend, code)] = r
                 print(_row(f"{n:,} {backend} {code}", r), flush=True)
     if args.build_only:
@@ -427,6 +523,12 @@ def main() -> None:
         print(
             f"empty store, {code}: ready {e['ready_s']:.1f} s ({e['ready_cpu_s']:.1f} s CPU: "
             f"interpreter and imports), RSS {e['rss_mb']:.0f} MB"
+        )
+    for (n, backend, code), r in results.items():
+        print(
+            f"{n:,} {backend} {code}: {r['workers']:.0f} serving process(es); per process RSS "
+            f"{r['rss_mb']:.0f} MB, PSS {r['pss_mb']:.0f} MB; all together RSS "
+            f"{r['rss_total_mb']:.0f} MB, PSS {r['pss_total_mb']:.0f} MB"
         )
     print(
         "hh/q: households answered per radius=100 query; refr s / refr+MB: seconds of "

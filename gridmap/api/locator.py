@@ -35,6 +35,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ from gridmap.db.spatial import (
     households_of,
     load_area_layers,
     load_served_plan,
+    near_point,
     newest_import,
 )
 from gridmap.errors import CoordinateError, CRSError, NotFoundError
@@ -430,11 +432,31 @@ class Area:
         with self.store.session() as s:
             return self._buildings_near(s, x, y, radius)
 
-    def nearby(self, x: float, y: float, radius: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Return the buildings near a projected point and their households, in one transaction.
+    def nearby(
+        self,
+        x: float,
+        y: float,
+        radius: float,
+        *,
+        audit: Callable[[Any, pd.DataFrame, pd.DataFrame], None] | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the buildings near a projected point and their households.
 
-        As :meth:`buildings_near` then :meth:`residents`, with one round trip to
-        the store fewer each (what ``/locate?radius=`` asks).
+        As :meth:`buildings_near` then :meth:`residents`, with fewer round trips to
+        the store: on PostGIS one query reads both (:func:`~gridmap.db.spatial.near_point`)
+        and ``audit`` writes its row in the same transaction; on SQLite the box
+        arrays name the buildings, the primary key and the ``building_id`` index read
+        them, and ``audit`` runs in a write transaction of its own after the read.
+
+        Parameters
+        ----------
+        x, y : float
+            The point in the plan's CRS.
+        radius : float
+            Metres.
+        audit : callable, optional
+            ``audit(session, buildings, households)``: writes the audit row of the read
+            (the answer is given only once it is written).
 
         Returns
         -------
@@ -442,13 +464,35 @@ class Area:
             The buildings (nearest first) and their households (stored order).
         """
         if self.store is None:
-            return pd.DataFrame(columns=_NEAR_COLUMNS), pd.DataFrame(columns=RESIDENT_COLUMNS)
+            near = pd.DataFrame(columns=_NEAR_COLUMNS)
+            return near, pd.DataFrame(columns=list(RESIDENT_COLUMNS))
+        if self.store.backend == "postgresql":
+            lon, lat = self._from_plan_crs().transform(x, y)
+            with self.store.session(write=audit is not None) as s:
+                found, hh = near_point(
+                    s,
+                    self.plan_id,
+                    self._wgs84_box(x, y, radius),
+                    centre=(float(lon), float(lat)),
+                    radius=radius,
+                    communities=self._communities(),
+                )
+                near = self._within(found, x, y, radius)
+                hh = hh[hh["building_id"].isin(set(near["building_id"]))].reset_index(drop=True)
+                if audit is not None:
+                    audit(s, near, hh)
+            return near, hh
         with self.store.session() as s:
             near = self._buildings_near(s, x, y, radius)
-            if not len(near):
-                return near, pd.DataFrame(columns=list(RESIDENT_COLUMNS))
-            ids = [str(b) for b in near["building_id"]]
-            return near, households_of(s, self.plan_id, ids, communities=self._communities())
+            if len(near):
+                ids = [str(b) for b in near["building_id"]]
+                hh = households_of(s, self.plan_id, ids, communities=self._communities())
+            else:
+                hh = pd.DataFrame(columns=list(RESIDENT_COLUMNS))
+        if audit is not None:
+            with self.store.session(write=True) as s:
+                audit(s, near, hh)
+        return near, hh
 
     def _communities(self) -> frozenset[str]:
         return frozenset(str(c) for c in self.record.community_ids)
@@ -463,6 +507,10 @@ class Area:
             if not len(ids):
                 return pd.DataFrame(columns=_NEAR_COLUMNS)
             found = buildings_in_box(s, self.plan_id, box, ids=ids.tolist(), communities=comms)
+        return self._within(found, x, y, radius)
+
+    def _within(self, found: pd.DataFrame, x: float, y: float, radius: float) -> pd.DataFrame:
+        """Keep the buildings within ``radius`` of (x, y) in the plan's CRS, nearest first."""
         if not len(found):
             return pd.DataFrame(columns=_NEAR_COLUMNS)
         geoms = shapely.transform(
@@ -472,6 +520,8 @@ class Area:
         )
         dist = shapely.distance(geoms, shapely.Point(x, y))
         keep = dist <= radius
+        if not keep.any():
+            return pd.DataFrame(columns=_NEAR_COLUMNS)
         out = found.loc[keep, _NEAR_COLUMNS[:-1]].assign(distance_m=np.round(dist[keep], 2))
         return out.sort_values(["distance_m", "building_id"], kind="stable").reset_index(drop=True)
 

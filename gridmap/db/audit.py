@@ -46,6 +46,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from gridmap.db.bulk import jsonable
@@ -144,24 +145,31 @@ def write_audit(
     """
     if not actor or not str(actor).strip():
         raise ValueError("every change needs an author; pass author='<user name>'")
-    audit_id = session.execute(
-        _AUDIT.insert()
-        .values(
-            at=at or utcnow(),
-            actor=str(actor),
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=jsonable(before),
-            after=jsonable(after),
-            grid_code=None if grid_code is None else str(grid_code),
+    row = _AUDIT.insert().values(
+        at=at or utcnow(),
+        actor=str(actor),
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        before=jsonable(before),
+        after=jsonable(after),
+        grid_code=None if grid_code is None else str(grid_code),
+    )
+    ids = sorted({str(h) for h in households}) if households is not None else []
+    if ids and session.get_bind().dialect.name == "postgresql":
+        # the row and its households in one statement (one round trip; an executemany
+        # would be one INSERT per household on the server: hundreds for a residents read)
+        new = row.returning(_AUDIT.c.id).cte("new_audit")
+        session.execute(
+            _HH.insert().from_select(
+                ["audit_id", "household_id"],
+                sa.select(new.c.id, sa.func.unnest(sa.literal(ids, postgresql.ARRAY(sa.String)))),
+            )
         )
-        .returning(_AUDIT.c.id)
-    ).scalar_one()
-    if households is not None:
-        ids = sorted({str(h) for h in households})
-        if ids:
-            session.execute(_HH.insert(), [{"audit_id": audit_id, "household_id": h} for h in ids])
+        return
+    audit_id = session.execute(row.returning(_AUDIT.c.id)).scalar_one()
+    if ids:  # SQLite: in-process, executemany is one prepared statement
+        session.execute(_HH.insert(), [{"audit_id": audit_id, "household_id": h} for h in ids])
 
 
 def list_audit(

@@ -53,6 +53,10 @@ __all__ = [
     "building_boxes",
     "buildings_in_box",
     "households_of",
+    "near_point",
+    "BUILDING_FEATURE_COLUMNS",
+    "building_features",
+    "buildings_extent",
     "load_served_plan",
     "load_area_layers",
     "newest_import",
@@ -226,6 +230,42 @@ class BuildingBoxes:
         hit = (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
         return np.sort(self.ids[lo:hi][hit])
 
+    def split(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the ids of the boxes inside ``box`` and of those crossing its edge.
+
+        A building whose box lies inside ``box`` meets it; one whose box crosses its
+        edge may or may not (test its outline).
+
+        Examples
+        --------
+        >>> boxes = BuildingBoxes.build(
+        ...     np.array(["b2", "b1"]), np.array([[1.0, 0.0, 2.0, 1.0], [0.0, 0.0, 0.5, 0.5]])
+        ... )
+        >>> [a.tolist() for a in boxes.split((-1.0, -1.0, 1.5, 1.5))]
+        [['b1'], ['b2']]
+        """
+        x0, y0, x1, y1 = box
+        lo = int(np.searchsorted(self.centre_x, x0 - self.half_width, side="left"))
+        hi = int(np.searchsorted(self.centre_x, x1 + self.half_width, side="right"))
+        b = self.bounds[lo:hi]
+        hit = (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
+        inside = hit & (b[:, 0] >= x0) & (b[:, 2] <= x1) & (b[:, 1] >= y0) & (b[:, 3] <= y1)
+        ids = self.ids[lo:hi]
+        return np.sort(ids[inside]), np.sort(ids[hit & ~inside])
+
+    @property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """``minx, miny, maxx, maxy`` of all the boxes (None when there are none)."""
+        if not len(self.bounds):
+            return None
+        b = self.bounds
+        return (
+            float(b[:, 0].min()),
+            float(b[:, 1].min()),
+            float(b[:, 2].max()),
+            float(b[:, 3].max()),
+        )
+
 
 def building_boxes(target: Store | Session, plan_id: int) -> BuildingBoxes:
     """Read the bounding boxes of the buildings of a plan's communities (WGS84).
@@ -380,6 +420,316 @@ def households_of(
     df = rows_frame([r for r in rows if r[-1] in area], [*columns, "_import", "_seq", "_area"])
     df = df.sort_values(["_import", "_seq"], kind="stable")
     return df.drop(columns=["_import", "_seq", "_area"]).reset_index(drop=True)
+
+
+def near_point(
+    target: Store | Session,
+    plan_id: int,
+    box: tuple[float, float, float, float],
+    *,
+    centre: tuple[float, float],
+    radius: float,
+    communities: Collection[str],
+    columns: Sequence[str] = RESIDENT_COLUMNS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the buildings near a WGS84 point and their households, in one PostGIS query.
+
+    What ``/locate?radius=`` reads on PostGIS, in one round trip: the buildings whose
+    box meets ``box`` (``&&`` on the GiST index) and lie within a little more than
+    ``radius`` metres of ``centre`` on the spheroid (``ST_DWithin`` on geography:
+    the caller measures the exact distance in its projected CRS and keeps those
+    within ``radius``), each with its households (``json_agg`` through the
+    ``building_id`` index). SQLite has no spatial SQL: use :func:`buildings_in_box`
+    with the candidate ids, then :func:`households_of`.
+
+    Parameters
+    ----------
+    target : Store or Session
+        The store (PostGIS).
+    plan_id : int
+        The plan (its memberships give ``grid_code``).
+    box : (float, float, float, float)
+        ``minlon, minlat, maxlon, maxlat`` holding the search circle.
+    centre : (float, float)
+        WGS84 longitude and latitude of the point.
+    radius : float
+        Metres; buildings up to ``1.02 * radius + 1`` m away are returned.
+    communities : collection of str
+        The plan's community ids (buildings and households outside them are left out).
+    columns : sequence of str
+        Household columns (default :data:`RESIDENT_COLUMNS`).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The buildings (``building_id, name, use, households, grid_code, geom``,
+        shapely WGS84, by ``building_id``) and their households (``columns``, in
+        stored order: import, then row).
+
+    Raises
+    ------
+    InputError
+        Not a PostGIS store, or an unknown household column.
+    """
+    unknown = [c for c in columns if c not in _H.c]
+    if unknown:
+        raise InputError(f"households has no column(s) {unknown}; use some of {list(_H.c.keys())}")
+    area = set(communities)
+    hh_cols = [*columns, "import_id", "seq", "area_id"]
+    households = (
+        sa.select(sa.func.json_agg(sa.func.json_build_array(*(_H.c[c] for c in hh_cols))))
+        .where(_H.c.building_id == _B.c.building_id)
+        .scalar_subquery()
+    )
+    point = sa.func.ST_SetSRID(sa.func.ST_MakePoint(float(centre[0]), float(centre[1])), 4326)
+    q = sa.select(
+        _B.c.building_id,
+        _B.c.name,
+        _B.c.use,
+        _B.c.households,
+        _first_grid(plan_id).label("grid_code"),
+        geom_select(_B.c.geom, "postgresql"),
+        _B.c.area_id,
+        households.label("hh"),
+    ).where(
+        _B.c.geom.op("&&")(sa.func.ST_MakeEnvelope(*(float(v) for v in box), 4326)),
+        sa.func.ST_DWithin(
+            sa.func.geography(_B.c.geom),
+            sa.func.geography(point),
+            1.02 * float(radius) + 1.0,
+        ),
+    )
+    with transaction(target) as s:
+        if s.get_bind().dialect.name != "postgresql":
+            raise InputError(
+                "near_point needs PostGIS; on SQLite use buildings_in_box(ids=...) and "
+                "households_of"
+            )
+        rows = [r for r in s.execute(q).all() if r.area_id in area]
+    names = ["building_id", "name", "use", "households", "grid_code", "geom"]
+    near = rows_frame([tuple(r)[:6] for r in rows], names)
+    near["geom"] = decode_geoms(near["geom"].tolist()) if len(near) else []
+    near = near.sort_values("building_id", kind="stable").reset_index(drop=True)
+    members = [h for r in rows for h in (r.hh or ()) if h[-1] in area]
+    hh = rows_frame(members, hh_cols)
+    hh = hh.sort_values(["import_id", "seq"], kind="stable")
+    return near, hh[list(columns)].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- features
+
+#: Columns of :func:`building_features` (the OGC API buildings collection), ``geom`` aside.
+BUILDING_FEATURE_COLUMNS: tuple[str, ...] = (
+    "building_id",
+    "name",
+    "use",
+    "households",
+    "levels",
+    "community_id",
+    "grid_code",
+)
+
+#: Numeric columns of :data:`BUILDING_FEATURE_COLUMNS` (filters compare numbers).
+_NUMERIC = ("households", "levels")
+
+
+def _grid_of(plan_ids: Sequence[int]) -> Any:
+    """Select a building's grid in the first plan (of ``plan_ids``) holding its community."""
+    if not plan_ids:
+        return sa.null()
+    return sa.case(
+        *[
+            (
+                _B.c.area_id.in_(sa.select(_PC.c.community_id).where(_PC.c.plan_id == int(p))),
+                _first_grid(p),
+            )
+            for p in plan_ids
+        ],
+        else_=sa.null(),
+    )
+
+
+def _feature_filters(plan_ids: Sequence[int], equals: dict[str, str]) -> list[Any]:
+    pids = [int(p) for p in plan_ids]
+    where: list[Any] = [
+        _B.c.area_id.in_(sa.select(_PC.c.community_id).where(_PC.c.plan_id.in_(pids)))
+    ]
+    for col, value in equals.items():
+        if col == "grid_code":
+            # the membership index narrows; the first membership decides (a split building)
+            where.append(
+                _B.c.building_id.in_(
+                    sa.select(_PB.c.building_id).where(
+                        _PB.c.plan_id.in_(pids), _PB.c.grid_code == value
+                    )
+                )
+            )
+            where.append(_grid_of(pids) == value)
+        elif col in _NUMERIC:
+            try:
+                number = float(value)
+            except ValueError:
+                where.append(sa.false())
+                continue
+            where.append(_B.c[col] == number)
+        elif col in BUILDING_FEATURE_COLUMNS:
+            where.append(_B.c["area_id" if col == "community_id" else col] == value)
+        else:
+            raise InputError(
+                f"buildings cannot be filtered by {col!r}; use some of {BUILDING_FEATURE_COLUMNS}"
+            )
+    return where
+
+
+def building_features(
+    target: Store | Session,
+    plan_ids: Sequence[int],
+    *,
+    box: tuple[float, float, float, float] | None = None,
+    candidates: tuple[Sequence[str], Sequence[str]] | None = None,
+    equals: dict[str, str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    building_id: str | None = None,
+) -> tuple[int, pd.DataFrame]:
+    """Return one page of the buildings of some plans' communities, read from the store.
+
+    What the OGC API buildings collection serves, without holding the city in
+    memory: the buildings of the plans' communities (each with its grid in the
+    first plan holding its community), those whose outline meets ``box`` (PostGIS:
+    ``ST_Intersects`` on the GiST index; SQLite: give the ``candidates`` from the
+    plans' :class:`BuildingBoxes`, then outlines crossing the box's edge are tested
+    with shapely), equal to ``equals`` (compared as text; as numbers for
+    ``households`` and ``levels``), by ``building_id`` in the store's order.
+
+    Parameters
+    ----------
+    target : Store or Session
+        The store.
+    plan_ids : sequence of int
+        The plans, in the order that decides a building's grid.
+    box : (float, float, float, float), optional
+        ``minlon, minlat, maxlon, maxlat``.
+    candidates : (sequence of str, sequence of str), optional
+        SQLite with ``box``: ids of the buildings whose bounding box lies inside
+        ``box`` (they meet it) and of those whose bounding box crosses its edge.
+    equals : dict, optional
+        Column of :data:`BUILDING_FEATURE_COLUMNS` → value.
+    limit, offset : int
+        The page.
+    building_id : str, optional
+        Only this building (one feature).
+
+    Returns
+    -------
+    (int, pandas.DataFrame)
+        The number matched and the page: :data:`BUILDING_FEATURE_COLUMNS` and
+        ``geom`` (shapely, WGS84).
+
+    Raises
+    ------
+    InputError
+        A filter on another column, or a box on SQLite without ``candidates``.
+    """
+    pids = [int(p) for p in plan_ids]
+    names = [*BUILDING_FEATURE_COLUMNS, "geom"]
+    if not pids:
+        return 0, pd.DataFrame(columns=names)
+    where = _feature_filters(pids, dict(equals or {}))
+    if building_id is not None:
+        where.append(_B.c.building_id == str(building_id))
+    with transaction(target) as s:
+        backend = s.get_bind().dialect.name
+        cols = [
+            _B.c.building_id,
+            _B.c.name,
+            _B.c.use,
+            _B.c.households,
+            _B.c.levels,
+            _B.c.area_id.label("community_id"),
+            _grid_of(pids).label("grid_code"),
+            geom_select(_B.c.geom, backend),
+        ]
+        if box is not None and backend == "postgresql":
+            env = sa.func.ST_MakeEnvelope(*(float(v) for v in box), 4326)
+            where.append(sa.func.ST_Intersects(_B.c.geom, env))
+        elif box is not None:
+            if candidates is None:
+                raise InputError(
+                    "on SQLite, building_features with box= needs the candidates= of the "
+                    "plans' BuildingBoxes"
+                )
+            ids = _meeting(s, where, box, candidates)
+            page = ids[offset : offset + limit]
+            rows: list[Any] = []
+            for chunk in in_chunks(page):
+                rows.extend(s.execute(sa.select(*cols).where(_B.c.building_id.in_(chunk))))
+            df = _features_frame(rows, names)
+            order = {b: i for i, b in enumerate(page)}
+            df = df.iloc[np.argsort([order[b] for b in df["building_id"]], kind="stable")]
+            return len(ids), df.reset_index(drop=True)
+        matched = s.execute(sa.select(sa.func.count()).select_from(_B).where(*where)).scalar()
+        q = sa.select(*cols).where(*where).order_by(_B.c.building_id)
+        rows = list(s.execute(q.limit(int(limit)).offset(int(offset))))
+    return int(matched or 0), _features_frame(rows, names)
+
+
+def _meeting(
+    s: Session,
+    where: list[Any],
+    box: tuple[float, float, float, float],
+    candidates: tuple[Sequence[str], Sequence[str]],
+) -> list[str]:
+    """SQLite: the ids (sorted) of the candidates passing ``where`` whose outline meets ``box``."""
+    inside, edge = (sorted({str(i) for i in c}) for c in candidates)
+    out: list[str] = []
+    for chunk in in_chunks(inside):
+        q = sa.select(_B.c.building_id).where(_B.c.building_id.in_(chunk), *where)
+        out.extend(str(r[0]) for r in s.execute(q))
+    clip = shapely.box(*box)
+    for chunk in in_chunks(edge):
+        q = sa.select(_B.c.building_id, geom_select(_B.c.geom, "sqlite")).where(
+            _B.c.building_id.in_(chunk), *where
+        )
+        rows = s.execute(q).all()
+        if rows:
+            hit = shapely.intersects(decode_geoms([r[1] for r in rows]), clip)
+            out.extend(str(r[0]) for r, h in zip(rows, hit, strict=True) if h)
+    return sorted(out)
+
+
+def _features_frame(rows: Sequence[Any], names: list[str]) -> pd.DataFrame:
+    df = rows_frame(list(rows), names)
+    df["geom"] = decode_geoms(df["geom"].tolist()) if len(df) else []
+    return df
+
+
+def buildings_extent(
+    target: Store | Session, plan_ids: Sequence[int]
+) -> tuple[float, float, float, float] | None:
+    """Return the WGS84 extent of the buildings of some plans' communities (None: none).
+
+    PostGIS reads it with ``ST_Extent``; on SQLite the service takes it from its
+    :class:`BuildingBoxes` instead (this reads every outline).
+    """
+    pids = [int(p) for p in plan_ids]
+    if not pids:
+        return None
+    where = _feature_filters(pids, {})
+    with transaction(target) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            q = sa.select(
+                sa.func.ST_XMin(sa.func.ST_Extent(_B.c.geom)),
+                sa.func.ST_YMin(sa.func.ST_Extent(_B.c.geom)),
+                sa.func.ST_XMax(sa.func.ST_Extent(_B.c.geom)),
+                sa.func.ST_YMax(sa.func.ST_Extent(_B.c.geom)),
+            ).where(*where)
+            row = s.execute(q).one()
+            return None if row[0] is None else tuple(float(v) for v in row)  # type: ignore[return-value]
+        geoms = [r[0] for r in s.execute(sa.select(geom_select(_B.c.geom, "sqlite")).where(*where))]
+    if not geoms:
+        return None
+    return tuple(float(v) for v in shapely.total_bounds(decode_geoms(geoms)))  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- served plans

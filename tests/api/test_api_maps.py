@@ -55,6 +55,26 @@ def test_plan_map_has_every_layer_and_staff_by_role(city) -> None:
     assert len(features(quality, "reasons")) == 5
 
 
+def test_plan_map_leaves_out_the_buildings_of_a_large_plan_and_says_so(city, monkeypatch) -> None:
+    from gridmap.api.routes import maps as map_routes
+
+    _, client, headers, pid = city
+    (area,) = client.app.state.locator.areas
+    assert map_routes._building_count(area) == 8
+    monkeypatch.setattr(map_routes, "MAP_BUILDINGS_MAX", 7)
+    page = client.get(f"/maps/plans/{pid}", headers=headers("viewer")).text
+    assert '"building_id"' not in page
+    assert "Buildings not drawn: 8 is more than 7" in page
+    assert len(features(page, "boundary_desc")) == 5  # the grids and communities stay
+    assert {f["properties"]["name"] for f in features(page, "community_id")} == {
+        "幸福社区",
+        "和平社区",
+    }
+    monkeypatch.setattr(map_routes, "MAP_BUILDINGS_MAX", 8)
+    page = client.get(f"/maps/plans/{pid}", headers=headers("viewer")).text
+    assert len(features(page, "building_id")) == 8 and "Buildings not drawn" not in page
+
+
 def test_diff_map_under_the_plans_path(city) -> None:
     _, client, headers, pid = city
     r = client.get(f"/maps/plans/{pid}/diff/{pid}", headers=headers("viewer"))

@@ -205,6 +205,63 @@ def test_items_in_cgcs2000_are_latitude_first(city) -> None:
     assert [f["id"] for f in page["features"]] == [G5]
 
 
+def test_buildings_are_paged_from_the_store(city) -> None:
+    _, client, headers, _ = city
+    h = headers("viewer")
+
+    def get(**params):
+        r = client.get("/collections/buildings/items", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def ids(page):
+        return [f["id"] for f in page["features"]]
+
+    # every page is a query: the service keeps no building (only the extent, once)
+    seen, page = [], get(limit=3)
+    while True:
+        assert page["numberMatched"] == 8
+        seen += ids(page)
+        nxt = next((x["href"] for x in page["links"] if x["rel"] == "next"), None)
+        if nxt is None:
+            break
+        page = client.get(nxt, headers=h).json()
+    assert seen == [f"b{gx}{gy}" for gx in range(4) for gy in range(2)]
+    kept = client.app.state.ogc_cache[2]["buildings"]
+    assert not hasattr(kept, "records") and not hasattr(kept, "geoms")
+    # property filters: the grid (the plan's membership), numbers, the community
+    assert ids(get(grid_code=G5)) == ["b20", "b21", "b30", "b31"]
+    assert ids(get(grid_code=G3)) == ["b00"]
+    assert ids(get(households="70")) == ids(get(households="70.0")) == ["b10"]
+    assert get(households="many")["numberMatched"] == 0
+    page = get(community_id="c1", limit=2, offset=1)
+    assert (page["numberMatched"], ids(page)) == (4, ["b01", "b10"])
+    # a bbox holding b00 whole and crossing the edge of b10 (x 230..290, y 30..70)
+    a, b = lonlat(20, 20), lonlat(250, 80)
+    box = f"{a[0]},{a[1]},{b[0]},{b[1]}"
+    assert ids(get(bbox=box)) == ["b00", "b10"]
+    assert ids(get(bbox=box, grid_code=G4)) == ["b10"]
+    page = get(bbox=box, limit=1, offset=1)
+    assert (page["numberMatched"], ids(page)) == (2, ["b10"])
+    a, b = lonlat(100, 100), lonlat(190, 190)  # between the buildings
+    assert get(bbox=f"{a[0]},{a[1]},{b[0]},{b[1]}")["numberMatched"] == 0
+    # one building; one that is not there
+    r = client.get("/collections/buildings/items/b21", headers=h).json()
+    assert r["geometry"]["type"] == "Polygon"
+    props = r["properties"]
+    assert (props["grid_code"], props["households"], props["community_id"]) == (G5, 81, "c2")
+    r = client.get("/collections/buildings/items/nope", headers=h)
+    assert r.status_code == 404 and "no feature 'nope'" in r.json()["detail"]
+    # the extent is the buildings' (x 30..690, y 30..270), not the communities'
+    coll = client.get("/collections/buildings", headers=h).json()
+    x0, y0, x1, y1 = coll["extent"]["spatial"]["bbox"][0]
+    corners = [lonlat(x, y) for x in (30, 690) for y in (30, 270)]
+    assert x0 == pytest.approx(min(c[0] for c in corners), abs=1e-7)
+    assert y1 == pytest.approx(max(c[1] for c in corners), abs=1e-7)
+    queryables = client.get("/collections/buildings/queryables", headers=h).json()
+    assert queryables["properties"]["households"]["type"] == "integer"
+
+
 # ----------------------------------------------------------------------------- GDAL
 
 

@@ -59,7 +59,7 @@ def test_buildings_near_equal_a_brute_force(city) -> None:
     near = area.buildings_near(x0 + 10, y0 + 50, 25)
     assert near[["building_id", "distance_m"]].values.tolist() == [["b00", 20.0]]
     assert near.loc[0, "grid_code"] == apidata.G3 and near.loc[0, "households"] == 60
-    checked = 0
+    checked = n_households = 0
     for x in np.arange(-40.0, 860.0, 61.0):
         for y in np.arange(-40.0, 460.0, 53.0):
             for radius in (5.0, 45.0, 160.0):
@@ -67,7 +67,17 @@ def test_buildings_near_equal_a_brute_force(city) -> None:
                 want = _reference(stored, x0 + x, y0 + y, radius)
                 assert list(zip(got["building_id"], got["distance_m"], strict=True)) == want
                 checked += len(want)
+                # what /locate?radius= reads (PostGIS: one query, ST_DWithin on the spheroid
+                # then the exact distance here): the same buildings, with their households
+                near, hh = area.nearby(x0 + x, y0 + y, radius)
+                pd.testing.assert_frame_equal(near, got)
+                want_hh = area.residents([b for b, _ in want])
+                assert hh["household_id"].tolist() == want_hh["household_id"].tolist()
+                if len(hh):
+                    pd.testing.assert_frame_equal(hh, want_hh)
+                n_households += len(hh)
     assert checked == 298  # the lattice meets buildings, not only empty ground
+    assert n_households == 22_602
 
 
 def test_residents_come_from_the_store_in_stored_order(city) -> None:

@@ -5,7 +5,8 @@ directly. Collections: ``grids``, ``communities`` and ``buildings`` of the
 published plan(s), GeoJSON in CRS84 (WGS84 lon/lat) or, with
 ``crs=http://www.opengis.net/def/crs/EPSG/0/4490``, in CGCS2000 (lat/lon axis
 order, as EPSG defines it). No personal data is served here (no staff, no
-households).
+households). Grids and communities are kept per snapshot; buildings are paged from
+the store, one query per page (a city's buildings are never held).
 
 Part 1 rules kept: ``limit`` has a default and a maximum in the API definition
 and a larger value is clamped, not refused; ``numberMatched``/``numberReturned``
@@ -22,6 +23,7 @@ viewer key (``X-API-Key`` or ``Authorization: Bearer``; with GDAL:
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -35,6 +37,7 @@ from fastapi.responses import JSONResponse
 from gridmap.api.deps import LocatorDep, SettingsDep, ViewerDep
 from gridmap.api.errors import PROBLEM_RESPONSES
 from gridmap.api.locator import Area, Locator
+from gridmap.db.spatial import building_features, buildings_extent
 from gridmap.errors import InputError, NotFoundError
 
 __all__ = ["router", "COLLECTIONS", "CONFORMANCE"]
@@ -96,7 +99,11 @@ COLLECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 
 
 class _Collection:
-    """Features of one collection across the served areas (WGS84), with a bbox index."""
+    """Features of grids or communities across the served areas (WGS84), with a bbox index.
+
+    Both are small (a few per thousand households) and kept per snapshot; the
+    buildings are not (:class:`_StoreBuildings`).
+    """
 
     def __init__(self, cid: str, areas: tuple[Area, ...]) -> None:
         _, _, id_col, props = COLLECTIONS[cid]
@@ -104,10 +111,8 @@ class _Collection:
         for a in areas:
             if cid == "grids":
                 g = a.grids_wgs84.assign(plan_id=a.plan_id)
-            elif cid == "communities":
+            else:  # communities (buildings are paged from the store: _StoreBuildings)
                 g = a.communities
-            else:
-                g = None if a.buildings is None else a.buildings.to_crs(4326)
             if g is not None and len(g):
                 cols = [c for c in props if c in g.columns]
                 frames.append(
@@ -161,6 +166,138 @@ class _Collection:
             return np.arange(len(self.ids))
         return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
 
+    def page(
+        self,
+        bbox: tuple[float, float, float, float] | None,
+        equals: dict[str, str],
+        offset: int,
+        limit: int,
+        *,
+        lat_first: bool,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Return the number matched and one page of features."""
+        sel = self.filter(self.select(bbox), equals)
+        rows = sel[offset : offset + limit]
+        return len(sel), [self.feature(int(i), lat_first=lat_first) for i in rows]
+
+    def one(self, fid: str, *, lat_first: bool) -> dict[str, Any] | None:
+        """Return one feature by id (None: no such feature)."""
+        pos = self.position(fid)
+        return None if pos is None else self.feature(pos, lat_first=lat_first)
+
+
+class _StoreBuildings:
+    """The buildings collection, paged from the store (a city's buildings are not kept).
+
+    Each page is a query (:func:`~gridmap.db.spatial.building_features`: PostGIS's
+    GiST index for a bbox; on SQLite the areas' bounding-box arrays name the
+    candidates); only the extent is kept, read once per snapshot.
+    """
+
+    id_col = "building_id"
+    #: JSON types of the properties (the columns of the buildings table).
+    types = {
+        "building_id": "string",
+        "name": "string",
+        "use": "string",
+        "households": "integer",
+        "levels": "number",
+        "community_id": "string",
+        "grid_code": "string",
+    }
+
+    def __init__(self, areas: tuple[Area, ...]) -> None:
+        self.areas = tuple(a for a in areas if a.store is not None)
+        self.plan_ids = [a.plan_id for a in self.areas]
+        self._extent: list[float] | None | bool = False
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Any:
+        return self.areas[0].store if self.areas else None
+
+    @property
+    def extent(self) -> list[float] | None:
+        """WGS84 extent of the buildings (read once)."""
+        with self._lock:
+            if self._extent is False:
+                if self.store is None:
+                    ext = None
+                elif self.store.backend == "postgresql":
+                    ext = buildings_extent(self.store, self.plan_ids)
+                else:
+                    boxes = [
+                        b
+                        for b in (a.boxes.extent for a in self.areas if a.boxes is not None)
+                        if b is not None
+                    ]
+                    ext = (
+                        (
+                            min(b[0] for b in boxes),
+                            min(b[1] for b in boxes),
+                            max(b[2] for b in boxes),
+                            max(b[3] for b in boxes),
+                        )
+                        if boxes
+                        else None
+                    )
+                self._extent = None if ext is None else [float(v) for v in ext]
+            return self._extent  # type: ignore[return-value]
+
+    def _query(self, **kwargs: Any) -> tuple[int, pd.DataFrame]:
+        return building_features(self.store, self.plan_ids, **kwargs)
+
+    def page(
+        self,
+        bbox: tuple[float, float, float, float] | None,
+        equals: dict[str, str],
+        offset: int,
+        limit: int,
+        *,
+        lat_first: bool,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Return the number matched and one page of features, read from the store."""
+        if self.store is None:
+            return 0, []
+        candidates = None
+        if bbox is not None and self.store.backend != "postgresql":
+            inside: list[str] = []
+            edge: list[str] = []
+            for a in self.areas:
+                if a.boxes is not None:
+                    i, e = a.boxes.split(bbox)
+                    inside += i.tolist()
+                    edge += e.tolist()
+            candidates = (inside, edge)
+        matched, df = self._query(
+            box=bbox, candidates=candidates, equals=equals, limit=limit, offset=offset
+        )
+        return matched, self._features(df, lat_first)
+
+    def one(self, fid: str, *, lat_first: bool) -> dict[str, Any] | None:
+        """Return one building by id (None: not a building of the published plans)."""
+        if self.store is None:
+            return None
+        _, df = self._query(building_id=fid, limit=1)
+        feats = self._features(df, lat_first)
+        return feats[0] if feats else None
+
+    def _features(self, df: pd.DataFrame, lat_first: bool) -> list[dict[str, Any]]:
+        props = list(self.types)
+        out = []
+        for rec, geom in zip(df[props].to_dict("records"), df["geom"], strict=True):
+            if geom is not None and lat_first:
+                geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+            out.append(
+                {
+                    "type": "Feature",
+                    "id": str(rec["building_id"]),
+                    "geometry": None if geom is None else shapely.geometry.mapping(geom),
+                    "properties": {k: _json_value(v) for k, v in rec.items()},
+                }
+            )
+        return out
+
 
 def _json_type(col: pd.Series) -> str:
     """JSON Schema type of a column (for ``/queryables``)."""
@@ -178,13 +315,17 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def _collections(request: Request, locator: Locator) -> dict[str, _Collection]:
+def _collections(request: Request, locator: Locator) -> dict[str, Any]:
     """Return the collections of the current snapshot (cached until a refresh)."""
     areas = locator.areas
     key = tuple((a.plan_id, a.record.version) for a in areas)
     cache = getattr(request.app.state, "ogc_cache", None)
     if cache is None or cache[0] != key or cache[1] is not areas:
-        cache = (key, areas, {cid: _Collection(cid, areas) for cid in COLLECTIONS})
+        colls: dict[str, Any] = {
+            cid: _Collection(cid, areas) for cid in COLLECTIONS if cid != "buildings"
+        }
+        colls["buildings"] = _StoreBuildings(areas)
+        cache = (key, areas, colls)
         request.app.state.ogc_cache = cache
     return cache[2]
 
@@ -200,7 +341,7 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
     return out
 
 
-def _collection_doc(base: str, cid: str, coll: _Collection | None) -> dict[str, Any]:
+def _collection_doc(base: str, cid: str, coll: Any) -> dict[str, Any]:
     title, description, _, _ = COLLECTIONS[cid]
     doc: dict[str, Any] = {
         "id": cid,
@@ -266,7 +407,7 @@ def collections(request: Request, locator: LocatorDep, _viewer: ViewerDep) -> di
     }
 
 
-def _get(request: Request, locator: Locator, cid: str) -> _Collection:
+def _get(request: Request, locator: Locator, cid: str) -> Any:
     if cid not in COLLECTIONS:
         raise NotFoundError(
             f"no collection {cid!r}; the collections are {', '.join(COLLECTIONS)} "
@@ -331,7 +472,7 @@ def _parse_crs(value: str | None, name: str) -> str:
     return uri
 
 
-def _check_params(request: Request, coll: _Collection) -> dict[str, str]:
+def _check_params(request: Request, coll: Any) -> dict[str, str]:
     """Refuse unknown query parameters (OGC API Features Part 1); return property filters."""
     equals: dict[str, str] = {}
     unknown = []
@@ -355,6 +496,7 @@ def _check_params(request: Request, coll: _Collection) -> dict[str, str]:
     "/collections/{collection_id}/queryables",
     summary="Properties that filter a collection's items (viewer)",
     response_class=JSONResponse,
+    responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}},
 )
 def queryables(
     collection_id: str, request: Request, locator: LocatorDep, _viewer: ViewerDep
@@ -377,6 +519,7 @@ def queryables(
     "/collections/{collection_id}/items",
     summary="Features of a collection (viewer; bbox, limit, offset, crs, property filters)",
     response_class=JSONResponse,
+    responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}}}},
 )
 def items(
     collection_id: str,
@@ -420,8 +563,8 @@ def items(
     box = _parse_bbox(bbox, lat_first=CRSS[_parse_crs(bbox_crs, "bbox-crs")])
     given = "limit" in request.query_params
     n_limit = min(limit if given else settings.features_limit, settings.features_max_limit)
-    sel = coll.filter(coll.select(box), equals)
-    page = sel[offset : offset + n_limit]
+    lat_first = CRSS[out_crs]
+    matched, features = coll.page(box, equals, offset, n_limit, lat_first=lat_first)
     base = _base(request)
     url = f"{base}/collections/{collection_id}/items"
 
@@ -434,16 +577,15 @@ def items(
         _link(href(offset), "self", GEOJSON, "this page"),
         _link(f"{base}/collections/{collection_id}", "collection", "application/json"),
     ]
-    if offset + n_limit < len(sel):
+    if offset + n_limit < matched:
         links.append(_link(href(offset + n_limit), "next", GEOJSON, "next page"))
     if offset > 0:
         links.append(_link(href(max(0, offset - n_limit)), "prev", GEOJSON, "previous page"))
-    lat_first = CRSS[out_crs]
     body = {
         "type": "FeatureCollection",
-        "features": [coll.feature(int(i), lat_first=lat_first) for i in page],
-        "numberMatched": len(sel),
-        "numberReturned": len(page),
+        "features": features,
+        "numberMatched": matched,
+        "numberReturned": len(features),
         "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "links": links,
     }
@@ -454,6 +596,7 @@ def items(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature (viewer)",
     response_class=JSONResponse,
+    responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}}}},
 )
 def item(
     collection_id: str,
@@ -472,14 +615,13 @@ def item(
     if unknown:
         raise InputError(f"unknown query parameter(s) {', '.join(unknown)}; a feature takes crs, f")
     out_crs = _parse_crs(crs, "crs")
-    pos = coll.position(feature_id)
-    if pos is None:
+    feat = coll.one(feature_id, lat_first=CRSS[out_crs])
+    if feat is None:
         raise NotFoundError(
             f"no feature {feature_id!r} in {collection_id}; list them with "
             f"GET /collections/{collection_id}/items"
         )
     base = _base(request)
-    feat = coll.feature(pos, lat_first=CRSS[out_crs])
     feat["links"] = [
         _link(f"{base}/collections/{collection_id}/items/{feature_id}", "self", GEOJSON),
         _link(f"{base}/collections/{collection_id}", "collection", "application/json"),

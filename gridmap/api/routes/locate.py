@@ -136,14 +136,11 @@ def _nearby(
     lonlat: tuple[float, float],
 ) -> NearbyPublic:
     # read from the store (GiST on PostGIS, box arrays and primary keys on SQLite): the
-    # service keeps no household in memory
-    near, hh = area.nearby(x, y, radius)
-    residents: list[Resident] = []
-    if len(hh):
-        cols = [c for c in Resident.model_fields if c in hh.columns]
-        for rec in hh[cols].to_dict("records"):
-            residents.append(Resident(**{str(k): _clean(v) for k, v in rec.items()}))
-    with store.session(write=True) as s:
+    # service keeps no household in memory. The audit row is written before the answer
+    # is given (on PostGIS in the transaction of the read itself).
+    cols = list(Resident.model_fields)
+
+    def audit(s: Any, near: pd.DataFrame, hh: pd.DataFrame) -> None:
         write_audit(
             s,
             actor=principal.actor,
@@ -151,16 +148,23 @@ def _nearby(
             entity="grid",
             entity_id=grid_code or "-",
             grid_code=grid_code,
-            households=[r.household_id for r in residents],
+            households=hh["household_id"].astype(str).tolist() if len(hh) else [],
             after={
                 "plan_id": area.plan_id,
                 "lon_wgs84": round(lonlat[0], 7),
                 "lat_wgs84": round(lonlat[1], 7),
                 "radius_m": radius,
                 "buildings": near["building_id"].astype(str).tolist(),
-                "households": len(residents),
+                "households": len(hh),
             },
         )
+
+    near, hh = area.nearby(x, y, radius, audit=audit)
+    residents: list[Resident] = []
+    if len(hh):
+        present = [c for c in cols if c in hh.columns]
+        for row in hh[present].itertuples(index=False, name=None):
+            residents.append(Resident(**{c: _clean(v) for c, v in zip(present, row, strict=True)}))
     return NearbyPublic(
         radius_m=radius,
         buildings=[

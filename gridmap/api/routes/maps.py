@@ -170,13 +170,42 @@ def staffed_plan(area: Area, *, see_staff: bool) -> Any:
     return plan.replace(assignments=a)
 
 
-def _layers_for(area: Area) -> Any:
-    """Return the plan's communities (with sub-districts) and buildings as map layers."""
-    if area.communities is None or area.buildings is None:
+#: A plan map leaves the buildings out above this many (and says so on the map): the page
+#: would carry megabytes of outlines, the service read a whole city for one page, and the
+#: map starts with them switched off anyway (``gridmap.maps.plan``). OGC API clients page them.
+MAP_BUILDINGS_MAX = 20_000
+
+
+def _layers_for(area: Area, *, buildings: bool = True) -> Any:
+    """Return the plan's communities (with sub-districts) and buildings as map layers.
+
+    The buildings are read from the store once (``buildings=False``: not at all, the
+    layer is left empty); None when the plan's layers are not stored.
+    """
+    if area.communities is None:
         return None
+    import geopandas as gpd
+
     from gridmap.layers import Layers
 
-    return Layers(communities=area.communities, buildings=area.buildings, crs=area.crs)
+    if buildings:
+        blds = area.buildings
+        if blds is None:
+            return None
+    else:
+        blds = gpd.GeoDataFrame({"building_id": [], "households": []}, geometry=[], crs=area.crs)
+    return Layers(communities=area.communities, buildings=blds, crs=area.crs)
+
+
+def _building_count(area: Area) -> int:
+    """Count the plan's buildings (SQLite: its box arrays; PostGIS: a query)."""
+    if area.boxes is not None:
+        return len(area.boxes)
+    if area.store is None or area.store.backend != "postgresql":
+        return 0
+    from gridmap.db.spatial import building_features
+
+    return building_features(area.store, [area.plan_id], limit=0)[0]
 
 
 def _html(m: Any) -> HTMLResponse:
@@ -253,15 +282,28 @@ async def plan_map_route(
     if kind == "quality":
         m = await run_in_threadpool(quality_map, area.plan.replace(assignments=None), **opts)
     else:
-        layers = _layers_for(area)
+        n = await run_in_threadpool(_building_count, area) if buildings else 0
+        draw = buildings and n <= MAP_BUILDINGS_MAX
+        layers = await run_in_threadpool(_layers_for, area, buildings=draw)
         m = await run_in_threadpool(
             plan_map,
             _plan_for(area, principal),
             layers=layers,
-            show_buildings=buildings and layers is not None,
+            show_buildings=draw and layers is not None,
             staff_visible=principal.allows("dispatcher"),
             **opts,
         )
+        if buildings and not draw:
+            import folium
+
+            note = (
+                f'<div class="gridmap-note" style="position:fixed;bottom:8px;left:8px;'
+                f"z-index:1000;background:#fff;padding:4px 8px;border:1px solid #999;"
+                f'font:12px sans-serif">楼栋未显示 Buildings not drawn: {n:,} is more than '
+                f"{MAP_BUILDINGS_MAX:,} for one page; read them by area from "
+                f"/collections/buildings/items?bbox=… (QGIS, GDAL)</div>"
+            )
+            m.get_root().html.add_child(folium.Element(note))  # type: ignore[attr-defined]
     return _html(m)
 
 
@@ -491,14 +533,16 @@ async def cases_map_route(
     Scoped like ``GET /cases`` (a staff key sees its unit's cases; a unit
     filter outside it is ``403``). The page filters further by period, status,
     category and overdue; the grids beneath show cases per 1,000 households.
-    Popups hold the ticket, description, address and caller only for
-    dispatchers and admins (every such page is audited). A bad filter is
-    ``400`` saying what to send.
+    No personal data is written into the page: for dispatchers and admins a
+    popup fetches the ticket, description, address and caller of its case from
+    ``GET /cases/{id}`` when opened (the browser's session; each read is
+    checked and audited there). A bad filter is ``400`` saying what to send.
     """
     from gridmap.cases import stats_period
 
     start, end = stats_period(month=month, start=from_, end=to)
     opts = _opts(request, settings, tiles, assets)
+    opts["details"] = f"{request.scope.get('root_path', '')}/cases/"
     areas = await run_in_threadpool(locator.select, plan) if plan is not None else locator.areas
     plans = [a.plan.replace(assignments=None) for a in areas]
     m = await run_in_threadpool(
@@ -527,12 +571,15 @@ def _cases_map(
     filters: dict[str, Any],
     opts: dict[str, Any],
 ) -> Any:
-    """Read the cases the key may see and map them (in a worker thread)."""
+    """Read the cases the key may see and map them (in a worker thread).
+
+    The callers' data stay in the store: dispatchers' popups fetch each case's on click.
+    """
     from gridmap.api.routes.cases import actor_of
     from gridmap.db.case_frames import case_frame
     from gridmap.maps.cases import cases_map
 
     actor = actor_of(principal)
     personal = actor.role in ("dispatcher", "admin")
-    frame = case_frame(store, actor=actor, author=principal.actor, personal=personal, **filters)
+    frame = case_frame(store, actor=actor, author=principal.actor, personal=False, **filters)
     return cases_map(frame, plans or None, personal=personal, **opts)
