@@ -3,6 +3,7 @@
     python benchmarks/api.py [--buildings 2000] [--duration 10] [--connections 16]
                              [--rounds 3] [--points 100000] [--seed 0]
                              [--port 0] [--bare-port 0] [--out-dir DIR]
+                             [--rate-limits on|off|compare] [--off-port 0]
 
 Builds a synthetic city (``synth_city``), partitions it, stores and publishes the
 plan in a SQLite file, then starts, with the same uvicorn configuration (one
@@ -27,6 +28,16 @@ out) is timed: the server time is the route's ``Server-Timing`` header (parse,
 locate, serialise; wall and CPU time), the client time includes the transfer.
 Target: < 1 s server time for 100 k points. On a shared machine the CPU time is
 the better estimate of the wall time on an idle one.
+
+``--rate-limits on|off`` sets ``GRIDMAP_RATE_LIMIT`` of the gridmap process above
+(on by default, as a deployment runs). ``--rate-limits compare`` measures instead
+what the rate limits cost on the hot path: two gridmap processes over the same
+store, limits on (``--port``) and off (``--off-port``), loaded with ``GET /locate``
+and a valid viewer key in turn, ``--rounds`` times alternating, for ``--duration``
+seconds each (60 s by default in this mode: saturation, as issue #17 asks). It
+prints each side's req/s, latency, errors (non-2xx answers and socket errors),
+server CPU per request, and the on/off throughput ratio (target >= 0.95) and CPU
+per request ratio. ``benchmarks/ratelimit.py`` is this mode with 10 s runs.
 """
 
 from __future__ import annotations
@@ -65,7 +76,7 @@ _GRIDMAP = """
 import uvicorn
 from gridmap.api import Settings, create_app
 
-app = create_app(Settings(database_url={url!r}))
+app = create_app(Settings(database_url={url!r}, rate_limit={on!r}))
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """
 
@@ -127,6 +138,7 @@ def _wrk(
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
 
     def ms(m: re.Match[str] | None) -> float:
         if m is None:
@@ -138,6 +150,8 @@ def _wrk(
         "p50_ms": ms(p50),
         "p99_ms": ms(p99),
         "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(g) for g in sock.groups()) if sock else 0,
+        "requests": n_requests,
         "cpu_us": cpu / max(n_requests, 1) * 1e6,
     }
 
@@ -208,18 +222,123 @@ def _time_batch(base: str, token: str, body: str, fmt: str, repeat: int = 3) -> 
     return {"server_s": best_server, "cpu_s": best_cpu, "client_s": best_client, "bytes": size}
 
 
+def compare_rate_limits(
+    *,
+    buildings: int = 2000,
+    duration: int = 60,
+    connections: int = 16,
+    rounds: int = 1,
+    seed: int = 0,
+    port: int = 0,
+    off_port: int = 0,
+    out_dir: Path | None = None,
+) -> dict[str, dict]:
+    """Load GET /locate on two gridmap processes, rate limits on and off; print and return.
+
+    Both serve the same store with the same uvicorn configuration; only
+    ``GRIDMAP_RATE_LIMIT`` differs. Rounds alternate (off, on), so that both see
+    the same background load. Returns the medians ``{"on": …, "off": …}``.
+    """
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) if out_dir is None else out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        url, token, (lon, lat), n_grids = _setup(folder, buildings, seed)
+        ports = {True: port or _free_port(), False: off_port or _free_port()}
+        procs: dict[bool, subprocess.Popen[bytes]] = {}
+        header = f"X-API-Key: {token}"
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        try:
+            for on, p in ports.items():
+                procs[on] = _start(_GRIDMAP.format(url=url, port=p, on=on), p, "/health")
+            targets = {
+                on: f"http://127.0.0.1:{p}/locate?lon={lon!r}&lat={lat!r}"
+                for on, p in ports.items()
+            }
+            for target in targets.values():
+                check = httpx.get(target, headers={"X-API-Key": token})
+                assert check.status_code == 200 and check.json()["status"] == "inside", check.text
+                _wrk(target, duration=2, connections=connections, header=header)  # warm up
+            for _ in range(rounds):
+                for on in (False, True):
+                    runs[on].append(
+                        _wrk(
+                            targets[on],
+                            duration=duration,
+                            connections=connections,
+                            header=header,
+                            pid=procs[on].pid,
+                        )
+                    )
+        finally:
+            for proc in procs.values():
+                _stop(proc)
+    off, on = _median(runs[False]), _median(runs[True])
+    print(
+        f"\nGET /locate, valid viewer key: wrk -t1 -c{connections} -d{duration}s, one uvicorn "
+        f"process each, {n_grids} grids, median of {rounds} alternating round(s)"
+    )
+    print(
+        f"{'rate limits':<14}{'req/s':>10}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'non-2xx':>9}{'sock err':>9}{'cpu us/req':>12}"
+    )
+    for name, r in (("off", off), ("on", on)):
+        print(
+            f"{name:<14}{r['rps']:>10.0f}{r['requests']:>10.0f}{r['p50_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{r['errors']:>9.0f}{r['socket_errors']:>9.0f}{r['cpu_us']:>12.0f}"
+        )
+    print(f"errors (non-2xx + socket) with limits on: {on['errors'] + on['socket_errors']:.0f}")
+    print(f"throughput on/off: {on['rps'] / off['rps']:.3f} (target >= 0.95)")
+    print(
+        f"server CPU per request on/off: {on['cpu_us'] / off['cpu_us']:.3f} "
+        "(<= 1.05 means the limits cost at most 5 % of a CPU-bound server)"
+    )
+    for i, (a, b) in enumerate(zip(runs[False], runs[True], strict=True)):
+        print(
+            f"  round {i + 1}: off {a['rps']:.0f}, on {b['rps']:.0f} req/s "
+            f"({b['rps'] / a['rps']:.3f}); cpu us/req off {a['cpu_us']:.0f}, on {b['cpu_us']:.0f}"
+        )
+    return {"on": on, "off": off}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--buildings", type=int, default=2000)
-    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument(
+        "--duration", type=int, default=None, help="seconds per run (10; 60 with compare)"
+    )
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds (3; 1 compare)")
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--port", type=int, default=0, help="gridmap's port (0: a free one)")
     ap.add_argument("--bare-port", type=int, default=0, help="the bare app's port (0: free)")
+    ap.add_argument(
+        "--off-port", type=int, default=0, help="compare: the limits-off server's port (0: free)"
+    )
     ap.add_argument("--out-dir", type=Path, default=None, help="folder of the store")
+    ap.add_argument(
+        "--rate-limits",
+        choices=("on", "off", "compare"),
+        default="on",
+        help="gridmap's GRIDMAP_RATE_LIMIT, or compare: /locate with limits on vs off",
+    )
     args = ap.parse_args()
+    if args.rate_limits == "compare":
+        compare_rate_limits(
+            buildings=args.buildings,
+            duration=args.duration or 60,
+            connections=args.connections,
+            rounds=args.rounds or 1,
+            seed=args.seed,
+            port=args.port,
+            off_port=args.off_port,
+            out_dir=args.out_dir,
+        )
+        return
+    args.duration = args.duration or 10
+    args.rounds = args.rounds or 3
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +349,9 @@ def main() -> None:
         bare_port = args.bare_port or _free_port()
         port = args.port or _free_port()
         bare_proc = _start(_BARE.format(port=bare_port), bare_port, "/const")
-        proc = _start(_GRIDMAP.format(url=url, port=port), port, "/health")
+        proc = _start(
+            _GRIDMAP.format(url=url, port=port, on=args.rate_limits == "on"), port, "/health"
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             const = f"http://127.0.0.1:{bare_port}/const"

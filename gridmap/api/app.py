@@ -218,10 +218,12 @@ def _add_schemas(app: FastAPI) -> None:
     """Add to the OpenAPI components the request models of routes that read raw bodies.
 
     ``POST /locate/batch`` parses its body itself (JSON, GeoJSON or CSV), so FastAPI
-    does not see its JSON model; its documented ``$ref`` must still resolve.
+    does not see its JSON model; its documented ``$ref`` must still resolve. The
+    document's links (:mod:`gridmap.api.openapi_links`) are added here too.
     """
     from pydantic.json_schema import models_json_schema
 
+    from gridmap.api.openapi_links import add_links
     from gridmap.api.schemas import BatchRequest
 
     build = app.openapi
@@ -235,7 +237,7 @@ def _add_schemas(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {}).update(
                 defs.get("$defs", {})
             )
-            app.openapi_schema = schema
+            app.openapi_schema = add_links(schema)  # which answer feeds which request
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -206,3 +206,45 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id.")], db: DbOp
         console.print(f"key {rec.id} ({rec.name!r}) revoked; its browser sessions ended")
 
     _run(body)
+
+
+@keys_app.command("unlock")
+def keys_unlock(
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", help="A key prefix (the prefix column of gridmap keys list)."),
+    ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help="A client address (as the server saw it, e.g. 203.0.113.9)."),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every locked-out address and key prefix.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Lift a lockout after wrong keys (429) now, and forget the failures counted (audited)."""
+
+    def body() -> None:
+        from gridmap.db import Store, database_url
+        from gridmap.db.ratelimit import unlock
+
+        with Store.from_url(database_url(db)) as store:
+            cleared = unlock(
+                store,
+                author="gridmap keys unlock",
+                prefix=prefix,
+                address=client,
+                everything=everything,
+            )
+        if not cleared:
+            what = f"key prefix {prefix}" if prefix else f"address {client}" if client else "anyone"
+            console.print(f"nothing to unlock: no wrong keys are counted for {what}")
+            return
+        for c in cleared:
+            kind, _, name = c["bucket"].removeprefix("auth-fail:").partition(":")
+            who = f"key prefix {name}" if kind == "prefix" else f"address {name}"
+            state = f"was locked for {c['locked_s']:.0f} s more" if c["locked_s"] else "not locked"
+            console.print(f"unlocked {who} ({c['count']} failures counted, {state})")
+
+    _run(body)

@@ -7,7 +7,8 @@ event of a window sets ``window_start``; events within ``window_s`` add one;
 the event that goes over ``per_window`` is refused and, with a ``lockout_s``,
 locks the bucket for that long (every event meanwhile is refused, and not
 counted). One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` per event, on SQLite
-and PostgreSQL alike, so two processes never lose a count.
+and PostgreSQL alike, so two processes never lose a count. :func:`unlock` lifts a
+lockout by hand (``gridmap keys unlock``), with an audit row.
 
 Examples
 --------
@@ -28,12 +29,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridmap.db.audit import write_audit
 from gridmap.db.models import RateLimitRow, table, utcnow
 from gridmap.db.session import Store, transaction
+from gridmap.errors import InputError
 
-__all__ = ["Limit", "hit", "blocked", "clear", "prune"]
+__all__ = ["Limit", "hit", "blocked", "clear", "prune", "unlock", "AUTH_FAIL"]
 
 _R = table(RateLimitRow)
+
+#: Bucket name prefix of failed authentications (``auth-fail:addr:…``, ``auth-fail:prefix:…``).
+AUTH_FAIL = "auth-fail:"
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,94 @@ def clear(target: Store | Any, bucket: str) -> None:
     """Forget a bucket (its count and lockout)."""
     with transaction(target, write=True) as s:
         s.execute(sa.delete(_R).where(_R.c.bucket == bucket))
+
+
+def unlock(
+    target: Store | Any,
+    *,
+    author: str,
+    prefix: str | None = None,
+    address: str | None = None,
+    everything: bool = False,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Lift failed-authentication lockouts and forget their counts, with an audit row.
+
+    Exactly one of ``prefix`` (a key prefix, as ``gridmap keys list`` shows it, or
+    a whole ``gm_…`` token), ``address`` (a client address) or ``everything``
+    (every address and prefix) says what to unlock. Batch quotas are not touched.
+    The audit row (action ``unlock``, entity ``api_key``, so ``gridmap audit --kind
+    keys`` lists it) is written in the same transaction, only when a counter was
+    cleared.
+
+    Returns
+    -------
+    list of dict
+        The cleared buckets: ``bucket``, ``count`` (failures in its window) and
+        ``locked_s`` (seconds of lockout that were left; 0 when not locked).
+
+    Raises
+    ------
+    InputError
+        None or several of ``prefix``, ``address`` and ``everything``, or an empty one.
+
+    Examples
+    --------
+    >>> store = Store.from_url("sqlite://")
+    >>> rule = Limit(per_window=1, window_s=60, lockout_s=300)
+    >>> [hit(store, "auth-fail:prefix:3f2a9c1b", rule) for _ in range(2)]
+    [0.0, 300.0]
+    >>> [c["bucket"] for c in unlock(store, prefix="3f2a9c1b", author="admin")]
+    ['auth-fail:prefix:3f2a9c1b']
+    >>> blocked(store, "auth-fail:prefix:3f2a9c1b"), unlock(store, everything=True, author="admin")
+    (0.0, [])
+    """
+    given = [x for x in (prefix, address) if x is not None] + ([True] if everything else [])
+    if len(given) != 1:
+        raise InputError(
+            "say what to unlock: exactly one of a key prefix (--prefix, see gridmap keys list), "
+            "a client address (--client) or --all"
+        )
+    if prefix is not None:
+        prefix = prefix.strip()
+        if prefix.startswith("gm_"):  # a whole token pasted: its prefix
+            prefix = prefix[3:].partition("_")[0]
+        if not prefix or len(prefix) > 16 or not prefix.isalnum():
+            raise InputError(
+                f"{prefix!r} is not a key prefix; give the 8 characters gridmap keys list shows "
+                "in its prefix column (e.g. 3f2a9c1b)"
+            )
+        what, where = f"prefix {prefix}", _R.c.bucket == f"{AUTH_FAIL}prefix:{prefix}"
+    elif address is not None:
+        address = address.strip()
+        if not address or len(address) > 100:
+            raise InputError(f"{address!r} is not a client address; give one, e.g. 203.0.113.9")
+        what, where = f"address {address}", _R.c.bucket == f"{AUTH_FAIL}addr:{address}"
+    else:
+        what, where = "all", _R.c.bucket.like(f"{AUTH_FAIL}%")
+    now = now or utcnow()
+    with transaction(target, write=True) as s:
+        rows = s.execute(
+            sa.select(_R.c.bucket, _R.c.count, _R.c.locked_until).where(where).order_by(_R.c.bucket)
+        ).all()
+        if not rows:
+            return []
+        s.execute(sa.delete(_R).where(_R.c.bucket.in_([r[0] for r in rows])))
+        cleared: list[dict[str, Any]] = []
+        for bucket, count, locked_until in rows:
+            until = _aware(locked_until)
+            left = 0.0 if until is None else max(0.0, (until - now).total_seconds())
+            cleared.append({"bucket": bucket, "count": int(count), "locked_s": round(left, 1)})
+        write_audit(
+            s,
+            actor=author,
+            action="unlock",
+            entity="api_key",
+            entity_id=what,
+            before={"buckets": cleared},
+            after={"cleared": len(cleared)},
+        )
+    return cleared
 
 
 def prune(target: Store | Any, *, now: datetime | None = None, older_than_s: float = 86400) -> int:

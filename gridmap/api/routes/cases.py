@@ -133,6 +133,13 @@ def _author(principal: Principal) -> str:
     "/cases",
     status_code=status.HTTP_201_CREATED,
     summary="Take in one ticket (located on the published plans)",
+    responses={
+        200: {
+            "description": "The ticket was taken in before (same ticket_no): the stored case",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        409: {"description": "The ticket_no is taken by another ticket of that source"},
+    },
 )
 def create_route(
     body: TicketCreate, response: Response, store: StoreDep, principal: ViewerDep

@@ -263,7 +263,12 @@ def get_job(job_id: str, request: Request, _viewer: ViewerDep) -> JobPublic:
 # ----------------------------------------------------------------------------- read
 
 
-@router.get("/{plan_id}", response_model=PlanDetail, summary="A plan with its figures")
+@router.get(
+    "/{plan_id}",
+    response_model=PlanDetail,
+    summary="A plan with its figures",
+    responses={304: {"description": "Not modified: If-None-Match is the plan's ETag"}},
+)
 def get_plan_route(
     plan_id: PlanId,
     store: StoreDep,
