@@ -318,6 +318,15 @@ def partition_cmd(
             "the newest.",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Partition on a Dask cluster: tcp://HOST:8786, or local:N for N worker "
+            "processes here. FILE is then a dataset from `gridmap export --format parquet "
+            "--partition-by community_id`; without FILE the workers read the store (--db).",
+        ),
+    ] = None,
 ) -> None:
     """Partition communities into grids within a household band; write the plan."""
 
@@ -327,6 +336,15 @@ def partition_cmd(
 
         if lock and previous is None:
             raise InputError("--lock needs --previous PLAN.gpkg (the plan the locked grids are in)")
+        if scheduler is not None:
+            _refuse_on_scheduler(
+                file,
+                previous=previous is not None,
+                lock=bool(lock),
+                balance=balance is not None or cases_file is not None or cases_since is not None,
+                jobs=jobs != 1,
+                reading=bool(preset or layer or column or crs or reproject or derive),
+            )
         load_weights = None
         case_pts = None
         if balance is not None:
@@ -347,7 +365,18 @@ def partition_cmd(
             raise InputError(
                 "--cases and --cases-since go with --balance, e.g. --balance households,cases=0.2"
             )
-        if file is not None:
+        if scheduler is not None:
+            plan, layers = _partition_on_scheduler(
+                scheduler,
+                file,
+                db=db,
+                community=community,
+                min_households=min_households,
+                max_households=max_households,
+                target=target,
+                seed=seed,
+            )
+        elif file is not None:
             layers = _load_layers(
                 file,
                 preset=preset,
@@ -365,19 +394,20 @@ def partition_cmd(
 
             with Store.from_url(database_url(db)) as store:
                 layers = load_layers(store, community)
-        prev = read_plan(previous) if previous is not None else None
-        plan = _partition(
-            layers,
-            min_households=min_households,
-            max_households=max_households,
-            target=target,
-            seed=seed,
-            jobs=jobs,
-            previous=prev,
-            locked=lock,
-            load_weights=load_weights,
-            cases=case_pts,
-        )
+        if scheduler is None:
+            prev = read_plan(previous) if previous is not None else None
+            plan = _partition(
+                layers,
+                min_households=min_households,
+                max_households=max_households,
+                target=target,
+                seed=seed,
+                jobs=jobs,
+                previous=prev,
+                locked=lock,
+                load_weights=load_weights,
+                cases=case_pts,
+            )
         dest = out if out is not None or save else Path("plan.gpkg")
         if dest is not None:
             with console.status(f"writing {dest} ({plan.n_grids:,} grids)…"):
@@ -406,6 +436,77 @@ def partition_cmd(
         _print_plan_summary(plan)
 
     _run(body)
+
+
+def _refuse_on_scheduler(file: Path | None, **given: bool) -> None:
+    """``partition --scheduler``: refuse options a cluster run does not take, saying why."""
+    from gridmap.errors import InputError
+
+    why = {
+        "previous": "--previous/--lock (stable redraws run in one process: drop --scheduler)",
+        "lock": "--previous/--lock (stable redraws run in one process: drop --scheduler)",
+        "balance": "--balance/--cases (workload balancing runs in one process: drop --scheduler)",
+        "jobs": "--jobs (the cluster's workers are the jobs: size them with local:N)",
+        "reading": "--preset/--layer/--column/--crs/--reproject/--derive (they shape how a "
+        "file is read: pass them to `gridmap export FILE --format parquet --partition-by "
+        "community_id`, then partition the dataset it writes)",
+    }
+    for name, on in given.items():
+        if on:
+            raise InputError(f"--scheduler does not take {why[name]}")
+    if file is not None and file.suffix.lower() in (".gpkg", ".geojson", ".shp", ".zip"):
+        raise InputError(
+            f"{file} is a single file; cluster workers read one community each from a GeoParquet "
+            f"dataset partitioned by community_id: write one with `gridmap export {file} "
+            "--format parquet --partition-by community_id --out city.parquet`, then "
+            "`gridmap partition city.parquet --scheduler ...` (or import the layers into the "
+            "store and omit FILE)"
+        )
+
+
+def _partition_on_scheduler(
+    scheduler: str,
+    file: Path | None,
+    *,
+    db: str | None,
+    community: list[str] | None,
+    min_households: int,
+    max_households: int,
+    target: int | None,
+    seed: int,
+) -> tuple[Any, Layers]:
+    """Partition on a Dask cluster; workers read FILE (a partitioned dataset) or the store."""
+    from gridmap.scale.cluster import import_distributed
+    from gridmap.scale.partition import _partition_on_cluster
+
+    import_distributed()  # the extra first: say how to install it before any reading
+    source: Any = file
+    if file is None:
+        from gridmap.db import database_url
+
+        source = database_url(db)
+    with _progress_bar(f"partitioning on {scheduler}:" + " {task.description}") as bar:
+        task = bar.add_task("starting the cluster…", total=None)
+
+        def progress(p: Any) -> None:
+            bar.update(
+                task,
+                completed=p.done + p.failed,
+                total=p.total,
+                description=f"{p.done} done, {p.failed} failed, {p.retried} retried",
+            )
+
+        plan, layers = _partition_on_cluster(
+            source,
+            scheduler=scheduler,
+            communities=community,
+            min_households=min_households,
+            max_households=max_households,
+            target=target,
+            seed=seed,
+            progress=progress,
+        )
+    return plan, layers
 
 
 def _write_plan_map(

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from gridmap.cli.app import (
     ColumnOpt,
+    CommunityOpt,
     CrsOpt,
     DbOpt,
     DerivedPrefixOpt,
@@ -358,44 +359,165 @@ def publish_cmd(
 
 @app.command("export")
 def export_cmd(
-    plan_id: Annotated[int, typer.Option("--plan", help="Plan id (see gridmap plans).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="With --partition-by: the layers file (GeoPackage or folder); omit it to "
+            "export the layers of the store."
+        ),
+    ] = None,
+    plan_id: Annotated[
+        int | None, typer.Option("--plan", help="Plan id (see gridmap plans).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="gpkg, geojson, shp, parquet or csv.")
     ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="community_id: export the layers (not a plan) as a GeoParquet dataset "
+            "partitioned by community, which `gridmap partition --scheduler` workers read.",
+        ),
+    ] = None,
+    community: CommunityOpt = None,
+    preset: PresetOpt = None,
+    layer: LayerOpt = None,
+    column: ColumnOpt = None,
+    crs: CrsOpt = None,
+    reproject: ReprojectOpt = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing dataset at --out.")
+    ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Export a stored plan to GeoPackage, GeoJSON, Shapefile, GeoParquet or CSV (WGS84)."""
+    """Export a stored plan to GeoPackage, GeoJSON, Shapefile, GeoParquet or CSV (WGS84).
+
+    With ``--format parquet --partition-by community_id`` the layers (of FILE, or
+    of the store) are written instead as a GeoParquet dataset with one folder
+    per community, from which cluster workers read their own communities.
+    """
 
     def body() -> None:
-        from gridmap.db import Store, database_url, load_layers, load_plan
+        from gridmap.errors import InputError
+
+        if partition_by is not None:
+            _export_partitioned(
+                file,
+                out,
+                fmt=fmt,
+                partition_by=partition_by,
+                community=community,
+                reading={
+                    "preset": preset,
+                    "layer": layer,
+                    "column": column,
+                    "crs": crs,
+                    "reproject": reproject,
+                },
+                overwrite=overwrite,
+                db=db,
+            )
+            return
+        if plan_id is None or out is None:
+            raise InputError(
+                "give --plan ID --out FILE to export a stored plan, or --format parquet "
+                "--partition-by community_id --out FOLDER to export layers for cluster workers"
+            )
+        if file is not None or community:
+            raise InputError(
+                "FILE and --community go with --partition-by community_id (layers); a plan is "
+                "exported whole with --plan ID"
+            )
+        _export_plan(plan_id, out, fmt=fmt, db=db)
+
+    _run(body)
+
+
+def _export_plan(plan_id: int, out: Path, *, fmt: str | None, db: str | None) -> None:
+    from gridmap.db import Store, database_url, load_layers, load_plan
+    from gridmap.db.audit import audit_export
+    from gridmap.errors import NotFoundError
+    from gridmap.io import export_plan
+
+    with Store.from_url(database_url(db)) as store:
+        plan = load_plan(store, plan_id)
+        layers = None
+        if (fmt or out.suffix.lstrip(".")).lower() == "gpkg":
+            communities = sorted(set(plan.grids["community_id"]))
+            try:
+                layers = load_layers(store, communities, crs=plan.crs)
+            except NotFoundError:
+                console.print(
+                    "[yellow]the store has no layers for this plan's communities: writing "
+                    "grids and memberships without building footprints[/] (import the "
+                    "layers with `gridmap import` to include them)"
+                )
+        path = export_plan(plan, out, fmt=fmt, layers=layers)
+        personal = plan.assignments is not None or plan.households is not None
+        audit_export(
+            store,
+            actor="gridmap export (cli)",
+            entity="plan",
+            entity_id=plan_id,
+            fmt=path.suffix.lstrip("."),
+            personal=personal,
+        )
+    console.print(f"wrote {path} ({plan.n_grids} grids)")
+
+
+def _export_partitioned(
+    file: Path | None,
+    out: Path | None,
+    *,
+    fmt: str | None,
+    partition_by: str,
+    community: list[str] | None,
+    reading: dict[str, Any],
+    overwrite: bool,
+    db: str | None,
+) -> None:
+    """``export --format parquet --partition-by community_id``: layers for cluster workers."""
+    from gridmap.errors import InputError
+    from gridmap.scale.dataset import write_partitioned
+
+    if partition_by != "community_id":
+        raise InputError(
+            f"--partition-by {partition_by}: cluster workers read one community each; "
+            "use --partition-by community_id"
+        )
+    if fmt is not None and fmt.lower() not in ("parquet", "geoparquet"):
+        raise InputError(f"--partition-by writes GeoParquet; use --format parquet, not {fmt}")
+    if out is None:
+        raise InputError("give --out FOLDER for the dataset, e.g. --out city.parquet")
+    if file is not None:
+        with console.status(f"reading and validating {file}…"):
+            layers = _load_layers(file, unit_area=90.0, communities=community, **reading)
+    else:
+        if any(v for v in reading.values()):
+            raise InputError(
+                "--preset/--layer/--column/--crs/--reproject shape how FILE is read; the "
+                "store's layers are already validated"
+            )
+        from gridmap.db import Store, database_url, load_layers
         from gridmap.db.audit import audit_export
-        from gridmap.errors import NotFoundError
-        from gridmap.io import export_plan
 
         with Store.from_url(database_url(db)) as store:
-            plan = load_plan(store, plan_id)
-            layers = None
-            if (fmt or out.suffix.lstrip(".")).lower() == "gpkg":
-                communities = sorted(set(plan.grids["community_id"]))
-                try:
-                    layers = load_layers(store, communities, crs=plan.crs)
-                except NotFoundError:
-                    console.print(
-                        "[yellow]the store has no layers for this plan's communities: writing "
-                        "grids and memberships without building footprints[/] (import the "
-                        "layers with `gridmap import` to include them)"
-                    )
-            path = export_plan(plan, out, fmt=fmt, layers=layers)
-            personal = plan.assignments is not None or plan.households is not None
+            layers = load_layers(store, community)
             audit_export(
                 store,
                 actor="gridmap export (cli)",
-                entity="plan",
-                entity_id=plan_id,
-                fmt=path.suffix.lstrip("."),
-                personal=personal,
+                entity="layers",
+                entity_id=",".join(layers.communities["community_id"].astype(str))[:200],
+                fmt="parquet",
+                personal=layers.households is not None or layers.staff is not None,
+                rows=sum(len(f) for _, f in layers.items()),
             )
-        console.print(f"wrote {path} ({plan.n_grids} grids)")
-
-    _run(body)
+    with console.status(f"writing {out}…"):
+        path = write_partitioned(layers, out, overwrite=overwrite)
+    counts = ", ".join(f"{len(g):,} {n}" for n, g in layers.items())
+    console.print(
+        f"wrote {path}: {len(layers.communities)} communities ({counts}), one folder per "
+        f"community_id; partition it with `gridmap partition {path} --scheduler local:2`"
+    )

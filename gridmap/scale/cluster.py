@@ -53,10 +53,10 @@ def import_distributed() -> Any:
     """Import :mod:`distributed`, or say how to install it."""
     try:
         return importlib.import_module("distributed")
-    except ImportError:  # pragma: no cover - the extra is installed in dev
+    except ImportError:
         raise ClusterError(
-            'running on a cluster needs Dask: pip install "gridmap[scale]" '
-            "(dask[distributed], dask-geopandas)"
+            'running on a cluster needs Dask, which is not installed: pip install -e ".[scale]" '
+            '(in a checkout) or pip install "gridmap[scale]" (dask[distributed], dask-geopandas)'
         ) from None
 
 
@@ -179,7 +179,7 @@ def cluster_client(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,  # no fixed port: other runs may share the machine
+            dashboard_address=":0",  # a free port: other runs may share the machine
             scheduler_port=0,
         )
         try:

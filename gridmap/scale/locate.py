@@ -7,7 +7,10 @@ on shared edges, the nearest grid outside), and writes one GeoParquet file per
 partition into a folder. On a Dask cluster the grids are sent once to every
 worker and each worker process builds its :class:`~gridmap.locate.GridIndex`
 once (cached by a digest of the grids); without a scheduler the same function
-runs here, one partition after the other.
+runs here, one partition after the other. A partition goes from Parquet to
+Parquet through Arrow arrays (no pandas object columns, WKB points built from
+the coordinates): beside :meth:`GridIndex.locate` itself, reading, checking and
+writing cost about a tenth of the work.
 
 A bad row (NaN, text, out of range, lat/lon swapped, not projectable) gets an
 ``error`` and no grid; the other rows are located. Rows are numbered as a
@@ -35,6 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyproj
 import shapely
@@ -308,25 +312,52 @@ def _count_lines(fh: Any, n: int) -> int:
     return count + (0 if last == b"\n" else 1)
 
 
-def _read(
-    piece: _Piece, source: _Source
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+def _numbers(column: Any) -> np.ndarray:
+    """Return a column as float64, NaN where missing or not a number (text is parsed)."""
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+            filled = pc.fill_null(pc.cast(column, pa.float64()), np.nan)
+            return np.asarray(filled.to_numpy(), dtype=np.float64)
+        column = column.to_pandas()
+    return np.asarray(pd.to_numeric(column, errors="coerce"), dtype=np.float64)
+
+
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def _point_xy(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return x and y of a WKB point column (NaN for missing or empty points)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    if pa.types.is_binary(arr.type) and arr.null_count == 0 and n:
+        # fast path: little-endian 2-D points only, read straight from the buffers
+        offsets = np.frombuffer(
+            arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4
+        )
+        if (np.diff(offsets) == _WKB_POINT.itemsize).all():
+            raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+            rec = raw[offsets[0] : offsets[-1]].view(_WKB_POINT)
+            if (rec["order"] == 1).all() and (rec["type"] == 1).all():
+                return rec["x"].astype(np.float64), rec["y"].astype(np.float64)
+    geo = shapely.from_wkb(arr.to_numpy(zero_copy_only=False))
+    empty = shapely.is_missing(geo) | shapely.is_empty(geo)
+    x = np.where(empty, np.nan, shapely.get_x(np.where(empty, None, geo)))
+    y = np.where(empty, np.nan, shapely.get_y(np.where(empty, None, geo)))
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def _read(piece: _Piece, source: _Source) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
     """Return a partition's other columns, its x/lon and y/lat (NaN where unreadable), lines."""
     if piece.kind == "parquet":
         table = pq.ParquetFile(piece.path).read_row_groups(list(piece.row_groups))
         if source.geometry is not None:
-            geo = shapely.from_wkb(table.column(source.geometry).to_numpy(zero_copy_only=False))
-            empty = shapely.is_missing(geo) | shapely.is_empty(geo)
-            x = np.where(empty, np.nan, shapely.get_x(np.where(empty, None, geo)))
-            y = np.where(empty, np.nan, shapely.get_y(np.where(empty, None, geo)))
+            x, y = _point_xy(table.column(source.geometry))
             table = table.drop_columns([source.geometry])
-            frame = table.to_pandas()
         else:
-            frame = table.to_pandas()
-            x = pd.to_numeric(frame[source.lon], errors="coerce").to_numpy(np.float64)
-            y = pd.to_numeric(frame[source.lat], errors="coerce").to_numpy(np.float64)
-        lines = piece.first_line + np.arange(len(frame), dtype=np.int64)
-        return frame, x, y, lines
+            x, y = _numbers(table.column(source.lon)), _numbers(table.column(source.lat))
+        table = table.replace_schema_metadata(None)
+        lines = piece.first_line + np.arange(table.num_rows, dtype=np.int64)
+        return table, x, y, lines
     with open(piece.path, "rb") as fh:
         fh.seek(piece.start)
         raw = fh.read(piece.end - piece.start)
@@ -348,9 +379,11 @@ def _read(
     blank = frame.isna().all(axis=1).to_numpy() | (frame == "").all(axis=1).to_numpy()
     if blank.any():  # empty lines are not rows (as the table reader)
         frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
-    x = pd.to_numeric(frame[source.lon], errors="coerce").to_numpy(np.float64)
-    y = pd.to_numeric(frame[source.lat], errors="coerce").to_numpy(np.float64)
-    return frame, x, y, lines
+    x, y = _numbers(frame[source.lon]), _numbers(frame[source.lat])
+    table = pa.table(
+        {c: pa.array(frame[c].astype(object).to_numpy(), from_pandas=True) for c in frame.columns}
+    )
+    return table, x, y, lines
 
 
 # --------------------------------------------------------------------------- answering
@@ -398,32 +431,90 @@ def locate_partition(
     """
     index = _index(grids, digest, tolerance)
     spec = parse_crs(source.crs)
-    frame, x, y, lines = _read(piece, source)
-    n = len(frame)
+    table, x, y, lines = _read(piece, source)
+    n = table.num_rows
     error = _row_errors(x, y, spec)
-    ok = np.flatnonzero(pd.isna(error))
+    valid = pd.isna(error)
+    ok = np.flatnonzero(valid)
     # what GridIndex.locate_lonlat does, on the valid rows: to WGS84 (GCJ-02/BD-09
     # de-offset), then to the grids' CRS, then GridIndex.locate
-    wx, wy = np.full(n, np.nan), np.full(n, np.nan)
-    px, py = np.full(n, np.nan), np.full(n, np.nan)
-    if len(ok):
-        px[ok], py[ok] = transform(x[ok], y[ok], spec, index.crs, validate=False)
+    if len(ok) == n:  # the common case: every row valid, no copies
+        px, py = transform(x, y, spec, index.crs, validate=False)
+        px, py = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
         if spec.kind in ("wgs84", "cgcs2000"):
-            wx[ok], wy[ok] = x[ok], y[ok]
+            wx, wy = x, y
         else:
-            wx[ok], wy[ok] = to_wgs84(x[ok], y[ok], spec)
-    lost = ok[~(np.isfinite(px[ok]) & np.isfinite(py[ok]))]
+            wx, wy = (np.asarray(v, dtype=np.float64) for v in to_wgs84(x, y, spec))
+    else:
+        wx, wy = np.full(n, np.nan), np.full(n, np.nan)
+        px, py = np.full(n, np.nan), np.full(n, np.nan)
+        if len(ok):
+            px[ok], py[ok] = transform(x[ok], y[ok], spec, index.crs, validate=False)
+            if spec.kind in ("wgs84", "cgcs2000"):
+                wx[ok], wy[ok] = x[ok], y[ok]
+            else:
+                wx[ok], wy[ok] = to_wgs84(x[ok], y[ok], spec)
+    projected = np.isfinite(px) & np.isfinite(py)
+    lost = ok[~projected[ok]]
     if len(lost):
         error[lost] = (
             f"cannot be projected into the grids' CRS ({index.crs.name}); check the "
             "coordinates and crs"
         )
-        ok = np.flatnonzero(pd.isna(error))
-    out: dict[str, Any] = {"line": lines}
-    for c in frame.columns:
-        name = f"input_{c}" if c in LOCATE_COLUMNS or c in _OUT_EXTRA else c
+        valid = pd.isna(error)
+        ok = np.flatnonzero(valid)
+    ans = (
+        index.locate(px, py, threads=threads)
+        if len(ok) == n
+        else index.locate(px[ok], py[ok], threads=threads)
+        if len(ok)
+        else None
+    )
+    cols = _answer_arrays(ans, ok, n)
+    names = table.column_names
+    arrays: list[Any] = [pa.array(lines, type=pa.int64())]
+    fields = ["line"]
+    for c in names:
+        fields.append(f"input_{c}" if c in LOCATE_COLUMNS or c in _OUT_EXTRA + ("geometry",) else c)
         # coordinates as numbers in every file (NaN where the row had none)
-        out[name] = x if c == source.lon else y if c == source.lat else frame[c].to_numpy()
+        if c == source.lon:
+            arrays.append(pa.array(x, type=pa.float64()))
+        elif c == source.lat:
+            arrays.append(pa.array(y, type=pa.float64()))
+        else:
+            arrays.append(table.column(c))
+    for c in LOCATE_COLUMNS:
+        fields.append(c)
+        arrays.append(cols[c])
+    fields.append("error")
+    arrays.append(pa.array(error, type=pa.string(), from_pandas=True))
+    geometry, bbox = _wkb_points(wx, wy)
+    fields.append("geometry")
+    arrays.append(geometry)
+    out = pa.table(arrays, names=fields)
+    out = out.replace_schema_metadata({b"geo": _geo_metadata(bbox)})
+    path = Path(out_dir) / f"part-{piece.index:05d}.parquet"
+    # dictionary pages only where values repeat (grid codes, messages): trying them on
+    # coordinates and distances costs time for nothing
+    pq.write_table(_typed(out), path, use_dictionary=_DICTIONARY, write_statistics=_STATISTICS)
+    n_in = n - cols["grid_code"].null_count
+    bad = np.flatnonzero(~valid)
+    return {
+        "points": n,
+        "inside": n_in,
+        "outside": len(ok) - n_in,
+        "errors": len(bad),
+        "error_rows": [(int(lines[i]), str(error[i])) for i in bad[:_MAX_ERRORS]],
+    }
+
+
+def _answer_arrays(ans: pd.DataFrame | None, ok: np.ndarray, n: int) -> dict[str, pa.Array]:
+    """Return the :meth:`GridIndex.locate` columns as Arrow arrays (bad rows: empty answers)."""
+    out: dict[str, pa.Array] = {}
+    if ans is not None and len(ok) == n:  # every row answered: no scatter
+        for c in LOCATE_COLUMNS:
+            out[c] = pa.array(ans[c].to_numpy(), type=_TYPES[c], from_pandas=True)
+        return out
     cols = {
         "grid_code": np.full(n, None, dtype=object),
         "inside": np.zeros(n, dtype=bool),
@@ -433,36 +524,72 @@ def locate_partition(
         "nearest_grid": np.full(n, None, dtype=object),
         "nearest_distance": np.full(n, np.nan),
     }
-    if len(ok):
-        ans = index.locate(px[ok], py[ok], threads=threads)
+    if ans is not None:
         for c in LOCATE_COLUMNS:
             cols[c][ok] = ans[c].to_numpy()
-    bad = np.flatnonzero(~pd.isna(error))
+    mask = np.ones(n, dtype=bool)
+    mask[ok] = False
+    bad = np.flatnonzero(mask)
     if len(bad):
         cols["candidates"][bad] = [[] for _ in range(len(bad))]
-    out.update(cols)
-    out["error"] = error
-    geometry = shapely.points(wx, wy)
-    geometry[~np.isfinite(wx)] = None
-    result = gpd.GeoDataFrame(
-        {k: pd.Series(v, dtype=object) if v.dtype == object else v for k, v in out.items()},
-        geometry=geometry,
-        crs=4326,
+    for c in LOCATE_COLUMNS:
+        out[c] = pa.array(cols[c], type=_TYPES[c], from_pandas=True)
+    return out
+
+
+def _wkb_points(x: np.ndarray, y: np.ndarray) -> tuple[pa.Array, list[float]]:
+    """Little-endian WKB points as an Arrow binary array (null where x or y is not finite).
+
+    Written from the coordinate arrays directly (no shapely objects): a point's
+    WKB is 21 bytes, byte order, type 1, x, y. Also returns the bounding box.
+    """
+    n = len(x)
+    rec = np.empty(n, dtype=_WKB_POINT)
+    rec["order"] = 1
+    rec["type"] = 1
+    rec["x"] = x
+    rec["y"] = y
+    finite = np.isfinite(x) & np.isfinite(y)
+    offsets = np.arange(0, _WKB_POINT.itemsize * (n + 1), _WKB_POINT.itemsize, dtype=np.int32)
+    if finite.all():
+        validity = None
+        nulls = 0
+    else:
+        validity = pa.py_buffer(np.packbits(finite, bitorder="little"))
+        nulls = int(n - finite.sum())
+    arr = pa.BinaryArray.from_buffers(
+        pa.binary(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(rec)], null_count=nulls
     )
-    path = Path(out_dir) / f"part-{piece.index:05d}.parquet"
-    from geopandas.io.arrow import _geopandas_to_arrow  # the GeoParquet "geo" metadata
+    if finite.any():
+        fx, fy = x[finite], y[finite]
+        bbox = [float(fx.min()), float(fy.min()), float(fx.max()), float(fy.max())]
+    else:
+        bbox = []
+    return arr, bbox
 
-    pq.write_table(_typed(_geopandas_to_arrow(result, index=False)), path)
-    found = cols["grid_code"]
-    n_in = int(pd.notna(found).sum())
-    return {
-        "points": n,
-        "inside": n_in,
-        "outside": len(ok) - n_in,
-        "errors": len(bad),
-        "error_rows": [(int(lines[i]), str(error[i])) for i in bad[:_MAX_ERRORS]],
+
+_WGS84_PROJJSON: dict[str, Any] = {}
+
+
+def _geo_metadata(bbox: list[float]) -> bytes:
+    """GeoParquet 1.1 metadata of the WGS84 point column (as geopandas writes it)."""
+    import json
+
+    if not _WGS84_PROJJSON:
+        _WGS84_PROJJSON.update(pyproj.CRS.from_epsg(4326).to_json_dict())
+    column: dict[str, Any] = {
+        "encoding": "WKB",
+        "crs": _WGS84_PROJJSON,
+        "geometry_types": ["Point"],
     }
+    if bbox:
+        column["bbox"] = bbox
+    meta = {"primary_column": "geometry", "columns": {"geometry": column}, "version": "1.1.0"}
+    return json.dumps(meta).encode()
 
+
+_DICTIONARY = ["grid_code", "nearest_grid", "candidates", "error"]
+_STATISTICS = ["line", "grid_code", "nearest_grid", "distance_to_boundary", "nearest_distance"]
 
 _TYPES = {
     "line": pa.int64(),

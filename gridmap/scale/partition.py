@@ -1,8 +1,10 @@
 """Partitioning on a Dask cluster: one task per community (or per batch of small ones).
 
 :func:`partition_on_cluster` sends each worker the *names* of its communities;
-the worker reads their rows from a GeoParquet dataset partitioned by
-``community_id`` (:func:`gridmap.scale.dataset.write_partitioned`), builds the
+the worker reads their rows itself, from a GeoParquet dataset partitioned by
+``community_id`` (:func:`gridmap.scale.dataset.write_partitioned`) or from the
+store (PostGIS: only its communities' rows, and the context layers within a
+bounding box of them, through :func:`gridmap.db.load_layers`), builds the
 same per-community task as :func:`gridmap.partition.partition` and solves it
 with the same function. The client gathers the results and assembles them with
 the partitioner's own assembly (codes, ordering, quality report), so the plan is
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 
+from gridmap.errors import InputError
 from gridmap.layers import Layers
 from gridmap.partition.plan import Plan
 from gridmap.scale.cluster import ClusterProgress, attempts_on_scheduler, cluster_client
@@ -35,18 +40,47 @@ log = logging.getLogger(__name__)
 _TASK_LAYERS = ("communities", "buildings", "households", "roads", "barriers", "compounds")
 
 
-def solve_communities(
-    folder: str, community_ids: list[str], params: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Partition some communities of a partitioned dataset (runs on a worker).
+def _is_store_url(source: Any) -> bool:
+    """Whether ``source`` names a database (``postgresql+psycopg://…``, ``sqlite:///…``)."""
+    return isinstance(source, str) and "://" in source and not os.path.exists(source)
 
-    Reads each community's rows, builds its task as
+
+_STORES: dict[str, Any] = {}
+_STORE_LOCK = threading.Lock()
+
+
+def _worker_store(url: str) -> Any:
+    """Return the worker process's store for ``url``, opened once (its pool is thread-safe)."""
+    from gridmap.db import Store
+
+    with _STORE_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = Store.from_url(url, create=False)
+            _STORES[url] = store
+        return store
+
+
+def _read_store(url: str, community_ids: list[str], crs: str) -> Layers:
+    """One batch's layers from the store (what a worker reads), in the plan's CRS."""
+    from gridmap.db import load_layers
+
+    return load_layers(_worker_store(url), community_ids, crs=crs)
+
+
+def solve_communities(
+    source: str, community_ids: list[str], params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Partition some communities of a partitioned dataset or a store (runs on a worker).
+
+    Reads the communities' rows, builds each task as
     :func:`gridmap.partition.partition` does and solves it with the same function.
 
     Parameters
     ----------
-    folder : str
-        The dataset (a path every worker can read).
+    source : str
+        The dataset (a path every worker can read), or a store URL every worker
+        can reach (``params["crs"]`` then names the plan's CRS).
     community_ids : list of str
     params : mapping
         ``min_households``, ``max_households``, ``target`` (checked), ``n_grids``,
@@ -60,28 +94,103 @@ def solve_communities(
     from gridmap.partition.partition import _solve_community, _tasks
     from gridmap.partition.precision import snap_layers
 
-    ds = open_partitioned(folder)
+    def tasks_of(layers: Layers) -> dict[str, dict[str, Any]]:
+        return {
+            t["community_id"]: t
+            for t in _tasks(
+                layers,
+                min_households=params["min_households"],
+                max_households=params["max_households"],
+                target=params["target"],
+                n_grids=params["n_grids"],
+                seed=params["seed"],
+                previous=None,
+                locked=[],
+            )
+        }
+
     out = []
+    if params.get("store"):
+        # one query per layer for the batch: its communities' rows (area_id) and the
+        # context lines within a bounding box of them, in the plan's CRS
+        tasks = tasks_of(snap_layers(_read_store(source, list(community_ids), params["crs"])))
+        for cid in community_ids:
+            task = tasks[cid]
+            task["dedicated_area"] = params["dedicated_area_m2"]
+            out.append(_solve_community(task))
+        return out
+    ds = open_partitioned(source)
     for cid in community_ids:
         # the same normal form as partition(): coordinates on the snapping grid (per
         # coordinate, so one community's layers snap as they do within the whole city)
         layers = snap_layers(ds.layers([cid], names=_TASK_LAYERS))
-        (task,) = _tasks(
-            layers,
-            min_households=params["min_households"],
-            max_households=params["max_households"],
-            target=params["target"],
-            n_grids=params["n_grids"],
-            seed=params["seed"],
-            previous=None,
-            locked=[],
-        )
+        task = tasks_of(layers)[cid]
         task["dedicated_area"] = params["dedicated_area_m2"]
         out.append(_solve_community(task))
     return out
 
 
-def _batches(ds: PartitionedDataset, cap: int) -> list[list[str]]:
+@dataclass
+class _Source:
+    """What the client knows of the input: communities, sizes and how workers read it."""
+
+    address: str  # dataset folder or store URL, as workers reach it
+    communities: list[str]
+    buildings: dict[str, int]
+    crs: Any
+    store: bool
+    dataset: PartitionedDataset | None = None
+    layers: Layers | None = None  # store: read up front (the ids and CRS come from it)
+
+    def buildings_of(self, community_id: str) -> int:
+        return self.buildings.get(community_id, 0)
+
+    def read_all(self) -> Layers:
+        if self.layers is not None:
+            return self.layers
+        assert self.dataset is not None
+        return self.dataset.layers()
+
+    def load_store(self, communities: Sequence[str] | None) -> None:
+        """Read the store's layers (the ids, sizes and CRS come from them)."""
+        from gridmap.db import Store, load_layers
+
+        with Store.from_url(self.address, create=False) as store:
+            # the very call of a local run from the store (`gridmap partition --db URL`)
+            layers = load_layers(store, None if communities is None else list(communities))
+        counts = layers.buildings["community_id"].astype(str).value_counts(sort=False)
+        self.communities = layers.communities["community_id"].astype(str).tolist()
+        self.buildings = {str(k): int(v) for k, v in counts.items()}
+        self.crs = layers.crs
+        self.layers = layers
+
+
+def _open_source(source: Any, communities: Sequence[str] | None) -> _Source:
+    if _is_store_url(source):
+        from gridmap.db import Store
+
+        url = str(source)
+        # reachable and migrated, now; its layers are read once the cluster answers
+        Store.from_url(url, create=False).close()
+        return _Source(address=url, communities=[], buildings={}, crs=None, store=True)
+    if communities is not None:
+        raise InputError(
+            "--community (communities=) selects communities of a store; for a dataset, export "
+            "only those (gridmap export FILE --community ID --format parquet --partition-by "
+            "community_id)"
+        )
+    ds = open_partitioned(source)
+    return _Source(
+        address=str(ds.folder.resolve()),
+        communities=list(ds.communities),
+        buildings={c: ds.buildings_of(c) for c in ds.communities},
+        crs=ds.crs,
+        store=False,
+        dataset=ds,
+    )
+
+
+def _batches(ds: PartitionedDataset | _Source, cap: int) -> list[list[str]]:
     """Communities, largest first; small ones grouped until a batch holds ``cap`` buildings."""
     order = sorted(ds.communities, key=lambda c: -ds.buildings_of(c))
     out: list[list[str]] = []
@@ -106,6 +215,7 @@ def partition_on_cluster(
     source: str | os.PathLike[str],
     *,
     scheduler: Any = "local:2",
+    communities: Sequence[str] | None = None,
     min_households: int = 200,
     max_households: int = 500,
     target: float | None = None,
@@ -118,21 +228,26 @@ def partition_on_cluster(
     connect_timeout: float = 10.0,
     progress: Callable[[ClusterProgress], None] | None = None,
 ) -> Plan:
-    """Partition every community of a partitioned dataset on a Dask cluster.
+    """Partition every community of a partitioned dataset or a store on a Dask cluster.
 
     Workers read their own communities from ``source``; the client reads the
-    whole dataset once to assemble the plan (codes, quality report) with the
-    partitioner's own assembly, while the workers solve.
+    whole input once to assemble the plan (codes, quality report) with the
+    partitioner's own assembly.
 
     Parameters
     ----------
-    source : path
+    source : path or str
         A GeoParquet dataset partitioned by ``community_id``
         (:func:`gridmap.scale.write_partitioned`), on a file system every worker
-        reads at the same path.
+        reads at the same path; or a store URL (``postgresql+psycopg://…``) every
+        worker reaches: each worker then loads only its communities
+        (:func:`gridmap.db.load_layers` with their ids: their buildings,
+        households and staff, and the context layers within a bounding box).
     scheduler : str or distributed.Client, default "local:2"
         ``"local:N"`` (a local cluster of N processes, closed afterwards),
         ``"tcp://host:8786"`` or a client (see :func:`gridmap.scale.cluster_client`).
+    communities : sequence of str, optional
+        With a store: only these communities (as ``load_layers(store, communities)``).
     min_households, max_households, target, n_grids, seed, dedicated_area_m2, area_cap_m2
         As in :func:`gridmap.partition.partition`; the same values give the same plan.
     batch_buildings : int, default 2,000
@@ -150,7 +265,8 @@ def partition_on_cluster(
     Returns
     -------
     Plan
-        The plan :func:`gridmap.partition.partition` gives on the same layers.
+        The plan :func:`gridmap.partition.partition` gives on the same layers
+        (read from the dataset, or ``load_layers(store, communities)``).
 
     Raises
     ------
@@ -162,48 +278,99 @@ def partition_on_cluster(
         What the partitioner raises for a community (the first failed one, in
         community order), after every other task has ended.
     """
+    plan, _ = _partition_on_cluster(
+        source,
+        scheduler=scheduler,
+        communities=communities,
+        min_households=min_households,
+        max_households=max_households,
+        target=target,
+        n_grids=n_grids,
+        seed=seed,
+        dedicated_area_m2=dedicated_area_m2,
+        area_cap_m2=area_cap_m2,
+        batch_buildings=batch_buildings,
+        retries=retries,
+        connect_timeout=connect_timeout,
+        progress=progress,
+    )
+    return plan
+
+
+def _partition_on_cluster(
+    source: Any,
+    *,
+    scheduler: Any,
+    communities: Sequence[str] | None = None,
+    min_households: int = 200,
+    max_households: int = 500,
+    target: float | None = None,
+    n_grids: int | Mapping[str, int] | None = None,
+    seed: int | None = 0,
+    dedicated_area_m2: float | None = 50_000.0,
+    area_cap_m2: float | None = 1_000_000.0,
+    batch_buildings: int = 2_000,
+    retries: int = 2,
+    connect_timeout: float = 10.0,
+    progress: Callable[[ClusterProgress], None] | None = None,
+) -> tuple[Plan, Layers]:
+    """:func:`partition_on_cluster`, also returning the layers as read (for the plan file)."""
     from gridmap.partition.codes import assign_codes, boundary_descriptions
     from gridmap.partition.partition import _assemble, _check_params
     from gridmap.partition.precision import snap_layers
 
-    ds = open_partitioned(source)
-    folder = str(ds.folder.resolve())
-    comms = ds.read_layer("communities")
-    empty = gpd.GeoDataFrame({"community_id": []}, geometry=gpd.GeoSeries([]), crs=ds.crs)
-    target_f = _check_params(
-        Layers(communities=comms, buildings=empty, crs=ds.crs),
-        min_households,
-        max_households,
-        target,
-        n_grids,
-        None,
-        [],
-        1,
-    )
     if batch_buildings < 1 or retries < 0:
-        raise ValueError(
+        raise InputError(
             f"batch_buildings={batch_buildings} must be >= 1 and retries={retries} >= 0"
         )
-    params = {
-        "min_households": min_households,
-        "max_households": max_households,
-        "target": target_f,
-        "n_grids": dict(n_grids) if isinstance(n_grids, Mapping) else n_grids,
-        "seed": seed,
-        "dedicated_area_m2": dedicated_area_m2,
-    }
+    src = _open_source(source, communities)
+
+    def checked() -> tuple[float, dict[str, Any]]:
+        """Run the partitioner's own parameter checks; return what every task is given."""
+        if src.dataset is not None:
+            comms = src.dataset.read_layer("communities")
+        else:
+            assert src.layers is not None
+            comms = src.layers.communities
+        empty = gpd.GeoDataFrame({"community_id": []}, geometry=gpd.GeoSeries([]), crs=src.crs)
+        target_f = _check_params(
+            Layers(communities=comms, buildings=empty, crs=src.crs),
+            min_households,
+            max_households,
+            target,
+            n_grids,
+            None,
+            [],
+            1,
+        )
+        return target_f, {
+            "min_households": min_households,
+            "max_households": max_households,
+            "target": target_f,
+            "n_grids": dict(n_grids) if isinstance(n_grids, Mapping) else n_grids,
+            "seed": seed,
+            "dedicated_area_m2": dedicated_area_m2,
+            "store": src.store,
+            "crs": src.crs,
+        }
+
+    if not src.store:  # a dataset: checked before any cluster starts
+        target_f, params = checked()
     with cluster_client(scheduler, connect_timeout=connect_timeout) as client:
         from distributed import as_completed
 
+        if src.store:  # the store's layers, once the cluster answers
+            src.load_store(communities)
+            target_f, params = checked()
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        total_b = sum(ds.buildings_of(c) for c in ds.communities)
+        total_b = sum(src.buildings_of(c) for c in src.communities)
         cap = max(1, min(batch_buildings, total_b // (4 * n_workers)))
-        batches = _batches(ds, cap)
+        batches = _batches(src, cap)
         token = uuid.uuid4().hex[:12]
         futures = {
             client.submit(
                 solve_communities,
-                folder,
+                src.address,
                 batch,
                 params,
                 key=f"gridmap-partition-{token}-{i}",
@@ -215,12 +382,13 @@ def partition_on_cluster(
         }
         log.info(
             "partitioning %d communities in %d task(s) on %d worker(s)",
-            len(ds.communities),
+            len(src.communities),
             len(batches),
             n_workers,
         )
         # the client reads the layers for the assembly while the workers solve
-        layers = snap_layers(ds.layers())
+        layers = src.read_all()
+        snapped = snap_layers(layers)
         results: dict[str, dict[str, Any]] = {}
         errors: dict[str, BaseException] = {}
         done = failed = retried = 0
@@ -238,19 +406,19 @@ def partition_on_cluster(
             if attempts_on_scheduler(client, [fut.key], retries).get(fut.key, 0):
                 retried += len(batch)
             if progress is not None:
-                progress(ClusterProgress(done, failed, retried, len(ds.communities)))
+                progress(ClusterProgress(done, failed, retried, len(src.communities)))
             fut.release()
     if errors:
-        first = next(c for c in ds.communities if c in errors)
+        first = next(c for c in src.communities if c in errors)
         exc = errors[first]
         exc.add_note(
             f"community {first} failed on the cluster ({len(errors)} of "
-            f"{len(ds.communities)} communities failed; no plan was made)"
+            f"{len(src.communities)} communities failed; no plan was made)"
         )
         raise exc
-    return _assemble(
-        layers,
-        [results[c] for c in ds.communities],
+    plan = _assemble(
+        snapped,
+        [results[c] for c in src.communities],
         min_households=min_households,
         max_households=max_households,
         target=target_f,
@@ -263,3 +431,4 @@ def partition_on_cluster(
         area_cap_m2=area_cap_m2,
         dedicated_area_m2=dedicated_area_m2,
     )
+    return plan, layers

@@ -34,7 +34,7 @@ def cluster():
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("dask_geopandas")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as lc:
         yield lc
 

@@ -148,3 +148,18 @@ def test_projection_is_the_index_rule(local_plan):
     # locate_dataset projects exactly as locate_lonlat does
     x, y = transform(118.78, 32.05, "gcj02", local_plan.crs, validate=False)
     assert np.isfinite([x, y]).all()
+
+
+def test_input_columns_named_like_answers_are_kept_apart(local_plan, tmp_path):
+    lon, lat = _points(local_plan, 20, seed=4)
+    wkb = shapely.to_wkb(shapely.points(np.zeros(20), np.zeros(20)))
+    table = pa.table(
+        {"lon": lon, "lat": lat, "grid_code": ["old"] * 20, "geometry": pa.array(wkb, pa.binary())}
+    )
+    pq.write_table(table, tmp_path / "p.parquet")
+    locate_dataset(tmp_path / "p.parquet", local_plan, tmp_path / "out")
+    out = gpd.read_parquet(tmp_path / "out")
+    assert out["input_grid_code"].tolist() == ["old"] * 20
+    assert (out["input_geometry"] == wkb).all()
+    np.testing.assert_array_equal(out.geometry.x.to_numpy(), lon)
+    _same(out, _expected(local_plan, lon, lat))
