@@ -1,6 +1,6 @@
 """Benchmark start-up: ``gridmap --help`` and ``gridmap locate LON LAT`` against ``python -c pass``.
 
-    python benchmarks/startup.py [--repeat 5] [--out-dir DIR] [--keep]
+    python benchmarks/startup.py [--repeat 5] [--out-dir DIR] [--keep] [--baseline-src DIR]
 
 Runs ``gridmap run`` once in ``--out-dir`` (default: a temporary folder) to make a
 store with a published plan of the bundled sample city, then times, ``--repeat``
@@ -11,18 +11,25 @@ processes of:
 * ``gridmap --help``;
 * ``gridmap locate LON LAT`` of a point inside a grid of the stored plan;
 * ``python -c "import gridmap.cli.locate, <what the locate command imports>"`` —
-  the import part of the command alone.
+  the import part of the command alone;
+* with ``--baseline-src DIR`` (a folder holding another version's ``gridmap/`` package,
+  e.g. ``git archive HEAD gridmap | tar -x -C DIR``), the last three again with that
+  version, in the same rounds, so that before/after ratios come from one run.
 
 Compiled modules are cached (in ``--out-dir``/pycache, not beside the sources), as on
-an installed system. Reported: medians of wall seconds and their ratio to the baseline. Targets:
-``gridmap --help`` ~0.3 s, ``gridmap locate`` under 1 s of import. The heaviest
-imports of the locate command (``python -X importtime``) are listed last.
+an installed system; a store already in ``--out-dir`` is reused. Reported: medians of wall
+seconds and of CPU seconds (user + system of the child: steadier than wall time on a
+loaded machine) and their ratios to the baseline. Targets: ``gridmap --help`` ~0.3 s,
+``gridmap locate`` under 1 s. Then the modules the locate command must not load (Alembic,
+folium, FastAPI, the partitioner) are checked, and its heaviest imports
+(``python -X importtime``) are listed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,15 +46,33 @@ _LOCATE_IMPORTS = (
 )
 
 
-def _gridmap() -> list[str]:
+def _gridmap(src: Path | None = None) -> list[str]:
     exe = shutil.which("gridmap")
-    return [exe] if exe else [sys.executable, "-m", "gridmap"]
+    return [exe] if exe and src is None else [sys.executable, "-m", "gridmap"]
 
 
-def _time(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+_UNWANTED = ("alembic", "folium", "fastapi", "scipy", "gridmap.partition.partition")
+
+
+def _time(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one whole process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def _unwanted(cwd: Path, env: dict[str, str]) -> list[str]:
+    code = (
+        f"import sys; {_LOCATE_IMPORTS}; "
+        f"print(' '.join(m for m in {_UNWANTED!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.split()
 
 
 def _point(cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -86,6 +111,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out-dir", type=Path, default=None, help="folder for the store")
     ap.add_argument("--keep", action="store_true", help="keep a temporary --out-dir")
+    ap.add_argument(
+        "--baseline-src", type=Path, default=None, help="folder with another gridmap/ to compare"
+    )
     args = ap.parse_args()
     tmp = None
     if args.out_dir is None:
@@ -98,33 +126,58 @@ def main() -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(cwd / "pycache")
     try:
-        t = time.perf_counter()
-        subprocess.run([*_gridmap(), "run"], cwd=cwd, env=env, check=True, capture_output=True)
-        print(f"gridmap run (store in {cwd}): {time.perf_counter() - t:.1f} s")
+        if not (cwd / "gridmap.db").exists():
+            t = time.perf_counter()
+            subprocess.run([*_gridmap(), "run"], cwd=cwd, env=env, check=True, capture_output=True)
+            print(f"gridmap run (store in {cwd}): {time.perf_counter() - t:.1f} s")
         lon, lat = _point(cwd, env)
-        runs = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "gridmap --help": [*_gridmap(), "--help"],
-            f"gridmap locate {lon:.5f} {lat:.5f}": [*_gridmap(), "locate", repr(lon), repr(lat)],
-            "imports of gridmap locate": [sys.executable, "-c", _LOCATE_IMPORTS],
+        gm = _gridmap()
+        runs: dict[str, tuple[list[str], dict[str, str]]] = {
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "gridmap --help": ([*gm, "--help"], env),
+            f"gridmap locate {lon:.5f} {lat:.5f}": ([*gm, "locate", repr(lon), repr(lat)], env),
+            "imports of gridmap locate": ([sys.executable, "-c", _LOCATE_IMPORTS], env),
         }
-        out = subprocess.run(
-            list(runs.values())[2], cwd=cwd, env=env, check=True, capture_output=True, text=True
-        ).stdout
-        assert "grid_code" in out, out
-        for cmd in runs.values():  # warm the file cache
-            _time(cmd, cwd, env)
-        times: dict[str, list[float]] = {name: [] for name in runs}
+        if args.baseline_src is not None:
+            src = args.baseline_src.resolve()
+            benv = {**env, "PYTHONPATH": str(src), "PYTHONPYCACHEPREFIX": str(cwd / "pycache-b")}
+            bm = _gridmap(src)
+            runs["baseline: gridmap --help"] = ([*bm, "--help"], benv)
+            runs["baseline: gridmap locate"] = ([*bm, "locate", repr(lon), repr(lat)], benv)
+            runs["baseline: imports of gridmap locate"] = (
+                [sys.executable, "-c", _LOCATE_IMPORTS],
+                benv,
+            )
+        for name, (cmd, cenv) in runs.items():
+            if "locate" in name and "imports" not in name:
+                out = subprocess.run(
+                    cmd, cwd=cwd, env=cenv, check=True, capture_output=True, text=True
+                ).stdout
+                assert "grid_code" in out, out
+        for cmd, cenv in runs.values():  # warm the file cache
+            _time(cmd, cwd, cenv)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
         for _ in range(args.repeat):
-            for name, cmd in runs.items():
-                times[name].append(_time(cmd, cwd, env))
-        base = np.median(times["python -c pass"])
+            for name, (cmd, cenv) in runs.items():
+                times[name].append(_time(cmd, cwd, cenv))
+        base_wall, base_cpu = np.median(np.array(times["python -c pass"]), axis=0)
         print(f"\nwhole processes, median of {args.repeat} alternating rounds")
-        print(f"{'command':<44}{'wall s':>8}{'- pass s':>10}{'x pass':>8}")
+        print(f"{'command':<44}{'wall s':>8}{'x pass':>8}{'CPU s':>8}{'- pass':>8}{'x pass':>8}")
         for name, ts in times.items():
-            med = float(np.median(ts))
-            print(f"{name:<44}{med:>8.3f}{med - base:>10.3f}{med / base:>8.1f}")
-        print("targets: gridmap --help ~0.3 s; gridmap locate under 1 s of import")
+            wall, cpu = (float(v) for v in np.median(np.array(ts), axis=0))
+            print(
+                f"{name:<44}{wall:>8.3f}{wall / base_wall:>8.1f}"
+                f"{cpu:>8.3f}{cpu - base_cpu:>8.3f}{cpu / base_cpu:>8.1f}"
+            )
+        if args.baseline_src is not None:
+            cpu = {n: float(np.median(np.array(ts)[:, 1])) for n, ts in times.items()}
+            for what in ("gridmap --help", "gridmap locate", "imports of gridmap locate"):
+                this = next(v for n, v in cpu.items() if n.startswith(what))
+                print(f"{what}: CPU {this / cpu['baseline: ' + what]:.2f}x the baseline's")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print("targets: gridmap --help ~0.3 s; gridmap locate under 1 s")
+        bad = _unwanted(cwd, env)
+        print(f"modules the locate command must not load: {', '.join(bad) if bad else 'none'}")
         print("\nheaviest imports of gridmap locate (cumulative s, python -X importtime):")
         for sec, name in _importtime(cwd, env):
             print(f"  {sec:6.3f}  {name}")

@@ -108,6 +108,10 @@ CommunityOpt = Annotated[
 
 
 def _check_assets(value: str) -> str:
+    # the option's callback runs on every call of a command that has it, map or not: the two
+    # modes (and the default) are answered here, as check_assets would, without loading folium
+    if isinstance(value, str) and value.strip().lower() in ("inline", "cdn"):
+        return value.strip().lower()
     from gridmap.maps.assets import check_assets
 
     try:
@@ -171,7 +175,9 @@ def _print_json(data: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message is text: `.[scale]` is not a style tag
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

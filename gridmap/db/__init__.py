@@ -17,44 +17,48 @@ Examples
 
 from __future__ import annotations
 
-from gridmap.db.audit import list_audit, write_audit
-from gridmap.db.history import PlanDiff, diff_plans, plan_history, plan_lineage
-from gridmap.db.layers import (
-    ImportRecord,
-    list_communities,
-    list_imports,
-    load_layers,
-    save_layers,
-)
-from gridmap.db.plans import (
-    PlanRecord,
-    archive_plan,
-    area_key,
-    get_plan,
-    list_plans,
-    load_plan,
-    publish_plan,
-    published_plan,
-    save_assignments,
-    save_plan,
-    update_plan,
-    update_plan_grids,
-)
-from gridmap.db.session import (
-    Store,
-    current_revision,
-    downgrade,
-    head_revision,
-    transaction,
-    upgrade,
-)
-from gridmap.db.settings import (
-    StoreSettings,
-    database_schema,
-    database_url,
-    get_store_settings,
-)
-from gridmap.db.spatial import locate_sql
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridmap.db.audit import list_audit, write_audit
+    from gridmap.db.history import PlanDiff, diff_plans, plan_history, plan_lineage
+    from gridmap.db.layers import (
+        ImportRecord,
+        list_communities,
+        list_imports,
+        load_layers,
+        save_layers,
+    )
+    from gridmap.db.plans import (
+        PlanRecord,
+        archive_plan,
+        area_key,
+        get_plan,
+        list_plans,
+        load_plan,
+        publish_plan,
+        published_plan,
+        save_assignments,
+        save_plan,
+        update_plan,
+        update_plan_grids,
+    )
+    from gridmap.db.session import (
+        Store,
+        current_revision,
+        downgrade,
+        head_revision,
+        transaction,
+        upgrade,
+    )
+    from gridmap.db.settings import (
+        StoreSettings,
+        database_schema,
+        database_url,
+        get_store_settings,
+    )
+    from gridmap.db.spatial import locate_sql
 
 __all__ = [
     "Store",
@@ -93,5 +97,59 @@ __all__ = [
     "list_audit",
 ]
 
-# Registers the api_keys table on Base.metadata wherever the store is used.
+_LAZY: dict[str, str] = {  # public name → the module defining it
+    "Store": "session",
+    "transaction": "session",
+    "upgrade": "session",
+    "downgrade": "session",
+    "current_revision": "session",
+    "head_revision": "session",
+    "StoreSettings": "settings",
+    "database_url": "settings",
+    "database_schema": "settings",
+    "get_store_settings": "settings",
+    "ImportRecord": "layers",
+    "save_layers": "layers",
+    "load_layers": "layers",
+    "list_communities": "layers",
+    "list_imports": "layers",
+    "PlanRecord": "plans",
+    "area_key": "plans",
+    "save_plan": "plans",
+    "load_plan": "plans",
+    "get_plan": "plans",
+    "list_plans": "plans",
+    "published_plan": "plans",
+    "publish_plan": "plans",
+    "archive_plan": "plans",
+    "update_plan": "plans",
+    "update_plan_grids": "plans",
+    "save_assignments": "plans",
+    "locate_sql": "spatial",
+    "PlanDiff": "history",
+    "diff_plans": "history",
+    "plan_history": "history",
+    "plan_lineage": "history",
+    "write_audit": "audit",
+    "list_audit": "audit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # the modules load on first use, so that a command that only reads plans (gridmap locate)
+    # does not import the history, the layer import or what they pull in
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# Registers the api_keys table on Base.metadata wherever the store is used (it loads the
+# models, the session and the audit log, which every use of the store needs anyway).
 import gridmap.db.keys  # noqa: E402, F401

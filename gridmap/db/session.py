@@ -12,21 +12,22 @@ that reads inside a transaction see one snapshot).
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.db.settings import database_schema, database_url
 from gridmap.errors import StorageError
+
+if TYPE_CHECKING:  # alembic loads only when a migration runs (opening a store needs none)
+    from alembic.config import Config
 
 __all__ = [
     "Store",
@@ -187,7 +188,7 @@ class Store:
                 if schema and create and conn.dialect.name == "postgresql":
                     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                     conn.commit()
-                rev = _migration_context(conn).get_current_revision()
+                rev = _current_revision(conn)
         except sa.exc.OperationalError as exc:
             engine.dispose()
             raise StorageError(
@@ -253,6 +254,8 @@ def alembic_config(url: str | sa.URL | None = None) -> Config:
     >>> alembic_config("sqlite://").get_main_option("script_location").endswith("migrations")
     True
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     if url is not None:
@@ -274,8 +277,18 @@ def version_schema(conn: sa.Connection) -> str | None:
     return conn.exec_driver_sql("SELECT current_schema()").scalar()
 
 
-def _migration_context(conn: sa.Connection) -> MigrationContext:
-    return MigrationContext.configure(conn, opts={"version_table_schema": version_schema(conn)})
+def _current_revision(conn: sa.Connection) -> str | None:
+    """Read ``alembic_version`` with plain SQL (what Alembic's migration context reads)."""
+    schema = version_schema(conn)
+    if not sa.inspect(conn).has_table("alembic_version", schema=schema):
+        return None
+    version = sa.Table(
+        "alembic_version", sa.MetaData(schema=schema), sa.Column("version_num", sa.String(32))
+    )
+    revs = conn.execute(sa.select(version.c.version_num)).scalars().all()
+    if len(revs) > 1:
+        raise StorageError(f"the store has several schema revisions {sorted(revs)}; fix it by hand")
+    return revs[0] if revs else None
 
 
 def _run(
@@ -330,6 +343,8 @@ def upgrade(
     >>> {"plans", "grids", "audit_log"} <= set(sa.inspect(engine).get_table_names())
     True
     """
+    from alembic import command
+
     _run(url, schema, command.upgrade, revision)
 
 
@@ -357,6 +372,8 @@ def downgrade(
     >>> sa.inspect(engine).get_table_names()
     ['alembic_version']
     """
+    from alembic import command
+
     _run(url, schema, command.downgrade, revision)
 
 
@@ -369,7 +386,7 @@ def current_revision(engine: sa.Engine) -> str | None:
     True
     """
     with engine.connect() as conn:
-        return _migration_context(conn).get_current_revision()
+        return _current_revision(conn)
 
 
 def head_revision() -> str:
@@ -380,9 +397,26 @@ def head_revision() -> str:
     >>> head_revision() >= "0001"
     True
     """
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return _head_revision()
+
+
+@functools.cache
+def _head_revision() -> str:
+    # the chain read from the migration files' ``revision``/``down_revision`` lines, so that
+    # opening a store does not import Alembic (tests/db check it equals Alembic's own head)
+    revisions, parents = set(), set()
+    for path in (_MIGRATIONS / "versions").glob("[0-9]*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r'^revision(?:: str)? = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision(?:: [^=]+)? = "([^"]+)"', text, re.M)
+        if rev:
+            revisions.add(rev[1])
+        if down:
+            parents.add(down[1])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise StorageError(f"the packaged migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
 
 
 @contextmanager
