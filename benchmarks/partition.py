@@ -7,6 +7,8 @@ Run::
     python benchmarks/partition.py --cities            # + whole cities 10k/50k/200k buildings
     python benchmarks/partition.py --cities --sizes 10000 50000 --jobs 2
     python benchmarks/partition.py --no-methods --load   # grids balanced on workload
+    python benchmarks/partition.py --no-methods --targets --seeds 1 2   # issue 14 targets
+    python benchmarks/partition.py --no-methods --targets --generators rural --no-real
 
 Every method cuts the *same* units (the building-cell tessellation of
 :mod:`gridmap.partition.units`, with compounds merged) of seeded synthetic
@@ -29,6 +31,17 @@ roads/barriers (5 m), CV of households per grid. The stability row re-runs the
 partitioner with ``previous=`` after +5 % households in one area of every
 community and reports the share of households keeping their grid. ``--cities``
 runs whole cities in child processes and reports partition time and peak RSS.
+
+``--targets`` reports the figures of issue 14 for gridmap and METIS on the same units,
+scored by the same report, on cities of *both* generators (``--generators``):
+``gridmap`` (:func:`gridmap.synth.synth_city`) and ``rural``
+(:func:`gridmap.synth_rural.synth_rural_city`: superblocks of gated compounds with one
+dead-end road each, arterials, and an outskirts ring of natural villages), and on the
+two shared OSM areas when ``../shared/data/real`` exists (``--no-real`` skips them):
+% residential grids in band, dedicated grids, grids with > 50 m of arterial inside
+(unnamed / forced), % internal boundary on vehicle streets (all; where blocks allow),
+residential grids above 1 km², mean Polsby–Popper and its ratio to METIS in the same
+run, and partition CPU seconds per 1,000 buildings. ``--out FILE.csv`` writes the table.
 """
 
 from __future__ import annotations
@@ -53,6 +66,7 @@ from gridmap.partition.partition import _tasks
 from gridmap.partition.quality import quality_report
 from gridmap.partition.units import build_units
 from gridmap.synth import synth_city
+from gridmap.synth_rural import synth_rural_city
 from gridmap.validation import validate_layers
 
 MIN, MAX, TARGET = 200, 500, 350
@@ -421,6 +435,116 @@ def load_table(seeds: list[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def make_rural_layers(seed: int) -> Layers:
+    """A town of the second generator: 3 × 3 superblocks and 8 natural villages."""
+    raw = synth_rural_city(core_blocks=(3, 3), n_villages=8, seed=seed)
+    layers, _ = validate_layers(raw)
+    return layers
+
+
+def _cpu() -> float:
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def target_row(area: str, method: str, secs: float, cpu: float, n_b: int, o: dict) -> dict:
+    """The issue-14 figures of one scored plan."""
+
+    def pct(v: Any) -> float:
+        return round(100 * float(v), 1) if v is not None else float("nan")
+
+    return {
+        "area": area,
+        "method": method,
+        "buildings": n_b,
+        "grids": int(o["n_grids"]),
+        "dedicated": int(o.get("n_dedicated", 0)),
+        "% res in band": pct(o.get("share_residential_in_band", o["share_in_band"])),
+        "art>50m": int(o["n_grids_arterial_inside"]),
+        "forced": int(o["n_grids_arterial_forced"]),
+        "% on streets": pct(o["share_boundary_on_streets"]),
+        "% streets allowed": pct(o["share_boundary_on_streets_allowed"]),
+        "over 1km²": int(o.get("n_over_area_cap", 0)),
+        "mean PP": round(o["mean_polsby_popper"], 3),
+        "wall s": round(secs, 2),
+        "CPU s/1k bld": round(1000 * cpu / max(n_b, 1), 3),
+    }
+
+
+def _membership(results: list[tuple[str, Any, np.ndarray]]) -> pd.DataFrame:
+    """building_id → grid_code of a baseline's labels (as :func:`score` codes them)."""
+    rows = []
+    for cid, u, lab in results:
+        _, lab = np.unique(lab, return_inverse=True)
+        m = u.members
+        for bid, cell in zip(m["building_id"], m["cell"], strict=True):
+            rows.append((bid, f"{cid}-{lab[u.cell_unit[cell]]:03d}"))
+    return pd.DataFrame(rows, columns=["building_id", "grid_code"])
+
+
+def villages_cut(layers: Layers, members: pd.DataFrame) -> str:
+    """Natural villages cut into more grids than their households need, of all villages.
+
+    Only the rural generator marks villages (``buildings.village``); "" elsewhere.
+    """
+    b = layers.buildings
+    if "village" not in b.columns or b["village"].isna().all():
+        return ""
+    vil = b.set_index(b["building_id"].astype(str))
+    grids = members.assign(village=members["building_id"].astype(str).map(vil["village"]))
+    per = grids.dropna(subset=["village"]).groupby("village")["grid_code"].nunique()
+    hh = vil.dropna(subset=["village"]).groupby("village")["households"].sum()
+    need = np.maximum(np.ceil(hh / MAX), 1).reindex(per.index)
+    return f"{int((per > need).sum())}/{len(per)}"
+
+
+def targets_table(seeds: list[int], generators: list[str], real: bool) -> pd.DataFrame:
+    """Issue 14's target figures: gridmap and METIS on both generators and the OSM areas."""
+    areas: list[tuple[str, Any]] = []
+    for gen in generators:
+        for seed in seeds:
+            if gen == "gridmap":
+                areas.append((f"gridmap seed {seed}", lambda seed=seed: make_layers(seed)))
+            elif gen == "rural":
+                areas.append((f"rural seed {seed}", lambda seed=seed: make_rural_layers(seed)))
+            else:
+                raise SystemExit(f"unknown generator {gen!r}: use gridmap or rural")
+    if real:
+        from gridmap.areas import derive_communities
+        from gridmap.io import read_layers
+
+        for name, path in REAL_AREAS.items():
+            if not path.exists():
+                print(f"({name}: {path} is missing, skipped)")
+                continue
+
+            def load(path: Path = path) -> Layers:
+                raw = read_layers(path, preset="osm")
+                return validate_layers({**raw, "communities": derive_communities(raw)})[0]
+
+            areas.append((f"OSM {name}", load))
+    rows = []
+    for name, load in areas:
+        layers = load()
+        n_b = len(layers.buildings)
+        t0, c0 = time.perf_counter(), _cpu()
+        plan = partition(layers, min_households=MIN, max_households=MAX)
+        secs, cpu = time.perf_counter() - t0, _cpu() - c0
+        g = target_row(name, "gridmap", secs, cpu, n_b, plan.report.overall)
+        g["villages cut"] = villages_cut(layers, plan.buildings)
+        t0, c0 = time.perf_counter(), _cpu()
+        units = community_units(layers)
+        res = [(cid, u, label_metis(u)) for cid, u in units]
+        secs, cpu = time.perf_counter() - t0, _cpu() - c0
+        m = target_row(name, "metis", secs, cpu, n_b, score(layers, res))
+        m["villages cut"] = villages_cut(layers, _membership(res))
+        g["PP / metis"] = round(g["mean PP"] / m["mean PP"], 3) if m["mean PP"] else float("nan")
+        rows += [g, m]
+        print(g, flush=True)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2])
@@ -431,6 +555,10 @@ def main() -> None:
     ap.add_argument("--city-child", type=int, default=0)
     ap.add_argument("--no-methods", action="store_true")
     ap.add_argument("--load", action="store_true", help="grids balanced on workload (issue 13)")
+    ap.add_argument("--targets", action="store_true", help="issue 14 target figures")
+    ap.add_argument("--generators", nargs="*", default=["gridmap", "rural"])
+    ap.add_argument("--no-real", action="store_true", help="skip the shared OSM areas")
+    ap.add_argument("--out", type=Path, default=None, help="write the --targets table as CSV")
     args = ap.parse_args()
     if args.city_child:
         city_child(args.city_child, args.jobs)
@@ -446,6 +574,12 @@ def main() -> None:
         print(cities(args.sizes, args.jobs).to_string(index=False))
     if args.load:
         print(load_table(args.seeds).to_string(index=False))
+    if args.targets:
+        t = targets_table(args.seeds, args.generators, real=not args.no_real)
+        print(t.to_string(index=False))
+        if args.out is not None:
+            t.to_csv(args.out, index=False)
+            print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

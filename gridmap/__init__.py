@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "local_crs": "gridmap.crs",
     "GridIndex": "gridmap.locate",
     "synth_city": "gridmap.synth",
+    "synth_rural_city": "gridmap.synth_rural",
     "synth_incidents": "gridmap.incidents",
     "locate_incidents": "gridmap.incidents",
     "Plan": "gridmap.partition.plan",

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from gridmap.layers import Layers
     from gridmap.partition.plan import Plan
 
-__all__ = ["plan_map"]
+__all__ = ["ROAD_STYLES", "plan_map"]
 
 _log = logging.getLogger(__name__)
 
@@ -304,6 +304,53 @@ def _buildings_layer(
     return len(b)
 
 
+#: How each rank of road (:func:`gridmap.partition.roads.road_ranks`) is drawn on plan maps:
+#: arterials thick, vehicle streets medium, paths thin and dashed, other lines (rail) grey.
+ROAD_STYLES: dict[str, dict[str, Any]] = {
+    "arterial": {"color": "#8c2d04", "weight": 5, "opacity": 0.9},
+    "street": {"color": "#525252", "weight": 2.5, "opacity": 0.9},
+    "path": {"color": "#737373", "weight": 1, "opacity": 0.9, "dashArray": "4 3"},
+    "other": {"color": "#969696", "weight": 1.5, "opacity": 0.9},
+}
+_RANK_NAMES = ("arterial", "street", "path", "other")
+
+
+def _roads_layer(m: folium.Map, layers: Layers, *, simplify_tolerance: float, gcj: bool) -> int:
+    """Add the roads layer drawn by class (under the grids); return how many roads."""
+    from gridmap.partition.roads import road_ranks
+
+    r = getattr(layers, "roads", None)
+    if r is None or len(r) == 0:
+        return 0
+    if r.crs is None:
+        raise CRSError("layers.roads has no CRS; validate layers first")
+    rcrs = pyproj.CRS.from_user_input(r.crs)
+    cls = r["class"] if "class" in r.columns else pd.Series([None] * len(r), index=r.index)
+    ranks = road_ranks(cls)
+    props = pd.DataFrame(
+        {
+            "name": (
+                [_clean(v) if pd.notna(v) else None for v in r["name"]]
+                if "name" in r.columns
+                else None
+            ),
+            "class": [str(v) if pd.notna(v) else None for v in cls],
+            "rank": [_RANK_NAMES[int(k)] for k in ranks],
+        }
+    )
+    geoms = _simplify(r.geometry.to_numpy(), rcrs, simplify_tolerance / 2, coverage=False)
+    data = _collection(_to_display(geoms, rcrs, gcj=gcj), props, None)
+    # arterials last, so that they are drawn over the streets they cross
+    data["features"].sort(key=lambda f: -_RANK_NAMES.index(f["properties"]["rank"]))
+    _GeoJsonLayer(
+        data,
+        name="道路 Roads",
+        style_function=lambda f: ROAD_STYLES[f["properties"]["rank"]],
+        interactive=False,
+    ).add_to(m)
+    return len(r)
+
+
 #: With more buildings than this the whole map is drawn on one canvas (SVG slows down past
 #: ~10^4 paths; one shared canvas keeps the hit-testing order: a building over its grid).
 _CANVAS_ABOVE = 3000
@@ -343,8 +390,11 @@ def plan_map(
         The plan, in any projected CRS.
     layers : Layers, optional
         Validated layers; gives community and sub-district (``street_code``)
-        boundaries and the buildings layer. Without it, community boundaries are
-        the union of each community's grids.
+        boundaries, the buildings layer and the roads, drawn under the grids by
+        class (arterials thick, streets medium, paths thin: see :data:`ROAD_STYLES`)
+        so that without base-map tiles one still sees whether borders follow
+        streets. Without it, community boundaries are the union of each
+        community's grids.
     tiles : str or None, default "osm"
         A preset of :data:`TILE_PRESETS`, a ``{z}/{x}/{y}`` URL template (needs
         ``attr``) or None for no base map.
@@ -470,6 +520,11 @@ def plan_map(
         pop_alias.append("空缺岗位 Vacant posts")
     pop_fields += list(figures.columns)
     pop_alias += [_alias(c[2:]) for c in figures.columns]
+    n_roads = (
+        _roads_layer(m, layers, simplify_tolerance=simplify_tolerance, gcj=cfg.gcj)
+        if layers is not None
+        else 0
+    )
     grid_layer = _GeoJsonLayer(
         data,
         name="网格 Grids",
@@ -523,6 +578,16 @@ def plan_map(
         )
         if n_buildings > _HIDE_BUILDINGS_ABOVE:
             legend += "<div>（楼栋图层默认关闭 switch buildings on in the layer control）</div>"
+    if n_roads:
+        legend += "".join(
+            f'<div><i style="background:{ROAD_STYLES[k]["color"]};height:'
+            f'{max(ROAD_STYLES[k]["weight"], 1)}px;width:18px;margin:6px 4px 0 0"></i>{label}</div>'
+            for k, label in (
+                ("arterial", "主次干路 Arterials"),
+                ("street", "街巷 Streets"),
+                ("path", "步道 Paths"),
+            )
+        )
     _HtmlControl(legend, css_class="gridmap-legend").add_to(m)
     return _finish(m, search_layer=grid_layer)
 

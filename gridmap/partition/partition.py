@@ -29,6 +29,7 @@ from gridmap.partition.precision import snap_layers
 from gridmap.partition.quality import in_threads
 from gridmap.partition.solver import balance_load, load_balance, solve
 from gridmap.partition.units import build_units
+from gridmap.partition.villages import keep_settlements_whole
 
 __all__ = ["partition"]
 
@@ -247,8 +248,9 @@ def _solve_between_arterials(
         ]
         ded_hh = [int(np.asarray(units.households)[labels == g].sum()) for g in sorted(dedicated)]
         lead.append(
-            f"{len(dedicated)} dedicated grid(s) 专属网格 for land between main roads with few "
-            f"households and at least {(dedicated_area or 0.0) / 1e4:g} ha (households: "
+            f"{len(dedicated)} dedicated grid(s) 专属网格 for land between main roads without "
+            f"households (at least 0.5 ha) or with few and at least "
+            f"{(dedicated_area or 0.0) / 1e4:g} ha (households: "
             f"{', '.join(map(str, ded_hh))}); outside the band"
         )
         forced = {g: why for g, why in forced.items() if g not in dedicated}
@@ -359,6 +361,37 @@ def _compounds_in_the_way(units: Any, labels: np.ndarray, lo: int, hi: int) -> s
     return {str(c) for c in units.compound[mask] if c is not None}
 
 
+def _warm_start(units: Any, prev_map: dict[str, str]) -> tuple[np.ndarray | None, list[str]]:
+    """Previous grid per unit (index into the sorted previous codes; -1 new) and those codes.
+
+    A unit takes the code holding most of its households (ties: the first code).
+    """
+    if not prev_map:
+        return None, []
+    mem = units.members
+    pcode = mem["building_id"].map(prev_map)
+    ok = pcode.notna().to_numpy()
+    if not ok.any():
+        return None, []
+    prev_codes = sorted(set(pcode[ok]))
+    code_idx = {c: i for i, c in enumerate(prev_codes)}
+    unit_of = units.cell_unit[mem["cell"].to_numpy()]
+    w = mem["households"].to_numpy(dtype=float) + 1e-3
+    votes = pd.DataFrame(
+        {"unit": unit_of[ok], "code": pcode[ok].map(code_idx).to_numpy(), "w": w[ok]}
+    )
+    best = (
+        votes.groupby(["unit", "code"], sort=True)["w"]
+        .sum()
+        .reset_index()
+        .sort_values(["unit", "w", "code"], ascending=[True, False, True])
+        .drop_duplicates("unit")
+    )
+    initial = np.full(units.n, -1, dtype=np.int64)
+    initial[best["unit"].to_numpy()] = best["code"].to_numpy()
+    return initial, prev_codes
+
+
 def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
     """Partition one community; pure function of ``task`` (runs in worker processes)."""
     cid: str = task["community_id"]
@@ -433,30 +466,11 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
             road_classes=task.get("road_classes"),
         )
         notes.extend(units.notes)
-        initial = None
-        prev_codes: list[str] = []
+        # natural villages that fit the band become one unit (gridmap.partition.villages)
+        units_unmerged = units
+        units, village_notes = keep_settlements_whole(units, free_b, max_households=max_h)
         prev_map: dict[str, str] = task["previous"]
-        if prev_map:
-            mem = units.members
-            pcode = mem["building_id"].map(prev_map)
-            ok = pcode.notna().to_numpy()
-            if ok.any():
-                prev_codes = sorted(set(pcode[ok]))
-                code_idx = {c: i for i, c in enumerate(prev_codes)}
-                unit_of = units.cell_unit[mem["cell"].to_numpy()]
-                w = mem["households"].to_numpy(dtype=float) + 1e-3
-                votes = pd.DataFrame(
-                    {"unit": unit_of[ok], "code": pcode[ok].map(code_idx).to_numpy(), "w": w[ok]}
-                )
-                best = (
-                    votes.groupby(["unit", "code"], sort=True)["w"]
-                    .sum()
-                    .reset_index()
-                    .sort_values(["unit", "w", "code"], ascending=[True, False, True])
-                    .drop_duplicates("unit")
-                )
-                initial = np.full(units.n, -1, dtype=np.int64)
-                initial[best["unit"].to_numpy()] = best["code"].to_numpy()
+        initial, prev_codes = _warm_start(units, prev_map)
         labels, solver_notes, forced, dedicated = _solve_between_arterials(
             units,
             dedicated_area=task.get("dedicated_area"),
@@ -484,6 +498,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                 split_compounds=retry,
                 road_classes=task.get("road_classes"),
             )
+            units2, _ = keep_settlements_whole(units2, free_b, max_households=max_h)
             if len(units2.cells) == len(units.cells):
                 start = np.full(units2.n, -1, dtype=np.int64)
                 start[units2.cell_unit] = labels[units.cell_unit]
@@ -506,6 +521,28 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                         *notes2,
                         f"{len(retry)} compound(s) that fit the band were split to reach it",
                     ]
+        if village_notes and _out_of_band(units, labels, min_h, max_h) > 0:
+            # whole villages cannot all be grouped into the band: cut them where cheapest
+            units3, village_notes3 = keep_settlements_whole(
+                units_unmerged, free_b, max_households=max_h, merge=False
+            )
+            start3, _ = _warm_start(units3, prev_map)
+            labels3, notes3, forced3, dedicated3 = _solve_between_arterials(
+                units3,
+                dedicated_area=task.get("dedicated_area"),
+                min_households=min_h,
+                max_households=max_h,
+                target=target,
+                n_grids=task["n_grids"],
+                seed=task["seed"],
+                initial=start3,
+            )
+            if _out_of_band(units3, labels3, min_h, max_h) < _out_of_band(
+                units, labels, min_h, max_h
+            ):
+                units, labels, forced, dedicated = units3, labels3, forced3, dedicated3
+                solver_notes, village_notes = notes3, village_notes3
+        notes.extend(village_notes)
         notes.extend(solver_notes)
         if task.get("load") is not None:
             labels, load_before, load_note = _balance_on_load(
@@ -894,7 +931,9 @@ def partition(
     )
     # one normal form: coordinates on a millimetre grid, so that layers read back from a
     # file or the store (nanometres off) give the same grids (gridmap.partition.precision)
-    layers = snap_layers(layers)
+    # (not the households' points: the partitioner reads only their rows, and a million
+    # snapped copies of points cost ~250 MB)
+    layers = snap_layers(layers.replace(households=None)).replace(households=layers.households)
     bload = None
     if load_weights is not None:
         from gridmap.partition.load import building_loads
@@ -1118,19 +1157,25 @@ def _assemble(
         b2g = (bld[bld["part"].isna()].drop_duplicates("building_id").set_index("building_id"))[
             "grid_code"
         ]
-        hids = hh["household_id"].astype(str)
-        gc = hh["building_id"].astype(str).map(b2g)
+        # validated layers hold these as str already: no second copy of a million ids
+        hids, hb = (
+            c
+            if c.dtype == object and pd.api.types.infer_dtype(c, skipna=False) == "string"
+            else c.astype(str)
+            for c in (hh["household_id"], hh["building_id"])
+        )
+        gc = hb.map(b2g)
         split = hids.map({h: code_of.get(u) for h, u in hh_grid.items()})
         gc = split.where(split.notna(), gc)
         # households of split buildings without a part row: first part's grid
         missing = gc.isna()
         if missing.any():
             first = bld.drop_duplicates("building_id").set_index("building_id")["grid_code"]
-            gc = gc.where(~missing, hh["building_id"].astype(str).map(first))
+            gc = gc.where(~missing, hb.map(first))
         hh_rows = pd.DataFrame(
             {
                 "household_id": hids.to_numpy(),
-                "building_id": hh["building_id"].astype(str).to_numpy(),
+                "building_id": hb.to_numpy(),
                 "grid_code": gc.astype(object).to_numpy(),
             }
         )

@@ -5,9 +5,14 @@ must be a grid border, never run through a grid. Before the solver runs,
 :func:`arterial_pieces` cuts a community's unit graph along every edge lying on
 an arterial and takes the connected pieces:
 
-* a piece without households (a median strip, a walled park between main
-  roads) is shared out unit by unit: each of its units joins the piece across
-  the arterial it borders longest, so the strip splits between both sides;
+* a piece without households of at least 0.5 ha and 20 m mean width (a square,
+  a park, a campus without homes between main roads) is a site of its own, a
+  dedicated grid (专属网格), when dedicated grids are asked for; so is a piece
+  with few households of at least ``dedicated_area``;
+* any other piece without households (a median strip, a verge) is shared out
+  unit by unit: each of its units joins the piece it borders longest, so the
+  strip splits between both sides — across a main road only onto a piece with
+  households or a site, never from strip to strip across road after road;
 * a piece below the minimum households cannot be a grid alone: it joins the
   neighbouring piece it shares the longest arterial with (the smallest such
   piece first), and the grid that then spans the arterial is *forced* — the
@@ -27,8 +32,16 @@ from scipy.sparse.csgraph import connected_components
 
 __all__ = ["Pieces", "arterial_pieces", "restrict", "forced_grids", "dedicated_grids"]
 
-#: An edge is "on an arterial" when at least this share of it lies along one.
+#: An edge is "on an arterial" when at least this share of it lies along one …
 _ON_ARTERIAL = 0.5
+#: … or at least this many metres of it (two cells wrapping round a road's end
+#: share a long edge of which only a part runs along the road).
+_ON_ARTERIAL_M = 20.0
+#: Land between main roads without households that is at least this large and
+#: this wide (mean width 2 × area / perimeter) is a site of its own (a square, a
+#: park, a campus without homes), not a median strip or a verge to share out.
+_SITE_AREA_M2 = 5_000.0
+_STRIP_WIDTH_M = 20.0
 
 
 @dataclass
@@ -88,7 +101,9 @@ def arterial_pieces(
         return None
     edges = np.asarray(units.edges, dtype=np.int64).reshape(-1, 2)
     length = np.asarray(units.edge_length, dtype=float)
-    hard = np.asarray(art, dtype=float) >= _ON_ARTERIAL * np.maximum(length, 1e-9)
+    hard = np.asarray(art, dtype=float) >= np.minimum(
+        _ON_ARTERIAL * np.maximum(length, 1e-9), _ON_ARTERIAL_M
+    )
     if not hard.any():
         return None
     soft = ~hard
@@ -100,30 +115,29 @@ def arterial_pieces(
     hh = np.asarray(units.households, dtype=float)
     comp_hh = np.bincount(comp, weights=hh, minlength=nc)
     comp_area = np.bincount(comp, weights=np.asarray(units.area, dtype=float), minlength=nc)
-    ded_comp = (
-        (comp_hh < min_households) & (comp_area >= dedicated_area)
-        if dedicated_area is not None
-        else np.zeros(nc, dtype=bool)
-    )
+    if dedicated_area is not None:
+        # perimeter of a piece: its units' perimeters less twice the edges inside it
+        inner = np.bincount(comp[edges[soft, 0]], weights=length[soft], minlength=nc)
+        perim = np.bincount(comp, weights=np.asarray(units.perimeter, dtype=float), minlength=nc)
+        perim = np.maximum(perim - 2.0 * inner, 1e-9)
+        site = (
+            (comp_hh <= 0)
+            & (comp_area >= min(_SITE_AREA_M2, dedicated_area))
+            & (2.0 * comp_area / perim >= _STRIP_WIDTH_M)
+        )
+        ded_comp = ((comp_hh < min_households) & (comp_area >= dedicated_area)) | site
+    else:
+        ded_comp = np.zeros(nc, dtype=bool)
     dedicated = ded_comp[comp]
     piece = comp.copy()
     # pieces without households: every unit joins the inhabited piece it borders longest
     empty = (comp_hh[comp] <= 0) & ~dedicated
     ea, eb = edges[:, 0], edges[:, 1]
-    for _ in range(n):
-        if not empty.any():
-            break
-        border = empty[ea] != empty[eb]
-        if not border.any():
-            break
-        inner = np.where(empty[ea[border]], ea[border], eb[border])
-        outer = np.where(empty[ea[border]], eb[border], ea[border])
-        w = length[border]
-        order = np.lexsort((outer, -w, inner))
-        inner, outer = inner[order], outer[order]
-        first = np.r_[True, inner[1:] != inner[:-1]]
-        piece[inner[first]] = piece[outer[first]]
-        empty[inner[first]] = False
+    # across a main road, land goes only to a piece that had households (or is a
+    # site) of its own: strips do not pass each other on across road after road
+    settled = ~empty
+    for cascade in (False, True):
+        _share_out(empty, settled, piece, ea, eb, length, hard, cascade=cascade)
     original = np.where((comp_hh[comp] > 0) | dedicated, comp, -1)
     # small pieces join the neighbour sharing the longest arterial with them
     merged: list[str] = []
@@ -166,6 +180,42 @@ def arterial_pieces(
         merged=merged,
         dedicated=dedicated if dedicated.any() else None,
     )
+
+
+def _share_out(
+    empty: np.ndarray,
+    settled: np.ndarray,
+    piece: np.ndarray,
+    ea: np.ndarray,
+    eb: np.ndarray,
+    length: np.ndarray,
+    hard: np.ndarray,
+    *,
+    cascade: bool,
+) -> None:
+    """Give every empty unit the piece of the neighbour it borders longest (in place).
+
+    Within an empty piece land spreads from unit to unit; across a main road
+    only from a ``settled`` unit (one of a piece with households or a site),
+    unless ``cascade`` (the last resort for strips bordering only strips).
+    """
+    for _ in range(len(empty)):
+        if not empty.any():
+            break
+        border = empty[ea] != empty[eb]
+        if not cascade:
+            src = np.where(empty[ea], eb, ea)
+            border &= ~hard | settled[src]
+        if not border.any():
+            break
+        inner = np.where(empty[ea[border]], ea[border], eb[border])
+        outer = np.where(empty[ea[border]], eb[border], ea[border])
+        w = length[border]
+        order = np.lexsort((outer, -w, inner))
+        inner, outer = inner[order], outer[order]
+        first = np.r_[True, inner[1:] != inner[:-1]]
+        piece[inner[first]] = piece[outer[first]]
+        empty[inner[first]] = False
 
 
 def restrict(units: Any, piece: np.ndarray) -> Any:

@@ -44,6 +44,16 @@ EDGE_TOLERANCE = 0.01
 #: A grid with more arterial road than this (metres) inside it is "crossed" by the arterial.
 ARTERIAL_LIMIT = 50.0
 
+#: A stretch of arterial inside a grid that stays, over its whole length, within this
+#: distance (metres) of its community's outer edge or of a stretch of the grid's
+#: border lying on an arterial runs *along* the border, not through the grid: OSM
+#: roads are centrelines, a dual carriageway is two lines 10–40 m apart (the border on
+#: one, the other parallel inside), and a community edge is an input (a district line
+#: 5–20 m off a main road's centreline) no grid border can move. Counted apart
+#: (``arterial_along_edge_m``), never in ``arterial_inside_m``; a road crossing a grid
+#: leaves the zone and counts whole.
+ARTERIAL_EDGE_OFFSET = 20.0
+
 #: Gap or overlap areas below this (m²) are float noise: not noted, reported as computed.
 AREA_TOLERANCE = 1.0
 
@@ -333,17 +343,74 @@ def _on_lines(
     return out
 
 
-def _arterials_inside(geoms: np.ndarray, arterials: np.ndarray, tolerance: float) -> np.ndarray:
-    """Metres of arterial road inside each grid, farther than ``tolerance`` from its boundary."""
-    out = np.zeros(len(geoms))
-    if len(geoms) == 0 or len(arterials) == 0:
-        return out
+def _arterials_inside(
+    geoms: np.ndarray,
+    arterials: np.ndarray,
+    tolerance: float,
+    community: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Metres of arterial road inside each grid, farther than ``tolerance`` from its boundary.
+
+    Returns ``(through, along_edge)``: a connected stretch lying wholly within
+    :data:`ARTERIAL_EDGE_OFFSET` of its community's outer edge (the union of
+    the community's grids) or of the grid's border where that lies on an
+    arterial (the other carriageway of a dual carriageway) runs along the
+    border and goes to ``along_edge``; every other stretch, whole, to ``through``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> grids = np.array([shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)])
+    >>> roads = np.array([shapely.LineString([(50, -10), (50, 110)]),   # through grid 0
+    ...                   shapely.LineString([(110, 90), (190, 90)])])  # 10 m off the edge
+    >>> through, along = _arterials_inside(grids, roads, 5.0, np.array(["c", "c"]))
+    >>> through.round().tolist(), along.round().tolist()
+    ([90.0, 0.0], [0.0, 80.0])
+    >>> # a dual carriageway: the border x = 100 on one line, the other 15 m east
+    >>> duals = np.array([shapely.LineString([(100, -10), (100, 110)]),
+    ...                   shapely.LineString([(115, -10), (115, 110)])])
+    >>> through, along = _arterials_inside(grids, duals, 5.0, np.array(["c", "c"]))
+    >>> through.round().tolist(), along.round().tolist()
+    ([0.0, 0.0], [0.0, 90.0])
+    """
+    n = len(geoms)
+    through, along = np.zeros(n), np.zeros(n)
+    if n == 0 or len(arterials) == 0:
+        return through, along
     g_idx, a_idx = shapely.STRtree(arterials).query(geoms, predicate="intersects")
     if len(g_idx) == 0:
-        return out
+        return through, along
     rim = shapely.buffer(shapely.boundary(geoms[g_idx]), tolerance, quad_segs=4)
     inside = shapely.difference(shapely.intersection(arterials[a_idx], geoms[g_idx]), rim)
-    return np.bincount(g_idx, weights=shapely.length(inside), minlength=len(geoms))
+    if community is None:
+        return np.bincount(g_idx, weights=shapely.length(inside), minlength=n), along
+    # the outer edge of every community, grown by the offset
+    zone_of: dict[Any, Any] = {}
+    for c in np.unique(community[g_idx]):
+        outer = shapely.boundary(shapely.union_all(geoms[community == c]))
+        zone_of[c] = shapely.buffer(outer, ARTERIAL_EDGE_OFFSET, quad_segs=4)
+    # and the grid's border where it lies on an arterial, grown by the offset
+    border_zone: dict[int, Any] = {}
+    for k, geom in enumerate(inside):
+        parts = shapely.get_parts(geom)
+        parts = parts[np.isin(shapely.get_type_id(parts), [1, 2])]  # lines, not touching points
+        if len(parts) == 0:
+            continue
+        g = g_idx[k]
+        if g not in border_zone:
+            near = shapely.buffer(shapely.union_all(arterials[a_idx[g_idx == g]]), tolerance)
+            on = shapely.intersection(shapely.boundary(geoms[g]), near)
+            border_zone[g] = shapely.union(
+                zone_of[community[g]], shapely.buffer(on, ARTERIAL_EDGE_OFFSET, quad_segs=4)
+            )
+        zone = border_zone[g]
+        for part in shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts))):
+            length = shapely.length(part)
+            if shapely.length(shapely.difference(part, zone)) <= 1.0:
+                along[g] += length
+            else:
+                through[g] += length
+    return through, along
 
 
 def _street_blocks(
@@ -734,7 +801,7 @@ def quality_report(
     on_water = per_grid(on["water"])
     on_lines = per_grid(on["lines"])
     share_roads = ratio(on_roads, internal)
-    art_inside = _arterials_inside(geoms, kinds["arterials"], road_tolerance)
+    art_inside, art_edge = _arterials_inside(geoms, kinds["arterials"], road_tolerance, community)
     art_forced = (
         grids["arterial_forced"].fillna(False).to_numpy(dtype=bool)
         if "arterial_forced" in grids.columns
@@ -810,6 +877,7 @@ def quality_report(
             "boundary_on_lines_m": on_lines,
             "share_boundary_on_lines": ratio(on_lines, internal),
             "arterial_inside_m": art_inside,
+            "arterial_along_edge_m": art_edge,
             "arterial_forced": art_forced,
             "households_per_km2": ratio(hh * 1e6, area),
             "over_area_cap": over_cap,
@@ -1059,6 +1127,8 @@ def quality_report(
             float(elen.sum()) - (float(comm_df["forced_off_street_m"].sum()) if len(rows) else 0.0),
         ),
         "arterial_inside_m": float(art_inside.sum()),
+        "arterial_along_edge_m": float(art_edge.sum()),
+        "n_grids_arterial_along_edge": int((art_edge > ARTERIAL_LIMIT).sum()),
         "n_grids_arterial_inside": int((art_bad & ~art_forced).sum()),
         "n_grids_arterial_forced": int((art_bad & art_forced).sum()),
         "arterial_limit_m": ARTERIAL_LIMIT,
@@ -1215,7 +1285,10 @@ def summary_text(report: QualityReport) -> str:
         f"Arterials 干道: {o.get('n_grids_arterial_inside', 0)} grid(s) with > "
         f"{_fmt_num(o.get('arterial_limit_m', ARTERIAL_LIMIT), 0)} m of arterial road inside, "
         f"{o.get('n_grids_arterial_forced', 0)} forced (named in the notes); "
-        f"{_fmt_num(o.get('arterial_inside_m'), 0)} m inside grids in all",
+        f"{_fmt_num(o.get('arterial_inside_m'), 0)} m inside grids in all; "
+        f"{_fmt_num(o.get('arterial_along_edge_m'), 0)} m along community edges within "
+        f"{ARTERIAL_EDGE_OFFSET:g} m ({o.get('n_grids_arterial_along_edge', 0)} grid(s) > "
+        f"{_fmt_num(o.get('arterial_limit_m', ARTERIAL_LIMIT), 0)} m)",
         f"Balance 均衡 (CV of households): {_fmt_num(o.get('households_cv'))}",
     ]
     if o.get("load_weights") is not None:

@@ -21,7 +21,7 @@ def test_partition_balanced_on_workload(tmp_path: Path) -> None:
     assert "balancing on workload: 200 case(s) received since 2025-11-30" in text
     assert "Workload 工作量 (households=1,cases=0.2,care=2): CV" in text
     o = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["overall"]
-    assert o["share_in_band"] == 1.0  # the band still holds
+    assert o["share_residential_in_band"] == 1.0  # the band still holds
     assert o["load_weights"] == "households=1,cases=0.2,care=2"
     assert o["load_cv"] < o["load_cv_before"]
     assert o["unlocated_cases"] < 10

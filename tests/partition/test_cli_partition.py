@@ -14,7 +14,7 @@ def test_partition_writes_plan_and_map(tmp_path):
         "--out", "plan.gpkg", "--map", "plan.html", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "wrote plan.gpkg (11 grids)" in out.stdout
+    assert "wrote plan.gpkg (12 grids)" in out.stdout  # 11 + 1.4 ha between main roads
     assert "0 enclave(s)" in out.stdout
     assert "valid coverage" not in out.stderr  # the map simplifies the grids as one coverage
     assert (tmp_path / "plan.html").stat().st_size > 10_000
@@ -25,7 +25,7 @@ def test_partition_writes_plan_and_map(tmp_path):
         assert frames[n].crs.to_epsg() == 4326, n
         assert frames[n]["grid_code"].notna().all(), n
     grids = frames["grids"]
-    assert grids["households"].between(200, 500).all()
+    assert grids.loc[grids["kind"] == "residential", "households"].between(200, 500).all()
     assert grids["boundary_desc"].str.startswith("东至").all()
     geoms = np.asarray(grids.geometry.array, dtype=object)
     assert shapely.coverage_is_valid(geoms)

@@ -1,0 +1,171 @@
+"""Arterials on real-city shapes (issue 14, item 1): hand-made fixtures with exact answers.
+
+Sites between main roads stay apart (:mod:`gridmap.partition.pieces`); an arterial
+running along a community's outer edge a few metres off it is counted apart from one
+running through a grid (:func:`gridmap.partition.quality._arterials_inside`).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from invariants import assert_valid_plan
+from shapely import LineString, box
+
+from gridmap.layers import Layers
+from gridmap.partition import partition
+from gridmap.partition.pieces import arterial_pieces
+from gridmap.partition.quality import quality_report
+
+CRS = 4549
+
+
+def _layers(community, buildings, roads=()) -> Layers:
+    comms = gpd.GeoDataFrame(
+        {"community_id": ["c1"], "name": ["幸福社区"], "code": ["320508019044"]},
+        geometry=[community],
+        crs=CRS,
+    )
+    blds = gpd.GeoDataFrame(
+        {
+            "building_id": [f"b{i}" for i in range(len(buildings))],
+            "households": [h for _, h in buildings],
+            "community_id": ["c1"] * len(buildings),
+        },
+        geometry=[g for g, _ in buildings],
+        crs=CRS,
+    )
+    rds = gpd.GeoDataFrame(
+        {"name": [f"r{i}" for i in range(len(roads))], "class": [c for _, c in roads]},
+        geometry=[g for g, _ in roads],
+        crs=CRS,
+    )
+    return Layers(
+        communities=comms, buildings=blds, roads=rds if len(roads) else None, crs=comms.crs
+    )
+
+
+def _two_schools() -> Layers:
+    # homes (600 households) west of a secondary road at x = 200; two school sites of
+    # 3 ha each (below the 5 ha of a dedicated piece) either side of a primary road at x = 350
+    homes = [(box(20 + 45 * k, 60, 45 + 45 * k, 140), 150) for k in range(4)]
+    school_a = [(box(240, 50, 310, 150), 0)]
+    school_b = [(box(390, 50, 460, 150), 0)]
+    roads = [
+        (LineString([(200, -10), (200, 210)]), "secondary"),
+        (LineString([(350, -10), (350, 210)]), "primary"),
+    ]
+    return _layers(box(0, 0, 500, 200), homes + school_a + school_b, roads=roads)
+
+
+def test_two_school_sites_across_a_primary_road_are_two_dedicated_grids():
+    layers = _two_schools()
+    plan = partition(layers, min_households=200, max_households=500)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    g = plan.grids
+    ded = g[g["kind"] == "dedicated"].sort_values("grid_code")
+    assert len(ded) == 2 and (ded["households"] == 0).all()
+    # each school has its own land between the roads, exactly
+    assert sorted(round(a) for a in ded.area) == [30_000, 30_000]
+    assert sorted(round(b[0]) for b in ded.geometry.bounds.to_numpy()) == [200, 350]
+    res = g[g["kind"] == "residential"]
+    assert sorted(res["households"]) == [300, 300]
+    assert res.geometry.bounds["maxx"].max() == pytest.approx(200.0)  # homes stop at the road
+    o = plan.report.overall
+    assert o["n_grids_arterial_inside"] == 0 and o["arterial_inside_m"] == pytest.approx(0.0)
+    assert o["n_dedicated"] == 2
+
+
+def test_empty_site_between_arterials_is_its_own_piece_but_a_median_strip_is_shared():
+    # units in a row: homes | road | 3 ha site | road | homes, and a 10 m median strip
+    from types import SimpleNamespace
+
+    u = SimpleNamespace(
+        households=np.array([300, 0, 300, 0]),
+        area=np.array([40_000.0, 30_000.0, 40_000.0, 2_000.0]),
+        perimeter=np.array([800.0, 700.0, 800.0, 420.0]),
+        edges=np.array([[0, 1], [1, 2], [2, 3]]),
+        edge_length=np.array([200.0, 200.0, 200.0]),
+        edge_arterial=np.array([200.0, 200.0, 200.0]),
+    )
+    p = arterial_pieces(u, min_households=200, dedicated_area=50_000.0)
+    assert p.piece.tolist() == [0, 1, 2, 2]  # the strip (width 2·2000/420 < 20 m) joins
+    assert p.dedicated.tolist() == [False, True, False, False]
+    # without dedicated grids the site is shared out as before
+    p0 = arterial_pieces(u, min_households=200, dedicated_area=None)
+    assert p0.dedicated is None and len(np.unique(p0.piece)) == 2
+
+
+def test_arterial_cell_edge_partly_on_the_road_is_a_border():
+    # two units sharing a 100 m edge of which 30 m runs along the arterial: above
+    # the 20 m floor, so it is a border although less than half the edge
+    from types import SimpleNamespace
+
+    u = SimpleNamespace(
+        households=np.array([300, 300]),
+        area=np.full(2, 1e4),
+        perimeter=np.full(2, 400.0),
+        edges=np.array([[0, 1]]),
+        edge_length=np.array([100.0]),
+        edge_arterial=np.array([30.0]),
+    )
+    assert arterial_pieces(u, min_households=200).piece.tolist() == [0, 1]
+    u.edge_arterial = np.array([15.0])
+    assert arterial_pieces(u, min_households=200) is None
+
+
+def test_arterial_along_the_community_edge_is_counted_apart():
+    # a community whose outer edge (a district line) runs 10 m north of a primary
+    # road's centreline; a second primary road runs through the western grid
+    comm = box(0, 0, 400, 200)
+    roads = [
+        (LineString([(-10, 10), (410, 10)]), "primary"),  # 10 m inside the southern edge
+        (LineString([(100, 60), (100, 140)]), "secondary"),  # 80 m through grid g1
+    ]
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(240, 80, 260, 120), 250)], roads)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
+        geometry=[box(0, 0, 200, 200), box(200, 0, 400, 200)],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
+    )
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    g = rep.grids.set_index("grid_code")
+    # the edge road: 200 m per grid less 5 m at each internal border / outer edge
+    assert g.loc["g1", "arterial_along_edge_m"] == pytest.approx(190.0)
+    assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(190.0)
+    assert g.loc["g1", "arterial_inside_m"] == pytest.approx(80.0)
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(0.0)
+    o = rep.overall
+    assert o["n_grids_arterial_inside"] == 1
+    assert o["n_grids_arterial_along_edge"] == 2
+    assert o["arterial_along_edge_m"] == pytest.approx(380.0)
+
+
+@pytest.mark.parametrize(("offset", "through", "along"), [(15.0, 0.0, 190.0), (30.0, 190.0, 0.0)])
+def test_dual_carriageway_on_a_border_is_along_it_only_within_the_offset(offset, through, along):
+    # the border x = 200 lies on one carriageway; the other runs north–south `offset`
+    # metres east of it: within 20 m it is the same road along the border
+    comm = box(0, 0, 400, 200)
+    roads = [
+        (LineString([(200, -10), (200, 210)]), "primary"),
+        (LineString([(200 + offset, -10), (200 + offset, 210)]), "primary"),
+    ]
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
+        geometry=[box(0, 0, 200, 200), box(200, 0, 400, 200)],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
+    )
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    g = rep.grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
+    assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)
+    assert g.loc["g1", "arterial_inside_m"] == pytest.approx(0.0)
