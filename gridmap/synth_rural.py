@@ -211,7 +211,7 @@ def synth_rural_city(
                 n = int(rng.integers(2, 5))
                 gx = np.linspace(inner[0], inner[2], n + 2)[1:-1]
                 gy = (inner[1] + inner[3]) / 2 + rng.uniform(-0.2, 0.2, n) * (y1 - y0)
-                use = "public" if rng.random() < 0.6 else "commercial"
+                site_use = "public" if rng.random() < 0.6 else "commercial"
                 site = _SITE_NAMES[int(rng.integers(len(_SITE_NAMES)))]
                 add(
                     gx,
@@ -220,7 +220,7 @@ def synth_rural_city(
                     rng.uniform(25, 45, n),
                     0.0,
                     rng.integers(2, 8, n).astype(float),
-                    use,
+                    site_use,
                     comp=None,
                     vill=None,
                     names=[f"{site}{k + 1}号楼" for k in range(n)],
@@ -316,9 +316,9 @@ def synth_rural_city(
                 end = shapely.get_coordinates(shapely.shortest_line(core.exterior, p))[0]
             link = shapely.LineString([end, (vx[v], vy[v])])
             roads.append((link, "unclassified"))
-            w = (v + 1) % n_villages
+            nxt = (v + 1) % n_villages
             if n_villages > 2 and rng.random() < 0.6:
-                roads.append((shapely.LineString([(vx[v], vy[v]), (vx[w], vy[w])]), "track"))
+                roads.append((shapely.LineString([(vx[v], vy[v]), (vx[nxt], vy[nxt])]), "track"))
         # field tracks (机耕路): a rotated, jittered grid across the fields, every
         # 250–400 m; a track that would run through a village is not drawn
         fa_ = rng.uniform(0, math.pi / 2)
@@ -372,7 +372,7 @@ def synth_rural_city(
             ok = ~shapely.intersects(clear, shapely.points(x, y))
             x, y = x[ok], y[ok]
             n = len(x)
-            use = np.where(rng.random(n) < 0.03, "public", "residential").astype(object)
+            v_use = np.where(rng.random(n) < 0.03, "public", "residential").astype(object)
             add(
                 x,
                 y,
@@ -380,7 +380,7 @@ def synth_rural_city(
                 rng.uniform(8.0, 11.0, n),
                 va,
                 rng.integers(1, 4, n).astype(float),
-                use,
+                v_use,
                 comp=None,
                 vill=village_names[v],
                 names=[f"{village_names[v]}{k + 1}号" for k in range(n)],

@@ -304,7 +304,9 @@ def _arrow_id_strings(values: pd.Series, *, repeated: bool = False) -> np.ndarra
         coded = pc.dictionary_encode(arr).combine_chunks()
         text = _arrow_id_strings(pd.Series(pd.arrays.ArrowStringArray(coded.dictionary)))
         codes = np.asarray(coded.indices.fill_null(-1), dtype=np.int64)
-        out = np.append(text, None)[codes]  # -1: the None at the end
+        out = np.concatenate([np.asarray(text, dtype=object), np.array([None], dtype=object)])[
+            codes
+        ]  # -1: the None at the end
         return out
     out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     edged = pc.not_equal(pc.binary_length(pc.utf8_trim(arr, _SPACE)), pc.binary_length(arr))

@@ -175,7 +175,9 @@ def _pairs(
         g_new, g_open = groups
         by_open = pd.Series(np.arange(len(p_open))).groupby(g_open.to_numpy(object)).indices
         by_new = pd.Series(np.arange(len(p_new))).groupby(g_new).indices
-        sets = [(rows, by_open[g]) for g, rows in by_new.items() if g in by_open]
+        sets = [
+            (np.asarray(rows), np.asarray(by_open[g])) for g, rows in by_new.items() if g in by_open
+        ]
     out_i: list[np.ndarray] = []
     out_j: list[np.ndarray] = []
     for rows_new, rows_open in sets:

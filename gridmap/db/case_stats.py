@@ -367,7 +367,7 @@ def _copy_facts(s: Session, unit: Any, source: Any, where: list[Any]) -> pd.Data
             cur.execute("SELECT set_config('jit', %s, true)", (jit[0],))
     buf.seek(0)
     names = ["id", "unit", "policy", "status", "satisfaction", "reopened", *times]
-    text = dict.fromkeys(["unit", "policy", "status", "satisfaction"], object)
+    text: dict[str, Any] = dict.fromkeys(["unit", "policy", "status", "satisfaction"], object)
     frame = pd.read_csv(
         buf,
         header=None,

@@ -11,7 +11,7 @@ from gridmap.layers import Layers
 
 CRS = 32650  # UTM 50N, metres
 
-__all__ = ["CRS", "lattice", "make_layers"]
+__all__ = ["CRS", "lattice", "make_layers", "one_community"]
 
 
 def make_layers(
@@ -118,3 +118,37 @@ def lattice(
         LineString([(-5, j * cell), (w + 5, j * cell)]) for j in range(road_every, ny, road_every)
     ]
     return make_layers([(cid, box(0, 0, w, h))], blds, roads=roads)
+
+
+def one_community(community, buildings, roads=(), barriers=(), *, crs: int = 4549) -> Layers:
+    """One community 幸福社区 with ``(geometry, households)`` buildings, ``(geometry, class)``
+    roads and ``(geometry, kind)`` barriers (empty layers are left out)."""
+    comms = gpd.GeoDataFrame(
+        {"community_id": ["c1"], "name": ["幸福社区"], "code": ["320508019044"]},
+        geometry=[community],
+        crs=crs,
+    )
+    blds = gpd.GeoDataFrame(
+        {
+            "building_id": [f"b{i}" for i in range(len(buildings))],
+            "households": [h for _, h in buildings],
+            "community_id": ["c1"] * len(buildings),
+        },
+        geometry=[g for g, _ in buildings],
+        crs=crs,
+    )
+    rds = gpd.GeoDataFrame(
+        {"name": [f"r{i}" for i in range(len(roads))], "class": [c for _, c in roads]},
+        geometry=[g for g, _ in roads],
+        crs=crs,
+    )
+    bars = gpd.GeoDataFrame(
+        {"kind": [k for _, k in barriers]}, geometry=[g for g, _ in barriers], crs=crs
+    )
+    return Layers(
+        communities=comms,
+        buildings=blds,
+        roads=rds if len(roads) else None,
+        barriers=bars if len(barriers) else None,
+        crs=comms.crs,
+    )

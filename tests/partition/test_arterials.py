@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from invariants import assert_valid_plan
+from lattice import one_community
 from shapely import LineString, box
 
 from gridmap.layers import Layers
@@ -22,29 +23,7 @@ from gridmap.partition.quality import quality_report
 CRS = 4549
 
 
-def _layers(community, buildings, roads=()) -> Layers:
-    comms = gpd.GeoDataFrame(
-        {"community_id": ["c1"], "name": ["幸福社区"], "code": ["320508019044"]},
-        geometry=[community],
-        crs=CRS,
-    )
-    blds = gpd.GeoDataFrame(
-        {
-            "building_id": [f"b{i}" for i in range(len(buildings))],
-            "households": [h for _, h in buildings],
-            "community_id": ["c1"] * len(buildings),
-        },
-        geometry=[g for g, _ in buildings],
-        crs=CRS,
-    )
-    rds = gpd.GeoDataFrame(
-        {"name": [f"r{i}" for i in range(len(roads))], "class": [c for _, c in roads]},
-        geometry=[g for g, _ in roads],
-        crs=CRS,
-    )
-    return Layers(
-        communities=comms, buildings=blds, roads=rds if len(roads) else None, crs=comms.crs
-    )
+_layers = one_community  # one community 幸福社区 (tests/partition/lattice.py)
 
 
 def _two_schools() -> Layers:

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import shapely
 from invariants import assert_valid_plan
+from lattice import one_community
 from shapely import LineString, box
 
-from gridmap.layers import Layers
 from gridmap.partition import partition
 from gridmap.partition.quality import quality_report
 from gridmap.partition.roads import barrier_groups, length_near, road_ranks
@@ -22,36 +22,7 @@ from gridmap.partition.roads import barrier_groups, length_near, road_ranks
 CRS = 4549
 
 
-def _layers(community, buildings, roads=(), barriers=()) -> Layers:
-    comms = gpd.GeoDataFrame(
-        {"community_id": ["c1"], "name": ["幸福社区"], "code": ["320508019044"]},
-        geometry=[community],
-        crs=CRS,
-    )
-    blds = gpd.GeoDataFrame(
-        {
-            "building_id": [f"b{i}" for i in range(len(buildings))],
-            "households": [h for _, h in buildings],
-            "community_id": ["c1"] * len(buildings),
-        },
-        geometry=[g for g, _ in buildings],
-        crs=CRS,
-    )
-    rds = gpd.GeoDataFrame(
-        {"name": [f"r{i}" for i in range(len(roads))], "class": [c for _, c in roads]},
-        geometry=[g for g, _ in roads],
-        crs=CRS,
-    )
-    bars = gpd.GeoDataFrame(
-        {"kind": [k for _, k in barriers]}, geometry=[g for g, _ in barriers], crs=CRS
-    )
-    return Layers(
-        communities=comms,
-        buildings=blds,
-        roads=rds if len(roads) else None,
-        barriers=bars if len(barriers) else None,
-        crs=comms.crs,
-    )
+_layers = one_community  # one community 幸福社区 (tests/partition/lattice.py)
 
 
 def test_road_ranks_and_barrier_groups():
