@@ -471,16 +471,20 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
         units, village_notes = keep_settlements_whole(units, free_b, max_households=max_h)
         prev_map: dict[str, str] = task["previous"]
         initial, prev_codes = _warm_start(units, prev_map)
-        labels, solver_notes, forced, dedicated = _solve_between_arterials(
-            units,
-            dedicated_area=task.get("dedicated_area"),
-            min_households=min_h,
-            max_households=max_h,
-            target=target,
-            n_grids=task["n_grids"],
-            seed=task["seed"],
-            initial=initial,
-        )
+
+        def solve(u: Any, n_grids: Any, initial: np.ndarray | None) -> Any:
+            return _solve_between_arterials(
+                u,
+                dedicated_area=task.get("dedicated_area"),
+                min_households=min_h,
+                max_households=max_h,
+                target=target,
+                n_grids=n_grids,
+                seed=task["seed"],
+                initial=initial,
+            )
+
+        labels, solver_notes, forced, dedicated = solve(units, task["n_grids"], initial)
         retry = (
             _compounds_in_the_way(units, labels, min_h, max_h) if task["n_grids"] is None else set()
         )
@@ -502,16 +506,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
             if len(units2.cells) == len(units.cells):
                 start = np.full(units2.n, -1, dtype=np.int64)
                 start[units2.cell_unit] = labels[units.cell_unit]
-                labels2, notes2, forced2, dedicated2 = _solve_between_arterials(
-                    units2,
-                    dedicated_area=task.get("dedicated_area"),
-                    min_households=min_h,
-                    max_households=max_h,
-                    target=target,
-                    n_grids=None,
-                    seed=task["seed"],
-                    initial=start,
-                )
+                labels2, notes2, forced2, dedicated2 = solve(units2, None, start)
                 if _out_of_band(units2, labels2, min_h, max_h) < _out_of_band(
                     units, labels, min_h, max_h
                 ):
@@ -527,16 +522,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                 units_unmerged, free_b, max_households=max_h, merge=False
             )
             start3, _ = _warm_start(units3, prev_map)
-            labels3, notes3, forced3, dedicated3 = _solve_between_arterials(
-                units3,
-                dedicated_area=task.get("dedicated_area"),
-                min_households=min_h,
-                max_households=max_h,
-                target=target,
-                n_grids=task["n_grids"],
-                seed=task["seed"],
-                initial=start3,
-            )
+            labels3, notes3, forced3, dedicated3 = solve(units3, task["n_grids"], start3)
             if _out_of_band(units3, labels3, min_h, max_h) < _out_of_band(
                 units, labels, min_h, max_h
             ):

@@ -21,7 +21,16 @@ from gridmap.db.cases.calendar_store import store_calendar
 from gridmap.db.cases.duplicates import likely_duplicates
 from gridmap.db.cases.placement import case_locator
 from gridmap.db.cases.queries import _load
-from gridmap.db.cases.records import _C, _D, _L, _RESOLVE, CaseRecord, ImportResult, _times_out
+from gridmap.db.cases.records import (
+    _C,
+    _D,
+    _L,
+    _LOG_COLS,
+    _RESOLVE,
+    CaseRecord,
+    ImportResult,
+    _times_out,
+)
 from gridmap.db.models import utcnow
 from gridmap.db.session import Store, transaction
 from gridmap.errors import CaseError, ConflictError, InputError, RowsError
@@ -227,24 +236,7 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         (i, 1, t, actor, "intake", None, "intake", None, st, None, None)
         for i, t, st in zip(ids, now_text, columns["status"], strict=True)
     )
-    bulk_insert(
-        s,
-        _L,
-        [
-            "case_id",
-            "version",
-            "at",
-            "actor",
-            "role",
-            "unit",
-            "action",
-            "from_state",
-            "to_state",
-            "note",
-            "data",
-        ],
-        log_rows,
-    )
+    bulk_insert(s, _L, list(_LOG_COLS), log_rows)
 
 
 def _existing(

@@ -38,6 +38,21 @@ _G = table(GridRow)
 _P = table(PlanRow)
 _CM = table(Community)
 
+#: Columns of a case_log row as the bulk writers (intake, sweep) give them, in order.
+_LOG_COLS = (
+    "case_id",
+    "version",
+    "at",
+    "actor",
+    "role",
+    "unit",
+    "action",
+    "from_state",
+    "to_state",
+    "note",
+    "data",
+)
+
 #: Columns of :func:`list_cases` records (no personal data).
 CASE_LIST_COLUMNS: tuple[str, ...] = (
     "id",

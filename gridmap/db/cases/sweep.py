@@ -21,6 +21,7 @@ from gridmap.db.cases.records import (
     _E,
     _H,
     _L,
+    _LOG_COLS,
     SweepResult,
     _db_time,
     _times_out,
@@ -284,16 +285,3 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
 
 
 _LEVEL_COLS = ("id", "version", "level")
-_LOG_COLS = (
-    "case_id",
-    "version",
-    "at",
-    "actor",
-    "role",
-    "unit",
-    "action",
-    "from_state",
-    "to_state",
-    "note",
-    "data",
-)
