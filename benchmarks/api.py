@@ -19,7 +19,8 @@ seconds with ``--connections`` connections: ``GET /const`` on the bare app,
 the median requests per second and the median CPU time the server process spent
 per request (from ``/proc``; less sensitive to other load on a shared machine).
 The target is /locate at ≥ 80 % of the baseline, as the ratio of server CPU per
-request (the throughput ratio of a CPU-bound server; req/s is printed too).
+request (the throughput ratio of a CPU-bound server; req/s is printed too, and
+each round's figures: on a shared machine the req/s of one round swing by 2×).
 ``--port``/``--bare-port`` pick the ports (0: free ones), ``--out-dir`` the folder of
 the store (default: a temporary folder, removed at the end).
 
@@ -396,7 +397,8 @@ def main() -> None:
     )
     for i, (b, g) in enumerate(zip(bare_runs, loc_runs, strict=True)):
         print(
-            f"  round {i + 1}: {b['rps']:.0f} vs {g['rps']:.0f} req/s ({g['rps'] / b['rps']:.0%})"
+            f"  round {i + 1}: {b['rps']:.0f} vs {g['rps']:.0f} req/s ({g['rps'] / b['rps']:.0%}); "
+            f"cpu us/req {b['cpu_us']:.0f} vs {g['cpu_us']:.0f} ({b['cpu_us'] / g['cpu_us']:.0%})"
         )
     print()
     print(f"batch: POST /locate/batch, {args.points:,} points as CSV (best of 3)")

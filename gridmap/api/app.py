@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridmap.api.errors import (
     PROBLEM_RESPONSES,
@@ -38,7 +39,7 @@ from gridmap.api.security import Authenticator, BatchQuotaMiddleware, KeyCache
 from gridmap.api.settings import Settings, get_settings
 from gridmap.db import Store
 
-__all__ = ["create_app", "OPTIONAL_ROUTERS"]
+__all__ = ["create_app", "OPTIONAL_ROUTERS", "HotRoutesMiddleware"]
 
 _log = logging.getLogger(__name__)
 
@@ -146,6 +147,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=lambda: settings.max_body_bytes)
     app.add_middleware(BatchQuotaMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware, csp=_page_policy())
+    # the hot path: GET /locate answered in front of the middleware above and of FastAPI's
+    # router (they cost as much as the locating); CORS, when configured, still wraps it
+    from gridmap.api.routes.locate import locate_asgi, locate_fast
+
+    app.add_middleware(HotRoutesMiddleware, routes={"/locate": locate_asgi})
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -159,13 +165,47 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if name in OPTIONAL_ROUTERS and importlib.util.find_spec(module) is None:
             continue
         app.include_router(importlib.import_module(module).router)
-    # the hot path: a plain route in front of the documented GET /locate (same checks and
-    # answer, without FastAPI's per-request dependency solving; ~1/3 of the request time)
-    from gridmap.api.routes.locate import locate_fast
-
+    # what the hot path passes on (HEAD, a GET with a body): a plain route in front of the
+    # documented GET /locate (same checks and answer, without FastAPI's dependency solving)
     app.router.routes.insert(0, Route("/locate", locate_fast, methods=["GET"]))
     _add_schemas(app)
     return app
+
+
+class HotRoutesMiddleware:
+    """Answer ``GET <path>`` of a few hot routes with their own ASGI app, before the rest.
+
+    A hot route's app does itself what the middleware it skips would do (see
+    :func:`gridmap.api.routes.locate.locate_asgi`). Requests with a body (a
+    ``Content-Length`` or ``Transfer-Encoding`` header), other methods, other
+    paths and apps mounted under a ``root_path`` go on through the whole stack,
+    as before.
+
+    Parameters
+    ----------
+    app : ASGI app
+        The wrapped application.
+    routes : dict
+        Exact path → ASGI app serving ``GET`` on it.
+    """
+
+    def __init__(self, app: ASGIApp, routes: dict[str, ASGIApp]) -> None:
+        self.app = app
+        self.routes = dict(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a hot ``GET`` directly; pass everything else on."""
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            hot = self.routes.get(scope["path"])
+            if hot is not None and not any(
+                name in _BODY_HEADERS for name, _ in scope.get("headers", ())
+            ):
+                await hot(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 def _page_policy() -> str:

@@ -76,6 +76,7 @@ __all__ = [
     "problem",
     "status_for",
     "install_error_handlers",
+    "error_response",
     "BodySizeLimitMiddleware",
     "CatchAllMiddleware",
     "PROBLEM_RESPONSES",
@@ -417,6 +418,46 @@ class CatchAllMiddleware:
             response = _unhandled(scope, exc)
             if not started:
                 await response(scope, receive, send)
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """Return the answer the app gives when a route raises ``exc``.
+
+    The same as the handlers of :func:`install_error_handlers` and
+    :class:`CatchAllMiddleware` together: a domain error as :func:`status_for`, an
+    HTTP or request-schema error with its status, anything else a 500 logged
+    without its message. For routes answered in front of the app's middleware
+    (``GET /locate``, see :func:`gridmap.api.app.create_app`).
+
+    Parameters
+    ----------
+    request : Request
+        The request that failed.
+    exc : Exception
+        What the route raised.
+
+    Returns
+    -------
+    Response
+        A problem+json answer (or the sign-in redirect of a map page).
+
+    Examples
+    --------
+    >>> from starlette.requests import Request
+    >>> scope = {"type": "http", "method": "GET", "path": "/locate", "query_string": b"",
+    ...          "headers": []}
+    >>> from gridmap.errors import CoordinateError
+    >>> r = error_response(Request(scope), CoordinateError("lat=95 is not a latitude"))
+    >>> r.status_code, r.media_type
+    (400, 'application/problem+json')
+    """
+    if isinstance(exc, GridmapError):
+        return _domain_response(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _http_response(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_response(request, exc)
+    return _unhandled(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,11 +19,15 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "NOSNIFF",
     "SecurityHeadersMiddleware",
     "asset_sources",
     "content_security_policy",
     "tile_sources",
 ]
+
+#: The header every response carries (routes answered in front of the middleware add it).
+NOSNIFF: tuple[bytes, bytes] = (b"x-content-type-options", b"nosniff")
 
 
 def _origin(url: str) -> str | None:
@@ -147,8 +151,8 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                if b"x-content-type-options" not in names:
-                    headers.append((b"x-content-type-options", b"nosniff"))
+                if NOSNIFF[0] not in names:
+                    headers.append(NOSNIFF)
                 ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if ctype.startswith(b"text/html"):
                     headers += [(k, v) for k, v in self._html if k not in names]

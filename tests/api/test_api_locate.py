@@ -640,3 +640,109 @@ def test_batch_reads_what_chinese_excel_writes(city) -> None:
     )
     assert r.status_code == 400
     assert "lat at line 3 is '北纬32度', not a number" in r.json()["detail"]
+
+
+# ----------------------------------------------------------------------------- hot path
+
+# (role, point, extra query): answers, refusals and errors of GET /locate
+HOT_CASES = [
+    ("dispatcher", (50, 50), {}),  # inside, with staff
+    ("viewer", (50, 50), {}),  # inside, no staff
+    ("viewer", (200, 200), {}),  # 4-grid corner
+    ("viewer", (-500, 50), {}),  # outside, with the nearest grid
+    ("dispatcher", (50, 50), {"radius": 30}),  # residents (audited)
+    ("viewer", (50, 50), {"radius": 30}),  # 403
+    (None, (50, 50), {}),  # 401 with WWW-Authenticate
+    ("viewer", (50, 50), {"crs": "mars2000"}),  # 400
+    ("viewer", (50, 50), {"plan": 999}),  # 404
+    ("viewer", (50, 50), {"lon": "abc"}),  # 400
+]
+
+
+@pytest.mark.parametrize(("role", "xy", "extra"), HOT_CASES)
+def test_hot_path_answers_as_the_full_stack(city, role, xy, extra) -> None:
+    """GET /locate skips the middleware; a GET with a body goes through all of it: same answer."""
+    store, client, headers, _ = city
+    lon, lat = lonlat(*xy)
+    params = {"lon": lon, "lat": lat, **extra}
+    n0 = len(list_audit(store, entity="grid"))
+    hot = client.get("/locate", params=params, headers=headers(role))
+    full = client.get("/locate", params=params, headers={**headers(role), "Content-Length": "0"})
+    assert hot.status_code == full.status_code
+    assert hot.json() == full.json()
+    for name in ("content-type", "x-content-type-options", "www-authenticate", "retry-after"):
+        assert hot.headers.get(name) == full.headers.get(name), name
+    assert hot.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in hot.headers
+    if "radius" in extra and role == "dispatcher":
+        assert hot.json()["nearby"]["n_households"] == 60
+        assert len(list_audit(store, entity="grid")) == n0 + 2  # both reads audited
+
+
+def test_hot_path_wrong_keys_are_limited(published) -> None:
+    """Wrong keys on the hot path count towards the lockout (429 with Retry-After)."""
+    _, client, headers, _ = published
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    lon, lat = lonlat(50, 50)
+    statuses = [
+        client.get(
+            "/locate", params={"lon": lon, "lat": lat}, headers={"X-API-Key": f"gm_bad{i}_x"}
+        ).status_code
+        for i in range(settings.auth_failures_per_min + 1)
+    ]
+    assert statuses == [401] * settings.auth_failures_per_min + [429]
+    r = client.get("/locate", params={"lon": lon, "lat": lat}, headers=headers("viewer"))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 300
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.json()["type"] == "urn:gridmap:problem:too-many-requests"
+
+
+class _BrokenLocator:
+    """A locator with a bug whose message holds personal data."""
+
+    areas: tuple[()] = ()
+    phone = "13900000001"
+
+    def locate_one(self, *args: object, **kwargs: object) -> dict:
+        raise RuntimeError(f"phone {self.phone}")  # (the log shows this line, not the phone)
+
+
+def test_hot_path_bug_is_a_logged_500_without_its_message(published, caplog) -> None:
+    _, client, headers, _ = published
+    state = client.app.state  # type: ignore[attr-defined]
+    locator, state.locator = state.locator, _BrokenLocator()
+    try:
+        with caplog.at_level("ERROR", logger="gridmap.api.errors"):
+            r = client.get(
+                "/locate", params={"lon": 118.78, "lat": 32.05}, headers=headers("viewer")
+            )
+    finally:
+        state.locator = locator
+    assert r.status_code == 500 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["type"] == "urn:gridmap:problem:internal"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "RuntimeError" in caplog.text and "13900000001" not in caplog.text + r.text
+
+
+def test_hot_path_keeps_cors(published) -> None:
+    from fastapi.testclient import TestClient
+
+    from gridmap.api import Settings, create_app
+
+    store, _, headers, _ = published
+    settings = Settings(database_url="sqlite://", cors_origins=["http://desk.example"])
+    lon, lat = lonlat(50, 50)
+    with TestClient(create_app(settings, store=store)) as client:
+        r = client.get(
+            "/locate",
+            params={"lon": lon, "lat": lat},
+            headers={**headers("viewer"), "Origin": "http://desk.example"},
+        )
+        assert r.status_code == 200 and r.json()["grid"]["grid_code"] == G3
+        assert r.headers["access-control-allow-origin"] == "http://desk.example"
+        r = client.get(
+            "/locate",
+            params={"lon": lon, "lat": lat},
+            headers={**headers("viewer"), "Origin": "http://evil.example"},
+        )
+        assert "access-control-allow-origin" not in r.headers

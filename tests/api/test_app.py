@@ -179,3 +179,35 @@ def test_oversize_streamed_body_is_413(city) -> None:
     )
     assert r.status_code == 413, r.text
     assert "larger than the limit of 2097152 bytes" in r.json()["detail"]
+
+
+def test_hot_routes_serve_only_a_bodiless_get_of_their_path() -> None:
+    import asyncio
+
+    from gridmap.api.app import HotRoutesMiddleware
+
+    served: list[str] = []
+
+    def app_named(name: str):
+        async def app(scope, receive, send) -> None:
+            served.append(name)
+
+        return app
+
+    hot = HotRoutesMiddleware(app_named("stack"), routes={"/locate": app_named("hot")})
+
+    def call(method: str = "GET", path: str = "/locate", headers=(), **extra) -> str:
+        scope = {"type": "http", "method": method, "path": path, "headers": list(headers)}
+        asyncio.run(hot({**scope, **extra}, None, None))
+        return served.pop()
+
+    assert call() == "hot"
+    assert call(headers=[(b"host", b"x"), (b"x-api-key", b"k")]) == "hot"
+    assert call(method="HEAD") == "stack"
+    assert call(method="POST") == "stack"
+    assert call(path="/locate/") == "stack"
+    assert call(path="/locate/batch") == "stack"
+    assert call(headers=[(b"content-length", b"0")]) == "stack"
+    assert call(headers=[(b"transfer-encoding", b"chunked")]) == "stack"
+    assert call(root_path="/gridmap", path="/gridmap/locate") == "stack"
+    assert call(type="websocket") == "stack"

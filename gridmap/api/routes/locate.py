@@ -17,6 +17,10 @@ residents near a point from the store's spatial index, when asked.
   (columns ``lon``/``lat`` and optional ``id``/``crs``), up to
   ``GRIDMAP_MAX_BATCH_POINTS`` points, and answers one row per point as JSON or
   CSV (``?format=`` or ``Accept``).
+
+``GET /locate`` is the hot path: :func:`locate_asgi` answers it in front of the
+app's middleware and router (:class:`gridmap.api.app.HotRoutesMiddleware`), with
+the same checks, answers, headers and errors; :func:`locate` documents it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
+from starlette.types import Receive, Scope, Send
 
 from gridmap.api.batch import _clean, locate_rows, parse_batch
 from gridmap.api.deps import (
@@ -45,7 +50,8 @@ from gridmap.api.deps import (
     ViewerDep,
     require_context,
 )
-from gridmap.api.errors import PROBLEM_RESPONSES, PayloadTooLargeError
+from gridmap.api.errors import PROBLEM_RESPONSES, PayloadTooLargeError, error_response
+from gridmap.api.headers import NOSNIFF
 from gridmap.api.locator import Area, api_crs
 from gridmap.api.schemas import (
     CRS_HELP,
@@ -69,14 +75,19 @@ except ImportError:  # pragma: no cover
     _orjson = None  # type: ignore[assignment]
 
 
-def _JSONResponse(body: Any) -> Response:  # noqa: N802
-    """Return a JSON response (orjson when installed)."""
+def _dumps(body: Any) -> bytes:
+    """Return JSON bytes (orjson when installed)."""
     if _orjson is not None:
-        return Response(_orjson.dumps(body), media_type="application/json")
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        return _orjson.dumps(body)
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
-__all__ = ["router", "parse_batch", "locate_rows", "locate_fast"]
+def _json_response(body: Any) -> Response:
+    """Return a JSON response (orjson when installed)."""
+    return Response(_dumps(body), media_type="application/json")
+
+
+__all__ = ["router", "parse_batch", "locate_rows", "locate_fast", "locate_asgi"]
 
 router = APIRouter(tags=["locate"], responses=PROBLEM_RESPONSES)
 
@@ -273,22 +284,61 @@ async def locate(ctx: ViewerContextDep, request: Request) -> Response:
     Viewers see grids and codes; dispatchers and up also see the staff with
     phones and, with ``radius``, the buildings and residents nearby.
     """
-    return await _locate(ctx, request)
+    return _json_response(await _locate(ctx, request))
 
 
 _viewer_context = require_context("viewer")
 
 
 async def locate_fast(request: Request) -> Response:
-    """``GET /locate`` without FastAPI's per-request dependency solving (the hot path).
+    """``GET /locate`` without FastAPI's per-request dependency solving.
 
     Mounted as a plain Starlette route in front of the documented :func:`locate`
-    (see :func:`gridmap.api.app.create_app`); same checks, same answer.
+    (see :func:`gridmap.api.app.create_app`); same checks, same answer. It serves
+    what :func:`locate_asgi` passes on (``HEAD``, a request with a body).
     """
-    return await _locate(await _viewer_context(request), request)
+    return _json_response(await _locate(await _viewer_context(request), request))
 
 
-async def _locate(ctx: RequestContext, request: Request) -> Response:
+async def locate_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /locate`` as a bare ASGI app: the hot path, in front of the app's middleware.
+
+    :func:`gridmap.api.app.create_app` sends a ``GET /locate`` without a body here
+    before the app's own middleware and router (which cost as much CPU as the
+    locating itself). It does what they would do: the same key and role checks
+    (and wrong-key limits), the same answer and audit, ``nosniff`` on every
+    answer, errors as problem+json through :func:`gridmap.api.errors.error_response`
+    (an unexpected one as a logged 500).
+
+    Parameters
+    ----------
+    scope, receive, send
+        The ASGI call (``scope["app"]`` is the gridmap app, started).
+    """
+    request = Request(scope, receive)
+    try:
+        content = _dumps(await _locate(await _viewer_context(request), request))
+    except Exception as exc:  # noqa: BLE001 - answered as the app's handlers would
+        response = error_response(request, exc)
+        response.raw_headers.append(NOSNIFF)
+        await response(scope, receive, send)
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", b"application/json"),
+                NOSNIFF,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _locate(ctx: RequestContext, request: Request) -> dict[str, Any]:
+    """Return the answer of ``GET /locate`` (a JSON-ready dict of :class:`LocatePublic`)."""
     lon, lat, crs, plan, radius = _query(request)
     principal, locator = ctx.principal, ctx.locator
     _check_radius(radius, principal, ctx.settings.max_radius_m)
@@ -351,7 +401,7 @@ async def _locate(ctx: RequestContext, request: Request) -> Response:
             lonlat=(r["lon_wgs84"], r["lat_wgs84"]),
         )
         body["nearby"] = nearby.model_dump()
-    return _JSONResponse(body)
+    return body
 
 
 def _hint(
