@@ -9,7 +9,10 @@ A 200,000-building city takes half an hour or more to make and store: make it on
 in the background (``--build-only``, kept in ``--cache-dir``), then measure as often
 as needed with the same ``--cache-dir`` (cities and stores are reused, never rebuilt).
 ``--workers N`` serves with ``gridmap serve --workers N`` and reports each worker's
-RSS and PSS (shared pages split between the processes) and their sums.
+RSS and PSS (shared pages split between the processes) and their sums with the
+parent's PSS; this checkout is measured both ways, its workers forked from a parent
+that loaded the snapshot (``new``) and started afresh (``--no-preload``,
+``new-spawn``), and the ratio of their PSS sums is printed.
 
 For each city size a synthetic city (``synth_city``, every building with its
 household rows) is validated, partitioned and staffed once, and cached as a pickle
@@ -32,11 +35,12 @@ Then, one at a time (so that the processes do not compete for the two cores),
   time on a kept-alive connection: **p50/p99 ms** as the client sees them;
 * ``GET /locate?radius=100`` (buildings and residents within 100 m, audited) of
   the same points: p50/p99 ms;
-* **refresh**: the published plan's version is bumped in the store (as another
-  process editing it would), the service's watcher rebuilds its snapshot; reported:
-  seconds until ``/health`` serves the new version and the peak resident memory
-  during the rebuild above the RSS before it (``VmHWM`` reset through
-  ``/proc/PID/clear_refs``).
+* **refresh**: a draft copy of the plan is published through the API
+  (``POST /plans/{id}/publish``: the published plan is archived and the route
+  rebuilds the snapshot), then the original is published back; reported: the
+  seconds of that request and the peak resident memory during it above the RSS
+  before it (``VmHWM`` reset through ``/proc/PID/clear_refs``); and apart, the same
+  peak for the ``GET /plans/{id}`` read just before it (for the ``ETag``).
 
 Targets (issue #20): ≤ 1.5 GB per process and ready in ≤ 10 s for a
 200,000-building city; ``/locate`` no slower than the baseline; residents-near p99
@@ -285,7 +289,7 @@ def _reset_peak(pid: int) -> bool:
 
 
 def _serve(
-    url: str, code_dir: Path | None, port: int, workers: int = 1
+    url: str, code_dir: Path | None, port: int, workers: int = 1, extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[bytes], float, float]:
     """Start ``python -m gridmap serve`` over ``url``: the process, wall and CPU s to ready.
 
@@ -294,7 +298,7 @@ def _serve(
     env = _env(code_dir, GRIDMAP_REFRESH_SECONDS="0.5", GRIDMAP_CASES_SWEEP_SECONDS="0")
     cmd = [sys.executable, "-m", "gridmap", "serve", "--db", url, "--port", str(port)]
     if workers > 1:
-        cmd += ["--workers", str(workers)]
+        cmd += ["--workers", str(workers), *extra]
     t = time.perf_counter()
     proc = subprocess.Popen(
         [*cmd, "--log-level", "warning"],
@@ -352,11 +356,18 @@ def _latencies(
 def _republish(
     client: httpx.Client, base: str, planner: str, plan_id: int, pid: int
 ) -> dict[str, float]:
-    """Publish ``plan_id`` through the API (the route refreshes the snapshot): time and peak."""
+    """Publish ``plan_id`` through the API (the route refreshes the snapshot): time and peaks.
+
+    The plan is read first (``GET /plans/{id}``, for its ``ETag``) and that read's peak
+    is reported apart (``read_peak_mb``) from the publish and swap's (``refresh_peak_mb``).
+    """
     headers = {"X-API-Key": planner}
     rss0 = _status(pid)["VmRSS"]
     reset = _reset_peak(pid)
     version = client.get(f"{base}/plans/{plan_id}", headers=headers).headers.get("etag", "")
+    read_peak = (_status(pid)["VmHWM"] - rss0) if reset else float("nan")
+    rss0 = _status(pid)["VmRSS"]
+    reset = _reset_peak(pid)
     t = time.perf_counter()
     r = client.post(
         f"{base}/plans/{plan_id}/publish", headers={**headers, "If-Match": version}, timeout=900
@@ -368,6 +379,7 @@ def _republish(
     return {
         "refresh_s": seconds,
         "refresh_peak_mb": (st["VmHWM"] - rss0) if reset else float("nan"),
+        "read_peak_mb": read_peak,
         "rss_after_mb": st["VmRSS"],
     }
 
@@ -380,12 +392,18 @@ def _measure(
     *,
     refresh: bool = True,
     workers: int = 1,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, float]:
     port = _free_port()
-    proc, ready, ready_cpu = _serve(info["url"], code_dir, port, workers)
+    proc, ready, ready_cpu = _serve(info["url"], code_dir, port, workers, extra)
     base = f"http://127.0.0.1:{port}"
     nan = float("nan")
-    republished = {"refresh_s": nan, "refresh_peak_mb": nan, "rss_after_mb": nan}
+    republished = {
+        "refresh_s": nan,
+        "refresh_peak_mb": nan,
+        "read_peak_mb": nan,
+        "rss_after_mb": nan,
+    }
     try:
         with httpx.Client(timeout=120) as client:
             for radius in (None, 100.0):  # warm up: first requests load caches
@@ -395,6 +413,8 @@ def _measure(
             pids = _workers(proc.pid)
             sts = [_status(p) for p in pids]
             pss = [_pss(p) for p in pids]
+            # the parent of forked workers holds the pages they share; uvicorn's a supervisor
+            parent = _pss(proc.pid) if pids != [proc.pid] else 0.0
             if refresh and workers == 1:
                 republished = _republish(client, base, info["planner"], info["draft_id"], proc.pid)
                 # put the store back as it was for the next run
@@ -409,7 +429,8 @@ def _measure(
         "pss_mb": max(pss),
         "workers": len(pids),
         "rss_total_mb": sum(st["VmRSS"] for st in sts),
-        "pss_total_mb": sum(pss),
+        "pss_total_mb": sum(pss) + parent,
+        "pss_parent_mb": parent,
         "locate_p50": float(np.percentile(loc, 50)),
         "locate_p99": float(np.percentile(loc, 99)),
         "near_p50": float(np.percentile(near, 50)),
@@ -439,14 +460,14 @@ def _row(label: str, r: dict[str, float]) -> str:
         f"{r['peak_mb']:>8.0f}"
         f"{r['locate_p50']:>8.2f}{r['locate_p99']:>8.2f}{r['near_p50']:>8.2f}"
         f"{r['near_p99']:>8.2f}{r['near_households']:>7.0f}{r['refresh_s']:>8.1f}"
-        f"{r['refresh_peak_mb']:>8.0f}"
+        f"{r['refresh_peak_mb']:>8.0f}{r['read_peak_mb']:>8.0f}"
     )
 
 
 _HEAD = (
     f"{'city / backend / code':<30}{'ready s':>8}{'cpu s':>8}{'RSS MB':>8}{'peak MB':>8}"
     f"{'loc p50':>8}{'loc p99':>8}{'r100p50':>8}{'r100p99':>8}{'hh/q':>7}{'refr s':>8}"
-    f"{'refr+MB':>8}"
+    f"{'refr+MB':>8}{'read+MB':>8}"
 )
 
 
@@ -499,16 +520,21 @@ def main() -> None:
                 info = _store(n, args.seed, backend, code, code_dir, args)
                 if args.build_only:
                     continue
-                r = _measure(
-                    info,
-                    code_dir,
-                    facts[n]["points"],
-                    args.requests,
-                    refresh=not args.no_refresh,
-                    workers=args.workers,
-                )
-                results[(n, backend, code)] = r
-                print(_row(f"{n:,} {backend} {code}", r), flush=True)
+                variants: list[tuple[str, tuple[str, ...]]] = [(code, ())]
+                if args.workers > 1 and code == "new":  # forked from a loaded parent, or not
+                    variants.append(("new-spawn", ("--no-preload",)))
+                for label, extra in variants:
+                    r = _measure(
+                        info,
+                        code_dir,
+                        facts[n]["points"],
+                        args.requests,
+                        refresh=not args.no_refresh,
+                        workers=args.workers,
+                        extra=extra,
+                    )
+                    results[(n, backend, label)] = r
+                    print(_row(f"{n:,} {backend} {label}", r), flush=True)
     if args.build_only:
         return
     print()
@@ -528,12 +554,25 @@ def main() -> None:
         print(
             f"{n:,} {backend} {code}: {r['workers']:.0f} serving process(es); per process RSS "
             f"{r['rss_mb']:.0f} MB, PSS {r['pss_mb']:.0f} MB; all together RSS "
-            f"{r['rss_total_mb']:.0f} MB, PSS {r['pss_total_mb']:.0f} MB"
+            f"{r['rss_total_mb']:.0f} MB, PSS {r['pss_total_mb']:.0f} MB (parent "
+            f"{r['pss_parent_mb']:.0f} MB)"
         )
+    if args.workers > 1:
+        for (n, backend, code), r in results.items():
+            b = results.get((n, backend, "new-spawn"))
+            if code == "new" and b is not None:
+                print(
+                    f"{n:,} {backend}: {args.workers} workers forked from a loaded parent / "
+                    f"started afresh (--no-preload), same run: PSS of all the processes "
+                    f"{r['pss_total_mb'] / b['pss_total_mb']:.2f}x "
+                    f"({r['pss_total_mb']:.0f} / {b['pss_total_mb']:.0f} MB), ready "
+                    f"{r['ready_s'] / b['ready_s']:.2f}x "
+                    f"(CPU {r['ready_cpu_s'] / b['ready_cpu_s']:.2f}x)"
+                )
     print(
         "hh/q: households answered per radius=100 query; refr s / refr+MB: seconds of "
         "POST /plans/{id}/publish (which rebuilds the snapshot) and the peak RSS above the RSS "
-        "before it"
+        "before it; read+MB: the same peak for the GET /plans/{id} read before it (its ETag)"
     )
     for n in args.buildings:
         f = facts[n]

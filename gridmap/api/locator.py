@@ -20,6 +20,11 @@ An area whose plan version did not change is kept as it is, so a publish rebuild
 only the plan it changed, and the old areas are freed (and their memory given
 back to the system) right after the swap.
 
+Several worker processes share one snapshot when they are forked from a parent
+that loaded it (:func:`preload`, then :func:`adopt` in each worker: ``gridmap
+serve --workers N``): its arrays and trees are shared copy-on-write, and each
+worker rebuilds in its own memory only the plans published after the fork.
+
 Several published plans (areas) are searched together: a point on the edge
 between two areas gets the candidates of both, and the same deterministic rules
 as :class:`~gridmap.locate.GridIndex` (covering grid with the smallest code; else
@@ -29,11 +34,13 @@ the nearest grid, ties to the smallest code).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import gc
 import logging
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +69,16 @@ from gridmap.db.spatial import (
 from gridmap.errors import CoordinateError, CRSError, NotFoundError
 from gridmap.locate import LOCATE_COLUMNS, GridIndex
 
-__all__ = ["Area", "Locator", "ID_MAX", "api_crs", "check_coordinates"]
+__all__ = [
+    "Area",
+    "Locator",
+    "Snapshot",
+    "ID_MAX",
+    "adopt",
+    "api_crs",
+    "check_coordinates",
+    "preload",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -640,6 +656,102 @@ def _area_key(record: PlanRecord) -> tuple[int, int]:
     return (record.id, record.version)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Areas loaded once in a parent process, for worker processes forked from it.
+
+    ``gridmap serve --workers N`` loads the published plans before it forks its
+    workers: their pages (grid trees, building boxes, the interpreter's modules)
+    are then shared copy-on-write instead of loaded N times. A worker's locator
+    starts from them (:func:`adopt`) and rebuilds only the plans changed since.
+
+    Attributes
+    ----------
+    areas : tuple of Area
+        The published areas, bound to the store they were read from (whose
+        connections the parent closes before it forks; a locator over another
+        store rebinds them to it).
+    layers : int or None
+        The newest layer import when they were loaded.
+    tolerance : float
+        The edge tolerance their indexes were built with.
+    """
+
+    areas: tuple[Area, ...]
+    layers: int | None
+    tolerance: float
+
+
+#: Store → snapshot its first locator starts from (one use; see :func:`adopt`).
+_ADOPTED: weakref.WeakKeyDictionary[Store, Snapshot] = weakref.WeakKeyDictionary()
+
+
+def preload(store: Store, *, tolerance: float = 0.01) -> Snapshot:
+    """Load the published plans into a :class:`Snapshot` (in the parent, before forking).
+
+    Parameters
+    ----------
+    store : Store
+        The store to read the plans from.
+    tolerance : float, default 0.01
+        Edge tolerance in metres (as :class:`Locator`).
+
+    Returns
+    -------
+    Snapshot
+
+    Examples
+    --------
+    >>> from gridmap.db import Store
+    >>> preload(Store.from_url("sqlite://")).areas
+    ()
+    """
+    loc = Locator(store, tolerance=tolerance)
+    loc.refresh()
+    return Snapshot(areas=loc.areas, layers=loc._layers, tolerance=loc.tolerance)
+
+
+def adopt(snapshot: Snapshot, store: Store) -> None:
+    """Let the first :meth:`Locator.refresh` over ``store`` start from ``snapshot``.
+
+    The refresh keeps each area of the snapshot whose plan (id and version) is
+    still published and whose layers were not re-imported since, rebound to
+    ``store`` (its arrays and trees shared, not copied); it builds the others. A
+    snapshot is adopted once; a locator with a different tolerance ignores it.
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        From :func:`preload` (in this process or in the parent it was forked from).
+    store : Store
+        The store of the locator that adopts it (this process's own).
+
+    Examples
+    --------
+    >>> from gridmap.db import Store
+    >>> store = Store.from_url("sqlite://")
+    >>> adopt(preload(store), store)
+    >>> Locator(store).refresh()
+    0
+    """
+    _ADOPTED[store] = snapshot
+
+
+def _rebind(area: Area, store: Store) -> Area:
+    """Return the same area (arrays, trees and frames shared) reading from another store."""
+    out = dataclasses.replace(
+        area,
+        store=store,
+        _to_plan_crs=None,
+        _to_wgs84=None,
+        _plan=None,
+        _plan_lock=threading.Lock(),
+    )
+    out._transformer()  # this process's own transformers (as build_area)
+    out._from_plan_crs()
+    return out
+
+
 def _give_back_memory() -> None:
     """Collect the old snapshot and hand freed heap pages back to the system (glibc)."""
     gc.collect()
@@ -699,14 +811,23 @@ class Locator:
         with self._lock:
             records = list_plans(self.store, status="published")
             layers = newest_import(self.store)
+            current, layers_before = self._areas, self._layers
+            seed = _ADOPTED.pop(self.store, None) if not current else None
+            if seed is not None and seed.tolerance == self.tolerance:
+                # loaded before the fork: kept areas share the parent's pages
+                current, layers_before = seed.areas, seed.layers
             # a re-import may change any plan's buildings and staff: then rebuild them all
-            kept = {_area_key(a.record): a for a in self._areas} if layers == self._layers else {}
+            kept = {_area_key(a.record): a for a in current} if layers == layers_before else {}
             areas = []
+            reused = 0
             for rec in records:
                 old = kept.get(_area_key(rec))
                 if old is not None:
+                    if old.store is not self.store:  # adopted from a snapshot
+                        old = _rebind(old, self.store)
                     old.record = rec
                     areas.append(old)
+                    reused += 1
                     continue
                 try:
                     areas.append(build_area(self.store, rec, tolerance=self.tolerance))
@@ -714,8 +835,7 @@ class Locator:
                     from gridmap.api.errors import log_exception  # the web stack, only here
 
                     log_exception(_log, exc, "cannot index published plan %s", rec.id)
-            kept_now = sum(1 for a in areas if any(a is o for o in self._areas))
-            changed = len(self._areas) - kept_now + len(areas) - kept_now  # dropped + built
+            changed = len(current) - reused + len(areas) - reused  # dropped + built
             self._areas = tuple(areas)
             self._key = _published_key(records)
             self._layers = layers

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from gridmap.cli.app import DbOpt, JsonOpt, _print_json, _run, app, console, err_console
+from gridmap.cli.app import (
+    DbOpt,
+    JsonOpt,
+    _fail,
+    _print_json,
+    _run,
+    app,
+    console,
+    err_console,
+)
 
 __all__: list[str] = []
 
@@ -24,6 +33,14 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     db: DbOpt = None,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    preload: Annotated[
+        bool,
+        typer.Option(
+            "--preload/--no-preload",
+            help="With --workers: load the published plans once, then fork the workers so "
+            "that they share that memory (POSIX); --no-preload starts each worker afresh.",
+        ),
+    ] = True,
     demo: Annotated[
         bool, typer.Option("--demo", help="Create an admin key and print it at start-up.")
     ] = False,
@@ -66,6 +83,11 @@ def serve(
             f"serving {url.split('@')[-1]} on http://{host}:{port}/ (docs: /docs; maps in a "
             "browser: /login)"
         )
+        if workers > 1 and preload and hasattr(os, "fork"):
+            _serve_forked(
+                Settings(database_url=url), host=host, port=port, workers=workers, log=log_level
+            )
+            return
         if workers > 1:
             os.environ["GRIDMAP_DATABASE_URL"] = url
             uvicorn.run(
@@ -85,6 +107,101 @@ def serve(
         )
 
     _run(body)
+
+
+def _serve_forked(settings: Any, *, host: str, port: int, workers: int, log: str) -> None:
+    """Load the published plans, then fork ``workers`` uvicorn servers sharing that memory.
+
+    The parent opens the store, loads the snapshot (:func:`gridmap.api.locator.preload`)
+    and builds the app, then closes the store's connections (none crosses a fork:
+    each worker opens its own on first use), binds the socket and freezes the
+    garbage collector's view of its objects (collections in the workers then leave
+    the shared pages alone). Each forked worker serves the socket; its locator starts
+    from the snapshot (:func:`gridmap.api.locator.adopt`) and rebuilds only plans
+    published since. A plan published later is rebuilt by each worker in its own
+    memory. The parent restarts a worker that dies (not one that fails at start-up:
+    then it stops them all and exits with an error), and stops them all on
+    SIGINT/SIGTERM.
+    """
+    import gc
+    import logging
+    import os
+    import signal
+    import sys
+    import time
+
+    import uvicorn
+
+    from gridmap.api import create_app
+    from gridmap.api.locator import adopt, preload
+    from gridmap.db import Store
+
+    log_ = logging.getLogger("gridmap.serve")
+    store = Store.from_url(settings.database_url, schema=settings.database_schema)
+    adopt(preload(store, tolerance=settings.locate_tolerance_m), store)
+    config = uvicorn.Config(create_app(settings, store=store), host=host, port=port, log_level=log)
+    config.load()  # the protocol modules and the app's middleware, imported once
+    sock = config.bind_socket()
+    store.engine.dispose()  # no connection crosses the fork
+    gc.collect()
+    gc.freeze()  # collections in the workers leave the parent's objects (and pages) alone
+    sys.stdout.flush()  # or a worker would write the parent's buffered output again
+    sys.stderr.flush()
+
+    def worker() -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
+        uvicorn.Server(config).run(sockets=[sock])
+        return 0
+
+    children: dict[int, float] = {}
+    stopping = False
+
+    def start() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            code = 1
+            try:
+                code = worker()
+            except BaseException:
+                log_.exception("worker %d failed", os.getpid())
+            finally:
+                os._exit(code)
+        children[pid] = time.monotonic()
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for _ in range(workers):
+        start()
+    failed = None
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        started = children.pop(pid, None)
+        if started is None or stopping:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        if time.monotonic() - started < 10:  # dies at start-up: restarting would loop
+            failed = f"worker {pid} exited with {code} during start-up; its log says why"
+            stop(signal.SIGTERM, None)
+            continue
+        log_.warning("worker %d exited with %d; starting another", pid, code)
+        start()
+    sock.close()
+    store.close()
+    if failed is not None:
+        raise _fail(failed)
 
 
 @keys_app.command("create")

@@ -59,6 +59,7 @@ __all__ = [
     "area_key",
     "save_plan",
     "load_plan",
+    "plan_figures",
     "get_plan",
     "list_plans",
     "published_plan",
@@ -592,6 +593,46 @@ def load_plan(target: Store | Session, plan_id: int) -> Plan:
         crs=crs,
         assignments=parts["assignments"],
     )
+
+
+def plan_figures(
+    target: Store | Session, plan_id: int
+) -> tuple[pd.DataFrame, QualityReport | None]:
+    """Return a stored plan's grids without their outlines, and its quality report.
+
+    What a plan's page shows (``GET /plans/{id}``): one row per grid with every
+    stored column but the geometry, in stored order, as :func:`load_plan` gives
+    them; neither the outlines nor the memberships (a row per building and per
+    household, millions in a city) are read.
+
+    Parameters
+    ----------
+    target : Store or Session
+        The store.
+    plan_id : int
+        The plan.
+
+    Returns
+    -------
+    (pandas.DataFrame, QualityReport or None)
+        The grid attributes and the report (None when none was stored).
+
+    Raises
+    ------
+    NotFoundError
+        Unknown ``plan_id``.
+    """
+    with transaction(target) as s:
+        _row(s, plan_id)
+        meta = s.execute(sa.select(_P.c.schema, _P.c.report).where(_P.c.id == int(plan_id))).one()
+        cols = [_G.c[c] for c in _GRID_NATIVE] + [_G.c.figures]
+        res = s.execute(sa.select(*cols).where(_G.c.plan_id == int(plan_id)).order_by(_G.c.seq))
+        df = rows_frame(res.all(), list(res.keys()))
+    gname = meta.schema.get("geometry", "geometry")
+    schema = [c for c in meta.schema["grids"] if c[0] != gname]
+    attrs = _frame(df, _GRID_NATIVE, schema, "figures")
+    report = QualityReport.from_dict(meta.report) if meta.report is not None else None
+    return attrs[[c for c, _ in schema]], report
 
 
 def _frame(

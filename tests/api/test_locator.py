@@ -75,3 +75,47 @@ def test_locator_and_batch_import_no_web_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert not loaded & {"fastapi", "starlette", "uvicorn"}
+
+
+def test_a_worker_adopts_the_loaded_snapshot_and_rebuilds_only_what_changed(api_store) -> None:
+    """``gridmap serve --workers N`` loads once, forks, and each worker adopts that snapshot."""
+    from gridmap.api.locator import Locator, adopt, preload
+    from gridmap.db import Store, save_layers
+
+    layers = apidata.make_layers()
+    save_layers(api_store, layers, author="setup")
+    pid = save_plan(api_store, apidata.make_plan(layers), author="setup", status="published").id
+    snapshot = preload(api_store)
+    (loaded,) = snapshot.areas
+    assert loaded.plan_id == pid and loaded.store is api_store
+    worker = Store(api_store.engine)  # the worker's own store (its own engine after a fork)
+    adopt(snapshot, worker)
+    locator = Locator(worker)
+    assert locator.refresh() == 1
+    (area,) = locator.areas
+    # the same index, frames and boxes (shared pages), read through the worker's store
+    assert area is not loaded and area.store is worker
+    assert area.index is loaded.index and area.grids is loaded.grids
+    assert area.boxes is loaded.boxes and area._plan is None
+    lon, lat = apidata.lonlat(50, 50)
+    assert locator.locate_one(lon, lat)["area"] is area
+    assert area.index.codes[locator.locate_one(lon, lat)["row"]] == apidata.G3
+    near, hh = area.nearby(*area._transformer().transform(lon, lat), 30)
+    assert near["building_id"].tolist() == ["b00"] and len(hh) == 60
+    # adopted once: a second locator over the store builds its own areas
+    again = Locator(worker)
+    assert again.refresh() == 1 and again.areas[0].index is not loaded.index
+
+    # a plan published between the load and the fork is rebuilt, the others kept
+    snapshot = preload(api_store)
+    draft = _recoded_draft(api_store, pid)
+    publish_plan(api_store, draft, author="another process")
+    adopt(snapshot, worker)
+    locator = Locator(worker)
+    assert locator.refresh() == 1 and [a.plan_id for a in locator.areas] == [draft]
+    assert locator.areas[0].index is not snapshot.areas[0].index
+    # a snapshot built with another tolerance is not adopted
+    adopt(preload(api_store, tolerance=0.5), worker)
+    locator = Locator(worker)
+    locator.refresh()
+    assert locator.areas[0].index.tolerance == 0.01

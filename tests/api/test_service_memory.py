@@ -9,12 +9,15 @@ SQLite: the buildings' bounding boxes as arrays).
 
 from __future__ import annotations
 
+import re
+
 import apidata
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import sqlalchemy as sa
 from geopandas.testing import assert_geodataframe_equal
 
 from gridmap.db import load_layers, load_plan, publish_plan, save_layers, save_plan
@@ -176,3 +179,55 @@ def test_refresh_rebuilds_only_what_changed(published) -> None:
         "/locate", params={"lon": lon, "lat": lat, "radius": 30}, headers=headers("dispatcher")
     )
     assert r.status_code == 200 and r.json()["nearby"]["n_households"] == 60
+
+
+def _tables_read(statements: list[str]) -> dict[str, list[str]]:
+    """Table name → the statements reading it (``FROM``/``JOIN``, schema stripped)."""
+    out: dict[str, list[str]] = {}
+    for sql in statements:
+        for name in re.findall(r'(?:FROM|JOIN)\s+(?:"?\w+"?\.)?"?(\w+)"?', sql):
+            out.setdefault(name, []).append(sql)
+    return out
+
+
+def test_reading_and_publishing_a_plan_reads_no_household_row(published) -> None:
+    """GET /plans/{id}, its grids and a publish (with the snapshot's swap) skip the memberships.
+
+    Those are a row per household and per building (millions in a city): the plan's
+    figures and grids do not need them, and the snapshot reads buildings when asked.
+    """
+    store, client, headers, pid = published
+    planner = headers("planner")
+    stored = load_plan(store, pid)
+    draft = save_plan(store, stored, author="t").id
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        r = client.get(f"/plans/{draft}", headers=planner)
+        assert r.status_code == 200 and r.headers["etag"] == '"1"'
+        body = r.json()
+        assert body["households"] == 604 and body["n_grids"] == 5
+        want = [[apidata.G1, 61], [apidata.G2, 71], [apidata.G3, 60], [apidata.G4, 70]]
+        want.append([apidata.G5, 342])
+        assert [[g["grid_code"], g["households"]] for g in body["grids"]] == want
+        assert body["overall"] == stored.report.overall  # the stored report
+        grids = client.get(f"/plans/{draft}/grids", headers=planner).json()
+        assert [
+            [f["properties"]["grid_code"], f["properties"]["households"]] for f in grids["features"]
+        ] == want
+        r = client.post(f"/plans/{draft}/publish", headers={**planner, "If-Match": '"1"'})
+        assert r.status_code == 200 and r.json()["status"] == "published"
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    (area,) = client.app.state.locator.areas  # the route swapped the new snapshot in
+    assert area.plan_id == draft and area.grids["grid_code"].tolist() == [g for g, _ in want]
+    read = _tables_read(statements)
+    assert "grids" in read and "plans" in read  # the listener saw the reads
+    assert not {"plan_households", "households"} & set(read)
+    assert "buildings" not in read or store.backend != "postgresql"  # SQLite: the boxes
+    # the building memberships are only asked for their columns (LIMIT 0)
+    assert all(re.search(r"LIMIT\b", sql) for sql in read.get("plan_buildings", []))

@@ -94,9 +94,24 @@ def test_plan_roundtrip(store: Store, layers, plan) -> None:
     assert_plans_equal(staffed, load_plan(store, rec2.id))
 
 
+def test_plan_figures_are_the_grids_without_outlines(store: Store, layers, plan) -> None:
+    save_layers(store, layers, author="a")
+    pid = save_plan(store, plan, author="li").id
+    figures, report = plans_mod.plan_figures(store, pid)
+    stored = load_plan(store, pid)
+    gname = stored.grids.geometry.name
+    pdt.assert_frame_equal(figures, pd.DataFrame(stored.grids.drop(columns=gname)))
+    assert gname not in figures.columns and len(figures) == 8
+    assert figures["grid_code"].tolist()[:2] == ["320104001001001", "320104001001002"]
+    assert report.to_dict() == stored.report.to_dict()
+    bare = save_plan(store, plan.replace(report=None), author="li").id
+    assert plans_mod.plan_figures(store, bare)[1] is None
+
+
 def test_unknown_ids(store: Store, plan) -> None:
     for call in (
         lambda: load_plan(store, 99),
+        lambda: plans_mod.plan_figures(store, 99),
         lambda: get_plan(store, 99),
         lambda: publish_plan(store, 99, author="x"),
         lambda: archive_plan(store, 99, author="x"),

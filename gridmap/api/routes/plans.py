@@ -83,7 +83,8 @@ from gridmap.db import (
     write_audit,
 )
 from gridmap.db.audit import audit_export
-from gridmap.db.plans import PlanRecord
+from gridmap.db.plans import PlanRecord, plan_figures
+from gridmap.db.spatial import load_served_plan
 from gridmap.errors import ConflictError, InputError
 from gridmap.partition.plan import GRID_COLUMNS, Plan, jsonable
 
@@ -280,15 +281,14 @@ def get_plan_route(
     rec = get_plan(store, plan_id)
     if if_none_match is not None and if_none_match.strip() == _etag(rec.version):
         return Response(status_code=304, headers={"ETag": _etag(rec.version)})
-    plan = load_plan(store, plan_id)
-    rep = plan.report
+    # the grids' figures and the report only: neither the outlines nor the memberships (a
+    # row per household, millions in a city, gigabytes in memory) are shown here
+    grids, rep = plan_figures(store, plan_id)
     detail = PlanDetail(
         **_public(rec).model_dump(),
         overall=jsonable(dict(rep.overall)) if rep is not None else {},
         communities=_records(rep.communities) if rep is not None else [],
-        grids=_records(
-            pd.DataFrame(plan.grids.drop(columns=plan.grids.geometry.name)), _GRID_FIELDS
-        ),
+        grids=_records(grids, _GRID_FIELDS),
     )
     response.headers["ETag"] = _etag(rec.version)
     return detail
@@ -303,7 +303,7 @@ def get_plan_route(
 def get_grids(plan_id: PlanId, store: StoreDep, _viewer: ViewerDep) -> Response:
     """Return the grids as a GeoJSON FeatureCollection in WGS84 lon/lat."""
     rec = get_plan(store, plan_id)
-    plan = load_plan(store, plan_id)
+    plan = load_served_plan(store, plan_id, memberships=False, report=False)
     g = plan.grids_wgs84()
     keep = [c for c in _GRID_FIELDS if c in g.columns]
     g = gpd.GeoDataFrame(g[keep], geometry=g.geometry, crs=4326)
