@@ -2,13 +2,18 @@
 
     python benchmarks/scale.py [--buildings 20000] [--points 10000000] [--workers 2]
                                [--out bench-scale] [--scheduler-port 0] [--seed 0]
-                               [--skip-partition] [--skip-locate]
+                               [--skip-partition] [--skip-locate] [--city PATH]
+                               [--dask-defaults]
 
 1. Partitioning: a synthetic city (``gridmap.synth.synth_city``) written as a
    community-partitioned GeoParquet dataset; ``partition(layers, n_jobs=W)`` (the
    process pool) against ``partition_on_cluster`` on a LocalCluster of W worker
    processes (started before the clock). The cluster's overhead is its extra wall
-   time as a share of its wall time (target <= 15 %). Both plans must be equal.
+   time as a share of its wall time (target <= 15 %); its extra CPU (client and
+   workers against the pool's parent and children) is printed beside it, as wall
+   times are noisy on a shared machine. Both plans must be equal. ``--city PATH``
+   keeps the synthetic city's dataset there and reuses it on the next run (the
+   200,000-building city takes minutes to draw).
 2. Re-locating ``--points`` lon/lat points from GeoParquet (``--buildings 200000`` and
    ``--points 100000000`` for the issue's figures): ``locate_dataset`` on the cluster
    (reading, locating, writing GeoParquet) against in-process ``GridIndex.locate_lonlat``
@@ -52,6 +57,14 @@ def _worker_cpu(client) -> float:
     return sum(client.run(_cpu_s).values())
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (the process pool's workers)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _peak_mb() -> float:
     import resource
 
@@ -69,8 +82,19 @@ def main() -> None:
     ap.add_argument("--rows-per-partition", type=int, default=1_000_000)
     ap.add_argument("--skip-partition", action="store_true")
     ap.add_argument("--skip-locate", action="store_true")
+    ap.add_argument(
+        "--dask-defaults",
+        action="store_true",
+        help="workers with Dask's default settings (profiler on) instead of LEAN_WORKER_CONFIG",
+    )
+    ap.add_argument(
+        "--city",
+        help="dataset folder of the city: read if it exists (--buildings, --seed ignored), "
+        "else written there",
+    )
     args = ap.parse_args()
 
+    import dask
     import distributed
     from distributed import Client, LocalCluster
 
@@ -78,6 +102,8 @@ def main() -> None:
     from gridmap.locate import GridIndex
     from gridmap.partition import partition
     from gridmap.scale import locate_dataset, partition_on_cluster, write_partitioned
+    from gridmap.scale.cluster import LEAN_WORKER_CONFIG
+    from gridmap.scale.dataset import MANIFEST, read_partitioned
     from gridmap.synth import synth_city
     from gridmap.validation import validate_layers
 
@@ -88,23 +114,34 @@ def main() -> None:
     W = args.workers
 
     t = time.perf_counter()
-    layers, _ = validate_layers(
-        synth_city(n_buildings=args.buildings, seed=args.seed, with_households=False)
-    )
+    cached = Path(args.city) if args.city else None
+    if cached is not None and (cached / MANIFEST).exists():
+        dataset = cached
+        layers = read_partitioned(dataset)
+        how = f"read from {cached}"
+    else:
+        layers, _ = validate_layers(
+            synth_city(n_buildings=args.buildings, seed=args.seed, with_households=False)
+        )
+        dataset = None
+        how = "drawn"
     n_b, n_c = len(layers.buildings), len(layers.communities)
-    print(f"city: {n_b} buildings, {n_c} communities ({time.perf_counter() - t:.1f} s)")
-    t = time.perf_counter()
-    dataset = write_partitioned(layers, out / "city")
-    print(f"write_partitioned: {time.perf_counter() - t:.2f} s")
+    print(f"city: {n_b} buildings, {n_c} communities, {how} ({time.perf_counter() - t:.1f} s)")
+    if dataset is None:
+        t = time.perf_counter()
+        dataset = write_partitioned(layers, cached or out / "city")
+        print(f"write_partitioned: {time.perf_counter() - t:.2f} s")
 
     t = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=W,
-        threads_per_worker=1,
-        processes=True,
-        scheduler_port=args.scheduler_port,
-        dashboard_address=":0",
-    )
+    # the worker settings `--scheduler local:N` uses (gridmap.scale.cluster.LEAN_WORKER_CONFIG)
+    with dask.config.set({} if args.dask_defaults else LEAN_WORKER_CONFIG):
+        cluster = LocalCluster(
+            n_workers=W,
+            threads_per_worker=1,
+            processes=True,
+            scheduler_port=args.scheduler_port,
+            dashboard_address=":0",
+        )
     client = Client(cluster)
     print(f"LocalCluster({W} workers) started in {time.perf_counter() - t:.1f} s (not timed below)")
     rss0 = _worker_rss(client)
@@ -112,13 +149,16 @@ def main() -> None:
     figures: dict[str, float] = {}
     plan = None
     if not args.skip_partition:
-        t = time.perf_counter()
+        t, c, k = time.perf_counter(), time.process_time(), _children_cpu()
         local = partition(layers, seed=args.seed, n_jobs=W)
         t_pool = time.perf_counter() - t
+        cpu_pool = time.process_time() - c + _children_cpu() - k
         with distributed.get_task_stream(client) as ts:
+            w, c = _worker_cpu(client), time.process_time()
             t = time.perf_counter()
             plan = partition_on_cluster(dataset, scheduler=client, seed=args.seed)
             t_cl = time.perf_counter() - t
+            cpu_cl = time.process_time() - c + _worker_cpu(client) - w
         compute = sum(
             s["stop"] - s["start"]
             for task in ts.data
@@ -140,6 +180,11 @@ def main() -> None:
             f"\npartition: process pool (n_jobs={W}) {t_pool:.2f} s; cluster {t_cl:.2f} s; "
             f"overhead {100 * overhead:.1f} % of the cluster's wall time (target <= 15 %); "
             f"same plan: {same}"
+        )
+        print(
+            f"  CPU: process pool (parent + children) {cpu_pool:.1f} s; cluster (client, "
+            f"its scheduler, workers) {cpu_cl:.1f} s; extra CPU "
+            f"{100 * (cpu_cl - cpu_pool) / cpu_cl:.1f} % of the cluster's"
         )
         print(
             f"  worker compute {compute:.1f} core-s over {n_c} communities "

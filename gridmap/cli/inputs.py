@@ -126,6 +126,24 @@ def _load_layers(
 ) -> Layers:
     from gridmap.errors import NotFoundError
 
+    if file.is_dir() and any(file.glob("*/*=*/")) and not _is_partitioned_dataset(file):
+        # a hive-partitioned folder written by another tool: not layers gridmap can read
+        from gridmap.scale.dataset import open_partitioned
+
+        open_partitioned(file)  # raises, saying how to export a dataset partitioned by community
+    if _is_partitioned_dataset(file):
+        return _read_dataset(
+            file,
+            communities=communities,
+            reading={
+                "--preset": preset,
+                "--layer": layer,
+                "--column": column,
+                "--crs": crs,
+                "--reproject": reproject,
+                "--derive-communities": derive,
+            },
+        )
     layers, report = _check(
         file,
         preset=preset,
@@ -158,5 +176,45 @@ def _load_layers(
                 f"unknown community id(s) {', '.join(unknown)}; {file.name} has "
                 f"{', '.join(sorted(known)[:10])}{' …' if len(known) > 10 else ''}"
             )
+        layers = layers.subset(communities)
+    return layers
+
+
+def _is_partitioned_dataset(file: Path) -> bool:
+    """Whether ``file`` is a dataset of ``gridmap export --format parquet --partition-by``."""
+    from gridmap.scale.dataset import MANIFEST
+
+    return file.is_dir() and (file / MANIFEST).is_file()
+
+
+def _read_dataset(file: Path, *, communities: list[str] | None, reading: dict[str, Any]) -> Layers:
+    """Read a community-partitioned GeoParquet dataset: the validated layers it was written from.
+
+    ``gridmap export --format parquet --partition-by community_id`` validated the layers
+    before writing them, so they are read back as they were (rows, order, types) and not
+    validated again; options that shape how a raw file is read do not apply.
+    """
+    from gridmap.errors import InputError, NotFoundError
+    from gridmap.scale.dataset import open_partitioned
+
+    given = [name for name, value in reading.items() if value]
+    if given:
+        raise InputError(
+            f"{file.name} is a dataset of validated layers (gridmap export --partition-by "
+            f"community_id); {'/'.join(given)} shape how a raw file is read: pass them to "
+            f"`gridmap export FILE --format parquet --partition-by community_id` instead"
+        )
+    dataset = open_partitioned(file)
+    if communities:
+        unknown = sorted(set(communities) - set(dataset.communities))
+        if unknown:
+            known = sorted(dataset.communities)
+            raise NotFoundError(
+                f"unknown community id(s) {', '.join(unknown)}; {file.name} has "
+                f"{', '.join(known[:10])}{' …' if len(known) > 10 else ''}"
+            )
+    with console.status(f"reading {file.name} ({len(dataset.communities):,} communities)…"):
+        layers = dataset.layers()
+    if communities:
         layers = layers.subset(communities)
     return layers

@@ -251,7 +251,10 @@ def _print_plan_summary(plan: Any) -> None:
 def partition_cmd(
     file: Annotated[
         Path | None,
-        typer.Argument(help="Input GeoPackage or folder; omit to read the layers from the store."),
+        typer.Argument(
+            help="Input GeoPackage or folder, or a dataset from `gridmap export --format parquet "
+            "--partition-by community_id`; omit to read the layers from the store."
+        ),
     ] = None,
     out: Annotated[
         Path | None,

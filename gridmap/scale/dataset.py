@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 
@@ -63,8 +64,9 @@ _ROW = "_row"
 _FORMAT = "gridmap-partitioned-layers"
 
 _HOW_TO = (
-    "write one with gridmap.scale.write_partitioned(layers, folder) (or `gridmap export "
-    "--format parquet --partition-by community_id`) from validated layers"
+    "export one from the layers with `gridmap export LAYERS.gpkg --format parquet "
+    "--partition-by community_id --out city.parquet` (Python: "
+    "gridmap.scale.write_partitioned(layers, folder) on validated layers)"
 )
 
 
@@ -287,29 +289,26 @@ class PartitionedDataset:
         """Return the number of buildings of a community."""
         return int(self.manifest["buildings_per_community"].get(community_id, 0))
 
-    def _frame(self, name: str, parts: Iterable[tuple[Path, str | None]]) -> gpd.GeoDataFrame:
+    def _frame(self, name: str, table: pa.Table) -> gpd.GeoDataFrame:
+        """Return the layer's rows in ``table`` as written: once each, in row order, typed."""
         info = self.manifest["layers"][name]
-        frames = []
-        for path, key in parts:
-            if not path.exists():
-                continue
-            f = gpd.read_parquet(path)
-            if not info["in_file"]:
-                f[_KEY] = key
-            frames.append(f)
-        if not frames:
-            f = gpd.read_parquet(self.folder / name / "_schema.parquet")
-            if not info["in_file"]:
-                f[_KEY] = pd.Series([], dtype=object)
-            frames.append(f)
-        data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        data = data.drop_duplicates(_ROW).sort_values(_ROW, kind="stable")
-        data = data.drop(columns=[_ROW]).reset_index(drop=True)
+        geom = info["geometry"]
+        # the rows first (a road crossing several communities is in each folder), then
+        # decode: what geopandas.read_parquet does per file, done once for the layer
+        rows = table.column(_ROW).to_numpy()
+        order = np.argsort(rows, kind="stable")
+        keep = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(rows) else order
+        table = table.take(pa.array(keep, type=pa.int64()))
+        data = table.drop_columns([geom, _ROW]).to_pandas()
+        data[geom] = shapely.from_wkb(table.column(geom).to_numpy(zero_copy_only=False))
         data = _restore(data[info["columns"]].copy(), info["dtypes"])
-        return gpd.GeoDataFrame(data, geometry=info["geometry"], crs=self.crs)
+        return gpd.GeoDataFrame(data, geometry=geom, crs=self.crs)
 
     def read_layer(self, name: str, community_ids: Iterable[str] | None = None) -> gpd.GeoDataFrame:
         """Read one layer: of some communities, or (default) every row of it."""
+        import pyarrow.parquet as pq
+
+        info = self.manifest["layers"][name]
         base = self.folder / name
         if community_ids is None:
             parts = [
@@ -319,7 +318,24 @@ class PartitionedDataset:
             ]
         else:
             parts = [(base / _folder_name(c) / "part-0.parquet", c) for c in community_ids]
-        return self._frame(name, parts)
+        # plain Arrow reads, decoded once for the layer below (geopandas.read_parquet per
+        # file costs ~10 ms: communities x layers of them for a whole city)
+        tables = []
+        for path, key in parts:
+            if not path.exists():
+                continue
+            t = pq.read_table(path)
+            if not info["in_file"]:
+                t = t.append_column(_KEY, pa.array([key] * len(t), type=pa.string()))
+            tables.append(t)
+        if not tables:
+            t = pq.read_table(base / "_schema.parquet")
+            if not info["in_file"]:
+                t = t.append_column(_KEY, pa.array([], type=pa.string()))
+            tables.append(t)
+        # a column missing (all null) in one community's file is null-typed there
+        table = pa.concat_tables(tables, promote_options="permissive")
+        return self._frame(name, table)
 
     def layers(
         self, community_ids: Iterable[str] | None = None, *, names: Iterable[str] | None = None

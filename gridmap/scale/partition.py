@@ -119,12 +119,16 @@ def solve_communities(
             task["dedicated_area"] = params["dedicated_area_m2"]
             out.append(_solve_community(task))
         return out
-    ds = open_partitioned(source)
+    # the batch's rows in one read per layer (its communities' folders): a community's task
+    # holds the rows of its own folder only (its buildings, the lines and compounds
+    # intersecting it), in layer order, as when read alone or within the whole city; the
+    # same normal form as partition(): coordinates on the snapping grid (per coordinate)
+    layers = open_partitioned(source).layers(community_ids, names=_TASK_LAYERS)
+    tasks = tasks_of(
+        snap_layers(layers.replace(households=None)).replace(households=layers.households)
+    )
     for cid in community_ids:
-        # the same normal form as partition(): coordinates on the snapping grid (per
-        # coordinate, so one community's layers snap as they do within the whole city)
-        layers = snap_layers(ds.layers([cid], names=_TASK_LAYERS))
-        task = tasks_of(layers)[cid]
+        task = tasks[cid]
         task["dedicated_area"] = params["dedicated_area_m2"]
         out.append(_solve_community(task))
     return out
@@ -388,7 +392,8 @@ def _partition_on_cluster(
         )
         # the client reads the layers for the assembly while the workers solve
         layers = src.read_all()
-        snapped = snap_layers(layers)
+        # partition()'s normal form: not the households' points (only their rows are read)
+        snapped = snap_layers(layers.replace(households=None)).replace(households=layers.households)
         results: dict[str, dict[str, Any]] = {}
         errors: dict[str, BaseException] = {}
         done = failed = retried = 0

@@ -38,3 +38,50 @@ def test_partition_bad_band_writes_nothing(tmp_path):
     assert out.returncode == 1
     assert "min_households=600 is above max_households=500" in out.stderr
     assert not (tmp_path / "p.gpkg").exists()
+
+
+def test_partition_reads_a_community_partitioned_dataset(tmp_path):
+    # `export --partition-by community_id` writes the validated layers; `partition DATASET`
+    # without --scheduler reads them back and gives the plan of the original file
+    out = gridmap(
+        "export", SAMPLE, "--format", "parquet", "--partition-by", "community_id",
+        "--out", "city.parquet", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    runs = {
+        "file": [SAMPLE],
+        "dataset": [tmp_path / "city.parquet", "--jobs", "2"],  # the local process pool
+    }
+    for name, args in runs.items():
+        out = gridmap(
+            "partition", *args, "--community", "C0001", "--community", "C0003",
+            "--out", f"{name}.gpkg", "--report", f"{name}.json", cwd=tmp_path,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "file.json").read_bytes() == (tmp_path / "dataset.json").read_bytes()
+    for layer in ("grids", "buildings", "households"):
+        a = pyogrio.read_dataframe(tmp_path / "file.gpkg", layer=layer)
+        b = pyogrio.read_dataframe(tmp_path / "dataset.gpkg", layer=layer)
+        assert a.drop(columns="geometry").equals(b.drop(columns="geometry")), layer
+        assert (shapely.to_wkb(a.geometry.array) == shapely.to_wkb(b.geometry.array)).all()
+    grids = pyogrio.read_dataframe(tmp_path / "dataset.gpkg", layer="grids")
+    assert set(grids["community_id"]) == {"C0001", "C0003"}
+    assert grids["grid_code"].is_unique and grids["households"].sum() > 0
+
+
+def test_partition_dataset_refuses_reading_options_and_unknown_ids(tmp_path):
+    out = gridmap(
+        "export", SAMPLE, "--format", "parquet", "--partition-by", "community_id",
+        "--out", "city.parquet", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = gridmap("partition", "city.parquet", "--crs", "EPSG:4549", "--out", "p.gpkg",
+                  cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "--crs shape how a raw file is read" in " ".join(out.stderr.split())
+    assert "gridmap export FILE --format parquet" in out.stderr
+    out = gridmap("partition", "city.parquet", "--community", "C9999", "--out", "p.gpkg",
+                  cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "unknown community id(s) C9999; city.parquet has C0001, C0002" in out.stderr
+    assert not (tmp_path / "p.gpkg").exists()

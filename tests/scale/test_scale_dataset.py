@@ -70,3 +70,43 @@ def test_existing_folder_needs_overwrite(sample_layers, tmp_path):
     (tmp_path / "other" / "keep.txt").write_text("x")
     with pytest.raises(PartitionedDatasetError, match="not a gridmap dataset"):
         write_partitioned(sample_layers, tmp_path / "other", overwrite=True)
+
+
+def test_a_column_empty_in_one_community_reads_back(tmp_path):
+    # each community's file types its columns from its own rows: a column with no value in
+    # one community is null-typed there; the layer is still read back with its values
+    import geopandas as gpd
+    from shapely import box
+
+    from gridmap.layers import Layers
+
+    comms = gpd.GeoDataFrame(
+        {"community_id": ["c1", "c2"], "name": ["一", "二"]},
+        geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)],
+        crs=3857,
+    )
+    blds = gpd.GeoDataFrame(
+        {
+            "building_id": ["b1", "b2", "b3"],
+            "households": [10, 20, 30],
+            "community_id": ["c1", "c2", "c2"],
+            "address": [None, "路1号", None],
+            "levels": [float("nan"), 6.0, 7.0],
+        },
+        geometry=[box(10, 10, 20, 20), box(110, 10, 120, 20), box(150, 10, 160, 20)],
+        crs=3857,
+    )
+    roads = gpd.GeoDataFrame(  # along the shared edge: in both folders, read once
+        {"name": ["界路"], "class": ["primary"]},
+        geometry=[shapely.LineString([(100, -10), (100, 110)])],
+        crs=3857,
+    )
+    layers = Layers(communities=comms, buildings=blds, roads=roads, crs=comms.crs)
+    folder = write_partitioned(layers, tmp_path / "d")
+    back = read_partitioned(folder)
+    for name in ("communities", "buildings", "roads"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(layers, name), check_exact=True)
+    one = open_partitioned(folder).read_layer("buildings", ["c1"])
+    pd.testing.assert_frame_equal(one, blds.iloc[:1], check_exact=True)
+    none = open_partitioned(folder).read_layer("buildings", ["c9"])
+    assert len(none) == 0 and list(none.columns) == list(blds.columns)
