@@ -1,7 +1,7 @@
 """Benchmark peak memory of partitioning a city with and without household rows, in one run.
 
     python benchmarks/memory.py [--buildings 50000] [--unit-area 71] [--seed 0] [--out-dir DIR]
-                                [--baseline-src DIR]
+                                [--baseline-src DIR] [--also-buildings N ...]
 
 ``synth_city`` draws each city once into ``--out-dir`` (a pickle; ``--unit-area`` m² per
 household: 71 gives ~1.32 M household rows on 50,000 buildings). Then a fresh subprocess
@@ -13,11 +13,16 @@ The same city is run twice, once with its household rows and once without
 (``with_households=False``: the buildings carry the counts), and the ratios are printed.
 
 Issue #11 figures: 1.9 GB peak in the main process with 1.35 M household rows (2.5x the
-city without them); last measured 1.13 GB; target <= 1 GB, and linear in the rows.
+city without them); 1.16 GB before the households' grids were looked up by position and
+freed C heap pages were given back after each geometric stage of the assembly; target <= 1 GB,
+and linear in the rows.
 With ``--baseline-src DIR`` (a folder holding another version's ``gridmap/`` package, e.g.
 ``git archive HEAD gridmap | tar -x -C DIR``) the city with household rows runs a third time
-with that version. A JSON line per run is appended to ``--out-dir``/memory.jsonl (default:
-a temporary folder, removed at the end).
+with that version. With ``--also-buildings N`` (repeatable, e.g. 25000) a city of N buildings
+with household rows is run too, and the peaks are set against the household rows: MB per
+100,000 rows between the sizes, and what a straight line through them leaves at 0 rows (the
+process without the rows' share: imports, buildings, the plan). A JSON line per run is
+appended to ``--out-dir``/memory.jsonl (default: a temporary folder, removed at the end).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 _SYNTH = r"""
 import pickle, sys
@@ -124,6 +131,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", type=Path, default=None, help="folder for cities and results")
     ap.add_argument("--baseline-src", type=Path, default=None, help="another gridmap/ to run")
+    ap.add_argument(
+        "--also-buildings",
+        type=int,
+        action="append",
+        default=[],
+        help="another city size (with household rows) to show how the peak grows",
+    )
     args = ap.parse_args()
     tmp = None
     if args.out_dir is None:
@@ -173,6 +187,22 @@ def _report(args: argparse.Namespace) -> None:
         )
         print(
             f"{'ratio this / baseline':<26}{ratios}{with_['maxrss_mb'] / base['maxrss_mb']:>12.2f}"
+        )
+    if args.also_buildings:
+        sizes = {args.buildings: with_}
+        for n in args.also_buildings:
+            sizes[n] = _run(n, args.seed, True, args.unit_area, args.out_dir)
+            runs[f"with household rows, {n:,} buildings"] = sizes[n]
+        print(f"\n{'buildings':>10}{'household rows':>16}{'peak MB':>10}{'maxrss MB':>11}")
+        for n, r in sorted(sizes.items()):
+            peak = max(r["peak_mb"].values())
+            print(f"{n:>10,}{r['household_rows']:>16,}{peak:>10,.0f}{r['maxrss_mb']:>11,.0f}")
+        rows = np.array([r["household_rows"] for _, r in sorted(sizes.items())], dtype=float)
+        peaks = np.array([r["maxrss_mb"] for _, r in sorted(sizes.items())], dtype=float)
+        slope, intercept = np.polyfit(rows, peaks, 1)
+        print(
+            f"maxrss grows {slope * 1e5:,.1f} MB per 100,000 household rows; the line through "
+            f"the sizes meets 0 rows at {intercept:,.0f} MB"
         )
     print("target: peak <= 1,024 MB with ~1.35 M household rows (issue #11)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

@@ -1,6 +1,7 @@
 """Benchmark ``validate_layers`` and its id work against plain pandas, in the same run.
 
-    python benchmarks/validation.py [--buildings 50000] [--rounds 3] [--seed 0] [--baseline FILE]
+    python benchmarks/validation.py [--buildings 50000] [--rounds 3] [--seed 0]
+                                    [--baseline FILE [--baseline FILE ...]]
 
 Draws a synthetic city (``synth_city``, with household rows: ~1.07 M for 50,000
 buildings), then times, in alternating rounds (CPU seconds, medians):
@@ -12,17 +13,19 @@ buildings), then times, in alternating rounds (CPU seconds, medians):
 * the plain pandas baseline doing the same id work: ``astype(str).str.strip()`` on
   the same columns, and ``map`` of the households' ``building_id`` to building rows;
 * with ``--baseline FILE`` (another version's ``validation.py``, e.g. from
-  ``git show HEAD~1:gridmap/validation.py > /tmp/validation_before.py``), that version's
-  ``validate_layers`` on the same layers, in the same rounds; its findings must be the
-  same as this version's (checked), and the ratio is printed.
+  ``git show HEAD~1:gridmap/validation.py > /tmp/validation_before.py``; repeat the option
+  for several), that version's ``validate_layers`` on the same layers, in the same rounds;
+  its findings must be the same as this version's (checked), and the ratio is printed.
 
 Issue #11 figure, measured once before the change (row-by-row ``_id_str`` through
-``Series.map``, ~3.5 M calls): ``validate_layers`` 3.6 s CPU on this city (median of 3).
+``Series.map``, ~3.5 M calls): ``validate_layers`` 3.6 s CPU on this city (median of 3);
+that code is ``git show 0d9c637:gridmap/validation.py`` (target: a third of its CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import sys
 import time
@@ -59,7 +62,9 @@ def main() -> None:
     ap.add_argument("--buildings", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--baseline", type=Path, default=None, help="another validation.py to time")
+    ap.add_argument(
+        "--baseline", type=Path, action="append", default=[], help="another validation.py to time"
+    )
     args = ap.parse_args()
     raw = synth_city(n_buildings=args.buildings, seed=args.seed)
     cols = [
@@ -93,15 +98,15 @@ def main() -> None:
         "id work: gridmap _id_strings": gridmap_ids,
         "id work: pandas astype(str) + map": pandas_ids,
     }
-    if args.baseline is not None:
-        spec = importlib.util.spec_from_file_location("baseline_validation", args.baseline)
+    new_findings = _findings(validate_layers(raw)[1]) if args.baseline else []
+    for k, path in enumerate(args.baseline):
+        spec = importlib.util.spec_from_file_location(f"baseline_validation_{k}", path)
         assert spec is not None and spec.loader is not None
         old = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = old  # (dataclasses look their module up there)
         spec.loader.exec_module(old)
-        new_findings = _findings(validate_layers(raw)[1])
-        assert _findings(old.validate_layers(raw)[1]) == new_findings, "findings differ"
-        runs["baseline: validate_layers"] = lambda: old.validate_layers(raw)
+        assert _findings(old.validate_layers(raw)[1]) == new_findings, f"findings differ: {path}"
+        runs[f"baseline {k + 1}: validate_layers"] = functools.partial(old.validate_layers, raw)
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, fn in runs.items():
@@ -112,9 +117,13 @@ def main() -> None:
     for name, ts in times.items():
         arr = np.array(ts)
         print(f"{name:<40}{np.median(arr):>8.3f}{np.median(arr / base):>14.2f}")
-    if args.baseline is not None:
-        ratio = np.array(times["validate_layers"]) / np.array(times["baseline: validate_layers"])
-        print(f"validate_layers: {np.median(ratio):.2f}x the baseline's CPU (median of rounds)")
+    for k, path in enumerate(args.baseline):
+        base_t = np.array(times[f"baseline {k + 1}: validate_layers"])
+        ratio = np.array(times["validate_layers"]) / base_t
+        print(
+            f"validate_layers: {np.median(ratio):.2f}x the CPU of baseline {k + 1} ({path}), "
+            "median of the per-round ratios"
+        )
     print("before the change: validate_layers 3.6 s CPU on the 50,000-building city (target 3x)")
 
 

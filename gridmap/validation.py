@@ -8,6 +8,7 @@ silently.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ Severity = Literal["error", "rejected", "repaired", "warning", "info"]
 SEVERITIES: tuple[str, ...] = ("error", "rejected", "repaired", "warning", "info")
 
 _MAX_LISTED_IDS = 20
+_N = _MAX_LISTED_IDS  # (lists of ids for a finding are built this long, no longer)
 
 #: pandas copies a column on write (always from pandas 3): a frame's copy can then share
 #: its columns, and setting one in the copy never changes the caller's frame.
@@ -171,7 +173,7 @@ class ValidationReport:
         ids: Any = (),
     ) -> None:
         """Record a finding (ids are stringified and capped at 20)."""
-        listed = tuple(str(i) for i in list(ids)[:_MAX_LISTED_IDS])
+        listed = tuple(str(i) for i in itertools.islice(ids, _MAX_LISTED_IDS))
         self.findings.append(Finding(layer, severity, code, message, int(count), listed))
 
     @property
@@ -215,24 +217,44 @@ class ValidationReport:
 
 
 def _as_bool(values: pd.Series, *, default: bool = False) -> tuple[pd.Series, int]:
-    """Normalise a column to bool; return it and the number of unreadable values."""
+    """Normalise a column to bool; return it and the number of unreadable values.
+
+    Each distinct value is read once (a million rows of ``是``/``否`` read two).
+
+    Examples
+    --------
+    >>> flags, bad = _as_bool(pd.Series(["是", "否", None, "yes", "maybe", 1, 0.0]))
+    >>> flags.tolist(), bad
+    ([True, False, False, True, False, True, False], 1)
+    """
     if values.dtype == bool:
         return values, 0
-    out: list[bool] = []
-    bad = 0
-    for v in values.tolist():
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            out.append(default)
-        elif isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating):
-            out.append(bool(v))
-        elif (text := str(v).strip().lower()) in _TRUE_STRINGS:
-            out.append(True)
-        elif text in _FALSE_STRINGS:
-            out.append(False)
-        else:
-            out.append(default)
-            bad += 1
-    return pd.Series(out, index=values.index, dtype=bool), bad
+    obj = values.to_numpy(dtype=object)
+    distinct = _distinct(obj)
+    if distinct is None:  # unhashable values: one by one
+        read = [_bool_value(v, default) for v in obj.tolist()]
+        out = np.array([b for b, _ in read], dtype=bool)
+        return pd.Series(out, index=values.index, dtype=bool), sum(bad for _, bad in read)
+    key, first = distinct
+    read = [_bool_value(v, default) for v in obj[first].tolist()]
+    answers = np.array([b for b, _ in read], dtype=bool)
+    unreadable = np.array([bad for _, bad in read], dtype=bool)
+    bad = int(np.bincount(key, minlength=len(read))[unreadable].sum())
+    return pd.Series(answers[key], index=values.index, dtype=bool), bad
+
+
+def _bool_value(v: Any, default: bool) -> tuple[bool, bool]:
+    """One value as bool, and whether it was unreadable (then ``default``)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return default, False
+    if isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating):
+        return bool(v), False
+    text = str(v).strip().lower()
+    if text in _TRUE_STRINGS:
+        return True, False
+    if text in _FALSE_STRINGS:
+        return False, False
+    return default, True
 
 
 def _as_str_or_none(values: pd.Series, *, repeated: bool = False) -> pd.Series:
@@ -291,28 +313,67 @@ _SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
 def _arrow_id_strings(values: pd.Series, *, repeated: bool = False) -> np.ndarray:
-    # text held by Arrow: converted in one call; only values that begin or end with white
-    # space (as str.strip sees it) are stripped one by one. Repeated values (references
-    # such as a household's building_id) become one str object each, shared by their rows.
+    # text held by Arrow: stripped and converted in one call each. Repeated values
+    # (references such as a household's building_id) become one str object each, shared by
+    # their rows.
+    if repeated and len(values):
+        codes, texts = _arrow_id_codes(values)
+        return _with_none(texts)[codes]
+    return np.asarray(_arrow_trimmed(values).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _arrow_trimmed(values: pd.Series) -> Any:
+    """Return the Arrow text of ``values`` stripped as ``str.strip`` strips (nulls kept)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = pa.array(values)
     if not isinstance(arr, pa.ChunkedArray):
         arr = pa.chunked_array([arr], type=arr.type)
-    if repeated and len(arr):
-        coded = pc.dictionary_encode(arr).combine_chunks()
-        text = _arrow_id_strings(pd.Series(pd.arrays.ArrowStringArray(coded.dictionary)))
-        codes = np.asarray(coded.indices.fill_null(-1), dtype=np.int64)
-        out = np.concatenate([np.asarray(text, dtype=object), np.array([None], dtype=object)])[
-            codes
-        ]  # -1: the None at the end
-        return out
-    out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-    edged = pc.not_equal(pc.binary_length(pc.utf8_trim(arr, _SPACE)), pc.binary_length(arr))
-    rows = np.flatnonzero(np.asarray(edged.fill_null(False)))
-    out[rows] = [x.strip() for x in out[rows].tolist()]
-    return out
+    return pc.utf8_trim(arr, _SPACE)
+
+
+def _arrow_id_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    # the distinct raw texts (dictionary-encoded by Arrow), stripped; codes -1 where missing
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values)
+    if not isinstance(arr, pa.ChunkedArray):
+        arr = pa.chunked_array([arr], type=arr.type)
+    coded = pc.dictionary_encode(arr).combine_chunks()
+    texts = _arrow_id_strings(pd.Series(pd.arrays.ArrowStringArray(coded.dictionary)))
+    codes = np.asarray(coded.indices.fill_null(-1), dtype=np.int64)
+    return codes, np.asarray(texts, dtype=object)
+
+
+def _id_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Ids as codes into their texts: ``texts[codes]`` is :func:`_id_strings` of ``values``.
+
+    Codes are -1 where a value is missing. Text held by Arrow is dictionary-encoded (a
+    column of references repeats few values: each text is made once); other columns give
+    one text per row.
+
+    Examples
+    --------
+    >>> codes, texts = _id_codes(pd.Series(["b", " a", None, "b"], dtype="string[pyarrow]"))
+    >>> codes.tolist(), texts.tolist()
+    ([0, 1, -1, 0], ['b', 'a'])
+    >>> codes, texts = _id_codes(pd.Series([3.0, None]))
+    >>> codes.tolist(), texts[codes[0]]
+    ([0, -1], '3')
+    """
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return _arrow_id_codes(values)
+    texts = _id_strings(values)
+    codes = np.arange(len(texts), dtype=np.int64)
+    codes[pd.isna(texts)] = -1
+    return codes, texts
+
+
+def _with_none(texts: np.ndarray) -> np.ndarray:
+    """``texts`` with a ``None`` appended: index it with codes (-1 reads the ``None``)."""
+    return np.concatenate([texts, np.array([None], dtype=object)])
 
 
 def _positions(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -340,10 +401,27 @@ def _positions(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.asarray(found.fill_null(-1), dtype=np.int64)
 
 
-def _beyond(pts: np.ndarray, host: np.ndarray, tol: float) -> np.ndarray:
-    """Whether each point lies farther than ``tol`` from its ``host`` geometry."""
+def _beyond(
+    pts: np.ndarray,
+    geoms: np.ndarray,
+    host: np.ndarray,
+    tol: float,
+    *,
+    bounds: np.ndarray | None = None,
+) -> np.ndarray:
+    """Whether each point lies farther than ``tol`` from its host geometry ``geoms[host]``.
+
+    ``bounds``: ``shapely.bounds(geoms)`` when the caller has it.
+
+    Examples
+    --------
+    >>> geoms = np.array([shapely.box(0, 0, 10, 10)])
+    >>> pts = shapely.points([(5, 5), (13, 5), (25, 5)])
+    >>> _beyond(pts, geoms, np.zeros(3, dtype=int), 5.0).tolist()
+    [False, False, True]
+    """
     x, y = shapely.get_x(pts), shapely.get_y(pts)
-    bb = shapely.bounds(host)
+    bb = (shapely.bounds(geoms) if bounds is None else bounds)[host]
     # Outside the building's box grown by the tolerance: certainly too far.
     near = (
         (x >= bb[:, 0] - tol)
@@ -362,7 +440,7 @@ def _beyond(pts: np.ndarray, host: np.ndarray, tol: float) -> np.ndarray:
     )
     measure = near & ~(bound < tol * (1 - 1e-9))
     dist = np.where(near, 0.0, np.inf)
-    dist[measure] = shapely.distance(pts[measure], host[measure])
+    dist[measure] = shapely.distance(pts[measure], geoms[host[measure]])
     return dist > tol
 
 
@@ -534,6 +612,52 @@ def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _use_value(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return _USE_ALIASES.get(str(v).strip().lower())
+
+
+def _use_values(values: pd.Series) -> pd.Series:
+    """:data:`_USE_ALIASES` of each value (None where unknown or missing), once per value.
+
+    Examples
+    --------
+    >>> _use_values(pd.Series(["住宅", " Office", None, "house", "住宅"])).tolist()
+    ['residential', 'commercial', None, 'residential', 'residential']
+    """
+    obj = values.to_numpy(dtype=object)
+    distinct = _distinct(obj)
+    if distinct is None:  # unhashable values: one by one
+        return pd.Series([_use_value(v) for v in obj], index=values.index, dtype=object)
+    key, first = distinct
+    answers = np.array([_use_value(v) for v in obj[first].tolist()], dtype=object)
+    return pd.Series(answers[key], index=values.index, dtype=object)
+
+
+def _distinct(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Group values that are of one type and equal: ``(group of each value, first of each)``.
+
+    A rule applied to the first value of each group holds for the whole group (the type
+    apart, ``1``, ``1.0``, ``True`` and ``"1"`` would be grouped by pandas). None when a
+    value cannot be hashed.
+
+    Examples
+    --------
+    >>> key, first = _distinct(np.array(["a", 1, "a", 1.0, None, "a"], dtype=object))
+    >>> key.tolist(), first.tolist()
+    ([0, 1, 0, 2, 3, 0], [0, 1, 3, 4])
+    """
+    try:
+        codes, _ = pd.factorize(obj, use_na_sentinel=False)
+        kinds, _ = pd.factorize(np.fromiter(map(type, obj), dtype=object, count=len(obj)))
+    except TypeError:
+        return None
+    key, _ = pd.factorize(codes.astype(np.int64) * (int(kinds.max(initial=0)) + 1) + kinds)
+    first = np.unique(key, return_index=True)[1]  # (groups count from 0 in order of appearance)
+    return key, first
+
+
 def _require_columns(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -> bool:
     missing = [c for c in REQUIRED_COLUMNS[name] if c not in gdf.columns]
     if missing:
@@ -554,8 +678,8 @@ def _require_columns(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport)
 def _normalise_ids(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -> gpd.GeoDataFrame:
     """Make the id column ``str``; reject null ids; flag duplicates as an error."""
     col = ID_COLUMNS[name]
-    null = gdf[col].isna().to_numpy() | (gdf[col].astype(str).str.strip() == "").to_numpy()
     ids = _id_strings(gdf[col])
+    null = gdf[col].isna().to_numpy() | (ids == "")  # (blank ids: "" once stripped)
     if null.any():
         report.add(
             name,
@@ -563,13 +687,13 @@ def _normalise_ids(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -
             "missing_id",
             f"{int(null.sum())} {name} have no {col} and were left out; give every row an id",
             count=int(null.sum()),
-            ids=[f"row {i}" for i in np.flatnonzero(null)],
+            ids=[f"row {i}" for i in np.flatnonzero(null)[:_MAX_LISTED_IDS]],
         )
         gdf = gdf[~null]
         ids = ids[~null]
     gdf = _copy(gdf)
     gdf[col] = pd.Series(ids, index=gdf.index, dtype=object)
-    if len(set(ids.tolist())) < len(ids):  # (a set is cheaper than duplicated() on unique ids)
+    if _repeats(ids):
         dup = gdf[col].duplicated(keep=False)
         dup_ids = gdf.loc[dup, col].unique()
         report.add(
@@ -582,6 +706,26 @@ def _normalise_ids(name: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -
             ids=dup_ids,
         )
     return gdf
+
+
+def _repeats(ids: np.ndarray) -> bool:
+    """Whether any of ``ids`` (``str``, none missing) occurs more than once.
+
+    Ids listed in increasing order (as exports from a database usually are) are
+    distinct: one comparison per neighbour pair answers, without hashing a million ids.
+
+    Examples
+    --------
+    >>> _repeats(np.array(["a", "b", "c"], dtype=object))
+    False
+    >>> _repeats(np.array(["b", "a", "b"], dtype=object))
+    True
+    """
+    if len(ids) < 2:
+        return False
+    if bool(np.all(ids[1:] > ids[:-1])):
+        return False
+    return len(set(ids.tolist())) < len(ids)  # (a set is cheaper than duplicated())
 
 
 def _numeric(
@@ -839,8 +983,8 @@ class Validator:
         blds = self._buildings(projected["buildings"], comms, projected.get("compounds"))
         hh = None
         if "households" in projected:
-            hh = self._households(projected["households"], blds)
-            blds = self._counts_from_households(blds, hh)
+            hh, host = self._households(projected["households"], blds)
+            blds = self._counts_from_households(blds, hh, host)
         blds = self._fill_households(blds)
         staff = self._staff(projected["staff"], blds) if "staff" in projected else None
         lines = {n: self._lines(n, projected[n]) for n in ("roads", "barriers") if n in projected}
@@ -920,7 +1064,9 @@ class Validator:
                 ids = comms["community_id"].to_numpy()
                 listed = [
                     f"{ids[a]}/{ids[b]} ({ar:.0f} m²)"
-                    for a, b, ar in zip(left[over], right[over], areas[over], strict=True)
+                    for a, b, ar in zip(
+                        left[over][:_N], right[over][:_N], areas[over][:_N], strict=True
+                    )
                 ]
                 r.add(
                     "communities",
@@ -962,13 +1108,7 @@ class Validator:
                 )
             blds["use"] = "residential"
         else:
-            norm = use_raw.map(
-                lambda v: (
-                    None
-                    if v is None or (isinstance(v, float) and np.isnan(v))
-                    else _USE_ALIASES.get(str(v).strip().lower())
-                )
-            )
+            norm = _use_values(use_raw)
             unknown = norm.isna() & use_raw.notna()
             if unknown.any():
                 values = sorted({str(v) for v in use_raw[unknown]})[:10]
@@ -1104,7 +1244,7 @@ class Validator:
             "overlapping_buildings",
             f"{len(a)} pairs of buildings overlap ({inter.sum():.0f} m² in all)",
             count=len(a),
-            ids=[f"{ids[i]}/{ids[j]}" for i, j in zip(a, b, strict=True)],
+            ids=[f"{ids[i]}/{ids[j]}" for i, j in zip(a[:_N], b[:_N], strict=True)],
         )
         if dup.any():
             dup_col = blds["duplicate_of"].to_numpy(dtype=object, copy=True)
@@ -1118,7 +1258,10 @@ class Validator:
                 "and look like one building drawn twice; the smaller one gets no estimated "
                 "households (so nobody is counted twice) — delete it in the source if it is a copy",
                 count=int(dup.sum()),
-                ids=[f"{ids[i]}≈{ids[j]}" for i, j in zip(small[dup], large[dup], strict=True)],
+                ids=[
+                    f"{ids[i]}≈{ids[j]}"
+                    for i, j in zip(small[dup][:_N], large[dup][:_N], strict=True)
+                ],
             )
         if nested.any():
             order = np.argsort(inter[nested], kind="stable")  # the largest overlap wins
@@ -1135,26 +1278,35 @@ class Validator:
                 "estimated, such a building counts only its levels above the larger one (so its "
                 "floor area is not counted twice)",
                 count=int(nested.sum()),
-                ids=[f"{ids[i]}⊂{ids[j]}" for i, j in zip(rows, hosts, strict=True)],
+                ids=[f"{ids[i]}⊂{ids[j]}" for i, j in zip(rows[:_N], hosts[:_N], strict=True)],
             )
         return blds
 
-    def _households(self, hh: gpd.GeoDataFrame, blds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    def _households(
+        self, hh: gpd.GeoDataFrame, blds: gpd.GeoDataFrame
+    ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+        """Check the households against the buildings.
+
+        Returns the households and, per row, the position of its building in ``blds``.
+        """
         r = self.report
         hh = _copy(hh)
-        hh["building_id"] = _as_str_or_none(hh["building_id"], repeated=True)
-        known = set(blds["building_id"])
+        # building ids as codes into their distinct texts: every per-row question (left
+        # out? which building?) is asked once per building and read through the codes
+        codes, texts = _id_codes(hh["building_id"])
+        hh["building_id"] = pd.Series(_with_none(texts)[codes], index=hh.index, dtype=object)
+        bids = blds["building_id"].to_numpy()
         raw_blds = self.raw.get("buildings")
         left_out = (
-            set(_id_strings(raw_blds["building_id"].dropna()).tolist()) - known
+            set(_id_strings(raw_blds["building_id"].dropna()).tolist()) - set(bids.tolist())
             if raw_blds is not None and "building_id" in raw_blds
             else set()
         )
-        orphan = (
-            hh["building_id"].isin(left_out).to_numpy()
-            if left_out
-            else np.zeros(len(hh), dtype=bool)
-        )
+        if left_out:
+            gone = np.fromiter((t in left_out for t in texts.tolist()), bool, len(texts))
+            orphan = np.append(gone, False)[codes]
+        else:
+            orphan = np.zeros(len(hh), dtype=bool)
         if orphan.any():
             r.add(
                 "households",
@@ -1163,19 +1315,19 @@ class Validator:
                 f"{int(orphan.sum())} households belong to buildings that were left out (see the "
                 "buildings findings) and were left out with them",
                 count=int(orphan.sum()),
-                ids=hh.loc[orphan, "household_id"],
+                ids=hh["household_id"].to_numpy()[orphan][:_MAX_LISTED_IDS],
             )
             hh = hh[~orphan]
-        host = _positions(hh["building_id"].to_numpy(), blds["building_id"].to_numpy())
+            codes = codes[~orphan]
+        host = np.append(_positions(texts, bids), -1)[codes]
         has_bid = host >= 0
         named_known = has_bid.copy()
-        named_unknown = hh["building_id"].notna().to_numpy() & ~has_bid
+        named_unknown = (codes >= 0) & ~has_bid
         has_point = ~np.asarray(shapely.is_missing(hh.geometry.values))
         # Households without a known building: the building containing them, else the nearest
         # within snap_tolerance.
         need = ~has_bid
         bgeoms = blds.geometry.values
-        bids = blds["building_id"].to_numpy()
         if (need & has_point).any():
             rows = np.flatnonzero(need & has_point)
             tree = shapely.STRtree(bgeoms)
@@ -1210,7 +1362,10 @@ class Validator:
                         ids=hh["household_id"].to_numpy()[rows[snap][snapped >= 0]],
                     )
             ok_rows = rows[found >= 0]
-            hh.loc[hh.index[ok_rows], "building_id"] = bids[found[found >= 0]]
+            col = hh["building_id"].to_numpy(dtype=object, copy=True)
+            col[ok_rows] = bids[found[found >= 0]]
+            hh["building_id"] = pd.Series(col, index=hh.index, dtype=object)
+            host[ok_rows] = found[found >= 0]
             has_bid[ok_rows] = True
         if named_unknown.any():
             r.add(
@@ -1226,8 +1381,9 @@ class Validator:
         n_far = 0
         if far.any():
             far[far] = self._far_from_building(
-                hh.geometry.values[far],
-                blds.geometry.values[host[far]],
+                np.asarray(hh.geometry.values)[far],
+                np.asarray(bgeoms),
+                host[far],
                 hh["household_id"].to_numpy()[far],
             )
             n_far = int(far.sum())
@@ -1246,15 +1402,16 @@ class Validator:
                 f"building within {self.snap_tolerance:g} m) and were left out; fix their "
                 "building_id or coordinates, or raise snap_tolerance",
                 count=int(lost.sum()),
-                ids=hh.loc[lost, "household_id"],
+                ids=hh["household_id"].to_numpy()[lost][:_MAX_LISTED_IDS],
             )
             hh = hh[~lost]
+            host = host[~lost]
         # Place households without a point at their building.
         missing_pt = np.asarray(shapely.is_missing(hh.geometry.values))
         if missing_pt.any():
-            rep = pd.Series(blds.geometry.representative_point().values, index=blds["building_id"])
+            rep = shapely.point_on_surface(np.asarray(bgeoms))  # (representative_point)
             geoms = hh.geometry.values.copy()
-            geoms[missing_pt] = rep.loc[hh["building_id"].to_numpy()[missing_pt]].to_numpy()
+            geoms[missing_pt] = rep[host[missing_pt]]
             hh = hh.set_geometry(gpd.GeoSeries(geoms, index=hh.index, crs=hh.crs))
             if missing_pt.sum() > n_far:
                 r.add(
@@ -1267,7 +1424,7 @@ class Validator:
                 )
         hh = _numeric("households", hh, "floor", "household_id", r, negative="missing")
         hh = _numeric("households", hh, "persons", "household_id", r, negative="error")
-        hh["unit"] = _as_str_or_none(hh["unit"])
+        hh["unit"] = _as_str_or_none(hh["unit"], repeated=True)
         for flag in SENSITIVE_FLAGS:
             hh[flag], bad = _as_bool(hh[flag])
             if bad:
@@ -1278,22 +1435,25 @@ class Validator:
                     f"{bad} households have an unreadable {flag} value; taken as False",
                     count=bad,
                 )
-        return hh
+        return hh, host
 
-    def _far_from_building(self, pts: Any, host: Any, ids: np.ndarray) -> np.ndarray:
+    def _far_from_building(
+        self, pts: np.ndarray, geoms: np.ndarray, host: np.ndarray, ids: np.ndarray
+    ) -> np.ndarray:
         """Flag (and report) households lying farther than the tolerance from their building.
 
-        ``pts`` are the households' points, ``host`` their buildings (one per point) and
-        ``ids`` their household ids.
+        ``pts`` are the households' points, ``geoms[host]`` their buildings (one per point)
+        and ``ids`` their household ids.
         """
         tol = self.snap_tolerance
-        pts, host = np.asarray(pts), np.asarray(host)
+        bounds = shapely.bounds(geoms)  # once per building, read per point through host
         far = np.zeros(len(pts), dtype=bool)
         step = 1 << 17  # in slices: a million households need no million-row temporaries
         for lo in range(0, len(pts), step):
-            far[lo : lo + step] = _beyond(pts[lo : lo + step], host[lo : lo + step], tol)
+            part = slice(lo, lo + step)
+            far[part] = _beyond(pts[part], geoms, host[part], tol, bounds=bounds)
         if far.any():
-            centre = shapely.centroid(host[far])
+            centre = shapely.centroid(geoms[host[far]])
             gap = np.hypot(
                 shapely.get_x(pts[far]) - shapely.get_x(centre),
                 shapely.get_y(pts[far]) - shapely.get_y(centre),
@@ -1314,10 +1474,12 @@ class Validator:
         return far
 
     def _counts_from_households(
-        self, blds: gpd.GeoDataFrame, hh: gpd.GeoDataFrame
+        self, blds: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, host: np.ndarray | None = None
     ) -> gpd.GeoDataFrame:
+        """Count the households per building (``host``: each one's building position)."""
         r = self.report
-        host = _positions(hh["building_id"].to_numpy(), blds["building_id"].to_numpy())
+        if host is None:
+            host = _positions(hh["building_id"].to_numpy(), blds["building_id"].to_numpy())
         counts = np.bincount(host[host >= 0], minlength=len(blds)).astype(np.int64)
         observed = pd.Series(counts, index=blds.index, name="building_id")
         given = blds["households"]

@@ -201,6 +201,42 @@ def test_households_matched_by_location_snapped_or_rejected(raw):
     assert_nothing_lost(report)
 
 
+def test_text_flags_uses_and_blank_ids_as_a_spreadsheet_gives_them(raw):
+    # a CSV read gives object columns: each distinct value is read once, rows counted each
+    hh = raw["households"].copy()
+    n = len(hh)  # 24 households, 3 per building
+    assert n == 24
+    hh["disabled"] = pd.Series(["是", "否", None, "maybe"] * 6, dtype=object)
+    hh["unemployed"] = pd.Series([1, 0.0, True, "no"] * 6, dtype=object)
+    hh["unit"] = pd.Series([" 1", "1", 2, None] * 6, dtype=object)
+    hh["household_id"] = hh["household_id"].astype(object)
+    hh.loc[5, "household_id"] = "   "  # blank once stripped: no id
+    raw["households"] = hh
+    b = raw["buildings"].copy()
+    uses = ["住宅", " Office", None, 3, "spaceship", "house", "住宅", 3]
+    b["use"] = pd.Series(uses, dtype=object)
+    raw["buildings"] = b
+    layers, report = check_layers(raw)
+    out = layers.households
+    kept = np.delete(np.arange(n), 5)
+    assert out["disabled"].tolist() == np.array([True, False, False, False] * 6)[kept].tolist()
+    assert next(f for f in report.findings if f.code == "unreadable_disabled").count == 6
+    assert out["unemployed"].tolist() == np.array([True, False, True, False] * 6)[kept].tolist()
+    assert "unreadable_unemployed" not in codes(report)
+    assert out["unit"].tolist()[:4] == ["1", "1", "2", None]
+    missing = next(f for f in report.findings if f.code == "missing_id")
+    assert (missing.count, missing.ids) == (1, ("row 5",))
+    use = layers.buildings.set_index("building_id")["use"]
+    assert use.tolist() == [
+        "residential", "commercial", "other", "other", "other", "residential", "residential",
+        "other",
+    ]  # fmt: skip
+    unknown = next(f for f in report.findings if f.code == "unknown_use")
+    assert unknown.count == 3
+    assert "(3, spaceship)" in unknown.message
+    assert_nothing_lost(report)
+
+
 def test_households_without_points_are_placed_at_their_building(raw):
     hh = raw["households"].copy()
     hh = hh.set_geometry(gpd.GeoSeries([None] * len(hh), crs=CRS))

@@ -10,6 +10,7 @@ the quality figures from :mod:`gridmap.partition.quality`.
 
 from __future__ import annotations
 
+import ctypes
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -795,6 +796,44 @@ def _quality(
     )
 
 
+def _give_back_freed_memory() -> None:
+    """Return the C heap's free pages to the system (glibc ``malloc_trim``; elsewhere nothing).
+
+    GEOS and Arrow free their temporaries, but glibc keeps freed heap pages mapped, so
+    every such stage of a plan would otherwise add its peak to the process for good.
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            _MALLOC_TRIM = ctypes.CDLL(None).malloc_trim
+        except (AttributeError, OSError, TypeError):  # not glibc (macOS, Windows)
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM: Any = None
+
+
+def _lookup(values: np.ndarray, keys: Any, answers: Any) -> np.ndarray:
+    """Look each of ``values`` up among unique ``keys``: its answer, or None where none.
+
+    What ``pd.Series(values).map(pd.Series(answers, index=keys))`` answers (with None
+    for NaN), without turning the values into an Arrow-text index first.
+
+    Examples
+    --------
+    >>> _lookup(np.array(["b", "x", "a"], dtype=object), ["a", "b"], ["A", "B"]).tolist()
+    ['B', None, 'A']
+    """
+    index = pd.Index(np.asarray(keys, dtype=object), dtype=object)
+    pos = index.get_indexer(pd.Index(values, dtype=object))
+    table = np.concatenate([np.asarray(answers, dtype=object), np.array([None], dtype=object)])
+    out = table[pos]  # -1 reads the None at the end
+    out[pd.isna(out)] = None
+    return out
+
+
 def _grid_loads(bld: pd.DataFrame, bload: pd.DataFrame) -> pd.Series:
     """Workload per grid code from the membership rows (parts of a building by households)."""
     load_of = bload.set_index("building_id")["load"]
@@ -957,6 +996,8 @@ def partition(
                 results[futures[fut]] = fut.result()
                 if progress is not None:
                     progress(done, total)
+        del order, futures
+    tasks.clear()  # (their frames are not needed to assemble the plan: freed before its peak)
     return _assemble(
         layers,
         [r for r in results if r is not None],
@@ -998,9 +1039,17 @@ def _vertex_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return out
     for x, y in ((a, b), (b, a)):
         xy, idx = shapely.get_coordinates(x, return_index=True)
-        d = in_threads(shapely.distance, shapely.points(xy), shapely.boundary(y)[idx])
-        np.maximum.at(out, idx, d)
+        edges = shapely.boundary(y)
+        # vertices as points a slice at a time: the grids of a city have millions of
+        # vertices, and a point object each (~100 bytes) would all be alive at once
+        for lo in range(0, len(xy), _VERTEX_STEP):
+            part = slice(lo, lo + _VERTEX_STEP)
+            d = in_threads(shapely.distance, shapely.points(xy[part]), edges[idx[part]])
+            np.maximum.at(out, idx[part], d)
     return out
+
+
+_VERTEX_STEP = 1 << 18
 
 
 def _match_edges(geoms: np.ndarray, locked: np.ndarray) -> np.ndarray:
@@ -1103,6 +1152,7 @@ def _assemble(
     grids["geometry"] = _match_edges(
         np.asarray(grids.geometry.array, dtype=object), grids["locked"].to_numpy(dtype=bool)
     )
+    _give_back_freed_memory()  # (GEOS noded every grid edge: ~150 MB for a 50,000-building city)
     members = (
         pd.concat(member_frames, ignore_index=True)
         if member_frames
@@ -1140,34 +1190,30 @@ def _assemble(
     persons = pd.Series(np.nan, index=grids["grid_code"])
     if layers.households is not None:
         hh = layers.households
-        b2g = (bld[bld["part"].isna()].drop_duplicates("building_id").set_index("building_id"))[
-            "grid_code"
-        ]
+        whole = bld[bld["part"].isna()].drop_duplicates("building_id")
         # validated layers hold these as str already: no second copy of a million ids
         hids, hb = (
-            c
+            c.to_numpy()
             if c.dtype == object and pd.api.types.infer_dtype(c, skipna=False) == "string"
-            else c.astype(str)
+            else c.astype(str).to_numpy(dtype=object)
             for c in (hh["household_id"], hh["building_id"])
         )
-        gc = hb.map(b2g)
-        split = hids.map({h: code_of.get(u) for h, u in hh_grid.items()})
-        gc = split.where(split.notna(), gc)
+        # grids looked up by position (object indexes: a million ids are neither copied
+        # into Arrow text nor hashed twice); the same answers as Series.map
+        gc = _lookup(hb, whole["building_id"], whole["grid_code"])
+        if hh_grid:
+            split = _lookup(hids, list(hh_grid), [code_of.get(u) for u in hh_grid.values()])
+            gc = np.where(pd.isna(split), gc, split)
         # households of split buildings without a part row: first part's grid
-        missing = gc.isna()
+        missing = pd.isna(gc)
         if missing.any():
-            first = bld.drop_duplicates("building_id").set_index("building_id")["grid_code"]
-            gc = gc.where(~missing, hb.map(first))
-        hh_rows = pd.DataFrame(
-            {
-                "household_id": hids.to_numpy(),
-                "building_id": hb.to_numpy(),
-                "grid_code": gc.astype(object).to_numpy(),
-            }
-        )
+            first = bld.drop_duplicates("building_id")
+            gc = np.where(missing, _lookup(hb, first["building_id"], first["grid_code"]), gc)
+        hh_rows = pd.DataFrame({"household_id": hids, "building_id": hb, "grid_code": gc})
+        _give_back_freed_memory()
         if "persons" in hh.columns:
             p = pd.to_numeric(hh["persons"], errors="coerce")
-            persons = p.groupby(gc.to_numpy()).sum(min_count=1)
+            persons = p.groupby(gc).sum(min_count=1)
     hh_sum = bld.groupby("grid_code")["households"].sum()
     nb = bld.groupby("grid_code")["building_id"].nunique()
     grids["households"] = grids["grid_code"].map(hh_sum).fillna(0).astype(np.int64)
@@ -1177,6 +1223,7 @@ def _assemble(
     grids = grids.drop(columns=["uid", "key"])
     grids = grids.sort_values(["community_id", "grid_code"], kind="stable").reset_index(drop=True)
     grids["boundary_desc"] = boundary_descriptions(grids, layers.roads).to_numpy()
+    _give_back_freed_memory()  # (the sides' buffers)
     for cid, code, why in zip(
         grids["community_id"], grids["grid_code"], grids["forced"], strict=True
     ):
