@@ -192,6 +192,7 @@ def _solve_between_arterials(
     with the reason.
     """
     from gridmap.partition.pieces import (
+        DEAD_END_REASON,
         arterial_pieces,
         dedicated_grids,
         forced_grids,
@@ -223,7 +224,8 @@ def _solve_between_arterials(
         seed=seed,
         initial=initial,
     )
-    notes = [n for n in notes if not n.startswith("community is in ")]
+    if pieces.n_original > 1:  # the pieces' own note below says it (not when only a dead end)
+        notes = [n for n in notes if not n.startswith("community is in ")]
     lead = (
         [
             f"main roads cut the community into {pieces.n_original} pieces with households; "
@@ -254,7 +256,12 @@ def _solve_between_arterials(
             f"{(dedicated_area or 0.0) / 1e4:g} ha (households: "
             f"{', '.join(map(str, ded_hh))}); outside the band"
         )
-        forced = {g: why for g, why in forced.items() if g not in dedicated}
+        # a dedicated site is outside the band by design; a main road ending inside it is named
+        forced = {
+            g: why
+            for g, why in forced.items()
+            if g not in dedicated or why.startswith(DEAD_END_REASON)
+        }
     return labels, lead + notes, forced, dedicated
 
 

@@ -18,7 +18,10 @@ an arterial and takes the connected pieces:
   piece first), and the grid that then spans the arterial is *forced* — the
   report names it with this reason;
 * every other piece is partitioned on its own (:func:`restrict` drops the
-  edges between pieces, so the solver sees separate components).
+  edges between pieces, so the solver sees separate components);
+* a main road that ends inside a piece (a dead end, or one the data stop
+  short) separates no land: a grid holding at least 20 m of it is named as
+  forced, with this reason (:data:`DEAD_END_REASON`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["Pieces", "arterial_pieces", "restrict", "forced_grids", "dedicated_grids"]
+__all__ = [
+    "DEAD_END_REASON",
+    "Pieces",
+    "arterial_pieces",
+    "restrict",
+    "forced_grids",
+    "dedicated_grids",
+]
 
 #: An edge is "on an arterial" when at least this share of it lies along one …
 _ON_ARTERIAL = 0.5
@@ -42,6 +52,11 @@ _ON_ARTERIAL_M = 20.0
 #: park, a campus without homes), not a median strip or a verge to share out.
 _SITE_AREA_M2 = 5_000.0
 _STRIP_WIDTH_M = 20.0
+#: A grid holding at least this many metres of a main road that ends inside its piece
+#: is named as forced to hold it (:func:`forced_grids`).
+_DEAD_END_M = 20.0
+#: How the reason given for such a grid begins (a dedicated grid keeps this reason).
+DEAD_END_REASON = "a main road ends inside the grid"
 
 
 @dataclass
@@ -71,6 +86,8 @@ class Pieces:
     n_original: int
     merged: list[str]
     dedicated: np.ndarray | None = None
+    inner_edges: np.ndarray | None = None
+    inner_arterial: np.ndarray | None = None
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,7 +98,7 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def arterial_pieces(
     units: Any, *, min_households: int, dedicated_area: float | None = None
 ) -> Pieces | None:
-    """Cut the unit graph along arterials; None when no arterial separates anything.
+    """Cut the unit graph along arterials; None when no arterial separates or ends in anything.
 
     Examples
     --------
@@ -111,7 +128,17 @@ def arterial_pieces(
     nc = int(comp.max()) + 1
     whole = _components(n, edges[:, 0], edges[:, 1])
     if nc == int(whole.max()) + 1:
-        return None
+        # no arterial separates any land; one that ends inside it is still named
+        if float(np.asarray(art, dtype=float)[hard].sum()) < _DEAD_END_M:
+            return None
+        return Pieces(
+            piece=comp.astype(np.int64),
+            original=comp.astype(np.int64),
+            n_original=1,  # the arterials cut nothing apart
+            merged=[],
+            inner_edges=edges[hard],
+            inner_arterial=np.asarray(art, dtype=float)[hard],
+        )
     hh = np.asarray(units.households, dtype=float)
     comp_hh = np.bincount(comp, weights=hh, minlength=nc)
     comp_area = np.bincount(comp, weights=np.asarray(units.area, dtype=float), minlength=nc)
@@ -173,12 +200,15 @@ def arterial_pieces(
     ph = np.bincount(piece, weights=hh, minlength=npc)
     has_ded = np.bincount(piece, weights=dedicated.astype(float), minlength=npc) > 0
     dedicated = (has_ded & (ph < min_households))[piece]
+    within = hard & (comp[ea] == comp[eb])
     return Pieces(
         piece=piece.astype(np.int64),
         original=original.astype(np.int64),
         n_original=int(len(np.unique(original[original >= 0]))),
         merged=merged,
         dedicated=dedicated if dedicated.any() else None,
+        inner_edges=edges[within] if within.any() else None,
+        inner_arterial=np.asarray(art, dtype=float)[within] if within.any() else None,
     )
 
 
@@ -246,8 +276,35 @@ def restrict(units: Any, piece: np.ndarray) -> Any:
 
 
 def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> dict[int, str]:
-    """Grids whose households come from more than one piece between arterials, with why."""
+    """Grids that had to hold a main road, with why.
+
+    Either the grid's households come from more than one piece between
+    arterials (pieces too small for a grid alone), or a main road ends inside
+    the grid's piece (:attr:`Pieces.inner_edges`: it separates no land, so no
+    border can follow it all the way) for at least :data:`_DEAD_END_M` metres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = Pieces(piece=np.zeros(3, dtype=int), original=np.zeros(3, dtype=int),
+    ...     n_original=1, merged=[], inner_edges=np.array([[0, 1]]),
+    ...     inner_arterial=np.array([120.0]))
+    >>> why = forced_grids(np.array([0, 0, 1]), p, np.array([100, 100, 100]))
+    >>> list(why), why[0][:46]
+    ([0], 'a main road ends inside the grid (120 m of it ')
+    """
     out: dict[int, str] = {}
+    if pieces.inner_edges is not None and pieces.inner_arterial is not None:
+        la, lb = labels[pieces.inner_edges[:, 0]], labels[pieces.inner_edges[:, 1]]
+        same = la == lb
+        if same.any():
+            per = np.bincount(la[same], weights=pieces.inner_arterial[same])
+            for g in np.flatnonzero(per >= _DEAD_END_M):
+                out[int(g)] = (
+                    f"{DEAD_END_REASON} ({per[g]:.0f} m of it separate no land: "
+                    "a dead end, or a road the data stop short): no border can follow it all "
+                    "the way"
+                )
     if not pieces.merged:
         return out
     inhabited = (pieces.original >= 0) & (np.asarray(households) > 0)

@@ -54,6 +54,13 @@ ARTERIAL_LIMIT = 50.0
 #: leaves the zone and counts whole.
 ARTERIAL_EDGE_OFFSET = 20.0
 
+#: A stretch leaving that zone by at most this many metres still runs along the border
+#: (where two carriageways part at a junction the inner one leaves the zone for a few
+#: metres). A road crossing a grid is inside the zone only within the offset of either
+#: border, so one longer than :data:`ARTERIAL_LIMIT` leaves it by more than
+#: ``ARTERIAL_LIMIT - 2 * ARTERIAL_EDGE_OFFSET`` (10 m): it is never counted as along.
+ARTERIAL_ZONE_SLACK = ARTERIAL_LIMIT - 2 * ARTERIAL_EDGE_OFFSET
+
 #: Gap or overlap areas below this (m²) are float noise: not noted, reported as computed.
 AREA_TOLERANCE = 1.0
 
@@ -355,7 +362,9 @@ def _arterials_inside(
     :data:`ARTERIAL_EDGE_OFFSET` of its community's outer edge (the union of
     the community's grids) or of the grid's border where that lies on an
     arterial (the other carriageway of a dual carriageway) runs along the
-    border and goes to ``along_edge``; every other stretch, whole, to ``through``.
+    border and goes to ``along_edge`` (leaving that zone by at most
+    :data:`ARTERIAL_ZONE_SLACK` metres, where two carriageways part at a
+    junction); every other stretch, whole, to ``through``.
 
     Examples
     --------
@@ -372,6 +381,15 @@ def _arterials_inside(
     >>> through, along = _arterials_inside(grids, duals, 5.0, np.array(["c", "c"]))
     >>> through.round().tolist(), along.round().tolist()
     ([0.0, 0.0], [0.0, 90.0])
+    >>> # the inner carriageway bulges to 23 m off the border (8.5 m out of the zone):
+    >>> # along; bulging to 35 m (42 m out of the zone) it runs through the grid
+    >>> tall = np.array([shapely.box(0, 0, 100, 300), shapely.box(100, 0, 200, 300)])
+    >>> def bulge(x):
+    ...     return np.array([shapely.LineString([(100, -10), (100, 310)]), shapely.LineString(
+    ...         [(115, -10), (115, 140), (x, 148), (115, 156), (115, 310)])])
+    >>> [_arterials_inside(tall, bulge(x), 5.0, np.array(["c", "c"]))[0].round().tolist()
+    ...  for x in (123, 135)]
+    [[0.0, 0.0], [0.0, 317.0]]
     """
     n = len(geoms)
     through, along = np.zeros(n), np.zeros(n)
@@ -406,7 +424,7 @@ def _arterials_inside(
         zone = border_zone[g]
         for part in shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts))):
             length = shapely.length(part)
-            if shapely.length(shapely.difference(part, zone)) <= 1.0:
+            if shapely.length(shapely.difference(part, zone)) <= ARTERIAL_ZONE_SLACK:
                 along[g] += length
             else:
                 through[g] += length

@@ -6,14 +6,20 @@ streets. This module prepares the pieces it works with, for one community:
 1. **Blocks.** The community polygon is cut by road centrelines, barrier lines
    (walls, water) and compound (小区) outlines: ``polygonize`` of the noded
    linework, keeping the faces inside the community (holes such as lakes stay
-   holes).
+   holes). A main road that stops short of a cross street (at most
+   :data:`ARTERIAL_GAP_M`) or of the community edge (at most
+   :data:`ARTERIAL_EDGE_GAP_M`, through no building) is carried on to it, so
+   that it cuts the land (:func:`_arterial_connectors`).
 2. **Cells.** Inside a block, every building (or group of overlapping buildings)
    gets the land nearest to its outline: points sampled along the outlines,
    ``shapely.voronoi_polygons`` clipped to the block and dissolved per building,
    as in momepy's morphological tessellation. Land in a walled face without
    buildings goes to the nearest building of its block; a block without
-   buildings is split among the buildings of the blocks around it (empty
-   cells). ``coverage_clean`` makes shared edges identical, so cells tile the
+   buildings is split among the buildings of the blocks around it across
+   streets (empty cells); across a main road it stays whole, so a median strip
+   is not split down the middle. A main road that still ends inside a block
+   cuts its cells (carried on to the cell's edge): no cell straddles it.
+   ``coverage_clean`` makes shared edges identical, so cells tile the
    community exactly and adjacency comes from matching edges.
 3. **Split towers.** A building holding more households than the maximum is
    sliced, geometrically, into parts proportional to their households (by
@@ -69,6 +75,15 @@ _MIN_EDGE = 0.01  # metres of shared boundary for two cells to be neighbours
 # ended exactly on another may now stop a grid step short of it or cross it (_snap_ends)
 _NODE_SNAP = 5e-3
 _ROAD_TOLERANCE = 5.0  # a boundary within this distance of a road/barrier is "on" it
+#: A main road ending this close (metres, straight ahead) to another line, or half as
+#: close to one off its axis, is carried on to it (:func:`_arterial_connectors`).
+ARTERIAL_GAP_M = 30.0
+#: … and one heading out of the area, straight to the community edge this close (metres),
+#: is carried on to the edge: the extract or the community ends before the road does.
+ARTERIAL_EDGE_GAP_M = 250.0
+# An empty block narrower than this on average (2 × area / perimeter, metres) is a strip
+# along the roads (a median, a verge), not a field or a park
+_STRIP_WIDTH_M = 40.0
 
 
 @dataclass
@@ -215,6 +230,148 @@ def _snap_ends(lines: np.ndarray, targets: np.ndarray, distance: float) -> np.nd
     m = np.isin(idx, changed)
     out[changed] = shapely.linestrings(xy[m], indices=np.searchsorted(changed, idx[m]))
     return out
+
+
+def _line_ends(parts: np.ndarray, back: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both ends of every LineString, the unit vector pointing out of the line at each, owner.
+
+    The direction is taken over the last ``back`` metres (or the whole line when
+    shorter), so a stub of a last segment does not turn the ray.
+    """
+    n = len(parts)
+    length = shapely.length(parts)
+    ends = np.concatenate(
+        [shapely.get_point(parts, 0), shapely.get_point(parts, -1)]
+    )  # starts, then ends
+    inner = np.concatenate(
+        [
+            shapely.line_interpolate_point(parts, np.minimum(back, length)),
+            shapely.line_interpolate_point(parts, np.maximum(length - back, 0.0)),
+        ]
+    )
+    vec = shapely.get_coordinates(ends) - shapely.get_coordinates(inner)
+    norm = np.hypot(vec[:, 0], vec[:, 1])
+    vec = vec / np.where(norm > 0, norm, 1.0)[:, None]
+    return ends, vec, np.concatenate([np.arange(n), np.arange(n)])
+
+
+def _arterial_connectors(
+    lines: np.ndarray,
+    rank: np.ndarray,
+    others: np.ndarray,
+    community: Any,
+    gap: float = ARTERIAL_GAP_M,
+    *,
+    edge_gap: float = ARTERIAL_EDGE_GAP_M,
+    obstacles: np.ndarray | None = None,
+) -> np.ndarray:
+    """Segments closing the gap from every dangling arterial end to the line it stops short of.
+
+    An arterial must cut the land it runs through, but in the noded linework a
+    main road only bounds a block when both its ends meet another line: one
+    that stops a few metres short of the cross street (vector-tile extracts
+    simplify away the junction node) or of the community edge (the extract is
+    clipped) leaves one block on both sides of it. Every end of an arterial
+    inside ``community`` that touches no other line is carried on, straight
+    ahead, to the first road, barrier or community edge within ``gap`` metres;
+    failing that, to the nearest one within ``gap / 2``; failing that, when the
+    first line straight ahead is the community edge, within ``edge_gap`` metres
+    and the way there crosses none of ``obstacles`` (buildings), to the edge:
+    the road runs on out of the area (the extract ends before the road does).
+    Other ends (a road that really ends, at a tunnel portal say) stay as they
+    are.
+
+    Returns the connecting segments (to be cut along as arterials).
+
+    Examples
+    --------
+    >>> from shapely import LineString, box
+    >>> roads = np.array([LineString([(50, 0), (50, 92)]), LineString([(0, 50), (48, 50)])])
+    >>> segs = _arterial_connectors(roads, np.array([0, 0]), np.empty(0), box(0, 0, 100, 100))
+    >>> [s.wkt for s in segs]
+    ['LINESTRING (50 92, 50 100)', 'LINESTRING (48 50, 50 50)']
+    """
+    empty = np.empty(0, dtype=object)
+    art = np.asarray(lines, dtype=object)[np.asarray(rank) == ARTERIAL]
+    if len(art) == 0:
+        return empty
+    parts = shapely.get_parts(art)
+    parts = parts[(shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)]
+    if len(parts) == 0:
+        return empty
+    rest = np.asarray(lines, dtype=object)[np.asarray(rank) != ARTERIAL]
+    pool = np.concatenate(
+        [
+            parts,
+            shapely.get_parts(rest) if len(rest) else empty,
+            shapely.get_parts(np.asarray(others, dtype=object)) if len(others) else empty,
+            shapely.get_parts(shapely.boundary(community)),
+        ]
+    )
+    n_edge_from = len(pool) - int(shapely.get_num_geometries(shapely.boundary(community)))
+    tree = shapely.STRtree(pool)
+    ends, vec, own = _line_ends(parts, back=10.0)
+    # only ends inside the community that touch no other line
+    ends_in = shapely.contains_properly(community, ends)
+    ei, pj = tree.query(ends, predicate="dwithin", distance=2 * _NODE_SNAP)
+    touching = np.zeros(len(ends), dtype=bool)
+    touching[ei[pj != own[ei]]] = True
+    loose = np.flatnonzero(ends_in & ~touching & (np.hypot(vec[:, 0], vec[:, 1]) > 0))
+    if len(loose) == 0:
+        return empty
+    xy = shapely.get_coordinates(ends[loose])
+    reach = max(gap, edge_gap)
+    rays = shapely.linestrings(
+        np.stack([xy, xy + reach * vec[loose]], axis=1).reshape(-1, 2),
+        indices=np.repeat(np.arange(len(loose)), 2),
+    )
+    target = np.full(len(loose), None, dtype=object)
+    has = np.zeros(len(loose), dtype=bool)
+    to_edge = np.zeros(len(loose), dtype=bool)
+    ri, pj = tree.query(rays, predicate="intersects")
+    keep = pj != own[loose[ri]]
+    ri, pj = ri[keep], pj[keep]
+    if len(ri):
+        hits = shapely.intersection(rays[ri], pool[pj])
+        d = shapely.distance(ends[loose[ri]], hits)
+        order = np.lexsort((pj, d, ri))
+        ri, pj, hits, d = ri[order], pj[order], hits[order], d[order]
+        first = np.r_[True, ri[1:] != ri[:-1]]
+        ri, pj, hits, d = ri[first], pj[first], hits[first], d[first]
+        near = d <= gap
+        target[ri[near]] = hits[near]
+        has[ri[near]] = True
+        edge = ~near & (pj >= n_edge_from) & (d <= edge_gap)
+        target[ri[edge]] = hits[edge]
+        to_edge[ri[edge]] = True
+    miss = np.flatnonzero(~has)
+    if len(miss):
+        mi, pj = tree.query(ends[loose[miss]], predicate="dwithin", distance=gap / 2)
+        keep = pj != own[loose[miss[mi]]]
+        mi, pj = mi[keep], pj[keep]
+        if len(mi):
+            d = shapely.distance(ends[loose[miss[mi]]], pool[pj])
+            order = np.lexsort((pj, d, mi))
+            mi, pj = mi[order], pj[order]
+            first = np.r_[True, mi[1:] != mi[:-1]]
+            target[miss[mi[first]]] = pool[pj[first]]
+            has[miss[mi[first]]] = True
+    # out to the edge, unless the way there runs through a building
+    edge_only = np.flatnonzero(to_edge & ~has)
+    if len(edge_only):
+        segs = shapely.shortest_line(ends[loose[edge_only]], np.asarray(list(target[edge_only])))
+        clear = np.ones(len(edge_only), dtype=bool)
+        if obstacles is not None and len(obstacles):
+            si, _ = shapely.STRtree(np.asarray(obstacles, dtype=object)).query(
+                segs, predicate="intersects"
+            )
+            clear[si] = False
+        has[edge_only[clear]] = True
+    found = np.flatnonzero(has)
+    if len(found) == 0:
+        return empty
+    segs = shapely.shortest_line(ends[loose[found]], np.asarray(list(target[found])))
+    return segs[shapely.length(segs) > 0]
 
 
 def _blocks(community: Any, cut_lines: np.ndarray) -> np.ndarray:
@@ -478,6 +635,119 @@ def _empty_block_cells(block: Any, points: np.ndarray) -> list[Any]:
     return out
 
 
+def _split_cells_along(
+    cells: list[tuple[Any, int]],
+    block: Any,
+    lines: np.ndarray,
+    seeds: np.ndarray,
+    seed_group: np.ndarray,
+) -> list[tuple[Any, int]]:
+    """Cut the cells of a block along the lines running inside it (not on its edge).
+
+    A piece keeps the cell's group when it holds most of the group's seed
+    points (its building); the other pieces become empty cells.
+
+    Examples
+    --------
+    >>> from shapely import LineString, box
+    >>> cells = [(box(0, 0, 100, 100), 0)]
+    >>> out = _split_cells_along(cells, box(0, 0, 100, 100),
+    ...     np.array([LineString([(50, 0), (50, 100)])]), np.array([[80.0, 50.0]]),
+    ...     np.array([0]))
+    >>> sorted((round(g.bounds[0]), grp) for g, grp in out)
+    [(0, -1), (50, 0)]
+    """
+    inner = shapely.intersection(shapely.union_all(lines), block)
+    parts = shapely.get_parts(inner)
+    parts = parts[shapely.get_type_id(parts) == 1]
+    if len(parts) == 0:
+        return cells
+    parts = shapely.get_parts(shapely.line_merge(shapely.union_all(parts)))
+    rim = shapely.buffer(shapely.boundary(block), 0.01, quad_segs=2)
+    off = shapely.length(shapely.difference(parts, rim)) > 1.0  # not along the block's edge
+    if not off.any():
+        return cells
+    inner = shapely.union_all(parts[off])
+    shapely.prepare(inner)
+    out: list[tuple[Any, int]] = []
+    pts = shapely.points(seeds) if len(seeds) else np.empty(0, dtype=object)
+    for geom, g in cells:
+        if not shapely.intersects(inner, geom):
+            out.append((geom, g))
+            continue
+        cut = shapely.intersection(inner, geom)
+        parts = _faces_cut(geom, cut)
+        if len(parts) < 2:  # the road ends in the cell: carried on to the cell's edge
+            parts = _faces_cut(geom, shapely.union(cut, _to_edge(cut, geom)))
+        if len(parts) < 2:
+            out.append((geom, g))
+            continue
+        owner = -1
+        if g >= 0 and len(pts):
+            mine = pts[seed_group == g]
+            counts = [int(shapely.contains(p, mine).sum()) for p in parts]
+            owner = int(np.argmax(counts))
+        out.extend((p, g if i == owner else -1) for i, p in enumerate(parts))
+    return out
+
+
+def _faces_cut(cell: Any, lines: Any) -> np.ndarray:
+    """Faces of ``cell`` cut by ``lines`` (just the cell when they do not cut it through)."""
+    noded = shapely.union_all([shapely.boundary(cell), lines])
+    parts = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    parts = parts[shapely.area(parts) > 0]
+    if abs(float(shapely.area(parts).sum()) - cell.area) > 1e-6 * max(cell.area, 1.0):
+        return np.array([cell], dtype=object)
+    return parts
+
+
+def _to_edge(lines: Any, cell: Any) -> Any:
+    """Segments carrying every end of ``lines`` inside ``cell`` straight on to its edge."""
+    parts = shapely.get_parts(lines)
+    parts = parts[(shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)]
+    if len(parts) == 0:
+        return shapely.GeometryCollection()
+    edge = shapely.boundary(cell)
+    ends, vec, _ = _line_ends(parts, back=10.0)
+    free = ~shapely.dwithin(ends, edge, 0.01)
+    if not free.any():
+        return shapely.GeometryCollection()
+    x0, y0, x1, y1 = shapely.bounds(cell)
+    reach = float(np.hypot(x1 - x0, y1 - y0))
+    xy = shapely.get_coordinates(ends[free])
+    rays = shapely.linestrings(
+        np.stack([xy, xy + reach * vec[free]], axis=1).reshape(-1, 2),
+        indices=np.repeat(np.arange(len(xy)), 2),
+    )
+    hits = shapely.intersection(rays, edge)
+    ok = ~shapely.is_empty(hits)
+    if not ok.any():
+        return shapely.GeometryCollection()
+    return shapely.union_all(shapely.shortest_line(ends[free][ok], hits[ok]))
+
+
+def _across_streets(
+    block: Any, others: np.ndarray, arterials: np.ndarray, tree: shapely.STRtree
+) -> np.ndarray:
+    """Whether each of ``others`` shares more than a metre of boundary with ``block`` off arterials.
+
+    Examples
+    --------
+    >>> from shapely import LineString, box
+    >>> art = np.array([LineString([(10, -5), (10, 25)])])
+    >>> ok = _across_streets(box(10, 0, 20, 20), np.array([box(0, 0, 10, 20),
+    ...     box(20, 0, 30, 20)]), art, shapely.STRtree(art))
+    >>> ok.tolist()  # west across the main road, east across a street
+    [False, True]
+    """
+    shared = shapely.intersection(shapely.boundary(block), shapely.boundary(others))
+    near = tree.query(block, predicate="dwithin", distance=1.0)
+    if len(near) == 0:
+        return np.asarray(shapely.length(shared) > 1.0)
+    zone = shapely.buffer(shapely.union_all(arterials[near]), 1.0, quad_segs=2)
+    return np.asarray(shapely.length(shapely.difference(shared, zone)) > 1.0)
+
+
 def _clip(geoms: np.ndarray, area: Any) -> np.ndarray:
     """``geoms ∩ area``, computed only for the geometries not already inside ``area``."""
     shapely.prepare(area)
@@ -730,6 +1000,22 @@ def build_units(
     road_rank = road_rank[present] if len(road_arr) else road_rank
     road_lines = _lines_of(road_arr)
     barrier_lines = _lines_of(np.asarray(barriers if barriers is not None else [], dtype=object))
+    # main roads stopping short of a cross street or the edge are carried on to it
+    connectors = _arterial_connectors(
+        road_lines,
+        road_rank,
+        barrier_lines,
+        community,
+        obstacles=np.asarray(buildings["geometry"], dtype=object) if len(buildings) else None,
+    )
+    if len(connectors):
+        road_lines = np.concatenate([road_lines, connectors])
+        road_rank = np.concatenate([road_rank, np.full(len(connectors), ARTERIAL)])
+        notes.append(
+            f"{len(connectors)} main-road end(s) stopping short of a cross street "
+            f"(at most {ARTERIAL_GAP_M:g} m) or of the community edge (at most "
+            f"{ARTERIAL_EDGE_GAP_M:g} m) carried on to it, so that the road cuts the land"
+        )
     comp_geoms = (
         np.asarray(compounds["geometry"], dtype=object)
         if compounds is not None and len(compounds)
@@ -852,10 +1138,20 @@ def build_units(
         )
         g_block = seed_block[np.unique(seed_g, return_index=True)[1]]
         bl_tree = shapely.STRtree(blocks)
+    art_lines = road_lines[road_rank == ARTERIAL]
+    art_tree = shapely.STRtree(art_lines) if len(art_lines) else None
     for k, blk in enumerate(blocks):
         sel = order[starts[k] : ends[k]]
         if len(sel) == 0 and len(seeds):
+            # a strip (a median, a verge) is shared out only by the buildings of blocks
+            # across a street: across a main road it stays whole (split down the middle
+            # it would put both carriageways inside grids); wider land (a field, a
+            # park) is shared out by the buildings all round
             touching = bl_tree.query(blk, predicate="intersects")
+            touching = touching[touching != k]
+            strip = 2.0 * shapely.area(blk) / max(shapely.length(blk), 1e-9) < _STRIP_WIDTH_M
+            if strip and art_tree is not None and len(touching):
+                touching = touching[_across_streets(blk, blocks[touching], art_lines, art_tree)]
             near = np.isin(g_block, touching)
             if near.sum() >= 2 and shapely.area(blk) > 400.0:
                 for piece in _empty_block_cells(blk, g_xy[near]):
@@ -866,9 +1162,18 @@ def build_units(
         fidx = np.asarray(block_faces.get(k, []), dtype=np.int64)
         local = np.full(len(faces), -1, dtype=np.int64)
         local[fidx] = np.arange(len(fidx))
-        for geom, g in _cells_of_block(
+        block_cells = _cells_of_block(
             blk, faces[fidx], seeds[sel], seed_g[sel], local[seed_face[sel]], face_compound[fidx]
-        ):
+        )
+        if art_tree is not None:
+            # a main road ending inside the block (a dead end, a road the extract cuts
+            # short) does not cut it, but no cell straddles it either
+            near = art_tree.query(blk, predicate="intersects")
+            if len(near):
+                block_cells = _split_cells_along(
+                    block_cells, blk, art_lines[near], seeds[sel], seed_g[sel]
+                )
+        for geom, g in block_cells:
             cell_geoms.append(geom)
             cell_group.append(g)
             cell_block.append(k)

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from invariants import assert_valid_plan
 from lattice import one_community
 from shapely import LineString, box
@@ -148,3 +149,148 @@ def test_dual_carriageway_on_a_border_is_along_it_only_within_the_offset(offset,
     assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
     assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)
     assert g.loc["g1", "arterial_inside_m"] == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- dangling ends
+
+
+def _units(comm, buildings, roads):
+    """build_units on ``(geometry, households)`` buildings and ``(line, class)`` roads."""
+    from gridmap.partition.units import build_units
+
+    b = pd.DataFrame(
+        {
+            "building_id": [f"b{i}" for i in range(len(buildings))],
+            "households": [h for _, h in buildings],
+            "geometry": [g for g, _ in buildings],
+        }
+    )
+    return build_units(
+        comm,
+        b,
+        roads=np.array([g for g, _ in roads], dtype=object),
+        road_classes=[c for _, c in roads],
+    )
+
+
+def _sides(u, x: float) -> list[str]:
+    """Per cell, "W"/"E" when it lies wholly on one side of x, else "both"."""
+    b = np.array([c.bounds for c in u.cells])
+    return ["W" if hi <= x + 1e-6 else "E" if lo >= x - 1e-6 else "both" for lo, hi in b[:, [0, 2]]]
+
+
+_HOMES = [
+    (box(20, 20, 60, 80), 150),
+    (box(140, 20, 180, 80), 150),
+]
+
+
+@pytest.mark.parametrize("ahead", ["edge", "street"])
+def test_arterial_ending_8_m_short_still_cuts_the_block(ahead):
+    # a secondary road from the southern edge stops 8 m short of the northern edge (or of
+    # a street at y = 80 crossing the community): carried on, it splits the land in two
+    comm = box(0, 0, 200, 100)
+    roads = [(LineString([(100, -10), (100, 92 if ahead == "edge" else 72)]), "secondary")]
+    if ahead == "street":
+        roads.append((LineString([(-10, 80), (210, 80)]), "residential"))
+    homes = (
+        _HOMES if ahead == "edge" else [(box(20, 20, 60, 60), 150), (box(140, 20, 180, 60), 150)]
+    )
+    u = _units(comm, homes, roads)
+    assert any("carried on" in n for n in u.notes)
+    south = [s for s, c in zip(_sides(u, 100.0), u.cells, strict=True) if c.bounds[1] < 80 - 1e-6]
+    assert "both" not in south
+    # the border between the two homes lies wholly on the road (its end carried on)
+    k = int(np.argmax(u.edge_arterial))
+    full = 100.0 if ahead == "edge" else 80.0
+    assert u.edge_length[k] == pytest.approx(full)
+    assert u.edge_arterial[k] == pytest.approx(full)
+    # a street stopping short is a dead end like any other: not carried on
+    u2 = _units(comm, _HOMES, [(LineString([(100, -10), (100, 92)]), "residential")])
+    assert not any("carried on" in n for n in u2.notes)
+    assert "both" in _sides(u2, 100.0)
+
+
+def test_arterial_dead_end_never_inside_a_cell_and_its_grid_is_named():
+    # a primary road runs 130 m into a 200 x 300 block and stops; straight ahead a
+    # building stands in the way to the edge, so nothing carries it on: it cuts no land,
+    # but no cell straddles it, and the one grid holding it is named as forced
+    comm = box(0, 0, 200, 300)
+    road = LineString([(100, -10), (100, 130)])
+    homes = [
+        (box(30, 40, 70, 100), 150),
+        (box(130, 40, 170, 100), 150),
+        (box(90, 200, 110, 220), 0),
+    ]
+    u = _units(comm, homes, [(road, "primary")])
+    assert not any("carried on" in n for n in u.notes)
+    inside = shapely.difference(
+        shapely.intersection(road, u.cells), shapely.buffer(shapely.boundary(u.cells), 0.05)
+    )
+    assert shapely.length(inside).max() == pytest.approx(0.0)
+    # 130 m of road in the community, all of it on cell borders (edges are sampled at three
+    # points each: the cell edge carried on past the road's end counts up to 5 m more)
+    assert 130.0 - 1.0 <= float(u.edge_arterial.sum()) <= 130.0 + 5.0
+
+    layers = _layers(comm, homes, [(road, "primary")])
+    plan = partition(layers, min_households=200, max_households=500)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    assert len(plan.grids) == 1 and bool(plan.grids["arterial_forced"].iloc[0])
+    code = plan.grids["grid_code"].iloc[0]
+    note = plan.report.communities.set_index("community_id").loc["c1", "notes"]
+    assert f"grid {code} a main road ends inside the grid (13" in str(note)
+    o = plan.report.overall
+    assert o["n_grids_arterial_inside"] == 0 and o["n_grids_arterial_forced"] == 1
+
+
+def test_empty_median_between_carriageways_stays_whole():
+    # a dual carriageway (x = 100 and x = 115) with a 15 m median: the median is not split
+    # down the middle between the homes either side (that would put both carriageways
+    # inside grids); it stays one cell and joins one side, its far carriageway along
+    comm = box(0, 0, 215, 100)
+    roads = [
+        (LineString([(100, -10), (100, 110)]), "primary"),
+        (LineString([(115, -10), (115, 110)]), "primary"),
+    ]
+    homes = [
+        (box(20, 10, 80, 40), 150),
+        (box(20, 60, 80, 90), 150),
+        (box(135, 10, 195, 40), 150),
+        (box(135, 60, 195, 90), 150),
+    ]
+    u = _units(comm, homes, roads)
+    median = [c for c in u.cells if c.bounds[0] >= 100 - 1e-6 and c.bounds[2] <= 115 + 1e-6]
+    assert len(median) == 1
+    assert median[0].area == pytest.approx(1500.0)
+    layers = _layers(comm, homes, roads)
+    plan = partition(layers, min_households=200, max_households=500)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    assert sorted(plan.grids["households"]) == [300, 300]
+    o = plan.report.overall
+    assert o["n_grids_arterial_inside"] == 0 and o["arterial_inside_m"] == pytest.approx(0.0)
+    assert o["arterial_along_edge_m"] == pytest.approx(90.0)
+
+
+@pytest.mark.parametrize(("peak", "through"), [(223.0, 0.0), (235.0, 317.0)])
+def test_carriageways_parting_at_a_junction_stay_along_the_border(peak, through):
+    # the border x = 200 lies on one carriageway; the other runs 15 m east of it and bulges
+    # out for 16 m of its course: to 23 m off (8.5 m of it out of the 20 m zone, within the
+    # 10 m slack) it still runs along the border; to 35 m off it runs through the grid
+    comm = box(0, 0, 400, 300)
+    roads = [
+        (LineString([(200, -10), (200, 310)]), "primary"),
+        (LineString([(215, -10), (215, 140), (peak, 148), (215, 156), (215, 310)]), "primary"),
+    ]
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
+        geometry=[box(0, 0, 200, 300), box(200, 0, 400, 300)],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
+    )
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    g = rep.grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through, abs=0.5)
+    assert rep.overall["n_grids_arterial_inside"] == (1 if through else 0)

@@ -268,3 +268,27 @@ def test_enclave_kept_when_the_number_of_grids_is_fixed():
         "enclave unavoidable: a grid of 100 households lies inside a grid of 150 households "
         "(together 250, within the maximum 400, but the number of grids is fixed)"
     )
+
+
+def test_solve_leaves_no_pair_of_grids_to_recut():
+    """Pair re-cuts run to a fixed point: no straight re-cut of two grids still scores better."""
+    from gridmap.partition.solver import _Solver
+
+    # 6 x 6 units of 20-119 households, streets along columns 1 and 4
+    hh = np.random.default_rng(23).integers(20, 120, 36)
+    u = grid_graph(6, 6, hh, road_cols=(1, 4))
+    labels, notes = solve(u, min_households=200, max_households=500)
+    assert notes == []
+    h = np.bincount(labels, weights=u.households)
+    assert len(h) == 6 and ((h >= 200) & (h <= 500)).all()
+    s = _Solver(
+        u,
+        min_households=200,
+        max_households=500,
+        target=350,
+        weights=Weights(),
+        rng=np.random.default_rng(0),
+    )
+    assert all(s.g.connected(np.flatnonzero(labels == g)) for g in range(len(h)))
+    assert np.array_equal(s.recombine(labels), labels)
+    assert s.objective(labels) < -12.5  # one round of re-cuts stopped at -10.6
