@@ -46,6 +46,19 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from gridmap.partition.cells import (
+    _MIN_EDGE,
+    _cells_of_block,
+    _clean_cells,
+    _empty_block_cells,
+    _near_guides,
+    _polys,
+    _seed_points,
+    _shared_edges_exact,
+)
+from gridmap.partition.cells import (
+    _dissolve as _dissolve,
+)
 from gridmap.partition.precision import SNAP_GRID_M
 from gridmap.partition.roads import ARTERIAL, STREET, road_ranks
 from gridmap.partition.towers import _n_parts, _slice_cell, _tower_parts
@@ -69,12 +82,10 @@ _RANK_COST = np.array(
     [EDGE_COST["arterial"], EDGE_COST["road"], EDGE_COST["path"], EDGE_COST["other"]]
 )
 
-_MIN_EDGE = 0.01  # metres of shared boundary for two cells to be neighbours
 # Ends of cut lines this close (metres) to another line are moved onto it before noding:
 # the input is snapped to a ~1 mm grid (gridmap.partition.precision), so a street that
 # ended exactly on another may now stop a grid step short of it or cross it (_snap_ends)
 _NODE_SNAP = 5e-3
-_ROAD_TOLERANCE = 5.0  # a boundary within this distance of a road/barrier is "on" it
 #: A main road ending this close (metres, straight ahead) to another line, or half as
 #: close to one off its axis, is carried on to it (:func:`_arterial_connectors`).
 ARTERIAL_GAP_M = 30.0
@@ -437,161 +448,6 @@ def _merge_slivers(faces: np.ndarray, width: float = 0.5) -> np.ndarray:
 # --------------------------------------------------------------------------- cells
 
 
-def _seed_points(geoms: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points along building outlines, nudged inwards, with their group index."""
-    rings = shapely.get_exterior_ring(shapely.get_parts(geoms, return_index=False))
-    parts, pidx = shapely.get_parts(geoms, return_index=True)
-    rings = shapely.get_exterior_ring(parts)
-    per = shapely.length(rings)
-    step = np.clip(per / 12.0, 1.0, 12.0)
-    dense = shapely.segmentize(rings, step)
-    xy, idx = shapely.get_coordinates(dense, return_index=True)
-    cen = shapely.get_coordinates(shapely.centroid(parts))[idx]
-    vec = cen - xy
-    dist = np.hypot(vec[:, 0], vec[:, 1])
-    move = np.minimum(0.3, dist * 0.4) / np.where(dist > 0, dist, 1.0)
-    xy = xy + vec * move[:, None]
-    g = group[pidx[idx]]
-    # drop duplicates (closing vertices, touching buildings): keep the first
-    key = np.round(xy, 3)
-    _, first = np.unique(key, axis=0, return_index=True)
-    first.sort()
-    xy = xy[first]
-    # a fixed, tiny jitter breaks co-circular points (Voronoi degeneracies)
-    xy = xy + np.random.default_rng(12345).uniform(-5e-3, 5e-3, size=xy.shape)
-    return xy, g[first]
-
-
-def _cells_of_block(
-    block: Any,
-    faces: np.ndarray,
-    seeds: np.ndarray,
-    seed_group: np.ndarray,
-    seed_face: np.ndarray,
-    face_compound: np.ndarray | None = None,
-) -> list[tuple[Any, int]]:
-    """Cells of the groups in one road block: list of (polygon, group or -1).
-
-    ``faces`` are the block cut by walls and compound outlines; ``seed_face``
-    the face index of each seed. A face inside a compound (``face_compound``)
-    is shared by its own buildings. Land outside the compounds goes to the
-    nearest building of its face and of the compounds it borders, so the strip
-    between a compound wall and the road joins the compound next to it rather
-    than forming one ring-shaped cell around it (a grid wrapping others); a face
-    without buildings (a walled park) goes to the nearest building of the block.
-    """
-    if face_compound is None:
-        face_compound = np.zeros(len(faces), dtype=bool)
-    groups = np.unique(seed_group)
-    if len(groups) == 0:
-        return [(p, -1) for p in _polys(block)]
-    if len(groups) == 1:
-        return _assign_parts([(p, int(groups[0])) for p in _polys(block)], int(groups[0]))
-    pieces: dict[int, list[Any]] = {}
-    for fi, face in enumerate(faces):
-        own = seed_face == fi
-        use = own if own.any() else np.ones(len(seeds), dtype=bool)
-        if own.any() and not face_compound[fi] and face_compound.any():
-            touching = np.flatnonzero(
-                face_compound & shapely.intersects(faces, face) & (np.arange(len(faces)) != fi)
-            )
-            use = own | np.isin(seed_face, touching)
-        gs = np.unique(seed_group[use])
-        if len(gs) == 1:
-            pieces.setdefault(int(gs[0]), []).append(face)
-            continue
-        vor = shapely.voronoi_polygons(
-            shapely.multipoints(seeds[use]), extend_to=face, ordered=True
-        )
-        parts = shapely.get_parts(vor)
-        bad = ~shapely.is_valid(parts)
-        if bad.any():
-            parts[bad] = shapely.make_valid(parts[bad])
-        shapely.prepare(face)
-        inside = shapely.contains_properly(face, parts)
-        cut = ~inside
-        if cut.any():
-            parts[cut] = _polygonal(shapely.intersection(parts[cut], face))
-        sg = seed_group[use]
-        for g in np.unique(sg):
-            mine = parts[sg == g]
-            mine = mine[~shapely.is_empty(mine)]
-            if len(mine):
-                pieces.setdefault(int(g), []).append(_dissolve(mine))
-    result: list[tuple[Any, int]] = []
-    for g in sorted(pieces):
-        geom = _dissolve(np.asarray(pieces[g], dtype=object), check=True)
-        if shapely.is_empty(geom):
-            continue
-        if not shapely.is_valid(geom):
-            geom = shapely.make_valid(geom)
-        result.extend(_assign_parts([(p, g) for p in _polys(geom)], g))
-    return result
-
-
-def _near_guides(
-    points: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per point: near a road or barrier, the cheapest cost per metre of one, on an arterial."""
-    hit = np.zeros(len(points), dtype=bool)
-    cost = np.full(len(points), np.inf)
-    art = np.zeros(len(points), dtype=bool)
-    if len(points) and len(guides):
-        q, g = shapely.STRtree(guides).query(points, predicate="dwithin", distance=_ROAD_TOLERANCE)
-        hit[q] = True
-        np.minimum.at(cost, q, gcost[g])
-        art[q[gart[g]]] = True
-    return hit, np.where(hit, cost, 0.0), art
-
-
-def _shared_edges_exact(
-    cells: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Shared boundary of a clean coverage by matching identical ring segments.
-
-    Returns cell pairs ``i < j``, shared length, the length lying on a road or
-    barrier, its cost (length × cost per metre of the cheapest line there) and
-    the length lying on an arterial (sampled at three points per segment).
-    """
-    rings, ring_cell = shapely.get_rings(cells, return_index=True)
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    same = ring[:-1] == ring[1:]
-    a, b = xy[:-1][same], xy[1:][same]
-    cell = ring_cell[ring[:-1][same]]
-    ka, kb = np.round(a, 6), np.round(b, 6)
-    swap = (ka[:, 0] > kb[:, 0]) | ((ka[:, 0] == kb[:, 0]) & (ka[:, 1] > kb[:, 1]))
-    lo = np.where(swap[:, None], kb, ka)
-    hi = np.where(swap[:, None], ka, kb)
-    key = np.column_stack([lo, hi])
-    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    inv = inv.ravel()
-    shared = counts[inv] == 2
-    idx = np.flatnonzero(shared)
-    order = idx[np.argsort(inv[idx], kind="stable")]
-    first, second = order[0::2], order[1::2]
-    ci, cj = cell[first], cell[second]
-    keep = ci != cj
-    first, ci, cj = first[keep], ci[keep], cj[keep]
-    seg_len = np.hypot(*(b[first] - a[first]).T)
-    fr = np.array([0.1, 0.5, 0.9])
-    d = b[first] - a[first]
-    pts = a[first][None, :, :] + fr[:, None, None] * d[None, :, :]
-    hit, cost, art = _near_guides(shapely.points(pts.reshape(-1, 2)), guides, gcost, gart)
-    on = hit.reshape(3, -1).mean(axis=0)
-    won = cost.reshape(3, -1).mean(axis=0)
-    aon = art.reshape(3, -1).mean(axis=0)
-    i, j = np.minimum(ci, cj), np.maximum(ci, cj)
-    n = len(cells)
-    pair = i.astype(np.int64) * n + j
-    up, pinv = np.unique(pair, return_inverse=True)
-    length = np.bincount(pinv, weights=seg_len)
-    road = np.bincount(pinv, weights=seg_len * on)
-    rcost = np.bincount(pinv, weights=seg_len * won)
-    arterial = np.bincount(pinv, weights=seg_len * aon)
-    ok = length > _MIN_EDGE
-    return up[ok] // n, up[ok] % n, length[ok], road[ok], rcost[ok], arterial[ok]
-
-
 def _shared_edges_overlay(
     cells: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
 ) -> tuple[np.ndarray, ...]:
@@ -618,21 +474,6 @@ def _shared_edges_overlay(
         aon += art
     k = len(fr)
     return ti, tj, length, length * on / k, length * won / k, length * aon / k
-
-
-def _empty_block_cells(block: Any, points: np.ndarray) -> list[Any]:
-    """Split a block without buildings by the Voronoi cells of nearby buildings."""
-    pts = points + np.random.default_rng(54321).uniform(-1e-3, 1e-3, size=points.shape)
-    vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=block))
-    bad = ~shapely.is_valid(vor)
-    if bad.any():
-        vor[bad] = shapely.make_valid(vor[bad])
-    pieces = _polygonal(shapely.intersection(vor, block))
-    out = [p for g in pieces for p in _polys(g)]
-    total = sum(p.area for p in out)
-    if not out or abs(total - shapely.area(block)) > 1e-6 * shapely.area(block) + 0.01:
-        return _polys(block)
-    return out
 
 
 def _split_cells_along(
@@ -756,151 +597,6 @@ def _clip(geoms: np.ndarray, area: Any) -> np.ndarray:
     if cross.any():
         out[cross] = shapely.intersection(out[cross], area)
     return out
-
-
-def _dissolve(geoms: np.ndarray, *, check: bool = False) -> Any:
-    """Union of polygons that form a coverage (fast path), robust union otherwise.
-
-    ``check``: test first that ``geoms`` form a valid coverage, for pieces
-    clipped from different faces, which carry different vertices along the edge
-    they share (coverage union would keep the unmatched stretch as a zero-width
-    spike).
-    """
-    if len(geoms) == 1:
-        return geoms[0]
-    if check and not shapely.coverage_is_valid(geoms):
-        return shapely.union_all(geoms)
-    try:
-        out = shapely.coverage_union_all(geoms)
-    except shapely.errors.GEOSException:
-        return shapely.union_all(geoms)
-    # pieces from different faces need not share vertices: coverage union then loses
-    # area silently, or leaves touching pieces apart; the robust union is right
-    whole = float(shapely.area(geoms).sum())
-    if abs(float(shapely.area(out)) - whole) > 1e-6 * max(whole, 1.0):
-        return shapely.union_all(geoms)
-    if shapely.get_type_id(out) in (6, 7):
-        robust = shapely.union_all(geoms)
-        if shapely.get_num_geometries(robust) < shapely.get_num_geometries(out):
-            return robust
-    return out
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal part of each geometry (empty when there is none)."""
-    kinds = shapely.get_type_id(geoms)
-    out = geoms.copy()
-    for i in np.flatnonzero((kinds != 3) & (kinds != 6)):
-        polys = [p for p in shapely.get_parts(geoms[i]) if shapely.get_type_id(p) == 3]
-        out[i] = shapely.union_all(polys) if polys else shapely.Polygon()
-    return out
-
-
-def _polys(geom: Any) -> list[Any]:
-    """Return the polygons of ``geom``, also those nested in a collection (make_valid)."""
-    parts = shapely.get_parts(geom)
-    while (nested := np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))).any():
-        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
-    return [p for p in parts if shapely.get_type_id(p) == 3 and shapely.area(p) > 0]
-
-
-def _assign_parts(parts: list[tuple[Any, int]], g: int) -> list[tuple[Any, int]]:
-    """Only the largest part of a multi-part cell keeps the group; others become empty."""
-    if len(parts) <= 1:
-        return parts
-    areas = [shapely.area(p) for p, _ in parts]
-    big = int(np.argmax(areas))
-    return [(p, g if i == big else -1) for i, (p, _) in enumerate(parts)]
-
-
-def _clean_cells(
-    cells: np.ndarray, cblock: np.ndarray, mem_cell: list[int]
-) -> tuple[np.ndarray, np.ndarray, list[int], bool]:
-    """Turn the cells into a valid polygonal coverage (shared edges vertex for vertex).
-
-    Cells of different blocks and faces are clipped apart, so their shared edges
-    rarely carry the same vertices. ``coverage_clean`` nodes them; a cell it
-    leaves in several pieces keeps its largest piece (with its buildings) and
-    every other piece becomes an empty cell of the same block, and crumbs
-    (< 1 m², no building) join the neighbour sharing most of their edge. Only a
-    valid coverage dissolves into grids that are one polygon each whenever their
-    cells are connected in the adjacency graph.
-
-    Returns the cells, their block, the cell of every member and whether the
-    cells form a valid coverage.
-    """
-    nc = len(cells)
-    mem = np.asarray(mem_cell, dtype=np.int64)
-    try:
-        cleaned = np.asarray(shapely.coverage_clean(cells), dtype=object)
-    except (shapely.errors.GEOSException, TypeError):  # pragma: no cover - GEOS edge cases
-        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
-    used = np.zeros(nc, dtype=bool)
-    used[mem] = True
-    lost = shapely.is_empty(cleaned) | (shapely.area(cleaned) <= 0)
-    if (lost & used).any():  # pragma: no cover - a building's cell swallowed by its neighbours
-        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
-    # pieces: the largest part of each cell keeps its index, the others are appended
-    out: list[Any] = []
-    out_block: list[int] = []
-    extra: list[Any] = []
-    extra_block: list[int] = []
-    remap = np.full(nc, -1, dtype=np.int64)
-    for i in range(nc):
-        if lost[i]:
-            continue
-        parts = _polys(cleaned[i])
-        if not parts:
-            continue
-        parts.sort(key=lambda p: -shapely.area(p))
-        remap[i] = len(out)
-        out.append(parts[0])
-        out_block.append(int(cblock[i]))
-        extra.extend(parts[1:])
-        extra_block.extend([int(cblock[i])] * (len(parts) - 1))
-    if (remap[mem] < 0).any():  # pragma: no cover - a building's cell without area
-        return cells, cblock, mem_cell, bool(shapely.coverage_is_valid(cells))
-    new_cells = np.asarray(out + extra, dtype=object)
-    new_block = np.asarray(out_block + extra_block, dtype=np.int64)
-    new_mem = remap[mem]
-    new_cells, new_block, new_mem = _merge_crumbs(new_cells, new_block, new_mem)
-    return new_cells, new_block, new_mem.tolist(), bool(shapely.coverage_is_valid(new_cells))
-
-
-def _merge_crumbs(
-    cells: np.ndarray, cblock: np.ndarray, mem: np.ndarray, crumb_area: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crumbs (tiny cells without buildings) join the neighbour sharing most of their edge.
-
-    A crumb that shares no edge with any cell (touching only at points) stays a
-    cell of its own, so the cells still tile the community.
-    """
-    nc = len(cells)
-    used = np.zeros(nc, dtype=bool)
-    used[mem] = True
-    crumbs = np.flatnonzero(~used & (shapely.area(cells) < crumb_area))
-    if len(crumbs) == 0 or nc == len(crumbs):
-        return cells, cblock, mem
-    cells = cells.copy()
-    alive = np.ones(nc, dtype=bool)
-    tree = shapely.STRtree(cells)
-    for ic in crumbs:
-        near = [j for j in tree.query(cells[ic], predicate="intersects") if j != ic and alive[j]]
-        if not near:
-            continue
-        ln = shapely.length(
-            shapely.intersection(shapely.boundary(cells[ic]), shapely.boundary(cells[near]))
-        )
-        k = int(np.argmax(ln))
-        if ln[k] <= _MIN_EDGE:
-            continue
-        j = near[k]
-        merged = _dissolve(np.array([cells[j], cells[ic]], dtype=object))
-        if shapely.get_type_id(merged) == 3:
-            cells[j] = merged
-            alive[ic] = False
-    remap = np.cumsum(alive) - 1
-    return cells[alive], cblock[alive], remap[mem]
 
 
 def _on_holes(cells: np.ndarray, area: Any) -> np.ndarray:
