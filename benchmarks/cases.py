@@ -107,6 +107,13 @@ def bench_backend(name: str, url: str | None, args, layers, plan, tickets, folde
     eng.dispose()
     out["import_ratio"] = out["import_s"] / out["to_sql_s"]
     out["import_cpu_ratio"] = out["import_cpu_s"] / max(out["to_sql_cpu_s"], 1e-6)
+    print(  # each figure as soon as it is measured (a later section may fail)
+        f"[{name}] import {out['n']:,}: {out['import_s']:.2f} s vs to_sql "
+        f"{out['to_sql_s']:.2f} s = {out['import_ratio']:.2f}x (target <= 2x); CPU of this "
+        f"process {out['import_cpu_s']:.2f} s vs {out['to_sql_cpu_s']:.2f} s = "
+        f"{out['import_cpu_ratio']:.2f}x",
+        flush=True,
+    )
 
     # 90 % closed, the rest open
     keep = max(1, int(round(1 / args.open_share)))
@@ -148,6 +155,14 @@ def bench_backend(name: str, url: str | None, args, layers, plan, tickets, folde
     out["overdue_sql"] = int(n_sql)
     out["overdue_list"] = list_cases(store, overdue=True, now=NOW, limit=1)[1]
     out["sweep_ratio"] = out["sweep_s"] / max(out["sql_count_s"], 1e-6)
+    print(
+        f"[{name}] sweep {out['open']:,} open: {out['sweep_s']:.2f} s "
+        f"(CPU {out['sweep_cpu_s']:.2f} s) ({out['sweep_events']:,} events; again "
+        f"{out['sweep_again_s']:.2f} s, 0 written) vs SQL count "
+        f"{out['sql_count_s'] * 1000:.1f} ms = {out['sweep_ratio']:.0f}x (target < 10 s for "
+        f"1M/100k open); overdue {out['overdue_list']:,} = SQL {out['overdue_sql']:,}",
+        flush=True,
+    )
 
     # GET /cases filtered
     from fastapi.testclient import TestClient
@@ -169,6 +184,12 @@ def bench_backend(name: str, url: str | None, args, layers, plan, tickets, folde
     ms = np.array(times) * 1000
     out["list_p50_ms"] = float(np.percentile(ms, 50))
     out["list_p99_ms"] = float(np.percentile(ms, 99))
+    print(
+        f"[{name}] GET /cases?status=received&grid={grid}&limit=50&offset=0..200 over "
+        f"{out['n']:,} cases: p50 {out['list_p50_ms']:.1f} ms, p99 {out['list_p99_ms']:.1f} ms "
+        "(target p99 < 100 ms)",
+        flush=True,
+    )
     store.close()
     return out
 
@@ -495,20 +516,6 @@ def main() -> None:
         r = bench_backend(backend, url, args, layers, plan, tickets, folder)
         results.append(r)
         (folder / "cases.json").write_text(json.dumps(results, indent=2))
-        print(
-            f"[{r['backend']}] import {r['n']:,}: {r['import_s']:.2f} s vs to_sql "
-            f"{r['to_sql_s']:.2f} s = {r['import_ratio']:.2f}x (target <= 2x); CPU of this "
-            f"process {r['import_cpu_s']:.2f} s vs {r['to_sql_cpu_s']:.2f} s = "
-            f"{r['import_cpu_ratio']:.2f}x\n"
-            f"[{r['backend']}] sweep {r['open']:,} open: {r['sweep_s']:.2f} s "
-            f"(CPU {r['sweep_cpu_s']:.2f} s) "
-            f"({r['sweep_events']:,} events; again {r['sweep_again_s']:.2f} s, 0 written) vs "
-            f"SQL count {r['sql_count_s'] * 1000:.1f} ms = {r['sweep_ratio']:.0f}x "
-            f"(target < 10 s for 1M/100k open); overdue {r['overdue_list']:,} = SQL "
-            f"{r['overdue_sql']:,}\n"
-            f"[{r['backend']}] GET /cases filtered: p50 {r['list_p50_ms']:.1f} ms, "
-            f"p99 {r['list_p99_ms']:.1f} ms (target p99 < 100 ms)"
-        )
     (folder / "cases.json").write_text(json.dumps(results, indent=2))
     print(f"figures: {folder / 'cases.json'}")
 

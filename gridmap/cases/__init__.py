@@ -48,7 +48,7 @@ from gridmap.cases.clocks import (
     event_key,
     sweep,
 )
-from gridmap.cases.duplicates import find_duplicates
+from gridmap.cases.duplicates import duplicate_pairs, find_duplicates
 from gridmap.cases.model import (
     UNIT_KINDS,
     Case,
@@ -176,6 +176,7 @@ __all__ = [
     "sweep",
     # duplicates, synth
     "find_duplicates",
+    "duplicate_pairs",
     "SYNTH_COLUMNS",
     "synth_cases",
     # performance figures and workload

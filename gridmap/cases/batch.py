@@ -137,7 +137,8 @@ def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
     if pd.api.types.is_string_dtype(s.dtype) and (
         s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
     ):
-        text = s.astype("string").str.strip()
+        # Arrow-backed text is stripped as it is (a conversion to "string" goes through Python)
+        text = (s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")).str.strip()
         text = text.mask(text.str.len() == 0)
         return text.astype(object).where(text.notna(), None).to_numpy(object)
     s = s.astype(object).where(s.notna(), None)
@@ -432,39 +433,48 @@ def _clock_names(pols: Policies) -> list[str]:
 
 
 def _deadlines(out: pd.DataFrame, good: np.ndarray, pols: Policies, cal: WorkCalendar) -> None:
+    """Add the ``due:<clock>`` and ``prov:<clock>`` columns of the good rows.
+
+    One limit lookup per distinct (policy, category, urgency, hard), then one vectorised
+    calendar call per clock; times move as int64 nanoseconds (no Timestamp objects).
+    """
     n = len(out)
-    pol = out["policy"].to_numpy(object)
-    cat = out["category"].to_numpy(object)
-    urg = out["urgency"].to_numpy(object)
-    hard = out["hard"].to_numpy(bool)
+    combos = pd.DataFrame(
+        {
+            "p": out["policy"].to_numpy(object),
+            "c": out["category"].to_numpy(object),
+            "u": out["urgency"].to_numpy(object),
+            "h": out["hard"].to_numpy(bool),
+        }
+    )[good]
+    at_good = combos.index.to_numpy()
+    groups: dict[Any, Any] = dict(combos.groupby(["p", "c", "u", "h"]).indices)
+    received = pd.DatetimeIndex(out["received_at"])
     for clock in _clock_names(pols):
         wd = np.full(n, np.nan)
         hr = np.full(n, np.nan)
-        combos = pd.DataFrame({"p": pol, "c": cat, "u": urg, "h": hard})[good]
-        groups: dict[Any, Any] = dict(combos.groupby(["p", "c", "u", "h"]).indices)
         for (p, c, u, h), rows in groups.items():
-            policy = pols[str(p)]
-            rule = next((r for r in policy.clocks if r.name == clock), None)
+            rule = next((r for r in pols[str(p)].clocks if r.name == clock), None)
             if rule is None:
                 continue
             lim = rule.limit_for(category=str(c), urgency=str(u), hard=bool(h))
             if lim is None:
                 continue
-            at = combos.index.to_numpy()[rows]
+            at = at_good[rows]
             if lim.working_days is not None:
                 wd[at] = lim.working_days
             else:
                 hr[at] = lim.hours
         has = ~np.isnan(wd) | ~np.isnan(hr)
-        due = pd.Series(pd.NaT, index=out.index, dtype=pd.DatetimeTZDtype("ns", TZ))
+        due = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
         prov = np.zeros(n, dtype=bool)
         if has.any():
-            got = cal.due_array(
-                pd.DatetimeIndex(out["received_at"])[has], working_days=wd[has], hours=hr[has]
-            )
-            due[has] = got["due"].to_numpy()
+            got = cal.due_array(received[has], working_days=wd[has], hours=hr[has])
+            due[has] = pd.DatetimeIndex(got["due"]).tz_convert("UTC").as_unit("ns").asi8
             prov[has] = got["provisional"].to_numpy(bool)
-        out[f"due:{clock}"] = due
+        out[f"due:{clock}"] = (
+            pd.DatetimeIndex(due.view("datetime64[ns]")).tz_localize("UTC").tz_convert(TZ)
+        )
         out[f"prov:{clock}"] = prov
 
 

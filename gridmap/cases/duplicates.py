@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from gridmap.errors import CRSError, LayerError
 
-__all__ = ["find_duplicates"]
+__all__ = ["find_duplicates", "duplicate_pairs"]
 
 _COLUMNS = ("id", "category", "received_at")
 
@@ -194,3 +194,147 @@ def _pairs(
     dist = np.hypot(*(xy_new[i] - xy_open[j]).T)
     ok = (dist <= radius) & (np.abs(t_new[i] - t_open[j]) <= np.timedelta64(int(days * 86400), "s"))
     return i[ok], j[ok]
+
+
+def duplicate_pairs(
+    cases: pd.DataFrame,
+    *,
+    new: np.ndarray | pd.Series | None = None,
+    radius: float = 50.0,
+    days: float = 7.0,
+    limit: int | None = 5,
+    same_category: bool = True,
+) -> pd.DataFrame:
+    """Likely duplicates of the new cases among all ``cases``, as pairs: nearest first, bounded.
+
+    The pool searches itself: a case flagged ``new`` gets as candidates the cases of
+    ``cases`` received before it (at the same instant: with a smaller id, compared as
+    text) within ``radius`` metres and ``days`` days — what :func:`find_duplicates` with
+    ``earlier_only=True`` gives, but in a vectorised form for a year of tickets: one
+    space-time tree per category whose pairs come out as arrays (no list per case), and
+    only the ``limit`` nearest candidates of each case kept, with the total count.
+
+    Parameters
+    ----------
+    cases : pandas.DataFrame or geopandas.GeoDataFrame
+        Columns ``id``, ``category``, ``received_at`` and projected ``x``/``y`` (or point
+        geometry in a projected CRS).
+    new : boolean array, optional
+        Which cases want candidates (default: all). The others are only candidates.
+    radius : float, default 50
+        Metres.
+    days : float, default 7
+    limit : int or None, default 5
+        Candidates kept per case (None: all).
+    same_category : bool, default True
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kept pair, sorted by ``row`` then ``rank``: ``row`` (position of the
+        new case in ``cases``), ``candidate`` (position of the candidate), ``distance``
+        (metres), ``rank`` (0 = nearest; ties by id) and ``total`` (all candidates of
+        that case, kept or not). Cases without candidates have no row.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2026-09-18 10:00")
+    >>> hour = pd.Timedelta(hours=1)
+    >>> pool = pd.DataFrame({"id": ["A", "B", "C"], "category": ["noise"] * 3,
+    ...                      "received_at": [t, t + hour, t + 2 * hour],
+    ...                      "x": [1000.0, 1010.0, 1040.0], "y": [5000.0] * 3})
+    >>> duplicate_pairs(pool, limit=1)[["row", "candidate", "rank", "total"]].to_numpy().tolist()
+    [[1, 0, 0, 1], [2, 1, 0, 2]]
+    """
+    if radius <= 0 or days < 0:
+        raise ValueError(f"radius must be > 0 and days ≥ 0, got radius={radius}, days={days}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be ≥ 1 (or None for all candidates), got {limit}")
+    missing = [c for c in _COLUMNS if c not in cases.columns]
+    if missing:
+        raise LayerError(f"cases lacks column(s) {missing}")
+    n = len(cases)
+    want = np.ones(n, dtype=bool) if new is None else np.asarray(new, dtype=bool)
+    if len(want) != n:
+        raise ValueError(f"new has {len(want)} flags for {n} cases")
+    empty = pd.DataFrame(
+        {
+            "row": np.zeros(0, np.int64),
+            "candidate": np.zeros(0, np.int64),
+            "distance": np.zeros(0, float),
+            "rank": np.zeros(0, np.int64),
+            "total": np.zeros(0, np.int64),
+        }
+    )
+    if n < 2 or not want.any():
+        return empty
+    xy = _xy(cases, "cases")
+    t = _utc(cases["received_at"]).astype(np.int64)  # ns since the epoch, UTC
+    ids = cases["id"].astype(str).to_numpy(object)
+    window = max(days * 86400.0, 1e-3)
+    scale = radius / window
+    s_t = (t - t.min()).astype(np.float64) / 1e9 * scale
+    pts = np.column_stack([xy, s_t])
+    if same_category:
+        codes = pd.factorize(cases["category"].astype(str).to_numpy(object))[0]
+        sets = list(pd.Series(np.arange(n)).groupby(codes).indices.values())
+    else:
+        sets = [np.arange(n)]
+    span = int(round(days * 86400 * 1e9))
+    out_a: list[np.ndarray] = []
+    out_b: list[np.ndarray] = []
+    for rows in sets:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) < 2 or not want[rows].any():
+            continue
+        tree = cKDTree(pts[rows])
+        got = tree.query_pairs(r=radius * (1 + 1e-9), p=np.inf, output_type="ndarray")
+        if len(got) == 0:
+            continue
+        a, b = rows[got[:, 0]], rows[got[:, 1]]
+        d = np.hypot(xy[a, 0] - xy[b, 0], xy[a, 1] - xy[b, 1])
+        ok = (d <= radius) & (np.abs(t[a] - t[b]) <= span)
+        out_a.append(a[ok])
+        out_b.append(b[ok])
+    if not out_a:
+        return empty
+    a, b = np.concatenate(out_a), np.concatenate(out_b)
+    # orient each pair: ``late`` is the case, ``early`` its candidate (same instant: by id)
+    a_later = t[a] > t[b]
+    same = np.flatnonzero(t[a] == t[b])
+    if len(same):
+        a_later[same] = ids[a[same]] > ids[b[same]]
+    late = np.where(a_later, a, b)
+    early = np.where(a_later, b, a)
+    keep = want[late]
+    late, early = late[keep], early[keep]
+    if len(late) == 0:
+        return empty
+    dist = np.hypot(xy[late, 0] - xy[early, 0], xy[late, 1] - xy[early, 1])
+    # by case, then distance: one sort of a float key (a two-key lexsort is 6× slower on
+    # millions of pairs); distances are < 2·radius + 1 apart, so the key keeps cases apart
+    order = np.argsort(late.astype(np.float64) * (2.0 * radius + 1.0) + dist)
+    late, early, dist = late[order], early[order], dist[order]
+    same = late[1:] == late[:-1]
+    unsure = same & (dist[1:] <= dist[:-1])  # a tie, or an order the key's rounding lost
+    if unsure.any():  # sort those cases again exactly: by distance, then id as text
+        rank_of_id = np.empty(n, np.int64)
+        rank_of_id[np.argsort(ids.astype(str), kind="stable")] = np.arange(n)
+        redo = np.isin(late, late[1:][unsure])
+        at = np.flatnonzero(redo)
+        sub = np.lexsort((rank_of_id[early[at]], dist[at], late[at]))
+        late[at], early[at], dist[at] = late[at][sub], early[at][sub], dist[at][sub]
+    starts = np.flatnonzero(np.r_[True, late[1:] != late[:-1]])
+    sizes = np.diff(np.r_[starts, len(late)])
+    rank = np.arange(len(late)) - np.repeat(starts, sizes)
+    total = np.repeat(sizes, sizes)
+    kept = rank < limit if limit is not None else np.ones(len(late), dtype=bool)
+    return pd.DataFrame(
+        {
+            "row": late[kept],
+            "candidate": early[kept],
+            "distance": dist[kept],
+            "rank": rank[kept],
+            "total": total[kept],
+        }
+    )

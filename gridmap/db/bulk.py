@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -258,18 +259,14 @@ def bulk_insert(
         cols = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
         stmt = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= chunk_size:
-                conn.exec_driver_sql(stmt, batch)
-                n += len(batch)
-                batch = []
-                if progress is not None:
-                    progress(n)
-        if batch:
+        # one prepared statement (the driver caches it) fed slices of the rows; the slices
+        # are cut in C (islice), not appended row by row
+        it = iter(rows)
+        while batch := list(islice(it, chunk_size)):
             conn.exec_driver_sql(stmt, batch)
             n += len(batch)
+            if progress is not None and len(batch) == chunk_size:
+                progress(n)
     if progress is not None:
         progress(n)
     return n

@@ -510,6 +510,8 @@ class CaseRow(Base):
     __table_args__ = (
         sa.UniqueConstraint("source", "ticket_no"),
         sa.Index("ix_cases_status_due", "status", "due_at"),
+        # GET /cases?grid=…&status=…, newest first: the page and its count from the index
+        sa.Index("ix_cases_grid_status_received", "grid_code", "status", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
@@ -529,7 +531,7 @@ class CaseRow(Base):
     lat: Mapped[float | None] = mapped_column(sa.Float)
     geom: Mapped[Any] = mapped_column(Geom("POINT"), nullable=True)
     address: Mapped[str | None] = mapped_column(sa.Text)
-    grid_code: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.String(64))  # ix_cases_grid_status_received
     community_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     subdistrict: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     plan_id: Mapped[int | None] = mapped_column(sa.Integer)
@@ -546,7 +548,9 @@ class CaseRow(Base):
     suggested_grid: Mapped[str | None] = mapped_column(sa.String(64))  # nearest, if unlocated
     reroute_grid: Mapped[str | None] = mapped_column(sa.String(64))  # covers it in a newer plan
     reroute_plan_id: Mapped[int | None] = mapped_column(sa.Integer)
-    duplicate_of: Mapped[Any] = mapped_column(JSONType, nullable=True)  # likely duplicates
+    duplicate_of: Mapped[Any] = mapped_column(JSONType, nullable=True)  # nearest likely duplicates
+    # all likely duplicates found at intake (NULL: duplicate_of is the full list)
+    duplicate_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     content_hash: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)

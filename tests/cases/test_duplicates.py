@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridmap.cases import find_duplicates
+from gridmap.cases import duplicate_pairs, find_duplicates
 from gridmap.errors import CRSError, LayerError
 
 T = pd.Timestamp("2026-09-18 10:00", tz="Asia/Shanghai")
@@ -146,3 +146,45 @@ def test_earlier_only_leaves_the_first_of_a_cluster_clean():
     assert "K0000" in got.iloc[1] and "K0001" not in got.iloc[0]
     first = pool["received_at"].idxmin()
     assert got.loc[first] == []
+
+
+@pytest.mark.parametrize(("limit", "days"), [(None, 7), (3, 7), (1, 2), (5, 0)])
+def test_duplicate_pairs_nearest_first_bounded_and_counted(limit, days):
+    """The pool searching itself: the rule pair by pair, the nearest ``limit`` and the total."""
+    pool = hotspot_cases(400, seed=3)
+    pool.loc[1, "received_at"] = pool.loc[0, "received_at"]  # same instant: by id
+    pool.loc[1, ["x", "y", "category"]] = pool.loc[0, ["x", "y", "category"]]
+    pool.loc[5:9, ["x", "y", "category"]] = pool.loc[4, ["x", "y", "category"]].to_numpy()
+    want = brute_force(pool, pool, radius=50, days=days, earlier_only=True)
+    new = np.zeros(len(pool), dtype=bool)
+    new[::2] = True
+    got = duplicate_pairs(pool, new=new, radius=50, days=days, limit=limit)
+    lists: list[list[str]] = [[] for _ in range(len(pool))]
+    totals = [0] * len(pool)
+    for row, cand, rank, total in got[["row", "candidate", "rank", "total"]].itertuples(
+        index=False
+    ):
+        assert rank == len(lists[row])
+        lists[row].append(pool["id"].iloc[cand])
+        totals[row] = total
+    for i, w in enumerate(want):
+        if new[i]:
+            assert lists[i] == (w if limit is None else w[:limit]), i
+            assert totals[i] == len(w), i
+        else:
+            assert lists[i] == [] and totals[i] == 0
+    if days:  # hotspots: many cases have more candidates than are kept
+        assert sum(len(w) > (limit or 0) for w in want[::2]) > (10 if limit else 0)
+
+
+def test_duplicate_pairs_guards():
+    pool = hotspot_cases(10, seed=4)
+    with pytest.raises(ValueError, match="limit must be ≥ 1"):
+        duplicate_pairs(pool, limit=0)
+    with pytest.raises(ValueError, match="radius must be > 0"):
+        duplicate_pairs(pool, radius=0)
+    with pytest.raises(ValueError, match="new has 3 flags for 10 cases"):
+        duplicate_pairs(pool, new=np.ones(3, dtype=bool))
+    with pytest.raises(LayerError, match="lacks column"):
+        duplicate_pairs(pool.drop(columns="category"))
+    assert duplicate_pairs(pool.iloc[:1]).empty

@@ -305,7 +305,10 @@ def test_sweep_escalation_raises_the_level_and_logs_it(city, year):
 
 
 def test_import_flags_likely_duplicates_like_the_rule(city, year):
-    """Every import searches duplicates (no size cap): checked pair by pair, independently."""
+    """Every import searches duplicates (no size cap): checked pair by pair, independently.
+
+    The list keeps the nearest 5 with the count of all; ``get_case`` lists every one.
+    """
     import numpy as np
     import pyproj
 
@@ -321,7 +324,7 @@ def test_import_flags_likely_duplicates_like_the_rule(city, year):
     )
     when = pd.to_datetime(t["received_at"]).to_numpy()
     cat, tick = t["category"].to_numpy(), t["ticket_no"].to_numpy()
-    flagged = 0
+    flagged = deep = 0
     for a in range(len(t)):
         hits = []
         for b in range(len(t)):
@@ -331,9 +334,17 @@ def test_import_flags_likely_duplicates_like_the_rule(city, year):
             if a != b and cat[a] == cat[b] and d <= 50 and gap <= 7 * 86400 and earlier:
                 hits.append((d, ids[tick[b]]))
         want = [i for _, i in sorted(hits)]
-        assert by_ticket[tick[a]]["duplicate_of"] == want, tick[a]
+        listed = by_ticket[tick[a]]
+        # stored and listed: the nearest 5 and the count; opened: every one, by query
+        assert listed["duplicate_of"] == want[:5], tick[a]
+        assert listed["duplicate_count"] == len(want), tick[a]
+        if len(want) > 5:
+            opened = get_case(city, listed["id"])
+            assert opened.duplicate_of == want, tick[a]
+            assert opened.to_dict()["duplicate_count"] == len(want)
+            deep += 1
         flagged += bool(want)
-    assert flagged >= 20 and len(res.created) == 400
+    assert flagged >= 20 and deep >= 20 and len(res.created) == 400
 
 
 def test_large_import_refreshes_planner_statistics(city, year, monkeypatch):
@@ -349,7 +360,7 @@ def test_large_import_refreshes_planner_statistics(city, year, monkeypatch):
                 "AND grid_code = ? ORDER BY received_at DESC, id DESC LIMIT 50",
                 (year["true_grid"].iloc[0],),
             ).all()
-            assert "ix_cases_grid_code" in " ".join(str(r[-1]) for r in plan)
+            assert "ix_cases_grid_status_received" in " ".join(str(r[-1]) for r in plan)
         else:
             analyzed = conn.exec_driver_sql(
                 "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'cases' "
@@ -359,7 +370,7 @@ def test_large_import_refreshes_planner_statistics(city, year, monkeypatch):
 
 
 def test_list_total_on_every_page_and_past_the_end(city, year):
-    """The total rides on the page query; an empty page past the end still counts."""
+    """Every page carries the total (counted apart when the page does not tell it)."""
     import_cases(city, tickets(year.head(120)), author="t")
     grid = year["true_grid"].head(120).value_counts().index[0]
     want = int((year["true_grid"].head(120) == grid).sum())
@@ -369,3 +380,32 @@ def test_list_total_on_every_page_and_past_the_end(city, year):
     assert list_cases(city, grid="no-such-grid") == ([], 0)
     everything, total = list_cases(city, grid=grid, limit=None)
     assert len(everything) == total == want
+
+
+def test_full_duplicate_list_on_opening_counts_cases_open_at_intake(city, year):
+    """Stored: the nearest 2 and the count; opened: all that were open when it came in.
+
+    Eight reports of one spot an hour apart (equal distances: ordered by id); the second
+    is rejected before the ninth arrives (not a candidate of the ninth), the third after
+    it (still one: it was open).
+    """
+    base = tickets(year.head(1))
+    spot = pd.concat([base] * 9, ignore_index=True)
+    t0 = pd.Timestamp(spot["received_at"].iloc[0])
+    spot["received_at"] = [t0 + pd.Timedelta(hours=h) for h in range(9)]
+    spot["ticket_no"] = [f"DUP{h}" for h in range(9)]
+    first = import_cases(city, spot.head(8), author="t", duplicate_limit=2).created
+    act(city, first[1], "reject", actor=DISPATCHER, author="d1", expected_version=1, reason="dup")
+    (ninth,) = import_cases(city, spot.tail(1), author="t", duplicate_limit=2).created
+    act(city, first[2], "reject", actor=DISPATCHER, author="d1", expected_version=1, reason="dup")
+    rows, _ = list_cases(city, limit=None)
+    listed = {r["id"]: r for r in rows}
+    ids = [str(i) for i in first]
+    assert listed[first[7]]["duplicate_of"] == sorted(ids[:7])[:2]  # same spot: ties by id
+    assert listed[first[7]]["duplicate_count"] == 7
+    assert listed[ninth]["duplicate_count"] == 7  # 8 before it, one of them rejected
+    assert get_case(city, first[7]).duplicate_of == sorted(ids[:7])
+    opened = get_case(city, ninth)
+    assert opened.duplicate_of == sorted(i for i in ids if i != ids[1])
+    assert opened.to_dict()["duplicate_count"] == 7
+    assert get_case(city, first[1]).duplicate_of == [ids[0]]  # ≤ 2: as stored

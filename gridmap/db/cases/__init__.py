@@ -15,6 +15,10 @@ due. This module keeps the results:
   ``skip_bad=True`` the good rows go in and the rejects come back. Re-importing
   the same tickets changes nothing (and says so); the same ticket number with
   other content is a conflict.
+* **Likely duplicates**: each new case keeps its nearest few candidates
+  (``duplicate_of``, ``import_cases(duplicate_limit=5)``) and their count
+  (``duplicate_count``); :func:`get_case` (``GET /cases/{id}``, ``gridmap cases show``)
+  lists every one, found again by query among the cases open when it came in.
 * **Actions** (:func:`act`) take the version the caller read: of two concurrent
   actions on a case exactly one wins, the other gets a
   :class:`~gridmap.errors.ConflictError`. The log (``case_log``) is append-only.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from gridmap.cases.batch import TICKET_ALIASES, TICKET_FIELDS, intake_frame
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import bulk_insert, encode_geoms, in_chunks
 from gridmap.db.cases.calendar_store import store_calendar
-from gridmap.db.cases.duplicates import likely_duplicates
+from gridmap.db.cases.duplicates import DUPLICATE_LIMIT, likely_duplicates
 from gridmap.db.cases.placement import case_locator
 from gridmap.db.cases.queries import _load
 from gridmap.db.cases.records import (
@@ -29,6 +28,7 @@ from gridmap.db.cases.records import (
     _RESOLVE,
     CaseRecord,
     ImportResult,
+    _large_cache,
     _times_out,
 )
 from gridmap.db.models import utcnow
@@ -72,6 +72,7 @@ _CASE_COLS = (
     "provisional",
     "suggested_grid",
     "duplicate_of",
+    "duplicate_count",
     "content_hash",
     "created_at",
     "updated_at",
@@ -95,6 +96,8 @@ def _content_hash(frame: pd.DataFrame) -> list[str]:
         s = frame[c]
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             text = s.dt.tz_convert(TZ).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        elif isinstance(s.dtype, pd.StringDtype):  # Arrow text already: no conversion
+            text = s.fillna("").str.strip()
         elif pd.api.types.is_string_dtype(s.dtype) and (
             s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
         ):
@@ -106,9 +109,12 @@ def _content_hash(frame: pd.DataFrame) -> list[str]:
                 r"(\+08:00|\.0+)$", "", regex=True
             )
         pieces.append(("\x1f" if k else "") + c + "=")
-        pieces.append(pa.array(text.astype(object).where(text.notna(), "").tolist(), pa.string()))
-    joined = pc.binary_join_element_wise(*pieces, "").to_pylist()
-    return [hashlib.sha256(v.encode("utf-8")).hexdigest() for v in joined]
+        arr = pa.array(text, from_pandas=True)  # text columns: no copy through Python
+        if not pa.types.is_string(arr.type):
+            arr = arr.cast(pa.string())
+        pieces.append(pc.fill_null(arr, "") if arr.null_count else arr)
+    joined = pc.binary_join_element_wise(*pieces, "").cast(pa.binary()).to_pylist()
+    return [hashlib.sha256(v).hexdigest() for v in joined]
 
 
 #: Imports of at least this many cases refresh the planner's statistics of ``cases``.
@@ -157,7 +163,7 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
     if n == 0:
         return
     now = utcnow()
-    now_text = _times_out(pd.Series([now] * n), backend)
+    now_text = _times_out(pd.Series([now]), backend) * n  # formatted once
     lon = cases["lon"].to_numpy(float)
     lat = cases["lat"].to_numpy(float)
     has = np.isfinite(lon) & np.isfinite(lat)
@@ -176,10 +182,20 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
 
     def col(name: str, kind: type | None = None) -> list[Any]:
         s_ = cases[name]
+        if kind is float or kind is int:  # numbers: converted in numpy, nulls → None
+            num = pd.to_numeric(s_, errors="coerce").to_numpy(float)
+            miss = np.isnan(num)
+            out = (np.where(miss, 0, num).astype(np.int64) if kind is int else num).astype(object)
+            out[miss] = None
+            return list(out.tolist())
         vals = s_.astype(object).where(s_.notna(), None).tolist()
         return vals if kind is None else [None if v is None else kind(v) for v in vals]
 
+    clocks = [c[4:] for c in cases.columns if c.startswith("due:")]
+    due_text = {c: _times_out(cases[f"due:{c}"], backend) for c in clocks}
+
     dup = cases["duplicate_of"] if "duplicate_of" in cases else pd.Series([None] * n)
+    dup_n = cases["duplicate_count"] if "duplicate_count" in cases else pd.Series([0] * n)
     columns = {
         "id": col("id", int),
         "ticket_no": col("ticket_no"),
@@ -208,15 +224,11 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         "version": [1] * n,
         "level": ["grid"] * n,
         "reopened": [0] * n,
-        "due_at": _times_out(due, backend),
+        "due_at": due_text[_RESOLVE] if _RESOLVE in due_text else _times_out(due, backend),
         "provisional": [bool(v) for v in prov],
         "suggested_grid": col("nearest_grid"),
-        "duplicate_of": [
-            json.dumps([str(c) for c in v], ensure_ascii=False, separators=(",", ":"))
-            if v
-            else None
-            for v in dup.tolist()
-        ],
+        "duplicate_of": dup.astype(object).where(dup.notna(), None).tolist(),  # JSON text
+        "duplicate_count": [int(k) if k else None for k in dup_n.tolist()],
         "content_hash": col("content_hash"),
         "created_at": now_text,
         "updated_at": now_text,
@@ -224,8 +236,8 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
     bulk_insert(s, _C, list(_CASE_COLS), zip(*(columns[c] for c in _CASE_COLS), strict=True))
     ids = columns["id"]
     d_rows: list[tuple[Any, ...]] = []
-    for c in [c[4:] for c in cases.columns if c.startswith("due:")]:
-        dues = _times_out(cases[f"due:{c}"], backend)
+    for c in clocks:
+        dues = due_text[c]
         provs = cases[f"prov:{c}"].to_numpy(bool)
         d_rows += [
             (i, c, d, bool(p)) for i, d, p in zip(ids, dues, provs, strict=True) if d is not None
@@ -272,6 +284,7 @@ def _prepare(
     lines: np.ndarray,
     *,
     calendar: WorkCalendar | None,
+    duplicate_limit: int | None = DUPLICATE_LIMIT,
 ) -> tuple[pd.DataFrame, list[tuple[int, str]], list[int], bool]:
     """Intake a table: (cases to write, rejects, ids unchanged, any conflict)."""
     n = len(frame)
@@ -328,7 +341,9 @@ def _prepare(
     rejects.sort()
     out = cases[keep].reset_index(drop=True)
     if len(out):
-        out["duplicate_of"] = likely_duplicates(s, out).tolist()
+        dups = likely_duplicates(s, out, limit=duplicate_limit)
+        out["duplicate_of"] = dups["duplicate_of"].to_numpy(object)
+        out["duplicate_count"] = dups["duplicate_count"].to_numpy(np.int64)
     return out, rejects, unchanged, conflict
 
 
@@ -341,6 +356,7 @@ def import_cases(
     mapping: Mapping[str, str] | Sequence[str] | None = None,
     calendar: WorkCalendar | None = None,
     name: str | None = None,
+    duplicate_limit: int | None = DUPLICATE_LIMIT,
 ) -> ImportResult:
     """Import a table of tickets in one transaction.
 
@@ -362,6 +378,10 @@ def import_cases(
         Default: the store's.
     name : str, optional
         The file's name in messages.
+    duplicate_limit : int or None, default 5
+        Likely duplicates stored per new case (``duplicate_of``, nearest first; None:
+        all). Every one is counted (``duplicate_count``), and the full list is computed
+        again when the case is opened (:func:`~gridmap.db.cases.get_case`).
 
     Returns
     -------
@@ -397,7 +417,9 @@ def import_cases(
     if len(frame) == 0:
         raise InputError(f"{name or 'the ticket table'} has no rows")
     with transaction(target, write=True) as s:
-        cases, rejects, unchanged, conflict = _prepare(s, frame, lines, calendar=calendar)
+        cases, rejects, unchanged, conflict = _prepare(
+            s, frame, lines, calendar=calendar, duplicate_limit=duplicate_limit
+        )
         if rejects and not skip_bad:
             shown = "; ".join(f"line {ln}: {m}" for ln, m in rejects[:5])
             more = f" (and {len(rejects) - 5} more)" if len(rejects) > 5 else ""
@@ -407,7 +429,8 @@ def import_cases(
                 rows=rejects,
                 conflict=conflict,
             )
-        _write_cases(s, cases, author=author)
+        with _large_cache(s, len(cases) >= _ANALYZE_AFTER):
+            _write_cases(s, cases, author=author)
         if len(cases) >= _ANALYZE_AFTER:
             _refresh_statistics(s)
         created = pd.to_numeric(cases["id"]).astype("int64").tolist() if len(cases) else []

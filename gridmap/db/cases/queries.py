@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.cases import TZ, Actor, Case, Deadline, Handler, Summons, can_see, to_local
 from gridmap.db.audit import write_audit
+from gridmap.db.cases.duplicates import all_duplicates
 from gridmap.db.cases.records import (
     _C,
     _D,
@@ -92,6 +93,11 @@ def _load(s: Session, case_id: int, *, lock: bool = False) -> CaseRecord:
         reroute_grid=row["reroute_grid"],
         reroute_plan_id=row["reroute_plan_id"],
         duplicate_of=list(row["duplicate_of"] or []),
+        duplicate_count=(
+            len(row["duplicate_of"] or [])
+            if row["duplicate_count"] is None
+            else int(row["duplicate_count"])
+        ),
         created_at=_from_db(row["created_at"]),
         updated_at=_from_db(row["updated_at"]),
     )
@@ -125,6 +131,9 @@ def get_case(
 ) -> CaseRecord:
     """Return a stored case as ``actor`` may see it (reads of personal data are audited).
 
+    ``duplicate_of`` lists every likely duplicate the intake found, nearest first (an
+    import stores the nearest few; the rest are found again here, by query).
+
     Raises
     ------
     NotFoundError
@@ -133,7 +142,10 @@ def get_case(
         The case is outside the actor's org unit.
     """
     with transaction(target, write=actor is not None) as s:
-        return _visible(actor, _load(s, case_id), author=author, s=s)
+        rec = _visible(actor, _load(s, case_id), author=author, s=s)
+        if rec.duplicate_count > len(rec.duplicate_of):  # the import stored the nearest few
+            rec = replace(rec, duplicate_of=all_duplicates(s, rec.id))
+        return rec
 
 
 def _scope_clause(actor: Actor | None) -> Any:
@@ -190,7 +202,9 @@ def list_cases(
     Returns
     -------
     (list of dict, int)
-        Records with :data:`CASE_LIST_COLUMNS`, and the total.
+        Records with :data:`CASE_LIST_COLUMNS`, and the total. ``duplicate_of`` holds the
+        likely duplicates the import kept (the nearest few) and ``duplicate_count`` how
+        many there are in all; :func:`get_case` lists every one.
     """
     when = to_local(now) if now is not None else dt.datetime.now(TZ)
     with transaction(target) as s:
@@ -247,32 +261,35 @@ def list_cases(
             _C.c.suggested_grid,
             _C.c.reroute_grid,
             _C.c.duplicate_of,
+            _C.c.duplicate_count,
         ]
-        # the total rides on the page query (one pass over the matches, not two); only an
-        # empty page (past the end, or no match) asks for it separately
-        counted = sa.func.count().over().label("total_")
-        q = sa.select(*cols, counted).where(where)
+        # the page reads its rows in index order and stops after them; the total is counted
+        # apart (from the index alone where one covers the filters: grid + status), and
+        # only when the page does not tell it (a full page, or an empty one past the start)
+        q = sa.select(*cols).where(where)
         q = q.order_by(_C.c.received_at.desc(), _C.c.id.desc())
         if limit is not None:
             q = q.limit(int(limit))
         if offset:
             q = q.offset(int(offset))
         rows = s.execute(q).all()
-        if rows:
-            total = int(rows[0][-1])
-        elif offset:
-            total = s.execute(sa.select(sa.func.count()).select_from(_C).where(where)).scalar_one()
-        else:
+        if rows and (limit is None or len(rows) < int(limit)):
+            total = int(offset) + len(rows)
+        elif not rows and not offset:
             total = 0
+        else:
+            total = s.execute(sa.select(sa.func.count()).select_from(_C).where(where)).scalar_one()
     out = []
     for r in rows:
-        rec = dict(zip(CASE_LIST_COLUMNS, r[:-1], strict=True))
+        rec = dict(zip(CASE_LIST_COLUMNS, r, strict=True))
         rec["received_at"] = _from_db(rec["received_at"]).isoformat()  # type: ignore[union-attr]
         due = _from_db(rec["due_at"])
         rec["due_at"] = due.isoformat() if due else None
         rec["provisional"] = bool(rec["provisional"])
         rec["overdue"] = bool(rec["overdue"])
         rec["duplicate_of"] = list(rec["duplicate_of"] or [])
+        if rec["duplicate_count"] is None:  # stored before the count: the list is complete
+            rec["duplicate_count"] = len(rec["duplicate_of"])
         out.append(rec)
     return out, int(total)
 

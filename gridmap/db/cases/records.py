@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -78,6 +80,7 @@ CASE_LIST_COLUMNS: tuple[str, ...] = (
     "suggested_grid",
     "reroute_grid",
     "duplicate_of",
+    "duplicate_count",
 )
 #: Roles that see the reporter's name and phone (the others get them masked).
 _PERSONAL_ROLES = frozenset(
@@ -120,19 +123,40 @@ def _from_db(value: Any) -> dt.datetime | None:
 def _times_out(values: pd.Series, backend: str) -> list[Any]:
     """Encode a tz-aware Series for :func:`bulk_insert` (UTC text as SQLAlchemy writes it).
 
-    Formatted in one vectorised call (``numpy.datetime_as_string``), not row by row.
+    Formatted in one vectorised call (Arrow's ``strftime``: microseconds, as SQLite
+    stores them), not row by row; missing times are None.
     """
-    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     s = pd.Series(values)
     if not isinstance(s.dtype, pd.DatetimeTZDtype):
         s = pd.to_datetime(s, utc=True)
-    utc = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-    text = pd.Series(np.datetime_as_string(utc, unit="us"), dtype="string")
-    text = text.str.replace("T", " ", regex=False)
+    arr = pa.array(s.dt.tz_convert("UTC").dt.as_unit("us"), from_pandas=True)
+    text = pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")  # %S carries the microseconds
     if backend != "sqlite":
-        text = text + "+00"
-    return text.astype(object).where(~np.isnat(utc), None).tolist()
+        text = pc.binary_join_element_wise(text, "+00", "")
+    return list(text.to_pylist())
+
+
+@contextmanager
+def _large_cache(s: Session, large: bool) -> Iterator[None]:
+    """On SQLite, give a large write (an import, a sweep) a page cache for the indexes it grows.
+
+    Each case goes into seven indexes of ``cases`` (and two of the log), each sweep event
+    into the unique key index; with the default 2 MB cache their pages are written out and
+    read back over and over. The cache grows only as pages are used, up to 256 MB, and is
+    set back afterwards. Elsewhere (or for a small write) nothing changes.
+    """
+    if not large or s.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    before = int(s.execute(sa.text("PRAGMA cache_size")).scalar_one())
+    s.execute(sa.text("PRAGMA cache_size = -262144"))
+    try:
+        yield
+    finally:
+        s.execute(sa.text(f"PRAGMA cache_size = {before}"))
 
 
 # ----------------------------------------------------------------------------- records
@@ -151,7 +175,11 @@ class CaseRecord:
     reroute_grid, reroute_plan_id : str, int or None
         Set after a publish when another grid now covers the case's point.
     duplicate_of : list of str
-        Likely duplicates (open cases nearby, same category, within days).
+        Likely duplicates (open cases nearby, same category, within days), nearest
+        first: all of them from :func:`~gridmap.db.cases.get_case`, the nearest few
+        (the import's ``duplicate_limit``) as stored.
+    duplicate_count : int
+        How many likely duplicates the intake found.
     created_at, updated_at : datetime
     personal : bool
         Whether the reporter's name and phone are shown (else masked).
@@ -162,6 +190,7 @@ class CaseRecord:
     reroute_grid: str | None = None
     reroute_plan_id: int | None = None
     duplicate_of: list[str] = field(default_factory=list)
+    duplicate_count: int = 0
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     personal: bool = True
@@ -241,6 +270,7 @@ class CaseRecord:
             "reroute_grid": self.reroute_grid,
             "reroute_plan_id": self.reroute_plan_id,
             "duplicate_of": list(self.duplicate_of),
+            "duplicate_count": max(self.duplicate_count, len(self.duplicate_of)),
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }

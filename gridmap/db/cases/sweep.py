@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
-from datetime import UTC
+from json.encoder import encode_basestring
 from typing import Any
 
 import pandas as pd
@@ -24,6 +23,7 @@ from gridmap.db.cases.records import (
     _LOG_COLS,
     SweepResult,
     _db_time,
+    _large_cache,
     _times_out,
 )
 from gridmap.db.models import utcnow
@@ -100,9 +100,8 @@ def _clock_frame(s: Session) -> pd.DataFrame:
         if len(vals) and isinstance(vals.iloc[0], str):
             frame[col] = pd.to_datetime(vals, utc=True, format="ISO8601")
         else:
-            frame[col] = pd.to_datetime(
-                [v if v is None or v.tzinfo else v.replace(tzinfo=UTC) for v in vals], utc=True
-            )
+            # naive values (SQLite) are UTC, which is what utc=True reads them as
+            frame[col] = pd.to_datetime(vals.tolist(), utc=True)
     frame["case_id"] = frame["case_id"].astype(str)
     frame["cycle"] = frame["cycle"].astype("int64")
     return frame
@@ -144,18 +143,22 @@ def sweep_cases(
         if len(events) == 0:
             return SweepResult(when, 0, events)
         stamp = utcnow()
-        _insert_events(s, events, stamp)
-        swept = _E.c.swept_at == _db_time(stamp, backend)
-        written = s.execute(sa.select(sa.func.count()).select_from(_E).where(swept)).scalar_one()
-        # this sweep's escalations with their case's level, version and state, in one query
-        fresh = (
-            sa.select(_E.c.key, _E.c.case_id, _E.c.target, _C.c.level, _C.c.version, _C.c.status)
-            .join(_C, _C.c.id == _E.c.case_id)
-            .where(swept, _E.c.kind == "escalate")
-        )
-        if backend == "postgresql":
-            fresh = fresh.with_for_update(of=_C)
-        _raise_levels(s, s.execute(fresh).all())
+        with _large_cache(s, len(events) >= 10_000):
+            _insert_events(s, events, stamp)
+            swept = _E.c.swept_at == _db_time(stamp, backend)
+            counted = sa.select(sa.func.count()).select_from(_E).where(swept)
+            written = s.execute(counted).scalar_one()
+            # this sweep's escalations with their case's level, version and state, one query
+            fresh = (
+                sa.select(
+                    _E.c.key, _E.c.case_id, _E.c.target, _C.c.level, _C.c.version, _C.c.status
+                )
+                .join(_C, _C.c.id == _E.c.case_id)
+                .where(swept, _E.c.kind == "escalate")
+            )
+            if backend == "postgresql":
+                fresh = fresh.with_for_update(of=_C)
+            _raise_levels(s, s.execute(fresh).all())
     return SweepResult(when, int(written), events)
 
 
@@ -213,29 +216,38 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
     only ever raised: a case a person already escalated further keeps its level. Each raise
     bumps the case's version (its ETag changes, so a stale edit gets 412) and appends an
     ``auto_escalate`` line to its log — in bulk: ``escalations`` carry each case's level,
-    version and state (read, and on PostgreSQL locked, with the events), the cases are
-    updated in one statement and logged with one bulk insert.
+    version and state (read, and on PostgreSQL locked, with the events), the highest target
+    of each case is picked in pandas, the cases are updated in one statement and logged
+    with one bulk insert.
     """
+    if not escalations:
+        return 0
     rank = {lv: i for i, lv in enumerate(ORG_LEVELS)}
-    top: dict[int, tuple[str, str]] = {}
-    for r in escalations:
-        if r.target in rank and rank[r.target] > rank[top.get(int(r.case_id), ("grid", ""))[0]]:
-            top[int(r.case_id)] = (str(r.target), str(r.key))
-    if not top:
+    # column by column (a frame built from Row objects probes each row's attributes)
+    ev = rows_frame(escalations, ["key", "case_id", "target", "level", "version", "status"])
+    ev["t_rank"] = ev["target"].map(rank)
+    ev = ev[ev["t_rank"].notna()]
+    if ev.empty:
+        return 0
+    # per case the highest target (equal targets: the first event by key, as before)
+    ev = ev.sort_values(["case_id", "t_rank", "key"], ascending=[True, False, True])
+    top = ev.drop_duplicates("case_id", keep="first")
+    now_rank = top["level"].map(rank).fillna(0).to_numpy(float)
+    todo = top[
+        top["status"].isin(list(OPEN_STATES)).to_numpy() & (now_rank < top["t_rank"].to_numpy())
+    ]
+    if todo.empty:
         return 0
     backend = s.get_bind().dialect.name
-    state = {int(r.case_id): (str(r.level), int(r.version), str(r.status)) for r in escalations}
-    open_ = set(OPEN_STATES)
-    todo = [
-        (cid, state[cid][0], state[cid][1], state[cid][2])
-        for cid in sorted(top)
-        if state[cid][2] in open_ and rank.get(state[cid][0], 0) < rank[top[cid][0]]
-    ]
-    if not todo:
-        return 0
     stamp = utcnow()
     (stamp_text,) = _times_out(pd.Series([stamp]), backend)
-    changes = [(cid, v, top[cid][0]) for cid, _, v, _ in todo]
+    cids = todo["case_id"].astype("int64").tolist()
+    versions = todo["version"].astype("int64").tolist()
+    targets = todo["target"].astype(str).tolist()
+    was = todo["level"].astype(str).tolist()
+    status = todo["status"].astype(str).tolist()
+    keys = todo["key"].astype(str).tolist()
+    changes = list(zip(cids, versions, targets, strict=True))
     conn = s.connection()
     if backend == "postgresql":  # COPY the changes, then one UPDATE … FROM
         conn.exec_driver_sql(
@@ -257,31 +269,27 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
             "WHERE id = ? AND version = ?",
             [(lv, v, stamp_text, cid, v) for cid, v, lv in changes],
         )
-    at = [stamp_text] * len(todo)
-    rows = []
-    for (cid, was, v, status), when in zip(todo, at, strict=True):
-        level, key = top[cid]
-        data = json.dumps(
-            {"from": was, "level": level, "event": key}, ensure_ascii=False, separators=(",", ":")
+    # the JSON of each line, as json.dumps(..., ensure_ascii=False) writes it, built from
+    # the strings' JSON forms (the C encoder) rather than a dumps call per line
+    enc = encode_basestring
+    rows = [
+        (
+            cid,
+            v + 1,
+            stamp_text,
+            "system:sweep",
+            "system",
+            None,
+            "auto_escalate",
+            st,
+            st,
+            f"超时升级: overdue, escalated {w} → {lv} by the policy",
+            f'{{"from":{enc(w)},"level":{enc(lv)},"event":{enc(k)}}}',
         )
-        note = f"超时升级: overdue, escalated {was} → {level} by the policy"
-        rows.append(
-            (
-                cid,
-                v + 1,
-                when,
-                "system:sweep",
-                "system",
-                None,
-                "auto_escalate",
-                status,
-                status,
-                note,
-                data,
-            )
-        )
+        for cid, v, lv, w, st, k in zip(cids, versions, targets, was, status, keys, strict=True)
+    ]
     bulk_insert(s, _L, list(_LOG_COLS), rows)
-    return len(todo)
+    return len(rows)
 
 
 _LEVEL_COLS = ("id", "version", "level")
