@@ -170,6 +170,65 @@ def test_concurrent_actions_one_wins(city, year):
     ]
 
 
+def test_sweeps_at_once_write_each_event_once_and_escalate_once(city, year):
+    """A sweep that finds some of its events written by another one meanwhile.
+
+    Sweep A (at 08:00: warning, overdue) holds its transaction open while sweep B (at
+    12:00: the same, 催办 and the escalation to the community) starts: on PostgreSQL B's
+    write waits for A's keys and, once A commits, skips them (the fast path's COPY is
+    refused and the sweep falls back); on SQLite B waits for A's write lock. B writes only
+    催办 and the escalation, raises the level once and logs it once.
+    """
+    t = tickets(year.head(1)).copy()
+    t["ticket_no"] = "ESC-2"
+    t["source"] = "hotline"
+    t["category"] = "noise"
+    t["urgency"] = "ordinary"
+    t["received_at"] = pd.Timestamp("2026-11-02 10:00", tz="Asia/Shanghai")
+    (case_id,) = import_cases(city, t, author="t").created
+    result: list[int] = []
+
+    def sweep_b() -> None:
+        result.append(sweep_cases(city, now="2026-11-06 12:00").written)
+
+    with city.session(write=True) as s:
+        first = sweep_cases(s, now="2026-11-06 08:00")
+        assert first.written == 2  # warning, overdue
+        b = threading.Thread(target=sweep_b)
+        b.start()
+        if city.backend == "postgresql":  # hold A until B waits on its keys
+            with city.engine.connect() as conn:
+                for _ in range(200):
+                    waiting = conn.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    ).scalar_one()
+                    if waiting:
+                        break
+                    threading.Event().wait(0.05)
+                assert waiting, "the second sweep never waited for the first one's keys"
+        else:
+            b.join(0.3)
+    b.join()
+    assert result == [2]  # 催办 and the escalation only
+    rec = get_case(city, case_id, actor=DISPATCHER)
+    assert rec.case.level == "community"
+    log = case_log(city, case_id, actor=DISPATCHER)
+    assert [e["action"] for e in log].count("auto_escalate") == 1
+    assert rec.case.version == log[-1]["version"]
+    with city.engine.connect() as conn:
+        kinds = conn.exec_driver_sql(
+            "SELECT kind, count(*) FROM case_events GROUP BY kind ORDER BY kind"
+        ).all()
+    assert [tuple(k) for k in kinds] == [
+        ("escalate", 1),
+        ("overdue", 1),
+        ("remind", 1),
+        ("warning", 1),
+    ]
+    assert sweep_cases(city, now="2026-11-06 12:00").written == 0
+
+
 def test_flow_scopes_and_personal_data_audit(city, year):
     cid = import_cases(city, tickets(year.head(1)), author="t").created[0]
     grid = get_case(city, cid).case.grid_code

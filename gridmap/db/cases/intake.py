@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gridmap.cases import TZ, WorkCalendar, intake
 from gridmap.cases.batch import TICKET_ALIASES, TICKET_FIELDS, intake_frame
 from gridmap.db.audit import write_audit
-from gridmap.db.bulk import bulk_insert, encode_geoms, in_chunks
+from gridmap.db.bulk import bulk_insert_columns, encode_geoms, in_chunks
 from gridmap.db.cases.calendar_store import store_calendar
 from gridmap.db.cases.duplicates import DUPLICATE_LIMIT, likely_duplicates
 from gridmap.db.cases.placement import case_locator
@@ -95,7 +95,10 @@ def _content_hash(frame: pd.DataFrame) -> list[str]:
     for k, c in enumerate(cols):
         s = frame[c]
         if isinstance(s.dtype, pd.DatetimeTZDtype):
-            text = s.dt.tz_convert(TZ).dt.strftime("%Y-%m-%dT%H:%M:%S")
+            # as strftime("%Y-%m-%dT%H:%M:%S") in local time, by Arrow's cast (no call per value)
+            local = s.dt.tz_convert(TZ).dt.tz_localize(None).dt.floor("s").dt.as_unit("s")
+            iso = pa.array(local, from_pandas=True).cast(pa.string())
+            text = pc.replace_substring(iso, " ", "T", max_replacements=1)
         elif isinstance(s.dtype, pd.StringDtype):  # Arrow text already: no conversion
             text = s.fillna("").str.strip()
         elif pd.api.types.is_string_dtype(s.dtype) and (
@@ -233,22 +236,32 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         "created_at": now_text,
         "updated_at": now_text,
     }
-    bulk_insert(s, _C, list(_CASE_COLS), zip(*(columns[c] for c in _CASE_COLS), strict=True))
+    bulk_insert_columns(s, _C, {c: columns[c] for c in _CASE_COLS})
     ids = columns["id"]
-    d_rows: list[tuple[Any, ...]] = []
+    deadlines: dict[str, list[Any]] = {"case_id": [], "clock": [], "due_at": [], "provisional": []}
     for c in clocks:
         dues = due_text[c]
         provs = cases[f"prov:{c}"].to_numpy(bool)
-        d_rows += [
-            (i, c, d, bool(p)) for i, d, p in zip(ids, dues, provs, strict=True) if d is not None
-        ]
-    bulk_insert(s, _D, ["case_id", "clock", "due_at", "provisional"], d_rows)
-    actor = str(author)
-    log_rows = (
-        (i, 1, t, actor, "intake", None, "intake", None, st, None, None)
-        for i, t, st in zip(ids, now_text, columns["status"], strict=True)
-    )
-    bulk_insert(s, _L, list(_LOG_COLS), log_rows)
+        has_due = [i for i, d in enumerate(dues) if d is not None]
+        deadlines["case_id"] += [ids[i] for i in has_due]
+        deadlines["clock"] += [c] * len(has_due)
+        deadlines["due_at"] += [dues[i] for i in has_due]
+        deadlines["provisional"] += provs[has_due].tolist()
+    bulk_insert_columns(s, _D, deadlines)
+    log = {
+        "case_id": ids,
+        "version": [1] * n,
+        "at": now_text,
+        "actor": [str(author)] * n,
+        "role": ["intake"] * n,
+        "unit": [None] * n,
+        "action": ["intake"] * n,
+        "from_state": [None] * n,
+        "to_state": columns["status"],
+        "note": [None] * n,
+        "data": [None] * n,
+    }
+    bulk_insert_columns(s, _L, {c: log[c] for c in _LOG_COLS})
 
 
 def _existing(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from gridmap.cases import OPEN_STATES, ORG_LEVELS, STAGE, TZ, WorkCalendar, sweep, to_local
-from gridmap.db.bulk import bulk_insert, in_chunks, rows_frame
+from gridmap.db.bulk import bulk_insert_columns, in_chunks, rows_frame
 from gridmap.db.cases.calendar_store import store_calendar
 from gridmap.db.cases.records import (
     _C,
@@ -46,13 +46,15 @@ def _clock_frame(s: Session) -> pd.DataFrame:
             _C.c.level,
             _C.c.reopened,
             _C.c.status,
+            _C.c.version,
         )
         .join(_D, _D.c.case_id == _C.c.id)
         .where(_C.c.status.in_(open_))
     )
     rows = s.execute(q).all()
     base = rows_frame(
-        rows, ["case_id", "clock", "policy", "start", "due", "level", "cycle", "status"]
+        rows,
+        ["case_id", "clock", "policy", "start", "due", "level", "cycle", "status", "version"],
     )
     base["follow_up"] = True
     hq = (
@@ -67,6 +69,7 @@ def _clock_frame(s: Session) -> pd.DataFrame:
             _C.c.level,
             _C.c.reopened,
             _C.c.status,
+            _C.c.version,
         )
         .join(_H, _H.c.case_id == _C.c.id)
         .where(
@@ -91,6 +94,7 @@ def _clock_frame(s: Session) -> pd.DataFrame:
                 "level": r.level,
                 "cycle": r.reopened,
                 "status": r.status,
+                "version": r.version,
                 "follow_up": False,
             }
         )
@@ -127,7 +131,6 @@ def sweep_cases(
     """
     when = to_local(now) if now is not None else dt.datetime.now(TZ)
     with transaction(target, write=True) as s:
-        backend = s.get_bind().dialect.name
         cal = calendar or store_calendar(s)
         clocks = _clock_frame(s)
         if len(clocks) == 0:
@@ -144,52 +147,111 @@ def sweep_cases(
             return SweepResult(when, 0, events)
         stamp = utcnow()
         with _large_cache(s, len(events) >= 10_000):
-            _insert_events(s, events, stamp)
-            swept = _E.c.swept_at == _db_time(stamp, backend)
-            counted = sa.select(sa.func.count()).select_from(_E).where(swept)
-            written = s.execute(counted).scalar_one()
-            # this sweep's escalations with their case's level, version and state, one query
-            fresh = (
-                sa.select(
-                    _E.c.key, _E.c.case_id, _E.c.target, _C.c.level, _C.c.version, _C.c.status
-                )
-                .join(_C, _C.c.id == _E.c.case_id)
-                .where(swept, _E.c.kind == "escalate")
-            )
-            if backend == "postgresql":
-                fresh = fresh.with_for_update(of=_C)
-            _raise_levels(s, s.execute(fresh).all())
+            written = _insert_events(s, events, stamp)
+            escalate = events[events["kind"] == "escalate"]
+            if written == len(events):
+                # every event is this sweep's: its escalations are known without reading them back
+                fresh = _known_escalations(s, escalate, clocks)
+            else:  # another sweep wrote some meanwhile: only those written here count
+                fresh = _stored_escalations(s, escalate, stamp)
+            _raise_levels(s, fresh)
     return SweepResult(when, int(written), events)
+
+
+_ESCALATION_COLS = ["key", "case_id", "target", "level", "version", "status"]
+
+
+def _known_escalations(s: Session, escalate: pd.DataFrame, clocks: pd.DataFrame) -> pd.DataFrame:
+    """Return this sweep's escalations with their case's level, version and state (all new).
+
+    On SQLite the case columns come from the clock frame: the transaction holds the write
+    lock since it began (``BEGIN IMMEDIATE``), so they are as read. On PostgreSQL the cases
+    are read again and locked (``FOR UPDATE``), as a concurrent action may have changed them.
+    """
+    if escalate.empty:
+        return pd.DataFrame(columns=_ESCALATION_COLS)
+    ev = pd.DataFrame(
+        {
+            "key": escalate["key"].to_numpy(),
+            "case_id": escalate["case_id"].astype("int64").to_numpy(),
+            "target": escalate["target"].to_numpy(),
+        }
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        ids = sorted(set(ev["case_id"].tolist()))
+        q = (
+            sa.select(_C.c.id, _C.c.level, _C.c.version, _C.c.status)
+            .where(_C.c.id == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer))))
+            .with_for_update()
+        )
+        cases = rows_frame(s.execute(q).all(), ["case_id", "level", "version", "status"])
+        cases["case_id"] = cases["case_id"].astype("int64")
+    else:
+        cases = clocks[["case_id", "level", "version", "status"]].drop_duplicates("case_id")
+        cases = cases.assign(case_id=cases["case_id"].astype("int64"))
+    return ev.merge(cases, on="case_id", how="inner")[_ESCALATION_COLS]
+
+
+def _stored_escalations(s: Session, escalate: pd.DataFrame, stamp: dt.datetime) -> pd.DataFrame:
+    """Return this sweep's escalations as stored (looked up by key), with their case's columns."""
+    backend = s.get_bind().dialect.name
+    rows: list[Any] = []
+    for chunk in in_chunks(escalate["key"].astype(str).tolist(), 500):
+        q = (
+            sa.select(_E.c.key, _E.c.case_id, _E.c.target, _C.c.level, _C.c.version, _C.c.status)
+            .join(_C, _C.c.id == _E.c.case_id)
+            .where(_E.c.key.in_(chunk), _E.c.swept_at == _db_time(stamp, backend))
+        )
+        if backend == "postgresql":
+            q = q.with_for_update(of=_C)
+        rows.extend(s.execute(q).all())
+    return rows_frame(rows, _ESCALATION_COLS)
 
 
 _EVENT_COLS = ("key", "case_id", "clock", "kind", "level", "at", "due", "target", "swept_at")
 
 
-def _insert_events(s: Session, events: pd.DataFrame, stamp: dt.datetime) -> None:
+def _insert_events(s: Session, events: pd.DataFrame, stamp: dt.datetime) -> int:
     """Insert the sweep's events, skipping keys already stored (``ON CONFLICT DO NOTHING``).
 
-    Values are encoded column by column (times as the UTC text SQLAlchemy writes);
-    SQLite takes them in one ``executemany``, PostgreSQL by ``COPY`` into a temporary
-    table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+    Returns how many were written (the skipped ones are not counted).
+
+    Values are encoded column by column (times as the UTC text SQLAlchemy writes), in key
+    order. SQLite takes them in ``executemany`` (its row count says how many were new);
+    PostgreSQL by one ``COPY`` straight into the table, or — when a concurrent sweep
+    wrote some of the keys meanwhile and the COPY is refused — by ``COPY`` into a
+    temporary table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
     """
     backend = s.get_bind().dialect.name
-    n = len(events)
-    target = events["target"]
-    columns = [
-        events["key"].astype(str).tolist(),
-        events["case_id"].astype("int64").tolist(),
-        events["clock"].astype(str).tolist(),
-        events["kind"].astype(str).tolist(),
-        events["level"].astype("int64").tolist(),
-        _times_out(events["at"], backend),
-        _times_out(events["due"], backend),
+    # in key order: the unique index is then grown page after page, not at random places
+    ev = events.sort_values("key", kind="stable")
+    n = len(ev)
+    target = ev["target"]
+    values: list[list[Any]] = [
+        ev["key"].astype(str).tolist(),
+        ev["case_id"].astype("int64").tolist(),
+        ev["clock"].astype(str).tolist(),
+        ev["kind"].astype(str).tolist(),
+        ev["level"].astype("int64").tolist(),
+        _times_out(ev["at"], backend),
+        _times_out(ev["due"], backend),
         target.astype(object).where(target.notna(), None).tolist(),
         _times_out(pd.Series([stamp]), backend) * n,
     ]
-    rows = list(zip(*columns, strict=True))
+    columns = dict(zip(_EVENT_COLS, values, strict=True))
     cols = ", ".join(f'"{c}"' for c in _EVENT_COLS)
     conn = s.connection()
     if backend == "postgresql":
+        # the keys read at the start are not written again, so COPY straight into the table
+        # (once, no ON CONFLICT probe per row); if a concurrent sweep wrote some meanwhile,
+        # the unique key refuses the COPY: back to the savepoint, and skip them one by one
+        from psycopg.errors import UniqueViolation
+
+        try:
+            with s.begin_nested():
+                return bulk_insert_columns(s, _E, columns)
+        except UniqueViolation:
+            pass
         conn.exec_driver_sql(
             "CREATE TEMP TABLE IF NOT EXISTS _sweep_events (key text, case_id integer, "
             "clock text, kind text, level integer, at timestamptz, due timestamptz, "
@@ -197,19 +259,23 @@ def _insert_events(s: Session, events: pd.DataFrame, stamp: dt.datetime) -> None
         )
         conn.exec_driver_sql("TRUNCATE _sweep_events")
         temp = sa.Table("_sweep_events", sa.MetaData(), *(sa.Column(c) for c in _EVENT_COLS))
-        bulk_insert(s, temp, list(_EVENT_COLS), rows)
-        conn.exec_driver_sql(
+        bulk_insert_columns(s, temp, columns)
+        res = conn.exec_driver_sql(
             f'INSERT INTO "{_E.name}" ({cols}) SELECT {cols} FROM _sweep_events '
             "ON CONFLICT (key) DO NOTHING"
         )
-        return
+        return int(res.rowcount)
+    rows = list(zip(*values, strict=True))
     marks = ", ".join("?" for _ in _EVENT_COLS)
     stmt = f'INSERT INTO "{_E.name}" ({cols}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING'
+    written = 0
     for chunk in in_chunks(rows, 20_000):
-        conn.exec_driver_sql(stmt, list(chunk))
+        # sqlite3 counts the rows an executemany changed: the skipped keys are not among them
+        written += int(conn.exec_driver_sql(stmt, list(chunk)).rowcount)
+    return written
 
 
-def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
+def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
     """Raise each escalated case to the level its policy names (grid → community → sub-district).
 
     Only events this sweep wrote count (another process's sweep raises its own), and a level is
@@ -220,11 +286,10 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
     of each case is picked in pandas, the cases are updated in one statement and logged
     with one bulk insert.
     """
-    if not escalations:
+    if escalations.empty:
         return 0
     rank = {lv: i for i, lv in enumerate(ORG_LEVELS)}
-    # column by column (a frame built from Row objects probes each row's attributes)
-    ev = rows_frame(escalations, ["key", "case_id", "target", "level", "version", "status"])
+    ev = escalations.copy()
     ev["t_rank"] = ev["target"].map(rank)
     ev = ev[ev["t_rank"].notna()]
     if ev.empty:
@@ -256,7 +321,7 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
         )
         conn.exec_driver_sql("TRUNCATE _sweep_levels")
         temp = sa.Table("_sweep_levels", sa.MetaData(), *(sa.Column(c) for c in _LEVEL_COLS))
-        bulk_insert(s, temp, list(_LEVEL_COLS), changes)
+        bulk_insert_columns(s, temp, dict(zip(_LEVEL_COLS, (cids, versions, targets), strict=True)))
         conn.exec_driver_sql(
             f'UPDATE "{_C.name}" AS c SET level = u.level, version = u.version + 1, '
             "updated_at = %(at)s::timestamptz FROM _sweep_levels AS u "
@@ -272,24 +337,28 @@ def _raise_levels(s: Session, escalations: Sequence[Any]) -> int:
     # the JSON of each line, as json.dumps(..., ensure_ascii=False) writes it, built from
     # the strings' JSON forms (the C encoder) rather than a dumps call per line
     enc = encode_basestring
-    rows = [
-        (
-            cid,
-            v + 1,
-            stamp_text,
-            "system:sweep",
-            "system",
-            None,
-            "auto_escalate",
-            st,
-            st,
-            f"超时升级: overdue, escalated {w} → {lv} by the policy",
-            f'{{"from":{enc(w)},"level":{enc(lv)},"event":{enc(k)}}}',
-        )
-        for cid, v, lv, w, st, k in zip(cids, versions, targets, was, status, keys, strict=True)
-    ]
-    bulk_insert(s, _L, list(_LOG_COLS), rows)
-    return len(rows)
+    m = len(cids)
+    log = {
+        "case_id": cids,
+        "version": [v + 1 for v in versions],
+        "at": [stamp_text] * m,
+        "actor": ["system:sweep"] * m,
+        "role": ["system"] * m,
+        "unit": [None] * m,
+        "action": ["auto_escalate"] * m,
+        "from_state": status,
+        "to_state": status,
+        "note": [
+            f"超时升级: overdue, escalated {w} → {lv} by the policy"
+            for w, lv in zip(was, targets, strict=True)
+        ],
+        "data": [
+            f'{{"from":{enc(w)},"level":{enc(lv)},"event":{enc(k)}}}'
+            for w, lv, k in zip(was, targets, keys, strict=True)
+        ],
+    }
+    bulk_insert_columns(s, _L, {c: log[c] for c in _LOG_COLS})
+    return m
 
 
 _LEVEL_COLS = ("id", "version", "level")
