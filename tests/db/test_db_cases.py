@@ -187,9 +187,13 @@ def test_sweeps_at_once_write_each_event_once_and_escalate_once(city, year):
     t["received_at"] = pd.Timestamp("2026-11-02 10:00", tz="Asia/Shanghai")
     (case_id,) = import_cases(city, t, author="t").created
     result: list[int] = []
+    errors: list[BaseException] = []
 
     def sweep_b() -> None:
-        result.append(sweep_cases(city, now="2026-11-06 12:00").written)
+        try:
+            result.append(sweep_cases(city, now="2026-11-06 12:00").written)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
 
     with city.session(write=True) as s:
         first = sweep_cases(s, now="2026-11-06 08:00")
@@ -197,19 +201,22 @@ def test_sweeps_at_once_write_each_event_once_and_escalate_once(city, year):
         b = threading.Thread(target=sweep_b)
         b.start()
         if city.backend == "postgresql":  # hold A until B waits on its keys
+            # (a loaded CI machine may take seconds to bring B to its insert: wait up to 2 min)
             with city.engine.connect() as conn:
-                for _ in range(200):
+                for _ in range(2400):
                     waiting = conn.exec_driver_sql(
                         "SELECT count(*) FROM pg_stat_activity "
                         "WHERE wait_event_type = 'Lock' AND datname = current_database()"
                     ).scalar_one()
-                    if waiting:
+                    if waiting or not b.is_alive():
                         break
                     threading.Event().wait(0.05)
+                assert not errors, f"the second sweep failed: {errors[0]!r}"
                 assert waiting, "the second sweep never waited for the first one's keys"
         else:
             b.join(0.3)
     b.join()
+    assert not errors, f"the second sweep failed: {errors[0]!r}"
     assert result == [2]  # 催办 and the escalation only
     rec = get_case(city, case_id, actor=DISPATCHER)
     assert rec.case.level == "community"
