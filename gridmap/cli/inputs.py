@@ -126,12 +126,13 @@ def _load_layers(
 ) -> Layers:
     from gridmap.errors import NotFoundError
 
-    if file.is_dir() and any(file.glob("*/*=*/")) and not _is_partitioned_dataset(file):
+    exported = _is_partitioned_dataset(file)
+    if not exported and file.is_dir() and any(file.glob("*/*=*/")):
         # a hive-partitioned folder written by another tool: not layers gridmap can read
         from gridmap.scale.dataset import open_partitioned
 
         open_partitioned(file)  # raises, saying how to export a dataset partitioned by community
-    if _is_partitioned_dataset(file):
+    if exported:
         return _read_dataset(
             file,
             communities=communities,
