@@ -189,32 +189,49 @@ def test_sweeps_at_once_write_each_event_once_and_escalate_once(city, year):
     result: list[int] = []
     errors: list[BaseException] = []
 
+    b_pids: list[int] = []
+
     def sweep_b() -> None:
         try:
             result.append(sweep_cases(city, now="2026-11-06 12:00").written)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
+    def note_pid(dbapi_conn, _record, _proxy) -> None:  # the backend B's sweep checks out
+        if threading.current_thread().name == "sweep-b" and city.backend == "postgresql":
+            b_pids.append(dbapi_conn.info.backend_pid)
+
+    sa.event.listen(city.engine, "checkout", note_pid)
     with city.session(write=True) as s:
         first = sweep_cases(s, now="2026-11-06 08:00")
         assert first.written == 2  # warning, overdue
-        b = threading.Thread(target=sweep_b)
+        b = threading.Thread(target=sweep_b, name="sweep-b")
         b.start()
         if city.backend == "postgresql":  # hold A until B waits on its keys
-            # (a loaded CI machine may take seconds to bring B to its insert: wait up to 2 min)
-            with city.engine.connect() as conn:
-                for _ in range(2400):
-                    waiting = conn.exec_driver_sql(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                    ).scalar_one()
-                    if waiting or not b.is_alive():
+            # (a loaded machine may take a while to bring B to its insert: wait up to 5 min;
+            # each poll in its own transaction, as pg_stat_activity is read once per transaction)
+            state = None
+            with city.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for _ in range(6000):
+                    if b_pids:
+                        state = conn.exec_driver_sql(
+                            "SELECT wait_event_type, wait_event, state, query "
+                            "FROM pg_stat_activity WHERE pid = %(pid)s",
+                            {"pid": b_pids[-1]},
+                        ).first()
+                        if state is not None and state[0] == "Lock":
+                            break
+                    if not b.is_alive():
                         break
                     threading.Event().wait(0.05)
-                assert not errors, f"the second sweep failed: {errors[0]!r}"
-                assert waiting, "the second sweep never waited for the first one's keys"
+            assert not errors, f"the second sweep failed: {errors[0]!r}"
+            assert state is not None and state[0] == "Lock", (
+                "the second sweep never waited for the first one's keys: "
+                f"alive={b.is_alive()} written={result} backend={b_pids} last seen={state}"
+            )
         else:
             b.join(0.3)
+    sa.event.remove(city.engine, "checkout", note_pid)
     b.join()
     assert not errors, f"the second sweep failed: {errors[0]!r}"
     assert result == [2]  # 催办 and the escalation only
