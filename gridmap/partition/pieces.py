@@ -10,8 +10,10 @@ an arterial and takes the connected pieces:
   dedicated grid (专属网格), when dedicated grids are asked for; so is a piece
   with few households of at least ``dedicated_area``;
 * any other piece without households (a median strip, a verge) is shared out
-  unit by unit: each of its units joins the piece it borders longest, so the
-  strip splits between both sides — across a main road only onto a piece with
+  unit by unit: each of its units joins the piece it borders longest off the
+  main roads (a strip wrapping round a road's end joins the land it touches
+  there, not the land across the road), else longest in all, so the strip
+  splits between both sides — across a main road only onto a piece with
   households or a site, never from strip to strip across road after road;
 * a piece below the minimum households cannot be a grid alone: it joins the
   neighbouring piece it shares the longest arterial with (the smallest such
@@ -20,8 +22,10 @@ an arterial and takes the connected pieces:
 * every other piece is partitioned on its own (:func:`restrict` drops the
   edges between pieces, so the solver sees separate components);
 * a main road that ends inside a piece (a dead end, or one the data stop
-  short) separates no land: a grid holding at least 20 m of it is named as
-  forced, with this reason (:data:`DEAD_END_REASON`).
+  short) separates no land — nor do the carriageways and slip lanes around
+  strips that piece alone encloses (:func:`_enclosing`): a grid holding at
+  least 20 m of such road is named as forced, with this reason
+  (:data:`DEAD_END_REASON`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from scipy.sparse.csgraph import connected_components
 __all__ = [
     "DEAD_END_REASON",
     "Pieces",
+    "on_arterial",
     "arterial_pieces",
     "restrict",
     "forced_grids",
@@ -55,6 +60,10 @@ _STRIP_WIDTH_M = 20.0
 #: A grid holding at least this many metres of a main road that ends inside its piece
 #: is named as forced to hold it (:func:`forced_grids`).
 _DEAD_END_M = 20.0
+#: Empty strips off the community edge bordering one piece only, that piece for at
+#: least this share of their outer border, lie inside it: the main roads around them
+#: separate no land (:func:`_enclosing`).
+_ENCLOSED = 0.8
 #: How the reason given for such a grid begins (a dedicated grid keeps this reason).
 DEAD_END_REASON = "a main road ends inside the grid"
 
@@ -90,6 +99,20 @@ class Pieces:
     inner_arterial: np.ndarray | None = None
 
 
+def on_arterial(length: np.ndarray, arterial: np.ndarray) -> np.ndarray:
+    """Whether each edge lies on a main road (half its length, or 20 m of it, along one).
+
+    Examples
+    --------
+    >>> on_arterial(np.array([10.0, 100.0, 100.0]), np.array([6.0, 25.0, 10.0])).tolist()
+    [True, True, False]
+    """
+    length = np.asarray(length, dtype=float)
+    return np.asarray(arterial, dtype=float) >= np.minimum(
+        _ON_ARTERIAL * np.maximum(length, 1e-9), _ON_ARTERIAL_M
+    )
+
+
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     return connected_components(m, directed=False)[1]
@@ -118,9 +141,7 @@ def arterial_pieces(
         return None
     edges = np.asarray(units.edges, dtype=np.int64).reshape(-1, 2)
     length = np.asarray(units.edge_length, dtype=float)
-    hard = np.asarray(art, dtype=float) >= np.minimum(
-        _ON_ARTERIAL * np.maximum(length, 1e-9), _ON_ARTERIAL_M
-    )
+    hard = on_arterial(length, art)
     if not hard.any():
         return None
     soft = ~hard
@@ -163,8 +184,12 @@ def arterial_pieces(
     # across a main road, land goes only to a piece that had households (or is a
     # site) of its own: strips do not pass each other on across road after road
     settled = ~empty
+    # land beside a main road goes first to the side it borders off the road: a strip
+    # wrapping round a road's end joins the land it touches there, not the land across
+    off_road = np.maximum(length - np.asarray(art, dtype=float), 0.0)
+    off_road = np.where(off_road >= _ON_ARTERIAL_M, off_road, 0.0)
     for cascade in (False, True):
-        _share_out(empty, settled, piece, ea, eb, length, hard, cascade=cascade)
+        _share_out(empty, settled, piece, ea, eb, length, hard, off_road, cascade=cascade)
     original = np.where((comp_hh[comp] > 0) | dedicated, comp, -1)
     # small pieces join the neighbour sharing the longest arterial with them
     merged: list[str] = []
@@ -200,7 +225,10 @@ def arterial_pieces(
     ph = np.bincount(piece, weights=hh, minlength=npc)
     has_ded = np.bincount(piece, weights=dedicated.astype(float), minlength=npc) > 0
     dedicated = (has_ded & (ph < min_households))[piece]
-    within = hard & (comp[ea] == comp[eb])
+    # a main road separates no land where it runs between a piece and empty strips the
+    # same piece encloses (a dual carriageway the data stop short): such a stretch is a dead end
+    encl = _enclosing(comp, (comp_hh <= 0) & ~ded_comp, units, ea, eb, length)
+    within = hard & (encl[ea] == encl[eb])
     return Pieces(
         piece=piece.astype(np.int64),
         original=original.astype(np.int64),
@@ -212,6 +240,77 @@ def arterial_pieces(
     )
 
 
+def _enclosing(
+    comp: np.ndarray,
+    empty_comp: np.ndarray,
+    units: Any,
+    ea: np.ndarray,
+    eb: np.ndarray,
+    length: np.ndarray,
+) -> np.ndarray:
+    """Per unit, its piece, or the piece enclosing it when it lies in an enclosed strip.
+
+    Empty pieces (strips) border each other across main roads. A strip off the
+    community edge that borders exactly one inhabited piece (or site) and no
+    strip on the edge may be enclosed; such strips, joined where they border
+    each other, form clusters. A cluster bordering exactly one piece, for at
+    least :data:`_ENCLOSED` of its outer border (the rest: strips at a
+    junction), lies inside that piece: the main roads around it separate no
+    land (the carriageways and slip lanes of a road that ends inside the
+    piece). Its units get that piece's number; every other unit keeps its own.
+    Strips between two pieces (a median, lanes side by side) are never enclosed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> # a median strip (unit 1) between the carriageways of a road that ends inside
+    >>> # piece 0 (units 0 and 2 meet beyond the road's end)
+    >>> u = SimpleNamespace(exterior=np.zeros(3))
+    >>> e = np.array([[0, 1], [1, 2], [0, 2]])
+    >>> _enclosing(np.array([0, 1, 0]), np.array([False, True]), u, e[:, 0], e[:, 1],
+    ...     np.full(3, 100.0)).tolist()
+    [0, 0, 0]
+    """
+    out = comp.copy()
+    ext = getattr(units, "exterior", None)
+    if ext is None or not empty_comp.any():
+        return out
+    nc = len(empty_comp)
+    on_edge = np.bincount(comp, weights=np.asarray(ext, dtype=float), minlength=nc) > 1.0
+    ca, cb = comp[ea], comp[eb]
+    cross = ca != cb
+    # both directions: (strip, neighbour, length)
+    s_ = np.r_[ca[cross], cb[cross]]
+    n_ = np.r_[cb[cross], ca[cross]]
+    w_ = np.r_[length[cross], length[cross]]
+    keep = empty_comp[s_]
+    s_, n_, w_ = s_[keep], n_[keep], w_[keep]
+    piece_nb = ~empty_comp[n_]
+    lo = np.full(nc, nc, dtype=np.int64)
+    hi = np.full(nc, -1, dtype=np.int64)
+    np.minimum.at(lo, s_[piece_nb], n_[piece_nb])
+    np.maximum.at(hi, s_[piece_nb], n_[piece_nb])
+    edge_nb = np.bincount(s_[empty_comp[n_] & on_edge[n_]], minlength=nc) > 0
+    cand = empty_comp & ~on_edge & ~edge_nb & (hi == lo)  # one piece around
+    both = cand[s_] & cand[n_]
+    cluster = _components(nc, s_[both], n_[both])
+    # per cluster: its pieces around, and the share of its outer border along them
+    outer = cand[s_] & ~both
+    cs, cn, cw = cluster[s_[outer]], n_[outer], w_[outer]
+    on_piece = ~empty_comp[cn]
+    c_lo = np.full(nc, nc, dtype=np.int64)
+    c_hi = np.full(nc, -1, dtype=np.int64)
+    np.minimum.at(c_lo, cs[on_piece], cn[on_piece])
+    np.maximum.at(c_hi, cs[on_piece], cn[on_piece])
+    total = np.bincount(cs, weights=cw, minlength=nc)
+    along = np.bincount(cs[on_piece], weights=cw[on_piece], minlength=nc)
+    inside = (c_lo == c_hi) & (along >= _ENCLOSED * np.maximum(total, 1e-9))
+    sel = cand[comp] & inside[cluster[comp]]
+    out[sel] = c_lo[cluster[comp[sel]]]
+    return out
+
+
 def _share_out(
     empty: np.ndarray,
     settled: np.ndarray,
@@ -220,14 +319,17 @@ def _share_out(
     eb: np.ndarray,
     length: np.ndarray,
     hard: np.ndarray,
+    off_road: np.ndarray,
     *,
     cascade: bool,
 ) -> None:
     """Give every empty unit the piece of the neighbour it borders longest (in place).
 
-    Within an empty piece land spreads from unit to unit; across a main road
-    only from a ``settled`` unit (one of a piece with households or a site),
-    unless ``cascade`` (the last resort for strips bordering only strips).
+    Longest off the main roads first (``off_road``: metres of each edge not
+    along one, 0 below 20 m), then longest in all. Within an empty piece land
+    spreads from unit to unit; across a main road only from a ``settled`` unit
+    (one of a piece with households or a site), unless ``cascade`` (the last
+    resort for strips bordering only strips).
     """
     for _ in range(len(empty)):
         if not empty.any():
@@ -241,7 +343,7 @@ def _share_out(
         inner = np.where(empty[ea[border]], ea[border], eb[border])
         outer = np.where(empty[ea[border]], eb[border], ea[border])
         w = length[border]
-        order = np.lexsort((outer, -w, inner))
+        order = np.lexsort((outer, -w, -off_road[border], inner))
         inner, outer = inner[order], outer[order]
         first = np.r_[True, inner[1:] != inner[:-1]]
         piece[inner[first]] = piece[outer[first]]

@@ -390,12 +390,18 @@ def _arterials_inside(
     >>> [_arterials_inside(tall, bulge(x), 5.0, np.array(["c", "c"]))[0].round().tolist()
     ...  for x in (123, 135)]
     [[0.0, 0.0], [0.0, 317.0]]
+    >>> # the border's carriageway 0.01 m outside grid 1 (west of x = 100): still along it
+    >>> duals2 = np.array([shapely.LineString([(99.99, -10), (99.99, 110)]),
+    ...                    shapely.LineString([(115, -10), (115, 110)])])
+    >>> _arterials_inside(grids, duals2, 5.0, np.array(["c", "c"]))[0].round().tolist()
+    [0.0, 0.0]
     """
     n = len(geoms)
     through, along = np.zeros(n), np.zeros(n)
     if n == 0 or len(arterials) == 0:
         return through, along
-    g_idx, a_idx = shapely.STRtree(arterials).query(geoms, predicate="intersects")
+    tree = shapely.STRtree(arterials)
+    g_idx, a_idx = tree.query(geoms, predicate="intersects")
     if len(g_idx) == 0:
         return through, along
     rim = shapely.buffer(shapely.boundary(geoms[g_idx]), tolerance, quad_segs=4)
@@ -416,7 +422,10 @@ def _arterials_inside(
             continue
         g = g_idx[k]
         if g not in border_zone:
-            near = shapely.buffer(shapely.union_all(arterials[a_idx[g_idx == g]]), tolerance)
+            # every arterial within the tolerance of the grid, also one just outside it
+            # (a carriageway the border follows a few centimetres off)
+            close = tree.query(geoms[g], predicate="dwithin", distance=tolerance)
+            near = shapely.buffer(shapely.union_all(arterials[close]), tolerance)
             on = shapely.intersection(shapely.boundary(geoms[g]), near)
             border_zone[g] = shapely.union(
                 zone_of[community[g]], shapely.buffer(on, ARTERIAL_EDGE_OFFSET, quad_segs=4)

@@ -28,7 +28,9 @@ streets. This module prepares the pieces it works with, for one community:
    the shared length and a cutting cost: cheap along a road or barrier, medium
    along a compound outline, full price between two buildings of one block.
 5. **Units.** Cells of a compound whose households fit under the maximum are
-   merged into one unit, so a compound stays whole.
+   merged into one unit, so a compound stays whole — on each side of a main
+   road apart (an outline drawn across one, as OSM landuse often is, makes
+   one unit per side).
 
 Everything is vectorised with shapely 2 arrays, ``STRtree`` and
 ``scipy.sparse``; the only Python loops run over blocks and cell groups.
@@ -48,6 +50,7 @@ from scipy.sparse.csgraph import connected_components
 
 from gridmap.partition.cells import (
     _MIN_EDGE,
+    _ROAD_TOLERANCE,
     _cells_of_block,
     _clean_cells,
     _empty_block_cells,
@@ -59,6 +62,7 @@ from gridmap.partition.cells import (
 from gridmap.partition.cells import (
     _dissolve as _dissolve,
 )
+from gridmap.partition.pieces import on_arterial
 from gridmap.partition.precision import SNAP_GRID_M
 from gridmap.partition.roads import ARTERIAL, STREET, road_ranks
 from gridmap.partition.towers import _n_parts, _slice_cell, _tower_parts
@@ -617,6 +621,60 @@ def _on_holes(cells: np.ndarray, area: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- main
 
 
+def _across_main_road(
+    cells: np.ndarray,
+    ti: np.ndarray,
+    tj: np.ndarray,
+    length: np.ndarray,
+    art_len: np.ndarray,
+    among: np.ndarray,
+    arterials: np.ndarray,
+) -> np.ndarray:
+    """Edges (of those in ``among``) lying on a main road of the data.
+
+    An edge on an arterial (:func:`~gridmap.partition.pieces.on_arterial`) counts
+    only for the part along a road of the data, not along a connector the
+    partitioner drew where a main road stops short (a guess that a compound
+    need not be split for).
+
+    Examples
+    --------
+    >>> from shapely import LineString, box
+    >>> cells = np.array([box(0, 0, 10, 30), box(10, 0, 20, 30)])
+    >>> road = np.array([LineString([(10, -5), (10, 35)])])
+    >>> args = (cells, np.array([0]), np.array([1]), np.array([30.0]), np.array([30.0]),
+    ...     np.array([True]))
+    >>> _across_main_road(*args, road).tolist(), _across_main_road(*args, road[:0]).tolist()
+    ([True], [False])
+    """
+    out = np.zeros(len(ti), dtype=bool)
+    cand = np.flatnonzero(among & on_arterial(length, art_len))
+    if len(cand) == 0 or len(arterials) == 0:
+        return out
+    shared = shapely.intersection(
+        shapely.boundary(cells[ti[cand]]), shapely.boundary(cells[tj[cand]])
+    )
+    parts, owner = shapely.get_parts(shared, return_index=True)
+    lines = shapely.get_type_id(parts) == 1
+    parts, owner = parts[lines], owner[lines]
+    # points every ~2 m along each shared line
+    plen = shapely.length(parts)
+    step = np.maximum(np.ceil(plen / 2.0), 1).astype(np.int64)
+    which = np.repeat(np.arange(len(parts)), step)
+    start = np.repeat(np.cumsum(step) - step, step)
+    frac = (np.arange(len(which)) - start + 0.5) / np.repeat(step, step)
+    pts = shapely.line_interpolate_point(parts[which], frac, normalized=True)
+    hit = np.zeros(len(pts), dtype=bool)
+    q, _ = shapely.STRtree(arterials).query(pts, predicate="dwithin", distance=_ROAD_TOLERANCE)
+    hit[q] = True
+    seg = np.repeat(plen / step, step)
+    on_road = np.bincount(owner[which], weights=seg * hit, minlength=len(cand))
+    total = np.maximum(np.bincount(owner[which], weights=seg, minlength=len(cand)), 1e-9)
+    share = on_road / total
+    out[cand] = on_arterial(length[cand], share * length[cand])
+    return out
+
+
 def build_units(
     community: Any,
     buildings: pd.DataFrame,
@@ -704,6 +762,7 @@ def build_units(
         community,
         obstacles=np.asarray(buildings["geometry"], dtype=object) if len(buildings) else None,
     )
+    real_arterials = road_lines[road_rank == ARTERIAL]  # roads in the data, not connectors
     if len(connectors):
         road_lines = np.concatenate([road_lines, connectors])
         road_rank = np.concatenate([road_rank, np.full(len(connectors), ARTERIAL)])
@@ -1003,6 +1062,8 @@ def build_units(
             [a is not None and a == b for a, b in zip(ccomp[ti], ccomp[tj], strict=True)],
             dtype=bool,
         )
+        # a compound outline drawn across a main road is one compound on each side
+        same &= ~_across_main_road(cells, ti, tj, length, art_len, same, real_arterials)
         g = sparse.coo_matrix((np.ones(int(same.sum())), (ti[same], tj[same])), shape=(nc, nc))
         _, comp_lab = connected_components(g, directed=False)
         comp_hh = np.bincount(comp_lab, weights=chh)

@@ -294,3 +294,91 @@ def test_carriageways_parting_at_a_junction_stay_along_the_border(peak, through)
     g = rep.grids.set_index("grid_code")
     assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through, abs=0.5)
     assert rep.overall["n_grids_arterial_inside"] == (1 if through else 0)
+
+
+def test_compound_drawn_across_a_main_road_is_one_unit_on_each_side():
+    # a compound outline (OSM landuse) drawn across a secondary road at x = 100: its
+    # homes west (150 households) and east (150) are two units, never one across the road
+    from gridmap.partition.units import build_units
+
+    comm = box(0, 0, 200, 100)
+    b = pd.DataFrame(
+        {
+            "building_id": ["w", "e"],
+            "households": [150, 150],
+            "compound_id": ["k", "k"],
+            "geometry": [box(20, 20, 60, 80), box(140, 20, 180, 80)],
+        }
+    )
+    comp = pd.DataFrame({"compound_id": ["k"], "geometry": [box(0, 0, 200, 100)]})
+    road = LineString([(100, -10), (100, 110)])
+    u = build_units(comm, b, roads=np.array([road]), road_classes=["secondary"], compounds=comp)
+    assert u.n == 2 and sorted(u.households.tolist()) == [150, 150]
+    assert u.compound.tolist() == ["k", "k"]
+    assert u.edge_arterial.tolist() == pytest.approx([100.0])
+    # along a residential street the compound stays one unit
+    u2 = build_units(comm, b, roads=np.array([road]), road_classes=["residential"], compounds=comp)
+    assert u2.n == 1 and u2.households.tolist() == [300]
+
+
+def test_strip_beside_a_main_road_joins_the_side_it_borders_off_the_road():
+    # units: homes A (0) | arterial | strip (1) ; the strip touches site B (2) along a
+    # 150 m edge of which only 40 m runs on the road (it wraps round the road's end), and
+    # borders A for 200 m all on the road: it joins B, on its own side, not A across
+    from types import SimpleNamespace
+
+    u = SimpleNamespace(
+        households=np.array([300, 0, 0]),
+        area=np.array([40_000.0, 2_000.0, 30_000.0]),
+        perimeter=np.array([800.0, 420.0, 700.0]),
+        exterior=np.zeros(3),
+        edges=np.array([[0, 1], [1, 2], [0, 2]]),
+        edge_length=np.array([200.0, 150.0, 200.0]),
+        edge_arterial=np.array([200.0, 40.0, 200.0]),
+    )
+    p = arterial_pieces(u, min_households=200, dedicated_area=50_000.0)
+    assert p.piece.tolist() == [0, 1, 1]
+    assert p.dedicated.tolist() == [False, True, True]
+    # a median strip, on the road on both sides, still joins the side it borders longest
+    u.edge_arterial = np.array([200.0, 150.0, 200.0])
+    assert arterial_pieces(u, min_households=200, dedicated_area=50_000.0).piece.tolist() == [
+        0,
+        0,
+        1,
+    ]
+
+
+def test_strips_between_carriageways_that_end_inside_a_piece_are_a_dead_end():
+    # a dual carriageway with a median (unit 1) and a slip lane strip (unit 2) runs into
+    # piece 0 and stops: the strips border piece 0 only (and each other), so the 300 m of
+    # road around them separate no land and the grid holding them is named as forced
+    from types import SimpleNamespace
+
+    from gridmap.partition.pieces import DEAD_END_REASON, forced_grids
+
+    u = SimpleNamespace(
+        households=np.array([300, 0, 0]),
+        area=np.array([40_000.0, 1_500.0, 1_000.0]),
+        perimeter=np.array([800.0, 330.0, 320.0]),
+        exterior=np.array([100.0, 0.0, 0.0]),
+        edges=np.array([[0, 1], [0, 2], [1, 2]]),
+        edge_length=np.array([170.0, 160.0, 150.0]),
+        edge_arterial=np.array([150.0, 150.0, 150.0]),
+    )
+    p = arterial_pieces(u, min_households=200)
+    assert p.piece.tolist() == [0, 0, 0]
+    why = forced_grids(np.zeros(3, dtype=int), p, u.households)
+    assert list(why) == [0] and why[0].startswith(f"{DEAD_END_REASON} (450 m")
+    # the same median between piece 0 and a second inhabited piece 3 separates land: no name
+    u2 = SimpleNamespace(
+        households=np.array([300, 0, 0, 300]),
+        area=np.array([40_000.0, 1_500.0, 1_000.0, 40_000.0]),
+        perimeter=np.array([800.0, 330.0, 320.0, 800.0]),
+        exterior=np.array([100.0, 0.0, 0.0, 100.0]),
+        edges=np.array([[0, 1], [0, 2], [1, 2], [1, 3]]),
+        edge_length=np.array([170.0, 160.0, 150.0, 150.0]),
+        edge_arterial=np.array([150.0, 150.0, 150.0, 150.0]),
+    )
+    p2 = arterial_pieces(u2, min_households=200)
+    assert p2.inner_edges is None
+    assert forced_grids(np.array([0, 0, 0, 1]), p2, u2.households) == {}
