@@ -12,9 +12,13 @@ What changes is how the work is issued, not what is computed:
 * one ``voronoi_polygons`` call per block for all of its faces, and the parts
   clipped to their faces in one ``intersection`` call (parts disjoint from
   their face, which the clip would empty, are skipped);
+* a diagram GEOS would draw twice (faces without buildings of one block, which
+  all take every seed of the block, inside the envelope GEOS grows around the
+  seeds) drawn once and its cells shared (:func:`_same_diagram`);
 * the pieces of every (face, building) pair dissolved by one
   ``coverage_union_all`` call over a padded array (``None`` pads are ignored,
-  so every row is the same GEOS coverage union as before);
+  so every row is the same GEOS coverage union as before), and the face pieces
+  of every building the same way, after one batched ``coverage_is_valid``;
 * the cleaned coverage split into parts with one ``get_parts`` call;
 * duplicate rows grouped with ``lexsort`` instead of ``numpy.unique(axis=0)``;
 * the road share of shared edges computed without building a point geometry
@@ -30,11 +34,13 @@ prepared, as before) and returns exactly the geometries the helpers of
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import shapely
 from scipy.spatial import cKDTree
+from shapely import lib
 
 __all__: list[str] = []
 
@@ -132,36 +138,52 @@ def _dissolve(geoms: np.ndarray, *, check: bool = False) -> Any:
     return out
 
 
-def _dissolve_rows(geoms: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+def _dissolve_rows(
+    geoms: np.ndarray, row: np.ndarray, n_rows: int, *, check: bool = False
+) -> np.ndarray:
     """:func:`_dissolve` of the geometries of every row, in one batch.
 
     ``row`` (non-decreasing) gives the row of each geometry; the result holds one
     geometry per row (rows without geometries are not allowed). Rows of several
-    geometries go through one ``coverage_union_all`` over a ``None``-padded
-    array, which GEOS sees as the same collections as one call per row.
+    geometries go through one ``coverage_is_valid`` (with ``check``) and one
+    ``coverage_union_all`` over a ``None``-padded array, which GEOS sees as the
+    same collections as one call per row.
     """
     counts = np.bincount(row, minlength=n_rows)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    starts = np.cumsum(counts) - counts
     out = np.empty(n_rows, dtype=object)
     single = counts == 1
     out[single] = geoms[starts[single]]
-    multi = np.flatnonzero(counts > 1)
+    several = counts > 1
+    multi = np.flatnonzero(several)
     if len(multi) == 0:
         return out
     width = int(counts[multi].max())
-    sel = np.isin(row, multi)
-    r = np.searchsorted(multi, row[sel])
-    col = np.flatnonzero(sel) - starts[row[sel]]
+    sel = several[row]
+    rs = row[sel]
+    r = (np.cumsum(several) - 1)[rs]  # rank of the row among the rows of several
+    col = np.flatnonzero(sel) - starts[rs]
     pad = np.full((len(multi), width), None, dtype=object)
-    pad[r, col] = geoms[sel]
+    gs = geoms[sel]
+    pad[r, col] = gs
+    area = np.zeros((len(multi), width))
+    area[r, col] = shapely.area(gs)
+    if check:
+        # pieces of different faces: not a coverage -> the robust union (as _dissolve)
+        # (shapely.coverage_is_valid ravels its input into one coverage; the ufunc
+        # behind it takes one coverage per row)
+        valid = np.asarray(lib.coverage_is_valid(pad, 0.0), dtype=bool)
+        if not valid.all():
+            out[multi[~valid]] = shapely.union_all(pad[~valid], axis=1)
+            multi, pad, area = multi[valid], pad[valid], area[valid]
+            if len(multi) == 0:
+                return out
     try:
         union = np.asarray(shapely.coverage_union_all(pad, axis=1), dtype=object)
     except shapely.errors.GEOSException:
-        for i in multi:
+        for i in multi:  # already checked: a coverage
             out[i] = _dissolve(geoms[starts[i] : starts[i] + counts[i]])
         return out
-    area = np.zeros((len(multi), width))
-    area[r, col] = shapely.area(geoms[sel])
     whole = area.sum(axis=1)
     got = shapely.area(union)
     tol = 1e-6 * np.maximum(whole, 1.0)
@@ -173,7 +195,8 @@ def _dissolve_rows(geoms: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarra
         i = multi[k]
         w = float(shapely.area(geoms[starts[i] : starts[i] + counts[i]]).sum())
         lossy[k] = abs(float(got[k]) - w) > 1e-6 * max(w, 1.0)
-    redo = lossy | np.isin(shapely.get_type_id(union), (6, 7))
+    kinds = shapely.get_type_id(union)
+    redo = lossy | (kinds == 6) | (kinds == 7)
     if redo.any():
         robust = np.asarray(shapely.union_all(pad[redo], axis=1), dtype=object)
         keep_cov = ~lossy[redo] & (
@@ -319,7 +342,8 @@ def _cells_of_block(
             for k, rf in enumerate(rel):
                 touch[int(rf)] = cfi[hit[k] & (cfi != rf)]
     all_seeds = np.arange(len(seed_group))
-    flat: list[tuple[int, int, Any]] = []  # (face, group, piece)
+    whole: list[int] = []  # faces of one group, their own piece
+    whole_g: list[int] = []
     job_face: list[int] = []
     job_use: list[np.ndarray] = []
     for fi in range(nf):
@@ -334,37 +358,40 @@ def _cells_of_block(
             use = np.flatnonzero(sf == fi)
         gs = seed_group[use]
         if gs.min() == gs.max():
-            flat.append((fi, int(gs[0]), faces[fi]))
+            whole.append(fi)
+            whole_g.append(int(gs[0]))
             continue
         job_face.append(fi)
         job_use.append(use)
+    p_face = np.asarray(whole, dtype=np.int64)
+    p_group = np.asarray(whole_g, dtype=np.int64)
+    pieces = faces[p_face]
     if job_face:
-        flat.extend(_voronoi_pieces(faces, seeds, seed_group, job_face, job_use))
-    flat.sort(key=lambda t: (t[1], t[0]))
-    fg = np.array([g for _, g, _ in flat], dtype=np.int64)
-    pieces = np.array([p for _, _, p in flat] + [None], dtype=object)[:-1]
-    ug, grow = np.unique(fg, return_inverse=True)
-    geoms = np.empty(len(ug), dtype=object)
-    starts = np.searchsorted(fg, ug)
-    ends = np.searchsorted(fg, ug, side="right")
-    for k in range(len(ug)):
-        geoms[k] = (
-            pieces[starts[k]]
-            if ends[k] - starts[k] == 1
-            else _dissolve(pieces[starts[k] : ends[k]], check=True)
-        )
+        vf, vg, vp = _voronoi_pieces(faces, seeds, seed_group, job_face, job_use)
+        p_face = np.concatenate([p_face, vf])
+        p_group = np.concatenate([p_group, vg])
+        pieces = np.concatenate([pieces, vp])
+    # (face, group) pairs are distinct: by group, then face
+    order = np.lexsort((p_face, p_group))
+    fg = p_group[order]
+    head = np.ones(len(fg), dtype=bool)
+    head[1:] = fg[1:] != fg[:-1]
+    ug = fg[head]
+    geoms = _dissolve_rows(pieces[order], np.cumsum(head) - 1, len(ug), check=True)
     empty = shapely.is_empty(geoms)
     bad = ~empty & ~shapely.is_valid(geoms)
     if bad.any():
         geoms[bad] = shapely.make_valid(geoms[bad])
     kinds = shapely.get_type_id(geoms)
     area = shapely.area(geoms)
+    plain = kinds == _POLYGON
+    if (plain | empty).all():
+        keep = ~empty & (area > 0)
+        return list(zip(geoms[keep].tolist(), ug[keep].tolist(), strict=True))
     result: list[tuple[Any, int]] = []
-    for k in range(len(ug)):
-        if empty[k]:
-            continue
+    for k in np.flatnonzero(~empty).tolist():
         g = int(ug[k])
-        if kinds[k] == _POLYGON:
+        if plain[k]:
             if area[k] > 0:
                 result.append((geoms[k], g))
             continue
@@ -378,25 +405,44 @@ def _voronoi_pieces(
     seed_group: np.ndarray,
     job_face: list[int],
     job_use: list[np.ndarray],
-) -> list[tuple[int, int, Any]]:
-    """Voronoi land of each group in each face: (face, group, dissolved piece).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voronoi land of each group in each face: faces, groups and dissolved pieces.
 
-    One ``voronoi_polygons`` call for all faces, one ``intersection`` for the
-    parts crossing their face's edge, one coverage union for all pieces.
+    One ``voronoi_polygons`` call for all faces (a diagram that two faces share,
+    :func:`_same_diagram`, drawn once), one ``intersection`` for the parts
+    crossing their face's edge, one coverage union for all pieces.
     """
     counts = np.array([len(u) for u in job_use], dtype=np.int64)
     use = np.concatenate(job_use)
     job = np.repeat(np.arange(len(job_face)), counts)
     jf = faces[np.asarray(job_face, dtype=np.int64)]
+    same = _same_diagram(seeds, job_use, shapely.bounds(jf))
+    own = same == np.arange(len(job_face))
+    todo = np.flatnonzero(own)
+    # the diagrams of the jobs computed once each, in job order; the sites as one
+    # line per job where GEOS gives the cells of a line in vertex order (no point
+    # geometry built per seed)
+    once = own[job]
+    rank = (np.cumsum(own) - 1)[job[once]]
+    lines = counts[todo].min() >= 2 and _lines_keep_order()
+    sites = shapely.linestrings if lines else shapely.multipoints
     vor = shapely.voronoi_polygons(
-        shapely.multipoints(seeds[use], indices=job), extend_to=jf, ordered=True
+        sites(seeds[use[once]], indices=rank), extend_to=jf[todo], ordered=True
     )
-    parts, pj = shapely.get_parts(vor, return_index=True)
-    if len(parts) != len(use) or not np.array_equal(pj, job):
+    computed, pj = shapely.get_parts(vor, return_index=True)
+    if len(computed) != int(once.sum()) or not np.array_equal(pj, rank):
         raise IndexError("Voronoi parts do not match their seeds; seeds must be distinct")
-    bad = ~shapely.is_valid(parts)
+    bad = ~shapely.is_valid(computed)
     if bad.any():
-        parts[bad] = shapely.make_valid(parts[bad])
+        computed[bad] = shapely.make_valid(computed[bad])
+    if len(todo) == len(job_face):
+        parts = computed
+    else:  # a job with the diagram of an earlier one takes its parts
+        first = np.cumsum(counts) - counts
+        at = np.empty(len(job_face), dtype=np.int64)
+        at[todo] = np.cumsum(counts[todo]) - counts[todo]
+        src = at[same[job]] + (np.arange(len(use)) - first[job])
+        parts = computed[src]
     shapely.prepare(jf)
     face_of = jf[job]
     cut = np.flatnonzero(~shapely.contains_properly(face_of, parts))
@@ -417,8 +463,65 @@ def _voronoi_pieces(
     row = np.cumsum(new) - 1
     n_rows = int(row[-1]) + 1 if len(row) else 0
     dissolved = _dissolve_rows(parts[order], row, n_rows)
-    heads = np.flatnonzero(new)
-    return [(int(job_face[key_job[h]]), int(key_g[h]), dissolved[r]) for r, h in enumerate(heads)]
+    return np.asarray(job_face, dtype=np.int64)[key_job[new]], key_g[new], dissolved
+
+
+@functools.cache
+def _lines_keep_order() -> bool:
+    """Whether GEOS gives the Voronoi cells of a line's vertices in vertex order.
+
+    GEOS 3.12+ orders the cells of any geometry's vertices when asked; a version
+    that orders only multipoints would give the cells of a line in its own order,
+    so this is checked once on scrambled sites.
+
+    Examples
+    --------
+    >>> _lines_keep_order() in (True, False)
+    True
+    """
+    xy = np.array([[3.0, 1.0], [0.0, 0.0], [4.0, 4.0], [1.0, 3.0], [2.0, 2.0], [0.5, 4.5]])
+    try:
+        vor = shapely.voronoi_polygons(shapely.linestrings(xy), ordered=True)
+    except (shapely.errors.GEOSException, shapely.errors.UnsupportedGEOSVersionError):
+        return False
+    cells = shapely.get_parts(vor)
+    return len(cells) == len(xy) and bool(shapely.contains_xy(cells, xy[:, 0], xy[:, 1]).all())
+
+
+def _same_diagram(
+    seeds: np.ndarray, job_use: list[np.ndarray], face_bounds: np.ndarray
+) -> np.ndarray:
+    """For every Voronoi job, the first job whose diagram is the same (itself if none).
+
+    GEOS draws the diagram of the sites in their envelope grown by its larger side
+    on every side, extended to the ``extend_to`` envelope: jobs with the same
+    sites, in the same order, whose faces lie inside that grown envelope (with a
+    margin, so the test does not hang on the last bit) get the same diagram, cell
+    for cell. Faces without buildings are shared by all seeds of their block: a
+    block with several such faces draws that diagram once.
+    """
+    n = len(job_use)
+    same = np.arange(n)
+    if n < 2:
+        return same
+    seen: dict[bytes, int] = {}
+    for k, u in enumerate(job_use):
+        xy = seeds[u]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        grow = float(max(hi[0] - lo[0], hi[1] - lo[1]))
+        margin = 1e-6 * (grow + float(np.abs(xy).max()) + 1.0)
+        fb = face_bounds[k]
+        inside = (
+            fb[0] > lo[0] - grow + margin
+            and fb[1] > lo[1] - grow + margin
+            and fb[2] < hi[0] + grow - margin
+            and fb[3] < hi[1] + grow - margin
+        )
+        if not inside:
+            continue
+        key = np.ascontiguousarray(u, dtype=np.int64).tobytes()
+        same[k] = seen.setdefault(key, k)
+    return same
 
 
 def _empty_block_cells(block: Any, points: np.ndarray) -> list[Any]:
@@ -638,7 +741,10 @@ def _near_guides_xy(
     t = (np.arange(len(si)) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(k - 1, k).clip(1)
     samples = a[si] + t[:, None] * (b[si] - a[si])
     reach = _ROAD_TOLERANCE + step / 2 + 1e-6 * (1.0 + np.abs(xy).max())
-    pairs = cKDTree(xy).sparse_distance_matrix(cKDTree(samples), reach, output_type="ndarray")
+    # unbalanced trees build faster and give the same pairs (all within ``reach``)
+    pairs = cKDTree(xy, balanced_tree=False, compact_nodes=False).sparse_distance_matrix(
+        cKDTree(samples, balanced_tree=False, compact_nodes=False), reach, output_type="ndarray"
+    )
     if len(pairs) == 0:
         return hit, np.where(hit, cost, 0.0), art
     key = np.unique(pairs["i"].astype(np.int64) * len(a) + si[pairs["j"]])

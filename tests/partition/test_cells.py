@@ -3,7 +3,10 @@ per-cell helpers they replaced, on whole cities: benchmarks/cells.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 import shapely
 from shapely import GeometryCollection, LineString, MultiPolygon, Polygon, box
 
@@ -68,6 +71,32 @@ def test_dissolve_rows_matches_one_call_per_row() -> None:
     assert [g.geom_type for g in out] == ["Polygon", "Polygon", "MultiPolygon", "Polygon"]
     for got, r in zip(out, rows, strict=True):
         assert shapely.to_wkb(got) == shapely.to_wkb(C._dissolve(np.array(r, dtype=object)))
+
+
+def test_dissolve_rows_checked_matches_one_call_per_row() -> None:
+    # pieces clipped from different faces: the rows that are not a valid coverage
+    # (other vertices along the shared edge) take the robust union, as _dissolve does
+    odd = Polygon([(1, 0), (2, 0), (2, 2), (1, 2), (1, 1), (1, 0)])
+    rows = [
+        [box(0, 0, 1, 2), odd],  # not a coverage
+        [box(5, 0, 6, 1)],
+        [box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1)],  # a coverage
+        [box(0, 0, 1, 2), odd, box(2, 0, 3, 2)],  # not a coverage, wider row
+        [box(0, 0, 1, 1), box(5, 5, 6, 6)],  # apart: a MultiPolygon
+    ]
+    assert not shapely.coverage_is_valid(np.array(rows[0], dtype=object))
+    geoms = np.array([g for r in rows for g in r], dtype=object)
+    row = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+    out = C._dissolve_rows(geoms, row, len(rows), check=True)
+    assert [g.area for g in out] == [4.0, 1.0, 3.0, 6.0, 2.0]
+    for got, r in zip(out, rows, strict=True):
+        one = C._dissolve(np.array(r, dtype=object), check=True)
+        assert shapely.to_wkb(got) == shapely.to_wkb(one)
+    # all rows invalid coverages, or all single
+    both = np.array(rows[0] + rows[3], dtype=object)
+    two = C._dissolve_rows(both, np.repeat([0, 1], [2, 3]), 2, check=True)
+    assert wkb(two) == wkb([C._dissolve(np.array(r), check=True) for r in (rows[0], rows[3])])
+    assert wkb(C._dissolve_rows(geoms[2:3], np.array([0]), 1, check=True)) == wkb(geoms[2:3])
 
 
 # --------------------------------------------------------------------------- seeds
@@ -144,6 +173,42 @@ def test_cells_of_block_faces_compounds_and_empty_face() -> None:
     # at (20, 10), so the compound's buildings compete for it too
     assert cell[3].contains(shapely.Point(39, 19)) and cell[1].contains(shapely.Point(21, 19))
     assert cell[3].contains(shapely.Point(30, 1))
+
+
+def test_cells_of_block_draws_a_shared_diagram_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # two walled parks without buildings (faces 1 and 3) both take every seed of
+    # the block: one diagram, and the cells are those of one diagram per face
+    blk = box(0, 0, 60, 20)
+    faces = np.array(
+        [box(0, 0, 20, 20), box(20, 0, 30, 20), box(30, 0, 50, 20), box(50, 0, 60, 20)]
+    )
+    seeds = np.array([[4.0, 5.0], [6.0, 15.0], [14.0, 9.0], [34.0, 5.0], [36.0, 15.0], [44.0, 9.0]])
+    group = np.array([0, 0, 1, 2, 2, 3])
+    face = np.array([0, 0, 0, 2, 2, 2])
+    calls: list[np.ndarray] = []
+    real = C._same_diagram
+
+    def spy(*args: Any) -> np.ndarray:
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(C, "_same_diagram", spy)
+    shared = C._cells_of_block(blk, faces, seeds, group, face)
+    assert calls[-1].tolist() == [0, 1, 2, 1]  # jobs: faces 0, 1, 2, 3; face 3 reuses face 1's
+    monkeypatch.setattr(C, "_same_diagram", lambda s, u, b: np.arange(len(u)))
+    each = C._cells_of_block(blk, faces, seeds, group, face)
+    assert cells_wkb(shared) == cells_wkb(each)
+    assert [g for _, g in shared] == [0, 1, 2, 3]
+    assert round(sum(p.area for p, _ in shared), 9) == 1200.0
+
+
+def test_same_diagram_needs_faces_inside_the_grown_envelope() -> None:
+    seeds = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    use = [np.arange(3), np.arange(3), np.arange(3), np.array([0, 1])]
+    inside = [-5.0, -5.0, 15.0, 15.0]
+    bounds = np.array([inside, inside, [-5.0, -5.0, 25.0, 15.0], inside])  # 3rd: outside
+    assert C._same_diagram(seeds, use, bounds).tolist() == [0, 0, 2, 3]
+    assert C._same_diagram(seeds, use[:1], bounds[:1]).tolist() == [0]
 
 
 def test_empty_block_cells_split_between_neighbours() -> None:
