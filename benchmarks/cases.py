@@ -3,6 +3,7 @@
     python benchmarks/cases.py                         # 100,000 cases on SQLite
     python benchmarks/cases.py --n 1000000 --postgis postgresql+psycopg://postgres@127.0.0.1/gridmap_bench
     python benchmarks/cases.py --n 20000 --out bench-out
+    python benchmarks/cases.py --n 200000 --import-only  # section 1 alone
 
 1. **import**: ``gridmap.db.cases.import_cases`` of N synthetic tickets (``synth_cases`` on
    the bundled sample plan: check, locate, time, search likely duplicates — always, at any
@@ -114,6 +115,9 @@ def bench_backend(name: str, url: str | None, args, layers, plan, tickets, folde
         f"{out['import_cpu_ratio']:.2f}x",
         flush=True,
     )
+    if args.import_only:
+        store.close()
+        return out
 
     # 90 % closed, the rest open
     keep = max(1, int(round(1 / args.open_share)))
@@ -472,6 +476,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="GET /cases calls timed")
     ap.add_argument("--postgis", default=None, help="also run on this PostGIS URL")
     ap.add_argument("--skip-sqlite", action="store_true", help="sections 1-3: PostGIS only")
+    ap.add_argument("--import-only", action="store_true", help="run only the import section (1)")
     ap.add_argument("--out", default=None, help="folder for cases.json (and the SQLite files)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(

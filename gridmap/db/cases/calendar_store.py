@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from gridmap.cases import OPEN_STATES, WorkCalendar, default_calendar, default_policies
 from gridmap.db.audit import write_audit
-from gridmap.db.cases.records import _C, _CAL, _D, _RESOLVE, _db_time, _from_db, _system_line
+from gridmap.db.cases.records import (
+    _C,
+    _CAL,
+    _D,
+    _RESOLVE,
+    _db_time,
+    _deadlines,
+    _from_db,
+    _system_line,
+)
 from gridmap.db.session import Store, transaction
 
 __all__ = ["store_calendar", "calendar_status", "load_calendar"]
@@ -118,7 +127,14 @@ def _recompute_provisional(s: Session, cal: WorkCalendar, *, author: str) -> int
     backend = s.get_bind().dialect.name
     rows = s.execute(
         sa.select(
-            _C.c.id, _C.c.policy, _C.c.category, _C.c.urgency, _C.c.hard, _C.c.received_at
+            _C.c.id,
+            _C.c.policy,
+            _C.c.category,
+            _C.c.urgency,
+            _C.c.hard,
+            _C.c.received_at,
+            _C.c.due_at,
+            _C.c.provisional,
         ).where(_C.c.provisional.is_(True), _C.c.status.in_(OPEN_STATES))
     ).all()
     changed = 0
@@ -127,21 +143,22 @@ def _recompute_provisional(s: Session, cal: WorkCalendar, *, author: str) -> int
         dls = pols.get(r.policy).deadlines(
             received, category=r.category, urgency=r.urgency, hard=bool(r.hard), calendar=cal
         )
-        old = {
-            str(d.clock): (_from_db(d.due_at), bool(d.provisional))
-            for d in s.execute(sa.select(_D).where(_D.c.case_id == r.id))
-        }
+        stored = _deadlines(
+            s.execute(sa.select(_D).where(_D.c.case_id == r.id)), r.due_at, r.provisional
+        )
+        old = {k: (v.due, v.provisional) for k, v in stored.items()}
         new = {k: (v.due, v.provisional) for k, v in dls.items()}
         if new == old:
             continue
+        # the resolve deadline lives on the case (due_at, provisional), the others here
         s.execute(_D.delete().where(_D.c.case_id == r.id))
-        s.execute(
-            _D.insert(),
-            [
-                {"case_id": r.id, "clock": k, "due_at": _db_time(d, backend), "provisional": p}
-                for k, (d, p) in new.items()
-            ],
-        )
+        others = [
+            {"case_id": r.id, "clock": k, "due_at": _db_time(d, backend), "provisional": p}
+            for k, (d, p) in new.items()
+            if k != _RESOLVE
+        ]
+        if others:
+            s.execute(_D.insert(), others)
         resolve = new.get(_RESOLVE)
         before = {k: [d.isoformat() if d else None, p] for k, (d, p) in old.items()}
         after = {k: [d.isoformat(), p] for k, (d, p) in new.items()}

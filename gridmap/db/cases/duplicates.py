@@ -94,8 +94,9 @@ def likely_duplicates(
         )
     ).all()
     batch_ids = new["id"].astype(str).to_numpy(object)
-    in_batch = set(batch_ids.tolist())
-    stored = [r for r in stored if str(r[0]) not in in_batch]
+    if stored:  # (a first import into an empty store reads none: no set of its ids)
+        in_batch = set(batch_ids.tolist())
+        stored = [r for r in stored if str(r[0]) not in in_batch]
     old_t = pd.to_datetime(
         pd.Series([r[2] for r in stored], dtype=object), utc=True, format="ISO8601"
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,38 @@ _CASE_COLS = (
 )
 
 
+def _float_texts(values: np.ndarray) -> Any:
+    """Return ``str(v)`` of each float as Arrow text (NaN: ``""``), as the content hash reads them.
+
+    Arrow's cast gives the same shortest round-trip digits as Python; only its notation
+    differs (``5`` for ``5.0``, exponents from 1e9 or below 1e-4), so the values in
+    between that Arrow wrote with a decimal point are taken from it, the others (few:
+    coordinates are in range) from Python.
+
+    Examples
+    --------
+    >>> v = np.array([118.5, 5.0, float("nan"), 1e-7, 3.2e12, -0.0])
+    >>> _float_texts(v).to_pylist()
+    ['118.5', '5.0', '', '1e-07', '3200000000000.0', '-0.0']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, pa.float64()).cast(pa.string())
+    with np.errstate(invalid="ignore"):
+        size = np.abs(values)
+        in_range = (size >= 1e-4) & (size < 1e9)
+    dotted = pc.and_(pc.match_substring(arr, "."), pc.invert(pc.match_substring(arr, "e")))
+    ok = in_range & np.asarray(dotted.to_numpy(zero_copy_only=False), bool)
+    if ok.all():
+        return arr
+    text = np.asarray(arr.to_pylist(), dtype=object)
+    for i in np.flatnonzero(~ok):
+        v = float(values[i])
+        text[i] = "" if v != v else str(v)
+    return pa.array(text.tolist(), pa.string())
+
+
 def _content_hash(frame: pd.DataFrame) -> list[str]:
     """Return a digest of each ticket's intake fields (same content → same digest).
 
@@ -105,6 +140,10 @@ def _content_hash(frame: pd.DataFrame) -> list[str]:
             s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
         ):
             text = s.astype("string").fillna("").str.strip()
+        elif s.dtype == np.float64:
+            text = _float_texts(s.to_numpy())
+        elif s.dtype == np.bool_:
+            text = np.where(s.to_numpy(), "True", "False").tolist()
         else:
             text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
         if c == "received_at" and not isinstance(s.dtype, pd.DatetimeTZDtype):
@@ -112,7 +151,12 @@ def _content_hash(frame: pd.DataFrame) -> list[str]:
                 r"(\+08:00|\.0+)$", "", regex=True
             )
         pieces.append(("\x1f" if k else "") + c + "=")
-        arr = pa.array(text, from_pandas=True)  # text columns: no copy through Python
+        if isinstance(text, pa.Array):
+            arr = text
+        elif isinstance(text, list):
+            arr = pa.array(text, pa.string())
+        else:
+            arr = pa.array(text, from_pandas=True)  # text columns: no copy through Python
         if not pa.types.is_string(arr.type):
             arr = arr.cast(pa.string())
         pieces.append(pc.fill_null(arr, "") if arr.null_count else arr)
@@ -139,6 +183,26 @@ def _refresh_statistics(s: Session) -> None:
     s.execute(sa.text("ANALYZE cases"))
 
 
+@contextmanager
+def _gc_paused(large: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a large import.
+
+    An import creates millions of objects that live until it ends (column values, row
+    tuples) and no reference cycles; each of them counts towards the collector's
+    thresholds, so it ran full collections over all of them again and again (about 7 % of
+    the import's CPU time). Reference counting still frees everything as usual; the
+    collector is switched back on (if it was on) when the import ends, whatever happens.
+    """
+    was = gc.isenabled()
+    if large:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if large and was:
+            gc.enable()
+
+
 def _reserve_ids(s: Session, n: int) -> list[int]:
     if n == 0:
         return []
@@ -157,6 +221,76 @@ def _reserve_ids(s: Session, n: int) -> list[int]:
         ]
     start = int(s.execute(sa.select(sa.func.coalesce(sa.func.max(_C.c.id), 0))).scalar_one())
     return list(range(start + 1, start + 1 + n))
+
+
+def _texts(values: pd.Series) -> list[Any]:
+    """Return a text column as Python strings (nulls as None), one object per distinct value.
+
+    Most columns of a ticket table repeat a few values (source, category, grid, address,
+    description): factorised, each value is converted to a Python string once, and SQLite
+    encodes each of them to UTF-8 once (Python caches the encoding on the object).
+
+    Examples
+    --------
+    >>> _texts(pd.Series(["a", None, "a"]))
+    ['a', None, 'a']
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)  # the last one (code -1): None
+    table[: len(uniques)] = np.asarray(uniques, dtype=object)
+    return list(table[codes].tolist())
+
+
+#: Columns of a new case that are the same for every case of an import (SQL literals).
+_CASE_CONSTANTS = {"version": "1", "level": "'grid'", "reopened": "0"}
+
+
+def _insert_sqlite(s: Session, columns: dict[str, list[Any]], now: str, *, author: str) -> None:
+    """Insert new cases and their intake log lines on SQLite.
+
+    The values common to every case (version, level, the creation time) are literals of the
+    statement rather than bound once per case; the log lines are copied from the cases just
+    written by one ``INSERT … SELECT`` (their ids are the range reserved by
+    :func:`_reserve_ids` under the transaction's write lock), so no log value is bound
+    per line at all.
+    """
+    stamp = "'" + now.replace("'", "''") + "'"
+    consts = {**_CASE_CONSTANTS, "created_at": stamp, "updated_at": stamp}
+    bound = [c for c in _CASE_COLS if c not in consts]
+    names = ", ".join(f'"{c}"' for c in (*bound, *consts))
+    marks = ", ".join(["?"] * len(bound) + list(consts.values()))
+    conn = s.connection()
+    ids = columns["id"]
+    # a large import into a table smaller than it (the ids are reserved above the largest):
+    # its plain indexes are dropped and built again afterwards, from sorted entries rather
+    # than one random insert per case and index (a fifth of the write). In the transaction:
+    # a failed import leaves them as they were; readers see the old ones until the commit.
+    rebuild: list[tuple[str, str]] = []
+    if len(ids) >= _ANALYZE_AFTER and min(ids) - 1 < len(ids):
+        rebuild = [
+            (str(name), str(sql))
+            for name, sql in conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL",
+                (_C.name,),
+            )
+            if not str(sql).lstrip().upper().startswith("CREATE UNIQUE")
+        ]
+    for name, _ in rebuild:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    stmt = f'INSERT INTO "{_C.name}" ({names}) VALUES ({marks})'
+    rows = zip(*(columns[c] for c in bound), strict=True)
+    while batch := list(islice(rows, 50_000)):
+        conn.exec_driver_sql(stmt, batch)
+    for _, sql in rebuild:
+        conn.exec_driver_sql(sql)
+    log_cols = ", ".join(f'"{c}"' for c in _LOG_COLS)
+    conn.exec_driver_sql(
+        f"INSERT INTO \"{_L.name}\" ({log_cols}) SELECT id, 1, created_at, ?, 'intake', NULL, "
+        f"'intake', NULL, status, NULL, NULL FROM \"{_C.name}\" "
+        "WHERE id BETWEEN ? AND ? AND created_at = ? ORDER BY id",
+        (author, min(ids), max(ids), now),
+    )
 
 
 def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
@@ -183,16 +317,31 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
     if prov_cols:
         prov = np.asarray(cases[prov_cols].to_numpy(bool).any(axis=1), dtype=bool)
 
-    def col(name: str, kind: type | None = None) -> list[Any]:
+    import pyarrow as pa
+
+    columnar = backend == "postgresql"  # COPY takes Arrow columns: no Python value per row
+
+    def col(name: str, kind: type | None = None) -> Any:
         s_ = cases[name]
         if kind is float or kind is int:  # numbers: converted in numpy, nulls → None
             num = pd.to_numeric(s_, errors="coerce").to_numpy(float)
+            if columnar and kind is float:
+                return num  # NaN: null
             miss = np.isnan(num)
             out = (np.where(miss, 0, num).astype(np.int64) if kind is int else num).astype(object)
             out[miss] = None
             return list(out.tolist())
+        if kind is None:
+            if columnar:
+                try:
+                    arr = pa.array(s_, from_pandas=True)
+                    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                        return arr
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    pass  # mixed values: as Python text below
+            return _texts(s_)
         vals = s_.astype(object).where(s_.notna(), None).tolist()
-        return vals if kind is None else [None if v is None else kind(v) for v in vals]
+        return [None if v is None else kind(v) for v in vals]
 
     clocks = [c[4:] for c in cases.columns if c.startswith("due:")]
     due_text = {c: _times_out(cases[f"due:{c}"], backend) for c in clocks}
@@ -236,10 +385,15 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         "created_at": now_text,
         "updated_at": now_text,
     }
-    bulk_insert_columns(s, _C, {c: columns[c] for c in _CASE_COLS})
     ids = columns["id"]
+    if backend == "sqlite":
+        _insert_sqlite(s, columns, now_text[0], author=str(author))
+    else:
+        bulk_insert_columns(s, _C, {c: columns[c] for c in _CASE_COLS})
     deadlines: dict[str, list[Any]] = {"case_id": [], "clock": [], "due_at": [], "provisional": []}
     for c in clocks:
+        if c == _RESOLVE:  # the resolve deadline is the case's due_at (and provisional)
+            continue
         dues = due_text[c]
         provs = cases[f"prov:{c}"].to_numpy(bool)
         has_due = [i for i, d in enumerate(dues) if d is not None]
@@ -247,7 +401,10 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         deadlines["clock"] += [c] * len(has_due)
         deadlines["due_at"] += [dues[i] for i in has_due]
         deadlines["provisional"] += provs[has_due].tolist()
-    bulk_insert_columns(s, _D, deadlines)
+    if deadlines["case_id"]:
+        bulk_insert_columns(s, _D, deadlines)
+    if backend == "sqlite":  # the log lines were copied from the cases by _insert_sqlite
+        return
     log = {
         "case_id": ids,
         "version": [1] * n,
@@ -269,16 +426,16 @@ def _existing(
 ) -> dict[tuple[str, str], tuple[int, str]]:
     """Return the stored (source, ticket) → (id, content hash)."""
     out: dict[tuple[str, str], tuple[int, str]] = {}
-    tickets = sorted({t for _, t in keys})
-    if not tickets:
+    if not keys:
         return out
     total = s.execute(sa.select(sa.func.count()).select_from(_C)).scalar_one()
+    if total == 0:  # an empty store (a first import): nothing to look up
+        return out
+    tickets = sorted({t for _, t in keys})
     q = sa.select(_C.c.source, _C.c.ticket_no, _C.c.id, _C.c.content_hash).where(
         _C.c.ticket_no.is_not(None)
     )
     if len(tickets) > 20_000 or total < 50_000:
-        if total == 0:
-            return out
         rows = s.execute(q).all()
     else:
         rows = []
@@ -316,41 +473,53 @@ def _prepare(
     tick = cases["ticket_no"].to_numpy(object)
     src = cases["source"].to_numpy(object)
     keyed = np.flatnonzero(pd.notna(tick))
-    keys = [(str(src[i]), str(tick[i])) for i in keyed]
-    stored = _existing(s, keys)
-    seen: dict[tuple[str, str], tuple[int, str]] = {}
-    rows = cases["row"].to_numpy(int)
-    content = cases["content_hash"].to_numpy(object)
-    for i, k in zip(keyed, keys, strict=True):
-        h = str(content[i])
-        line = int(lines[rows[i]])
-        if k in stored:
-            keep[i] = False
-            if stored[k][1] == h:
-                unchanged.append(stored[k][0])
-            else:
-                conflict = True
-                rejects.append(
-                    (
-                        line,
-                        f"ticket {k[1]!r} of source {k[0]!r} is already stored as case "
-                        f"{stored[k][0]} with other content; a ticket number is unique per "
-                        "source — correct the number, or act on the stored case",
+    if len(keyed):
+        # the key of each numbered ticket as one text, compared in bulk: (source, number)
+        src_k = pd.Series(src[keyed], dtype="string").fillna("None")
+        tick_k = pd.Series(tick[keyed], dtype="string")
+        joined = (src_k + "\x1f" + tick_k).to_numpy(object)
+        codes, _ = pd.factorize(joined)
+        src_l, tick_l = src_k.tolist(), tick_k.tolist()
+        stored = _existing(s, list(zip(src_l, tick_l, strict=True)))
+        rows = cases["row"].to_numpy(int)
+        content = cases["content_hash"].to_numpy(object)
+        line_k = lines[rows[keyed]]
+        is_stored = np.zeros(len(keyed), dtype=bool)
+        if stored:
+            by_text = {f"{k[0]}\x1f{k[1]}": v for k, v in stored.items()}
+            is_stored = pd.Series(joined).isin(list(by_text)).to_numpy(bool)
+            for j in np.flatnonzero(is_stored):
+                i = keyed[j]
+                cid, h = by_text[joined[j]]
+                keep[i] = False
+                if h == str(content[i]):
+                    unchanged.append(cid)
+                else:
+                    conflict = True
+                    rejects.append(
+                        (
+                            int(line_k[j]),
+                            f"ticket {tick_l[j]!r} of source {src_l[j]!r} is already "
+                            f"stored as case {cid} with other content; a ticket number is unique "
+                            "per source — correct the number, or act on the stored case",
+                        )
                     )
+        # a number repeated in the table: the first line counts, the others are dropped
+        # (rejected if their content differs)
+        _, first_of_code = np.unique(codes, return_index=True)
+        first = first_of_code[codes]
+        again = np.flatnonzero((first != np.arange(len(keyed))) & ~is_stored)
+        keep[keyed[again]] = False
+        for j in again[content[keyed[again]] != content[keyed[first[again]]]]:
+            conflict = True
+            rejects.append(
+                (
+                    int(line_k[j]),
+                    f"ticket {tick_l[j]!r} of source {src_l[j]!r} repeats line "
+                    f"{int(line_k[first[j]])} with other content; a ticket number is unique "
+                    "per source",
                 )
-        elif k in seen:
-            keep[i] = False
-            if seen[k][1] != h:
-                conflict = True
-                rejects.append(
-                    (
-                        line,
-                        f"ticket {k[1]!r} of source {k[0]!r} repeats line {seen[k][0]} with other "
-                        "content; a ticket number is unique per source",
-                    )
-                )
-        else:
-            seen[k] = (line, h)
+            )
     rejects.sort()
     out = cases[keep].reset_index(drop=True)
     if len(out):
@@ -429,7 +598,7 @@ def import_cases(
         frame = frame.drop(columns=unknown)
     if len(frame) == 0:
         raise InputError(f"{name or 'the ticket table'} has no rows")
-    with transaction(target, write=True) as s:
+    with _gc_paused(len(frame) >= _ANALYZE_AFTER), transaction(target, write=True) as s:
         cases, rejects, unchanged, conflict = _prepare(
             s, frame, lines, calendar=calendar, duplicate_limit=duplicate_limit
         )

@@ -43,25 +43,29 @@ class CaseLocator:
         import pyproj
 
         n = len(lon)
-        found: list[Placement | None] = [None] * n
-        nearest: list[str | None] = [None] * n
+        found = np.full(n, None, dtype=object)
+        nearest = np.full(n, None, dtype=object)
         best = np.full(n, np.inf)
         for index, places in self.parts:
             tf = pyproj.Transformer.from_crs(4326, index.crs, always_xy=True)
             x, y = tf.transform(np.asarray(lon, float), np.asarray(lat, float))
             # the grid and the nearest grid only: no distance to the boundary (a third faster)
             res = index.locate(np.asarray(x), np.asarray(y), boundary_distance=False)
-            codes = res["grid_code"].to_numpy(object)
-            near = res["nearest_grid"].to_numpy(object)
-            dist = res["nearest_distance"].to_numpy(float)
-            for i in np.flatnonzero(pd.notna(codes)):
-                if found[i] is None:
-                    found[i] = places[str(codes[i])]
-            closer = np.flatnonzero(np.nan_to_num(dist, nan=np.inf) < best)
-            for i in closer:
-                best[i] = dist[i]
-                nearest[i] = None if near[i] is None else str(near[i])
-        return found, nearest
+            # each grid's placement looked up once (a batch has thousands of points per grid)
+            codes, grids = pd.factorize(res["grid_code"], use_na_sentinel=True)
+            table = np.full(len(grids) + 1, None, dtype=object)  # the last (code -1): None
+            for k, g in enumerate(grids):  # one by one: a Placement is a tuple
+                table[k] = places[str(g)]
+            first = (found == None) & (codes >= 0)  # noqa: E711 (elementwise)
+            found[first] = table[codes[first]]
+            dist = np.nan_to_num(res["nearest_distance"].to_numpy(float), nan=np.inf)
+            closer = dist < best
+            if closer.any():
+                near_codes, near_grids = pd.factorize(res["nearest_grid"], use_na_sentinel=True)
+                near_table = np.array([*map(str, near_grids), None], dtype=object)
+                best[closer] = dist[closer]
+                nearest[closer] = near_table[near_codes[closer]]
+        return found.tolist(), nearest.tolist()
 
     def locate(self, lon: float, lat: float) -> Placement | None:
         """Placement of one WGS84 point (the core's ``Locator``)."""

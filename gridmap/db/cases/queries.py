@@ -22,6 +22,7 @@ from gridmap.db.cases.records import (
     CASE_LIST_COLUMNS,
     CaseRecord,
     _db_time,
+    _deadlines,
     _from_db,
     overdue_states,
 )
@@ -40,10 +41,11 @@ def _load(s: Session, case_id: int, *, lock: bool = False) -> CaseRecord:
     row = s.execute(q).mappings().first()
     if row is None:
         raise NotFoundError(f"no case {case_id}; GET /cases (gridmap cases list) lists them")
-    deadlines = {
-        str(d.clock): Deadline(_from_db(d.due_at), bool(d.provisional))  # type: ignore[arg-type]
-        for d in s.execute(sa.select(_D).where(_D.c.case_id == int(case_id)))
-    }
+    deadlines = _deadlines(
+        s.execute(sa.select(_D).where(_D.c.case_id == int(case_id))),
+        row["due_at"],
+        row["provisional"],
+    )
     handlers: list[Handler] = []
     summons: list[Summons] = []
     for h in s.execute(sa.select(_H).where(_H.c.case_id == int(case_id)).order_by(_H.c.id)):

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gridmap.cases import OPEN_STATES, STAGE, TZ, Case, to_local
+from gridmap.cases import OPEN_STATES, STAGE, TZ, Case, Deadline, to_local
 from gridmap.db.models import (
     CalendarDayRow,
     CaseDeadline,
@@ -88,6 +88,30 @@ _PERSONAL_ROLES = frozenset(
 )
 
 _RESOLVE = "resolve"
+
+
+def _deadlines(rows: Any, due_at: Any, provisional: Any) -> dict[str, Deadline]:
+    """Return a case's deadlines: its ``case_deadlines`` rows and the resolve one from ``cases``.
+
+    The resolve deadline is ``cases.due_at`` with ``cases.provisional`` (the intake writes
+    no ``case_deadlines`` row for it: the other clock, ``answer``, counts a subset of its
+    days, so the case's flag is the resolve clock's); a ``case_deadlines`` row for it, as
+    written by an action that changed the deadlines, says the same and wins.
+
+    Parameters
+    ----------
+    rows : iterable
+        The case's ``case_deadlines`` rows (``clock``, ``due_at``, ``provisional``).
+    due_at, provisional
+        The case's ``cases.due_at`` and ``cases.provisional``.
+    """
+    out = {
+        str(d.clock): Deadline(_from_db(d.due_at), bool(d.provisional))  # type: ignore[arg-type]
+        for d in rows
+    }
+    if _RESOLVE not in out and due_at is not None:
+        out[_RESOLVE] = Deadline(_from_db(due_at), bool(provisional))  # type: ignore[arg-type]
+    return out
 
 
 def overdue_states() -> tuple[str, ...]:

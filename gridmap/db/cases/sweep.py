@@ -21,6 +21,7 @@ from gridmap.db.cases.records import (
     _H,
     _L,
     _LOG_COLS,
+    _RESOLVE,
     SweepResult,
     _db_time,
     _large_cache,
@@ -35,27 +36,31 @@ __all__ = ["sweep_cases"]
 
 
 def _clock_frame(s: Session) -> pd.DataFrame:
+    """Return the running clocks of the open cases (one row per case and clock).
+
+    The resolve clock of a case is its ``cases.due_at`` (the intake writes no
+    ``case_deadlines`` row for it); a ``case_deadlines`` row for it (written by an action
+    that changed the deadlines) says the same and wins. The other clocks come from
+    ``case_deadlines``, the handlers' and summoned departments' from ``case_handlers``.
+    """
     open_ = list(OPEN_STATES)
+    names = ["case_id", "clock", "policy", "start", "due", "level", "cycle", "status", "version"]
+    case_cols = (_C.c.policy, _C.c.received_at)
+    state_cols = (_C.c.level, _C.c.reopened, _C.c.status, _C.c.version)
     q = (
-        sa.select(
-            _C.c.id,
-            _D.c.clock,
-            _C.c.policy,
-            _C.c.received_at,
-            _D.c.due_at,
-            _C.c.level,
-            _C.c.reopened,
-            _C.c.status,
-            _C.c.version,
-        )
+        sa.select(_C.c.id, _D.c.clock, *case_cols, _D.c.due_at, *state_cols)
         .join(_D, _D.c.case_id == _C.c.id)
         .where(_C.c.status.in_(open_))
     )
-    rows = s.execute(q).all()
-    base = rows_frame(
-        rows,
-        ["case_id", "clock", "policy", "start", "due", "level", "cycle", "status", "version"],
+    stored = rows_frame(s.execute(q).all(), names)
+    rq = sa.select(_C.c.id, sa.literal(_RESOLVE), *case_cols, _C.c.due_at, *state_cols).where(
+        _C.c.status.in_(open_), _C.c.due_at.is_not(None)
     )
+    resolve = rows_frame(s.execute(rq).all(), names)
+    if len(stored) and (stored["clock"] == _RESOLVE).any():
+        has_row = set(stored.loc[stored["clock"] == _RESOLVE, "case_id"].tolist())
+        resolve = resolve[~resolve["case_id"].isin(has_row)]
+    base = pd.concat([resolve, stored], ignore_index=True) if len(stored) else resolve
     base["follow_up"] = True
     hq = (
         sa.select(
