@@ -152,6 +152,28 @@ def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
     return out
 
 
+#: pandas' default text dtype (Arrow-backed, NaN for missing): what a frame infers from text.
+_ARROW_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _text_column(frame: pd.DataFrame, col: str) -> tuple[Any, np.ndarray]:
+    """Return a free-text column as the output frame takes it, and where it is missing.
+
+    Arrow-backed text (what pandas reads and infers) stays Arrow: stripped and blanks
+    made missing in Arrow, never turned into Python strings here and back into Arrow by
+    the frame (the writer converts it once, or hands it to COPY as it is). Other columns
+    go through :func:`_texts`; either way the frame gets the same values and dtype.
+    """
+    if col in frame.columns and frame[col].dtype == _ARROW_TEXT:
+        text = frame[col].str.strip()
+        text = text.mask(text.str.len() == 0)
+        missing = text.isna().to_numpy(bool)
+        if not missing.all():  # (all missing: None objects, as the frame would infer them)
+            return text.array, missing
+    values = _texts(frame, col)
+    return values, values == None  # noqa: E711 - elementwise
+
+
 def _coords(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     """Return a coordinate column as floats (NaN where missing) and its non-number cells."""
     n = len(frame)
@@ -285,8 +307,8 @@ def intake_frame(
     bad |= b | (src_in == None)  # noqa: E711 - elementwise
     category, b = _lookup(cat_in, book.category)
     bad |= b | (cat_in == None)  # noqa: E711
-    description = _texts(frame, "description")
-    bad |= description == None  # noqa: E711
+    description, no_description = _text_column(frame, "description")
+    bad |= no_description
     urg_in = _texts(frame, "urgency")
     cat_urg = np.array([c.urgency if c is not None else None for c in category], dtype=object)
     urgency = np.where(urg_in == None, cat_urg, urg_in)  # noqa: E711
@@ -319,8 +341,8 @@ def intake_frame(
     has_lon, has_lat = ~np.isnan(lon), ~np.isnan(lat)
     bad |= has_lon != has_lat
     coord = has_lon & has_lat
-    address = _texts(frame, "address")
-    bad |= ~coord & (address == None)  # noqa: E711
+    address, no_address = _text_column(frame, "address")
+    bad |= ~coord & no_address
     crs_in = _texts(frame, "crs")
     bad |= coord & (crs_in == None)  # noqa: E711
     wlon = np.full(n, np.nan)
@@ -365,9 +387,9 @@ def intake_frame(
             "policy": [p.name if p is not None else None for p in policy],
             "received_at": received,
             "status": np.where(place == None, "unlocated", "received"),  # noqa: E711
-            "ticket_no": _texts(frame, "ticket_no"),
-            "reporter_name": _texts(frame, "reporter_name"),
-            "reporter_phone": _texts(frame, "reporter_phone"),
+            "ticket_no": _text_column(frame, "ticket_no")[0],
+            "reporter_name": _text_column(frame, "reporter_name")[0],
+            "reporter_phone": _text_column(frame, "reporter_phone")[0],
             "lon_given": np.where(coord, lon, np.nan),
             "lat_given": np.where(coord, lat, np.nan),
             "crs_given": crs_name,

@@ -281,60 +281,91 @@ def duplicate_pairs(
     else:
         sets = [np.arange(n)]
     span = int(round(days * 86400 * 1e9))
-    out_a: list[np.ndarray] = []
-    out_b: list[np.ndarray] = []
-    for rows in sets:
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) < 2 or not want[rows].any():
-            continue
-        tree = cKDTree(pts[rows])
-        got = tree.query_pairs(r=radius * (1 + 1e-9), p=np.inf, output_type="ndarray")
-        if len(got) == 0:
-            continue
-        a, b = rows[got[:, 0]], rows[got[:, 1]]
-        d = np.hypot(xy[a, 0] - xy[b, 0], xy[a, 1] - xy[b, 1])
-        ok = (d <= radius) & (np.abs(t[a] - t[b]) <= span)
-        out_a.append(a[ok])
-        out_b.append(b[ok])
-    if not out_a:
+    rank_of_id = np.empty(n, np.int64)  # ids compared as text; equal ids: by position
+    rank_of_id[np.argsort(ids.astype(str), kind="stable")] = np.arange(n)
+    found = [
+        _nearest_earlier(rows, pts, xy, t, rank_of_id, want, radius=radius, span=span, limit=limit)
+        for rows in (np.asarray(r, dtype=np.int64) for r in sets)
+        if len(rows) > 1 and want[rows].any()
+    ]
+    found = [f for f in found if len(f[0])]
+    if not found:
         return empty
-    a, b = np.concatenate(out_a), np.concatenate(out_b)
-    # orient each pair: ``late`` is the case, ``early`` its candidate (same instant: by id)
-    a_later = t[a] > t[b]
-    same = np.flatnonzero(t[a] == t[b])
-    if len(same):
-        a_later[same] = ids[a[same]] > ids[b[same]]
-    late = np.where(a_later, a, b)
-    early = np.where(a_later, b, a)
-    keep = want[late]
-    late, early = late[keep], early[keep]
+    cols = [np.concatenate(c) for c in zip(*found, strict=True)]
+    order = np.argsort(cols[0], kind="stable")  # by case (stable keeps the ranks in order)
+    names = ("row", "candidate", "distance", "rank", "total")
+    return pd.DataFrame({k: c[order] for k, c in zip(names, cols, strict=True)})
+
+
+#: Distance bins of the cut before the sort (see :func:`_nearest_earlier`).
+_BINS = 16
+
+
+def _nearest_earlier(
+    rows: np.ndarray,
+    pts: np.ndarray,
+    xy: np.ndarray,
+    t: np.ndarray,
+    rank_of_id: np.ndarray,
+    want: np.ndarray,
+    *,
+    radius: float,
+    span: int,
+    limit: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kept pairs of one category: ``row, candidate, distance, rank, total`` (global rows).
+
+    The tree's box gives each unordered pair once (C++); the exact tests and the
+    orientation are one pass each over local arrays (a category's cases, cache-sized).
+    The total of each case is a bincount; only the pairs that can still be among the
+    ``limit`` nearest are sorted: distances fall in ``_BINS`` bins of ``radius /
+    _BINS``, and a case keeps the bins up to the one holding its ``limit``-th nearest
+    (every pair beyond is strictly farther), so a hotspot case with a hundred candidates
+    sorts a handful instead of all of them — the sort, not the search, grew faster than N.
+    """
+    m = len(rows)
+    # earlier first (same instant: by id), so that a pair's later case is its larger index
+    rows = rows[np.lexsort((rank_of_id[rows], t[rows]))]
+    tree = cKDTree(pts[rows])
+    got = tree.query_pairs(r=radius * (1 + 1e-9), p=np.inf, output_type="ndarray")
+    nothing = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, float),) + (np.zeros(0, np.int64),) * 2
+    if len(got) == 0:
+        return nothing
+    early, late = got[:, 0], got[:, 1]  # query_pairs gives i < j
+    del got
+    lx, ly, lt, lr = xy[rows, 0], xy[rows, 1], t[rows], rank_of_id[rows]
+    d = np.hypot(lx[late] - lx[early], ly[late] - ly[early])
+    ok = (d <= radius) & (lt[late] - lt[early] <= span)
+    late, early, d = late[ok], early[ok], d[ok]
+    lwant = want[rows]
+    if not lwant.all():
+        keep = lwant[late]
+        late, early, d = late[keep], early[keep], d[keep]
     if len(late) == 0:
-        return empty
-    dist = np.hypot(xy[late, 0] - xy[early, 0], xy[late, 1] - xy[early, 1])
-    # by case, then distance: one sort of a float key (a two-key lexsort is 6× slower on
-    # millions of pairs); distances are < 2·radius + 1 apart, so the key keeps cases apart
-    order = np.argsort(late.astype(np.float64) * (2.0 * radius + 1.0) + dist)
-    late, early, dist = late[order], early[order], dist[order]
+        return nothing
+    if limit is None:
+        total = np.bincount(late, minlength=m)
+    else:
+        bins = np.minimum((d * (_BINS / radius)).astype(np.int64), _BINS - 1)
+        per_bin = np.bincount(late * _BINS + bins, minlength=m * _BINS).reshape(m, _BINS)
+        upto = per_bin.cumsum(axis=1)
+        total = upto[:, -1]
+        last = np.where(total >= limit, np.argmax(upto >= limit, axis=1), _BINS - 1)
+        keep = bins <= last[late]
+        late, early, d = late[keep], early[keep], d[keep]
+    # by case, then distance: one sort of a float key (a three-key lexsort is slower);
+    # distances are < 2·radius + 1 apart, so the key keeps cases apart
+    order = np.argsort(late.astype(np.float64) * (2.0 * radius + 1.0) + d)
+    late, early, d = late[order], early[order], d[order]
     same = late[1:] == late[:-1]
-    unsure = same & (dist[1:] <= dist[:-1])  # a tie, or an order the key's rounding lost
+    unsure = same & (d[1:] <= d[:-1])  # a tie, or an order the key's rounding lost
     if unsure.any():  # sort those cases again exactly: by distance, then id as text
-        rank_of_id = np.empty(n, np.int64)
-        rank_of_id[np.argsort(ids.astype(str), kind="stable")] = np.arange(n)
-        redo = np.isin(late, late[1:][unsure])
-        at = np.flatnonzero(redo)
-        sub = np.lexsort((rank_of_id[early[at]], dist[at], late[at]))
-        late[at], early[at], dist[at] = late[at][sub], early[at][sub], dist[at][sub]
+        at = np.flatnonzero(np.isin(late, late[1:][unsure]))
+        sub = np.lexsort((lr[early[at]], d[at], late[at]))
+        late[at], early[at], d[at] = late[at][sub], early[at][sub], d[at][sub]
     starts = np.flatnonzero(np.r_[True, late[1:] != late[:-1]])
     sizes = np.diff(np.r_[starts, len(late)])
     rank = np.arange(len(late)) - np.repeat(starts, sizes)
-    total = np.repeat(sizes, sizes)
-    kept = rank < limit if limit is not None else np.ones(len(late), dtype=bool)
-    return pd.DataFrame(
-        {
-            "row": late[kept],
-            "candidate": early[kept],
-            "distance": dist[kept],
-            "rank": rank[kept],
-            "total": total[kept],
-        }
-    )
+    kept = rank < limit if limit is not None else slice(None)
+    late, early, d, rank = late[kept], early[kept], d[kept], rank[kept]
+    return rows[late], rows[early], d, rank, total[late].astype(np.int64)

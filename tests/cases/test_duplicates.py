@@ -177,6 +177,30 @@ def test_duplicate_pairs_nearest_first_bounded_and_counted(limit, days):
         assert sum(len(w) > (limit or 0) for w in want[::2]) > (10 if limit else 0)
 
 
+@pytest.mark.parametrize("limit", [1, 3, 4, 6])
+def test_duplicate_pairs_ties_where_the_nearest_are_cut(limit):
+    """Candidates at the exact edges of the distance bins (radius / 16) and tied: same answer."""
+    step = 48.0 / 16  # radius 48: the bins are 3 m wide
+    at = [(step, 0.0), (0.0, step), (-2 * step, 0.0), (0.0, 2 * step), (0.0, -2 * step)]
+    at += [(3 * step, 0.0), (0.0, 16 * step), (16 * step, 0.0), (-15 * step, 0.0)]
+    ids = ["K7", "K2", "K9", "K1", "K5", "K3", "K8", "K4", "K6"]
+    pool = pd.DataFrame(
+        {
+            "id": [*ids, "Z0"],
+            "category": ["noise"] * (len(at) + 1),
+            "received_at": [T - pd.Timedelta(hours=len(at) - i) for i in range(len(at))] + [T],
+            "x": [X0 + dx for dx, _ in at] + [X0],
+            "y": [Y0 + dy for _, dy in at] + [Y0],
+        }
+    )
+    want = brute_force(pool, pool, radius=48, days=1, earlier_only=True)
+    got = duplicate_pairs(pool, radius=48, days=1, limit=limit)
+    last = got[got["row"] == len(at)]
+    assert pool["id"].iloc[last["candidate"]].tolist() == want[-1][:limit]
+    assert (last["total"] == len(want[-1])).all() and len(want[-1]) == len(at)
+    assert last["distance"].tolist() == sorted(last["distance"].tolist())
+
+
 def test_duplicate_pairs_guards():
     pool = hotspot_cases(10, seed=4)
     with pytest.raises(ValueError, match="limit must be ≥ 1"):

@@ -185,6 +185,14 @@ def test_extension_keeps_one_resolve_clock(city, big):
     new_due = rec.case.deadlines["resolve"].due
     assert new_due > due
     assert get_case(city, cid).case.deadlines["resolve"].due == new_due
+    # the new deadline is stored on the case only, never as a resolve row
+    assert _count(city, "SELECT count(*) FROM case_deadlines WHERE clock = 'resolve'") == 0
+    with city.engine.connect() as conn:
+        stored = conn.exec_driver_sql(f"SELECT due_at FROM cases WHERE id = {int(cid)}").scalar()
+    stored = pd.Timestamp(stored)
+    if stored.tzinfo is None:  # SQLite keeps UTC as naive text
+        stored = stored.tz_localize("UTC")
+    assert stored == pd.Timestamp(new_due)
     row, _ = list_cases(city, limit=1)
     assert row[0]["due_at"] == new_due.isoformat()
     # between the old and the new deadline: the resolve clock runs on the new one only

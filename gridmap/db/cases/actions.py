@@ -67,19 +67,21 @@ def _save(s: Session, old: CaseRecord, new: Case, entry: Any) -> None:
             current_version=None,
         )
     if new.deadlines != old.case.deadlines:
+        # the resolve clock lives on cases.due_at/provisional (migration 0009), set above;
+        # case_deadlines holds the other clocks (a resolve row left from before goes too)
         s.execute(_D.delete().where(_D.c.case_id == old.id))
-        s.execute(
-            _D.insert(),
-            [
-                {
-                    "case_id": old.id,
-                    "clock": k,
-                    "due_at": _db_time(d.due, backend),
-                    "provisional": d.provisional,
-                }
-                for k, d in new.deadlines.items()
-            ],
-        )
+        clocks = [
+            {
+                "case_id": old.id,
+                "clock": k,
+                "due_at": _db_time(d.due, backend),
+                "provisional": d.provisional,
+            }
+            for k, d in new.deadlines.items()
+            if k != _RESOLVE
+        ]
+        if clocks:
+            s.execute(_D.insert(), clocks)
     if new.handlers != old.case.handlers or new.summons != old.case.summons:
         s.execute(_H.delete().where(_H.c.case_id == old.id))
         rows = [
