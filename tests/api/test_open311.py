@@ -507,3 +507,25 @@ def test_georeport_client_reads_services_and_requests(served, monkeypatch):
         one = gr.get_service_request(str(a))
         assert one["status_notes"] == "已接收 received; 已超期 overdue"
         assert one["expected_datetime"] == "2026-09-22T23:59:59+08:00"
+
+
+def test_the_document_gives_each_answer_in_json_and_xml(store_and_client):
+    """Every Open311 answer a ``.xml`` call can get is documented as ``text/xml`` too."""
+    _, client, headers = store_and_client
+    doc = client.get("/openapi.json").json()
+    ops = [
+        (f"{method.upper()} {path}", op)
+        for path, item in doc["paths"].items()
+        if path.startswith(BASE)
+        for method, op in item.items()
+    ]
+    assert len(ops) == 6
+    for label, op in ops:
+        ok = "201" if label.startswith("POST") else "200"
+        for code in (ok, "400", "401", "403", "404", "429"):
+            media = set(op["responses"][code]["content"])
+            assert media == {"application/json", "text/xml"}, (label, code, media)
+    # and what a .xml call gets is what the document says
+    missing = client.get(f"{BASE}/requests/999.xml", headers=headers("viewer"))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/xml")

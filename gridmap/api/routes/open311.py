@@ -112,6 +112,9 @@ _ERRORS = {
         }
     }
 }
+#: With ``.xml`` every answer, errors included, is GeoReport v2 XML.
+_XML = {"text/xml": {"schema": {"type": "string", "description": "the same answer in XML"}}}
+_ERRORS["content"].update(_XML)
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, **_ERRORS}
     for code, text in (
@@ -122,6 +125,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         (429, "Too many wrong keys from this address or for this key (see Retry-After)"),
     )
 }
+
+
+def _responses(ok: int = 200) -> dict[int | str, dict[str, Any]]:
+    """Return the documented answers of a route that succeeds with ``ok``: JSON or XML."""
+    return {ok: {"content": {"application/json": {}, **_XML}}, **_RESPONSES}
 
 
 class Open311Settings(BaseSettings):
@@ -249,7 +257,7 @@ def _changeset() -> str:
 # ----------------------------------------------------------------------------- discovery, services
 
 
-@router.get("/discovery.{fmt}", summary="Service discovery (public)", responses=_RESPONSES)
+@router.get("/discovery.{fmt}", summary="Service discovery (public)", responses=_responses())
 async def discovery_route(request: Request, fmt: str, settings: SettingsDep) -> Response:
     """Return the endpoints of this jurisdiction, the spec followed and the formats."""
 
@@ -276,7 +284,7 @@ async def discovery_route(request: Request, fmt: str, settings: SettingsDep) -> 
 
 
 @router.get(
-    "/services.{fmt}", summary="The category catalogue as services (public)", responses=_RESPONSES
+    "/services.{fmt}", summary="The category catalogue as services (public)", responses=_responses()
 )
 async def services_route(
     fmt: str, settings: SettingsDep, jurisdiction_id: Jurisdiction = None
@@ -293,7 +301,7 @@ async def services_route(
 @router.get(
     "/services/{service_code}.{fmt}",
     summary="A service definition (no attributes: metadata is false)",
-    responses=_RESPONSES,
+    responses=_responses(),
 )
 async def service_route(
     service_code: str, fmt: str, settings: SettingsDep, jurisdiction_id: Jurisdiction = None
@@ -412,7 +420,7 @@ def _find(
 @router.get(
     "/requests.{fmt}",
     summary="Service requests (cases) with the spec's filters (viewer+)",
-    responses=_RESPONSES,
+    responses=_responses(),
 )
 async def requests_route(
     request: Request,
@@ -466,7 +474,7 @@ async def requests_route(
 @router.get(
     "/requests/{service_request_id}.{fmt}",
     summary="One service request (viewer+)",
-    responses=_RESPONSES,
+    responses=_responses(),
 )
 async def request_route(
     request: Request,
@@ -555,7 +563,7 @@ def _inside(store: Store, ticket: dict[str, Any]) -> None:
     "/requests.{fmt}",
     summary="Create a service request: a case located on the published plans",
     status_code=201,
-    responses=_RESPONSES,
+    responses=_responses(201),
     openapi_extra={
         "requestBody": {
             "content": {
