@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from storefixtures import pg_schema, postgis_url_or_skip, sqlite_template
@@ -69,3 +70,26 @@ def store_url(request: pytest.FixtureRequest, store: Store) -> tuple[str, str | 
     if store.backend == "postgresql":
         return url, request.getfixturevalue("_pg_session_schema")
     return url, None
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Any, Any]:
+    """The bundled sample city's layers and its plan (``seed=0``)."""
+    from gridmap.datasets import get_path
+    from gridmap.io import read_layers
+    from gridmap.partition import partition
+    from gridmap.validation import validate_layers
+
+    layers, _ = validate_layers(read_layers(get_path("sample")))
+    return layers, partition(layers, seed=0)
+
+
+@pytest.fixture
+def city(store: Store, sample: tuple[Any, Any]) -> Store:
+    """``store`` with the sample city's layers and its plan, published (for the case tests)."""
+    from gridmap.db import save_layers, save_plan
+
+    layers, plan = sample
+    save_layers(store, layers, author="setup")
+    save_plan(store, plan, author="setup", status="published")
+    return store

@@ -23,28 +23,9 @@ DISPATCHER = Actor("d1", "dispatcher")
 
 
 @pytest.fixture(scope="module")
-def sample():
-    from gridmap.datasets import get_path
-    from gridmap.io import read_layers
-    from gridmap.partition import partition
-    from gridmap.validation import validate_layers
-
-    layers, _ = validate_layers(read_layers(get_path("sample")))
-    return layers, partition(layers, seed=0)
-
-
-@pytest.fixture(scope="module")
 def big(sample):
     frame = synth_cases(sample[1], n=12_000, seed=5)
     return frame.drop(columns=["true_grid", "resolve_due", "replied_at", "late"])
-
-
-@pytest.fixture
-def city(store, sample):
-    layers, plan = sample
-    save_layers(store, layers, author="setup")
-    save_plan(store, plan, author="setup", status="published")
-    return store
 
 
 def _indexes(store: Store) -> set[str]:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap.cases import Actor, synth_cases
-from gridmap.db import save_layers, save_plan
+from gridmap.db import save_plan
 from gridmap.db.audit import list_audit
 from gridmap.db.cases import (
     act,
@@ -30,27 +30,8 @@ DISPATCHER = Actor("d1", "dispatcher")
 
 
 @pytest.fixture(scope="module")
-def sample():
-    from gridmap.datasets import get_path
-    from gridmap.io import read_layers
-    from gridmap.partition import partition
-    from gridmap.validation import validate_layers
-
-    layers, _ = validate_layers(read_layers(get_path("sample")))
-    return layers, partition(layers, seed=0)
-
-
-@pytest.fixture(scope="module")
 def year(sample):
     return synth_cases(sample[1], n=1500, seed=3)
-
-
-@pytest.fixture
-def city(store, sample):
-    layers, plan = sample
-    save_layers(store, layers, author="setup")
-    save_plan(store, plan, author="setup", status="published")
-    return store
 
 
 def tickets(frame: pd.DataFrame) -> pd.DataFrame:
