@@ -96,7 +96,7 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 _DAYS = 90
 _AUTH_HEADERS = {"WWW-Authenticate": 'Bearer realm="gridmap", ApiKey header="X-API-Key"'}
-_ERRORS = {
+_ERRORS: dict[str, Any] = {
     "content": {
         "application/json": {
             "schema": {
@@ -113,7 +113,9 @@ _ERRORS = {
     }
 }
 #: With ``.xml`` every answer, errors included, is GeoReport v2 XML.
-_XML = {"text/xml": {"schema": {"type": "string", "description": "the same answer in XML"}}}
+_XML: dict[str, Any] = {
+    "text/xml": {"schema": {"type": "string", "description": "the same answer in XML"}}
+}
 _ERRORS["content"].update(_XML)
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, **_ERRORS}
