@@ -210,8 +210,11 @@ def _crs_text(crs: Any) -> str:
     return f"EPSG:{epsg}" if epsg else c.to_wkt()
 
 
-def _row(s: Session, plan_id: int, *, lock: bool = False) -> Any:
-    q = sa.select(*_RECORD_COLS).where(_P.c.id == int(plan_id))
+def _row(
+    s: Session, plan_id: int, *, lock: bool = False, columns: Sequence[Any] = _RECORD_COLS
+) -> Any:
+    """Return the plan's row (``columns`` of it), or raise :class:`NotFoundError`."""
+    q = sa.select(*columns).where(_P.c.id == int(plan_id))
     if lock and s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update()
     row = s.execute(q).first()
@@ -545,12 +548,7 @@ def load_plan(target: Store | Session, plan_id: int) -> Plan:
     """
     with transaction(target) as s:
         backend = s.get_bind().dialect.name
-        _row(s, plan_id)
-        meta = s.execute(
-            sa.select(_P.c.crs, _P.c.schema, _P.c.params, _P.c.report).where(
-                _P.c.id == int(plan_id)
-            )
-        ).one()
+        meta = _row(s, plan_id, columns=(_P.c.crs, _P.c.schema, _P.c.params, _P.c.report))
         gcols = [c for c in _G.c if c.name not in ("geom", "id", "plan_id")]
         res = s.execute(
             sa.select(*gcols, geom_select(_G.c.geom, backend))
@@ -623,8 +621,7 @@ def plan_figures(
         Unknown ``plan_id``.
     """
     with transaction(target) as s:
-        _row(s, plan_id)
-        meta = s.execute(sa.select(_P.c.schema, _P.c.report).where(_P.c.id == int(plan_id))).one()
+        meta = _row(s, plan_id, columns=(_P.c.schema, _P.c.report))
         cols = [_G.c[c] for c in _GRID_NATIVE] + [_G.c.figures]
         res = s.execute(sa.select(*cols).where(_G.c.plan_id == int(plan_id)).order_by(_G.c.seq))
         df = rows_frame(res.all(), list(res.keys()))
