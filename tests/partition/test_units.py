@@ -215,3 +215,20 @@ def test_dissolve_keeps_the_area_of_pieces_that_do_not_share_vertices():
     out = _dissolve(np.array([left, right], dtype=object))
     assert shapely.area(out) == pytest.approx(200.0)
     assert shapely.get_type_id(out) == 3
+
+
+def test_the_cut_between_two_buildings_of_a_block_is_drawn_smooth():
+    # two round buildings (8 segments a quarter): the Voronoi cut between their
+    # outlines zigzags round the sampled points (21 vertices unsmoothed)
+    b = frame([("a", Point(25, 30).buffer(12, 8), 50), ("b", Point(72, 26).buffer(14, 8), 60)])
+    comm = box(0, 0, 100, 60)
+    u = build_units(comm, b)
+    assert u.n == 2
+    cut = shapely.line_merge(shapely.intersection(*shapely.boundary(u.cells)))
+    assert shapely.get_type_id(cut) == 1  # one line from edge to edge
+    assert len(shapely.get_coordinates(cut)) <= 4
+    union = shapely.union_all(u.cells)
+    assert shapely.area(shapely.symmetric_difference(union, comm)) < 1e-6
+    for bid, geom in zip(b["building_id"], b["geometry"], strict=True):
+        cell = u.cells[u.members.set_index("building_id").loc[bid, "cell"]]
+        assert shapely.area(shapely.difference(geom, cell)) < 1e-6
