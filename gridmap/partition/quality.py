@@ -51,7 +51,7 @@ ARTERIAL_LIMIT = 50.0
 #: one, the other parallel inside), and a community edge is an input (a district line
 #: 5–20 m off a main road's centreline) no grid border can move. Counted apart
 #: (``arterial_along_edge_m``), never in ``arterial_inside_m``; a road crossing a grid
-#: leaves the zone and counts whole.
+#: leaves the zone and counts whole. Wider medians: :data:`ARTERIAL_DUAL_MAX`.
 ARTERIAL_EDGE_OFFSET = 20.0
 
 #: A stretch leaving that zone by at most this many metres still runs along the border
@@ -60,6 +60,19 @@ ARTERIAL_EDGE_OFFSET = 20.0
 #: border, so one longer than :data:`ARTERIAL_LIMIT` leaves it by more than
 #: ``ARTERIAL_LIMIT - 2 * ARTERIAL_EDGE_OFFSET`` (10 m): it is never counted as along.
 ARTERIAL_ZONE_SLACK = ARTERIAL_LIMIT - 2 * ARTERIAL_EDGE_OFFSET
+
+#: The other carriageway of a wide dual carriageway (Chinese boulevards have medians and
+#: green strips of 20–40 m: 延安东路, 东方路, 张杨路) lies beyond the offset. Up to this
+#: distance (metres) from a stretch of the grid's border lying on an arterial, arterial
+#: road *parallel* to that stretch (within :data:`ARTERIAL_PARALLEL_DEG`) runs along the
+#: border too. A road crossing the grid meets its border at a wide angle, so the angle,
+#: not the distance, tells the two apart; a border 20–40 m off a single road is not on
+#: an arterial and has no such zone.
+ARTERIAL_DUAL_MAX = 40.0
+
+#: Largest angle (degrees) between a carriageway and the border's carriageway for the
+#: two to count as one road (see :data:`ARTERIAL_DUAL_MAX`).
+ARTERIAL_PARALLEL_DEG = 20.0
 
 #: Gap or overlap areas below this (m²) are float noise: not noted, reported as computed.
 AREA_TOLERANCE = 1.0
@@ -364,7 +377,9 @@ def _arterials_inside(
     arterial (the other carriageway of a dual carriageway) runs along the
     border and goes to ``along_edge`` (leaving that zone by at most
     :data:`ARTERIAL_ZONE_SLACK` metres, where two carriageways part at a
-    junction); every other stretch, whole, to ``through``.
+    junction, or by more only where it runs parallel to and beside such a border
+    within :data:`ARTERIAL_DUAL_MAX`: the far carriageway of a wide boulevard);
+    every other stretch, whole, to ``through``.
 
     Examples
     --------
@@ -427,17 +442,79 @@ def _arterials_inside(
             close = tree.query(geoms[g], predicate="dwithin", distance=tolerance)
             near = shapely.buffer(shapely.union_all(arterials[close]), tolerance)
             on = shapely.intersection(shapely.boundary(geoms[g]), near)
-            border_zone[g] = shapely.union(
-                zone_of[community[g]], shapely.buffer(on, ARTERIAL_EDGE_OFFSET, quad_segs=4)
+            border_zone[g] = (
+                shapely.union(
+                    zone_of[community[g]], shapely.buffer(on, ARTERIAL_EDGE_OFFSET, quad_segs=4)
+                ),
+                on,
             )
-        zone = border_zone[g]
+        zone, on = border_zone[g]
         for part in shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts))):
             length = shapely.length(part)
-            if shapely.length(shapely.difference(part, zone)) <= ARTERIAL_ZONE_SLACK:
+            rest = shapely.difference(part, zone)
+            off = shapely.length(rest)
+            if off > ARTERIAL_ZONE_SLACK:  # beyond the offset: the far carriageway?
+                off -= _parallel_length(rest, on)
+            if off <= ARTERIAL_ZONE_SLACK:
                 along[g] += length
             else:
                 through[g] += length
     return through, along
+
+
+def _parallel_length(lines: Any, on: Any, step: float = 2.0) -> float:
+    """Metres of ``lines`` within :data:`ARTERIAL_DUAL_MAX` of a parallel stretch of ``on``.
+
+    ``lines`` is cut into pieces of at most ``step`` metres; a piece counts when the
+    segment of ``on`` nearest its midpoint lies within the distance and at most
+    :data:`ARTERIAL_PARALLEL_DEG` off its direction (either way: the two carriageways of
+    a road run opposite ways).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> border = shapely.LineString([(0, 0), (0, 300)])
+    >>> far = shapely.LineString([(30, 0), (30, 300)])   # the other carriageway, 30 m off
+    >>> cross = shapely.LineString([(0, 150), (100, 150)])  # a road leaving the border
+    >>> ahead = shapely.LineString([(0, 300), (0, 330)])  # going on past the border's end
+    >>> [round(_parallel_length(x, border)) for x in (far, cross, ahead)]
+    [300, 0, 0]
+    >>> round(_parallel_length(shapely.LineString([(45, 0), (45, 300)]), border))  # too far
+    0
+    """
+    segs = _segments(shapely.segmentize(lines, step))
+    ref = _segments(on)
+    if len(segs) == 0 or len(ref) == 0:
+        return 0.0
+    mid = shapely.line_interpolate_point(segs, 0.5, normalized=True)
+    s_idx, r_idx = shapely.STRtree(ref).query(
+        mid, predicate="dwithin", distance=ARTERIAL_DUAL_MAX
+    )
+    if len(s_idx) == 0:
+        return 0.0
+
+    a = shapely.get_coordinates(segs[s_idx]).reshape(-1, 2, 2)
+    b = shapely.get_coordinates(ref[r_idx]).reshape(-1, 2, 2)
+    da, db = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
+    turn = np.abs(np.arctan2(da[:, 1], da[:, 0]) - np.arctan2(db[:, 1], db[:, 0])) % np.pi
+    turn = np.degrees(np.minimum(turn, np.pi - turn))
+    # beside the border's segment, not beyond its end: a road that leaves the border and
+    # goes on straight into the grid (the grid lies on both sides of it) is not beside it
+    m = shapely.get_coordinates(mid[s_idx])
+    t = np.einsum("ij,ij->i", m - b[:, 0], db) / np.einsum("ij,ij->i", db, db)
+    ok = (turn <= ARTERIAL_PARALLEL_DEG) & (t >= 0) & (t <= 1)
+    return float(shapely.length(segs[np.unique(s_idx[ok])]).sum())
+
+
+def _segments(lines: Any) -> np.ndarray:
+    """Every two-point segment of a line or lines, as an array of LineStrings."""
+    coords, index = shapely.get_coordinates(shapely.get_parts(lines), return_index=True)
+    if len(coords) < 2:
+        return np.empty(0, dtype=object)
+    same = index[1:] == index[:-1]
+    pairs = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+    segs = shapely.linestrings(pairs)
+    return segs[shapely.length(segs) > 0]
 
 
 def _street_blocks(
@@ -1313,8 +1390,9 @@ def summary_text(report: QualityReport) -> str:
         f"{_fmt_num(o.get('arterial_limit_m', ARTERIAL_LIMIT), 0)} m of arterial road inside, "
         f"{o.get('n_grids_arterial_forced', 0)} forced (named in the notes); "
         f"{_fmt_num(o.get('arterial_inside_m'), 0)} m inside grids in all; "
-        f"{_fmt_num(o.get('arterial_along_edge_m'), 0)} m along community edges within "
-        f"{ARTERIAL_EDGE_OFFSET:g} m ({o.get('n_grids_arterial_along_edge', 0)} grid(s) > "
+        f"{_fmt_num(o.get('arterial_along_edge_m'), 0)} m along borders (within "
+        f"{ARTERIAL_EDGE_OFFSET:g} m, or parallel within {ARTERIAL_DUAL_MAX:g} m: the far "
+        f"carriageway) ({o.get('n_grids_arterial_along_edge', 0)} grid(s) > "
         f"{_fmt_num(o.get('arterial_limit_m', ARTERIAL_LIMIT), 0)} m)",
         f"Balance 均衡 (CV of households): {_fmt_num(o.get('households_cv'))}",
     ]

@@ -126,19 +126,66 @@ def test_arterial_along_the_community_edge_is_counted_apart():
     assert o["arterial_along_edge_m"] == pytest.approx(380.0)
 
 
-@pytest.mark.parametrize(("offset", "through", "along"), [(15.0, 0.0, 190.0), (30.0, 190.0, 0.0)])
-def test_dual_carriageway_on_a_border_is_along_it_only_within_the_offset(offset, through, along):
+def _two_grid_report(comm, roads, split: float = 200.0):
+    """The report of two grids split at x = ``split`` (250 households each) over ``roads``."""
+    maxx = comm.bounds[2]
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
+        geometry=[box(0, 0, split, comm.bounds[3]), box(split, 0, maxx, comm.bounds[3])],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
+    )
+    return quality_report(grids, rows, layers, min_households=200, max_households=500)
+
+
+@pytest.mark.parametrize(
+    ("offset", "through", "along"),
+    [(15.0, 0.0, 190.0), (30.0, 0.0, 190.0), (38.0, 0.0, 190.0), (45.0, 190.0, 0.0)],
+)
+def test_dual_carriageway_on_a_border_is_along_it_up_to_40_m(offset, through, along):
     # the border x = 200 lies on one carriageway; the other runs north–south `offset`
-    # metres east of it: within 20 m it is the same road along the border
+    # metres east of it, parallel: within 20 m, and parallel up to 40 m (the medians of
+    # Shanghai's 延安东路 or 张杨路 are 20–28 m), it is the same road along the border
     comm = box(0, 0, 400, 200)
     roads = [
         (LineString([(200, -10), (200, 210)]), "primary"),
         (LineString([(200 + offset, -10), (200 + offset, 210)]), "primary"),
     ]
-    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    g = _two_grid_report(comm, roads).grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
+    assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)
+    assert g.loc["g1", "arterial_inside_m"] == pytest.approx(0.0)
+
+
+def test_road_30_m_inside_a_border_off_the_roads_runs_through():
+    # one primary road 30 m east of the border x = 200, which lies on no road: the border
+    # runs beside the street instead of on it, and the road runs through grid g2
+    comm = box(0, 0, 400, 200)
+    rep = _two_grid_report(comm, [(LineString([(230, -10), (230, 210)]), "primary")])
+    g = rep.grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(190.0)
+    assert rep.overall["n_grids_arterial_inside"] == 1
+
+
+def test_road_going_on_past_the_border_into_the_grid_runs_through():
+    # a primary road runs north along x = 200; the border lies on it, but steps 50 m west
+    # between y = 60 and 150: there g2 lies on both sides of the road for 80 m (as where a
+    # grid straddles a main road). The road there goes on from the border's stretches in
+    # line with them, not beside them: it runs through g2 (counted beside them, the 40 m
+    # near their ends would hide it)
+    comm = box(0, 0, 400, 200)
+    layers = _layers(
+        comm,
+        [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)],
+        [(LineString([(200, -10), (200, 210)]), "primary")],
+    )
+    west = shapely.difference(box(0, 0, 200, 200), box(150, 60, 200, 150))
     grids = gpd.GeoDataFrame(
         {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
-        geometry=[box(0, 0, 200, 200), box(200, 0, 400, 200)],
+        geometry=[west, shapely.difference(comm, west)],
         crs=CRS,
     )
     rows = pd.DataFrame(
@@ -146,9 +193,32 @@ def test_dual_carriageway_on_a_border_is_along_it_only_within_the_offset(offset,
     )
     rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
     g = rep.grids.set_index("grid_code")
-    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
-    assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)
-    assert g.loc["g1", "arterial_inside_m"] == pytest.approx(0.0)
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(80.0)  # 90 m less the rims
+    assert rep.overall["n_grids_arterial_inside"] == 1
+
+
+def test_carriageway_crossing_a_narrow_grid_runs_through():
+    # a 60 m wide grid between two dual carriageways (on its borders x = 200 and 260);
+    # a primary road crosses it west–east, 60 m long: within 40 m of both borders but
+    # across them, so it runs through the grid
+    comm = box(0, 0, 460, 200)
+    roads = [
+        (LineString([(200, -10), (200, 210)]), "primary"),
+        (LineString([(260, -10), (260, 210)]), "primary"),
+        (LineString([(200, 100), (260, 100)]), "secondary"),
+    ]
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2", "g3"], "community_id": ["c1"] * 3, "households": [250, 0, 250]},
+        geometry=[box(0, 0, 200, 200), box(200, 0, 260, 200), box(260, 0, 460, 200)],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g3"], "households": [250, 250]}
+    )
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    g = rep.grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(50.0)  # 60 m less 5 m each end
 
 
 # --------------------------------------------------------------------------- dangling ends
