@@ -487,9 +487,7 @@ def _parallel_length(lines: Any, on: Any, step: float = 2.0) -> float:
     if len(segs) == 0 or len(ref) == 0:
         return 0.0
     mid = shapely.line_interpolate_point(segs, 0.5, normalized=True)
-    s_idx, r_idx = shapely.STRtree(ref).query(
-        mid, predicate="dwithin", distance=ARTERIAL_DUAL_MAX
-    )
+    s_idx, r_idx = shapely.STRtree(ref).query(mid, predicate="dwithin", distance=ARTERIAL_DUAL_MAX)
     if len(s_idx) == 0:
         return 0.0
 
