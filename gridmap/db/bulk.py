@@ -10,6 +10,7 @@ in a small JSON *schema* so that a stored frame comes back as it went in.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "column_values",
     "extras_json",
     "encode_geoms",
+    "encode_points",
     "decode_geoms",
     "geom_select",
     "bulk_insert",
@@ -153,6 +155,39 @@ def encode_geoms(geoms: Any, backend: str) -> list[Any]:
     else:
         out = shapely.to_wkb(arr)
     return out.tolist()
+
+
+def encode_points(x: np.ndarray, y: np.ndarray, backend: str) -> list[Any]:
+    """Encode WGS84 points given by finite coordinates as :func:`encode_geoms` does.
+
+    The bytes of each point are laid out by numpy (byte order, type, SRID on PostGIS,
+    then x and y, in the machine's byte order as shapely writes them) and cut into one
+    value per point: no geometry object is created (shapely took a second for a million
+    points, most of it in creating the objects).
+
+    Examples
+    --------
+    >>> x, y = np.array([118.78, -0.0]), np.array([32.04, 0.0])
+    >>> encode_points(x, y, "sqlite") == encode_geoms(shapely.points(x, y), "sqlite")
+    True
+    >>> encode_points(x, y, "postgresql") == encode_geoms(shapely.points(x, y), "postgresql")
+    True
+    """
+    ewkb = backend == "postgresql"
+    fields = [("order", "u1"), ("type", "=u4")]
+    fields += [("srid", "=u4")] if ewkb else []
+    rows = np.empty(len(x), dtype=[*fields, ("x", "=f8"), ("y", "=f8")])
+    rows["order"] = 1 if sys.byteorder == "little" else 0
+    rows["type"] = 0x20000001 if ewkb else 1  # a point (with an SRID)
+    if ewkb:
+        rows["srid"] = 4326
+    rows["x"], rows["y"] = x, y
+    size = rows.itemsize
+    if ewkb:  # hex text, as shapely writes it (upper case)
+        text = rows.tobytes().hex().upper()
+        return [text[i : i + 2 * size] for i in range(0, len(text), 2 * size)]
+    data = rows.tobytes()
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def decode_geoms(values: Sequence[Any]) -> np.ndarray:

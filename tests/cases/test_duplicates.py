@@ -201,6 +201,33 @@ def test_duplicate_pairs_ties_where_the_nearest_are_cut(limit):
     assert last["distance"].tolist() == sorted(last["distance"].tolist())
 
 
+@pytest.mark.parametrize("spread", [0.0, 1e8])
+def test_duplicate_pairs_on_the_edges_of_cells_and_windows(spread):
+    """Cases on a lattice of ``radius`` steps (pairs exactly ``radius`` apart, on the edges
+    of the search's cells), whole ``days`` apart (exactly at the window) or at the same
+    instant; with ``spread``, half of them so far away that the cells are wider than the
+    radius (their number per side is bounded): the rule pair by pair, every candidate."""
+    n, radius = 240, 50.0
+    rng = np.random.default_rng(5)
+    far = (np.arange(n) % 2) * spread
+    pool = pd.DataFrame(
+        {
+            "id": [f"E{i:03d}" for i in rng.permutation(n)],
+            "category": rng.choice(["noise", "road"], n),
+            "received_at": T + pd.to_timedelta(rng.integers(0, 4, n) * 2, unit="D"),
+            "x": X0 + far + rng.integers(-2, 3, n) * radius,
+            "y": Y0 + rng.integers(-2, 3, n) * radius * 0.6,
+        }
+    )
+    want = brute_force(pool, pool, radius=radius, days=2, earlier_only=True)
+    got = duplicate_pairs(pool, radius=radius, days=2, limit=None)
+    lists: list[list[str]] = [[] for _ in range(n)]
+    for row, cand in got[["row", "candidate"]].itertuples(index=False):
+        lists[row].append(pool["id"].iloc[cand])
+    assert lists == want
+    assert sum(map(len, want)) > 500
+
+
 def test_duplicate_pairs_guards():
     pool = hotspot_cases(10, seed=4)
     with pytest.raises(ValueError, match="limit must be ≥ 1"):

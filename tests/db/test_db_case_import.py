@@ -8,6 +8,7 @@ the resolve deadline lives on ``cases`` only (revision 0009). Behaviour must not
 from __future__ import annotations
 
 import gc
+import threading
 
 import pandas as pd
 import pytest
@@ -98,6 +99,35 @@ def test_large_import_failing_late_leaves_the_store_as_it_was(city, big, monkeyp
     assert _count(city, "SELECT count(*) FROM case_log") == 0
     assert _count(city, "SELECT count(*) FROM case_deadlines") == 0
     assert _indexes(city) == before
+
+
+@pytest.mark.parametrize("where", ["_content_hash", "duplicate_search", "_case_columns"])
+def test_large_import_failing_in_or_beside_a_worker_leaves_the_store_as_it_was(
+    city, big, monkeypatch, where
+):
+    """The content hash and the duplicate search run in worker threads: an error in one of
+    them, or in this thread while one runs, is raised by the import, which stores nothing
+    and leaves no thread behind."""
+    before = _indexes(city)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("worker failed")
+
+    if where == "duplicate_search":  # the search itself fails (the store is read before)
+        monkeypatch.setattr(intake_mod, where, lambda *args, **kwargs: boom)
+    else:
+        monkeypatch.setattr(intake_mod, where, boom)
+    threads = threading.active_count()
+    with pytest.raises(RuntimeError, match="worker failed"):
+        import_cases(city, big, author="bulk")
+    assert threading.active_count() == threads
+    assert gc.isenabled()
+    assert _count(city, "SELECT count(*) FROM cases") == 0
+    assert _count(city, "SELECT count(*) FROM case_log") == 0
+    assert _count(city, "SELECT count(*) FROM case_deadlines") == 0
+    assert _indexes(city) == before
+    monkeypatch.undo()
+    assert len(import_cases(city, big.head(50), author="bulk").created) == 50
 
 
 def test_repeated_numbers_in_one_table(city, big):

@@ -13,6 +13,7 @@ read from the log), so it holds the stored ones and the rest.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from gridmap.cases import OPEN_STATES
 from gridmap.db.cases.records import _C, _L, _db_time, _from_db
 
-__all__ = ["DUPLICATE_LIMIT", "likely_duplicates", "all_duplicates"]
+__all__ = ["DUPLICATE_LIMIT", "likely_duplicates", "duplicate_search", "all_duplicates"]
 
 #: Likely duplicates stored per case (nearest first); the rest are counted, and listed
 #: when the case is opened.
@@ -48,7 +49,7 @@ def likely_duplicates(
 ) -> pd.DataFrame:
     """Return the likely duplicates of each new case: open cases (stored or in the batch) nearby.
 
-    Runs for every import, whatever its size: the search is a space-time tree per
+    Runs for every import, whatever its size: the search is a space-time grid per
     category (:func:`gridmap.cases.duplicate_pairs`) whose pairs come out as arrays, so a
     year of tickets against itself costs seconds. A new case points only at cases
     received before it (the first case of a cluster stays clean).
@@ -69,8 +70,25 @@ def likely_duplicates(
         Indexed like ``cases``: ``duplicate_of`` (the kept candidate ids as JSON text, e.g.
         ``'["12","7"]'``, or None) and ``duplicate_count`` (all candidates, 0 if none).
     """
-    from gridmap.cases import duplicate_pairs
+    return duplicate_search(s, cases, radius=radius, days=days, limit=limit)()
 
+
+def duplicate_search(
+    s: Session,
+    cases: pd.DataFrame,
+    *,
+    radius: float = 50.0,
+    days: float = 7.0,
+    limit: int | None = DUPLICATE_LIMIT,
+) -> Callable[[], pd.DataFrame]:
+    """Read the open cases the search of :func:`likely_duplicates` needs; return the search.
+
+    The store is read now, in the caller's thread; the function returned only computes
+    (it holds no session), so an import runs it in a worker thread while it prepares the
+    rows to write: most of its time is spent in numpy (the pair search of
+    :func:`gridmap.cases.duplicate_pairs`), which releases the GIL. Its result is what
+    :func:`likely_duplicates` returns for the same arguments.
+    """
     n = len(cases)
     out = pd.DataFrame(
         {"duplicate_of": np.full(n, None, dtype=object), "duplicate_count": np.zeros(n, np.int64)},
@@ -79,7 +97,7 @@ def likely_duplicates(
     lon_all = cases["lon"].to_numpy(float)
     has = np.isfinite(lon_all)
     if not has.any():
-        return out
+        return lambda: out
     new = cases[has]
     rec = pd.DatetimeIndex(pd.to_datetime(new["received_at"], utc=True))
     lo = rec.min() - pd.Timedelta(days=days)
@@ -93,6 +111,31 @@ def likely_duplicates(
             _C.c.received_at <= _db_time(hi.to_pydatetime(), backend),
         )
     ).all()
+
+    def search() -> pd.DataFrame:
+        return _search(out, new, has, rec, stored, radius=radius, days=days, limit=limit)
+
+    return search
+
+
+def _search(
+    out: pd.DataFrame,
+    new: pd.DataFrame,
+    has: np.ndarray,
+    rec: pd.DatetimeIndex,
+    stored: Sequence[Any],
+    *,
+    radius: float,
+    days: float,
+    limit: int | None,
+) -> pd.DataFrame:
+    """Fill ``out`` with the duplicates of the ``new`` cases (rows ``has`` of the table).
+
+    ``stored`` are the open cases read from the store (id, category, received_at, lon,
+    lat); the new cases are searched against them and against each other.
+    """
+    from gridmap.cases import duplicate_pairs
+
     batch_ids = new["id"].astype(str).to_numpy(object)
     if stored:  # (a first import into an empty store reads none: no set of its ids)
         in_batch = set(batch_ids.tolist())
@@ -129,7 +172,8 @@ def likely_duplicates(
     rows = pairs["row"].to_numpy(np.int64)
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     offsets = np.r_[starts, len(rows)].astype(np.int32)
-    values = pa.array(ids[pairs["candidate"].to_numpy(np.int64)].tolist(), pa.string())
+    # the candidates' ids taken in Arrow (no Python string per pair)
+    values = pa.array(ids, pa.string()).take(pa.array(pairs["candidate"].to_numpy(np.int64)))
     lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
     text = pc.binary_join_element_wise('["', pc.binary_join(lists, '","'), '"]', "")
     at = np.flatnonzero(has)[rows[starts] - len(stored)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -18,9 +19,9 @@ from sqlalchemy.orm import Session
 from gridmap.cases import TZ, WorkCalendar, intake
 from gridmap.cases.batch import TICKET_ALIASES, TICKET_FIELDS, intake_frame
 from gridmap.db.audit import write_audit
-from gridmap.db.bulk import bulk_insert_columns, encode_geoms, in_chunks
+from gridmap.db.bulk import bulk_insert_columns, encode_points, in_chunks
 from gridmap.db.cases.calendar_store import store_calendar
-from gridmap.db.cases.duplicates import DUPLICATE_LIMIT, likely_duplicates
+from gridmap.db.cases.duplicates import DUPLICATE_LIMIT, duplicate_search
 from gridmap.db.cases.placement import case_locator
 from gridmap.db.cases.queries import _load
 from gridmap.db.cases.records import (
@@ -203,6 +204,29 @@ def _gc_paused(large: bool) -> Iterator[None]:
             gc.enable()
 
 
+#: Pages of a new case on SQLite (KiB): the case, its log line and their index entries
+#: take about 1 KiB.
+_CACHE_KIB_PER_CASE = 1.5
+
+
+@contextmanager
+def _import_cache(s: Session, n: int) -> Iterator[None]:
+    """Give an import of ``n`` cases a page cache for all it writes (SQLite, large imports).
+
+    The 256 MB of :func:`_large_cache` hold the pages of a quarter of a million cases:
+    beyond, the pages written spill to the WAL during the insert and are read back from
+    it, page by page, by each index built afterwards, by the copy of the log lines and by
+    ANALYZE (a tenth of a million-case import). The cache grows only as pages are used
+    and is set back when the import's writes end (by :func:`_large_cache`).
+    """
+    large = n >= _ANALYZE_AFTER
+    with _large_cache(s, large):
+        if large and s.get_bind().dialect.name == "sqlite":
+            kib = max(262_144, int(n * _CACHE_KIB_PER_CASE))
+            s.execute(sa.text(f"PRAGMA cache_size = -{kib}"))
+        yield
+
+
 def _reserve_ids(s: Session, n: int) -> list[int]:
     if n == 0:
         return []
@@ -239,6 +263,69 @@ def _texts(values: pd.Series) -> list[Any]:
     table = np.empty(len(uniques) + 1, dtype=object)  # the last one (code -1): None
     table[: len(uniques)] = np.asarray(uniques, dtype=object)
     return list(table[codes].tolist())
+
+
+def _numbers(values: pd.Series, *, whole: bool) -> np.ndarray:
+    """Return a column as floats, as ``pd.to_numeric(values, errors="coerce")`` gives them.
+
+    Ids are text in the intake frame (a million of them took pandas 0.6 s to parse):
+    whole numbers written as text are parsed by Arrow's cast instead. What it refuses
+    (anything but a sign and digits, or a number a float cannot hold exactly) is left to
+    pandas.
+
+    Examples
+    --------
+    >>> _numbers(pd.Series(["12", None, "7"], dtype="str"), whole=True).tolist()
+    [12.0, nan, 7.0]
+    >>> _numbers(pd.Series(["1.5", "x"], dtype="str"), whole=True).tolist()
+    [1.5, nan]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if whole and isinstance(values.dtype, pd.StringDtype):
+        try:
+            ints = pc.cast(pa.array(values, from_pandas=True), pa.int64())
+            return np.asarray(pc.cast(ints, pa.float64()).to_numpy(zero_copy_only=False), float)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # not all whole numbers: pandas coerces them one by one
+    return np.asarray(pd.to_numeric(values, errors="coerce").to_numpy(float), float)
+
+
+def _flags(values: pd.Series) -> list[bool]:
+    """Return a column as Python booleans (``bool`` of each value).
+
+    Examples
+    --------
+    >>> _flags(pd.Series([True, False])), _flags(pd.Series([1, None], dtype=object))
+    ([True, False], [True, False])
+    """
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return list(values.to_numpy(bool).tolist())
+    return [bool(v) for v in values]
+
+
+def _distinct_texts(values: pd.Series) -> list[Any]:
+    """Return a text column of (mostly) distinct values as Python objects (nulls as None).
+
+    What :func:`_texts` returns, without factorising: ticket numbers and content hashes
+    are distinct per case, so a table of distinct values would only repeat the column
+    (and cost half a second per million values to build).
+
+    Examples
+    --------
+    >>> _distinct_texts(pd.Series(["a", None, "b"], dtype="str"))
+    ['a', None, 'b']
+    >>> _distinct_texts(pd.Series(["a", None, float("nan")], dtype=object))
+    ['a', None, None]
+    """
+    if values.dtype == object:
+        return list(values.where(values.notna(), None).tolist())
+    if isinstance(values.dtype, pd.StringDtype):
+        import pyarrow as pa
+
+        return list(pa.array(values, from_pandas=True).to_pylist())
+    return _texts(values)
 
 
 #: Columns of a new case that are the same for every case of an import (SQL literals).
@@ -293,22 +380,46 @@ def _insert_sqlite(s: Session, columns: dict[str, list[Any]], now: str, *, autho
     )
 
 
-def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
-    """Insert intake rows (from :func:`intake_frame`) with deadlines and the intake log line."""
-    backend = s.get_bind().dialect.name
+def _write_cases(
+    s: Session,
+    cases: pd.DataFrame,
+    *,
+    author: str,
+    duplicate_limit: int | None = DUPLICATE_LIMIT,
+) -> None:
+    """Insert intake rows (from :func:`intake_frame`) with deadlines and the intake log line.
+
+    The likely duplicates of the rows (:func:`~gridmap.db.cases.duplicates.duplicate_search`,
+    ``duplicate_limit`` kept per case) are searched in a worker thread while this one
+    converts the other columns; the store is read for them before anything is written.
+    """
     n = len(cases)
     if n == 0:
         return
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        searching = worker.submit(duplicate_search(s, cases, limit=duplicate_limit))
+        columns, clocks, due_text = _case_columns(s, cases)
+        dups = searching.result()
+    dup = dups["duplicate_of"]
+    columns["duplicate_of"] = dup.astype(object).where(dup.notna(), None).tolist()  # JSON text
+    columns["duplicate_count"] = [int(k) if k else None for k in dups["duplicate_count"].tolist()]
+    _insert_case_rows(s, cases, columns, clocks, due_text, author=author)
+
+
+def _case_columns(
+    s: Session, cases: pd.DataFrame
+) -> tuple[dict[str, Any], list[str], dict[str, list[Any]]]:
+    """Return the values of the new cases' columns but the duplicates, their clocks and dues."""
+    backend = s.get_bind().dialect.name
+    n = len(cases)
     now = utcnow()
     now_text = _times_out(pd.Series([now]), backend) * n  # formatted once
     lon = cases["lon"].to_numpy(float)
     lat = cases["lat"].to_numpy(float)
     has = np.isfinite(lon) & np.isfinite(lat)
-    import shapely
-
     geoms = np.full(n, None, dtype=object)
     if has.any():
-        enc = encode_geoms(shapely.points(lon[has], lat[has]), backend)
+        enc = encode_points(lon[has], lat[has], backend)
         geoms[np.flatnonzero(has)] = np.asarray(enc + [None], dtype=object)[:-1]
     due_col = f"due:{_RESOLVE}"
     due = cases[due_col] if due_col in cases else pd.Series([pd.NaT] * n)
@@ -321,10 +432,10 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
 
     columnar = backend == "postgresql"  # COPY takes Arrow columns: no Python value per row
 
-    def col(name: str, kind: type | None = None) -> Any:
+    def col(name: str, kind: type | None = None, *, distinct: bool = False) -> Any:
         s_ = cases[name]
         if kind is float or kind is int:  # numbers: converted in numpy, nulls → None
-            num = pd.to_numeric(s_, errors="coerce").to_numpy(float)
+            num = _numbers(s_, whole=kind is int)
             if columnar and kind is float:
                 return num  # NaN: null
             miss = np.isnan(num)
@@ -339,22 +450,20 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
                         return arr
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     pass  # mixed values: as Python text below
-            return _texts(s_)
+            return _distinct_texts(s_) if distinct else _texts(s_)
         vals = s_.astype(object).where(s_.notna(), None).tolist()
         return [None if v is None else kind(v) for v in vals]
 
     clocks = [c[4:] for c in cases.columns if c.startswith("due:")]
     due_text = {c: _times_out(cases[f"due:{c}"], backend) for c in clocks}
 
-    dup = cases["duplicate_of"] if "duplicate_of" in cases else pd.Series([None] * n)
-    dup_n = cases["duplicate_count"] if "duplicate_count" in cases else pd.Series([0] * n)
     columns = {
         "id": col("id", int),
-        "ticket_no": col("ticket_no"),
+        "ticket_no": col("ticket_no", distinct=True),
         "source": col("source"),
         "category": col("category"),
         "urgency": col("urgency"),
-        "hard": [bool(v) for v in cases["hard"]],
+        "hard": _flags(cases["hard"]),
         "policy": col("policy"),
         "description": col("description"),
         "reporter_name": col("reporter_name"),
@@ -377,14 +486,28 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
         "level": ["grid"] * n,
         "reopened": [0] * n,
         "due_at": due_text[_RESOLVE] if _RESOLVE in due_text else _times_out(due, backend),
-        "provisional": [bool(v) for v in prov],
+        "provisional": prov.tolist(),
         "suggested_grid": col("nearest_grid"),
-        "duplicate_of": dup.astype(object).where(dup.notna(), None).tolist(),  # JSON text
-        "duplicate_count": [int(k) if k else None for k in dup_n.tolist()],
-        "content_hash": col("content_hash"),
+        "content_hash": col("content_hash", distinct=True),
         "created_at": now_text,
         "updated_at": now_text,
     }
+    return columns, clocks, due_text
+
+
+def _insert_case_rows(
+    s: Session,
+    cases: pd.DataFrame,
+    columns: dict[str, Any],
+    clocks: list[str],
+    due_text: dict[str, list[Any]],
+    *,
+    author: str,
+) -> None:
+    """Write the new cases' rows (``columns``), their other deadlines and intake log lines."""
+    backend = s.get_bind().dialect.name
+    n = len(cases)
+    now_text = columns["created_at"]
     ids = columns["id"]
     if backend == "sqlite":
         _insert_sqlite(s, columns, now_text[0], author=str(author))
@@ -422,15 +545,16 @@ def _write_cases(s: Session, cases: pd.DataFrame, *, author: str) -> None:
 
 
 def _existing(
-    s: Session, keys: Sequence[tuple[str, str]]
+    s: Session, sources: pd.Series, numbers: pd.Series
 ) -> dict[tuple[str, str], tuple[int, str]]:
-    """Return the stored (source, ticket) → (id, content hash)."""
+    """Return the stored (source, ticket) → (id, content hash) of the given keys."""
     out: dict[tuple[str, str], tuple[int, str]] = {}
-    if not keys:
+    if len(numbers) == 0:
         return out
     total = s.execute(sa.select(sa.func.count()).select_from(_C)).scalar_one()
     if total == 0:  # an empty store (a first import): nothing to look up
         return out
+    keys = list(zip(sources.tolist(), numbers.tolist(), strict=True))
     tickets = sorted({t for _, t in keys})
     q = sa.select(_C.c.source, _C.c.ticket_no, _C.c.id, _C.c.content_hash).where(
         _C.c.ticket_no.is_not(None)
@@ -454,38 +578,43 @@ def _prepare(
     lines: np.ndarray,
     *,
     calendar: WorkCalendar | None,
-    duplicate_limit: int | None = DUPLICATE_LIMIT,
 ) -> tuple[pd.DataFrame, list[tuple[int, str]], list[int], bool]:
     """Intake a table: (cases to write, rejects, ids unchanged, any conflict)."""
     n = len(frame)
-    hashes = np.asarray(_content_hash(frame), dtype=object)
-    cal = calendar or store_calendar(s)
-    loc = case_locator(s)
-    ids = _reserve_ids(s, n)
-    cases, errors = intake_frame(
-        frame, ids=[str(i) for i in ids], locate_many=loc.locate_many, calendar=cal
-    )
+    # the digests in a worker thread while this one takes the rows in: Arrow builds the
+    # hashed texts without the GIL (half of the hash's time)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        hashing = worker.submit(_content_hash, frame)
+        cal = calendar or store_calendar(s)
+        loc = case_locator(s)
+        ids = _reserve_ids(s, n)
+        cases, errors = intake_frame(
+            frame, ids=[str(i) for i in ids], locate_many=loc.locate_many, calendar=cal
+        )
+        hashes = np.asarray(hashing.result(), dtype=object)
     rejects = [(int(lines[r]), m) for r, m in errors]
-    cases["content_hash"] = hashes[cases["row"].to_numpy(int)]
+    # kept as Python text (object): written as they are, not converted to Arrow and back
+    cases["content_hash"] = pd.Series(
+        hashes[cases["row"].to_numpy(int)], index=cases.index, dtype=object
+    )
     unchanged: list[int] = []
     conflict = False
     keep = np.ones(len(cases), dtype=bool)
-    tick = cases["ticket_no"].to_numpy(object)
-    src = cases["source"].to_numpy(object)
-    keyed = np.flatnonzero(pd.notna(tick))
+    keyed = np.flatnonzero(cases["ticket_no"].notna().to_numpy(bool))
     if len(keyed):
-        # the key of each numbered ticket as one text, compared in bulk: (source, number)
-        src_k = pd.Series(src[keyed], dtype="string").fillna("None")
-        tick_k = pd.Series(tick[keyed], dtype="string")
-        joined = (src_k + "\x1f" + tick_k).to_numpy(object)
-        codes, _ = pd.factorize(joined)
-        src_l, tick_l = src_k.tolist(), tick_k.tolist()
-        stored = _existing(s, list(zip(src_l, tick_l, strict=True)))
+        # the key of each numbered ticket as one text, compared in bulk: (source, number),
+        # joined in Arrow from the frame's columns (no Python string per ticket)
+        src_k = cases["source"].iloc[keyed].astype("string").fillna("None")
+        tick_k = cases["ticket_no"].iloc[keyed].astype("string")
+        joined_k = (src_k + "\x1f" + tick_k).reset_index(drop=True)
+        codes, _ = pd.factorize(joined_k)
+        stored = _existing(s, src_k, tick_k)
         rows = cases["row"].to_numpy(int)
         content = cases["content_hash"].to_numpy(object)
         line_k = lines[rows[keyed]]
         is_stored = np.zeros(len(keyed), dtype=bool)
         if stored:
+            joined = joined_k.to_numpy(object)
             by_text = {f"{k[0]}\x1f{k[1]}": v for k, v in stored.items()}
             is_stored = pd.Series(joined).isin(list(by_text)).to_numpy(bool)
             for j in np.flatnonzero(is_stored):
@@ -499,7 +628,7 @@ def _prepare(
                     rejects.append(
                         (
                             int(line_k[j]),
-                            f"ticket {tick_l[j]!r} of source {src_l[j]!r} is already "
+                            f"ticket {tick_k.iloc[j]!r} of source {src_k.iloc[j]!r} is already "
                             f"stored as case {cid} with other content; a ticket number is unique "
                             "per source — correct the number, or act on the stored case",
                         )
@@ -515,17 +644,13 @@ def _prepare(
             rejects.append(
                 (
                     int(line_k[j]),
-                    f"ticket {tick_l[j]!r} of source {src_l[j]!r} repeats line "
+                    f"ticket {tick_k.iloc[j]!r} of source {src_k.iloc[j]!r} repeats line "
                     f"{int(line_k[first[j]])} with other content; a ticket number is unique "
                     "per source",
                 )
             )
     rejects.sort()
     out = cases[keep].reset_index(drop=True)
-    if len(out):
-        dups = likely_duplicates(s, out, limit=duplicate_limit)
-        out["duplicate_of"] = dups["duplicate_of"].to_numpy(object)
-        out["duplicate_count"] = dups["duplicate_count"].to_numpy(np.int64)
     return out, rejects, unchanged, conflict
 
 
@@ -599,9 +724,7 @@ def import_cases(
     if len(frame) == 0:
         raise InputError(f"{name or 'the ticket table'} has no rows")
     with _gc_paused(len(frame) >= _ANALYZE_AFTER), transaction(target, write=True) as s:
-        cases, rejects, unchanged, conflict = _prepare(
-            s, frame, lines, calendar=calendar, duplicate_limit=duplicate_limit
-        )
+        cases, rejects, unchanged, conflict = _prepare(s, frame, lines, calendar=calendar)
         if rejects and not skip_bad:
             shown = "; ".join(f"line {ln}: {m}" for ln, m in rejects[:5])
             more = f" (and {len(rejects) - 5} more)" if len(rejects) > 5 else ""
@@ -611,10 +734,10 @@ def import_cases(
                 rows=rejects,
                 conflict=conflict,
             )
-        with _large_cache(s, len(cases) >= _ANALYZE_AFTER):
-            _write_cases(s, cases, author=author)
-        if len(cases) >= _ANALYZE_AFTER:
-            _refresh_statistics(s)
+        with _import_cache(s, len(cases)):
+            _write_cases(s, cases, author=author, duplicate_limit=duplicate_limit)
+            if len(cases) >= _ANALYZE_AFTER:
+                _refresh_statistics(s)
         created = pd.to_numeric(cases["id"]).astype("int64").tolist() if len(cases) else []
         if created or rejects:
             write_audit(
