@@ -351,16 +351,7 @@ def test_carriageways_parting_at_a_junction_stay_along_the_border(peak, through)
         (LineString([(200, -10), (200, 310)]), "primary"),
         (LineString([(215, -10), (215, 140), (peak, 148), (215, 156), (215, 310)]), "primary"),
     ]
-    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
-    grids = gpd.GeoDataFrame(
-        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
-        geometry=[box(0, 0, 200, 300), box(200, 0, 400, 300)],
-        crs=CRS,
-    )
-    rows = pd.DataFrame(
-        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
-    )
-    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    rep = _two_grid_report(comm, roads)
     g = rep.grids.set_index("grid_code")
     assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through, abs=0.5)
     assert rep.overall["n_grids_arterial_inside"] == (1 if through else 0)
