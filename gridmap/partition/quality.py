@@ -465,10 +465,13 @@ def _arterials_inside(
 def _parallel_length(lines: Any, on: Any, step: float = 2.0) -> float:
     """Metres of ``lines`` within :data:`ARTERIAL_DUAL_MAX` of a parallel stretch of ``on``.
 
-    ``lines`` is cut into pieces of at most ``step`` metres; a piece counts when the
-    segment of ``on`` nearest its midpoint lies within the distance and at most
+    ``lines`` is cut into pieces of at most ``step`` metres; a piece counts when a
+    segment of ``on`` within that distance of its midpoint runs at most
     :data:`ARTERIAL_PARALLEL_DEG` off its direction (either way: the two carriageways of
-    a road run opposite ways).
+    a road run opposite ways) and has the midpoint beside it (its projection falls on
+    the segment: a road going on straight past the border's end is not beside it). Any
+    segment, not only the nearest: by a corner of the grid the nearest may be the other
+    side.
 
     Examples
     --------
@@ -482,37 +485,34 @@ def _parallel_length(lines: Any, on: Any, step: float = 2.0) -> float:
     >>> round(_parallel_length(shapely.LineString([(45, 0), (45, 300)]), border))  # too far
     0
     """
-    segs = _segments(shapely.segmentize(lines, step))
-    ref = _segments(on)
-    if len(segs) == 0 or len(ref) == 0:
+    from gridmap.partition.cells import _guide_segments
+
+    def segments(g: Any) -> tuple[np.ndarray, np.ndarray]:
+        parts = shapely.get_parts(g)
+        got = _guide_segments(parts[np.isin(shapely.get_type_id(parts), [1, 2])])
+        if got is None:
+            return np.empty((0, 2)), np.empty((0, 2))
+        p0, p1, _ = got
+        keep = (p0 != p1).any(axis=1)
+        return p0[keep], p1[keep]
+
+    a0, a1 = segments(shapely.segmentize(lines, step))
+    b0, b1 = segments(on)
+    if len(a0) == 0 or len(b0) == 0:
         return 0.0
-    mid = shapely.line_interpolate_point(segs, 0.5, normalized=True)
-    s_idx, r_idx = shapely.STRtree(ref).query(mid, predicate="dwithin", distance=ARTERIAL_DUAL_MAX)
+    mid = (a0 + a1) / 2.0
+    tree = shapely.STRtree(shapely.linestrings(np.stack([b0, b1], axis=1)))
+    s_idx, r_idx = tree.query(shapely.points(mid), predicate="dwithin", distance=ARTERIAL_DUAL_MAX)
     if len(s_idx) == 0:
         return 0.0
-
-    a = shapely.get_coordinates(segs[s_idx]).reshape(-1, 2, 2)
-    b = shapely.get_coordinates(ref[r_idx]).reshape(-1, 2, 2)
-    da, db = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
+    da, db = (a1 - a0)[s_idx], (b1 - b0)[r_idx]
     turn = np.abs(np.arctan2(da[:, 1], da[:, 0]) - np.arctan2(db[:, 1], db[:, 0])) % np.pi
     turn = np.degrees(np.minimum(turn, np.pi - turn))
     # beside the border's segment, not beyond its end: a road that leaves the border and
     # goes on straight into the grid (the grid lies on both sides of it) is not beside it
-    m = shapely.get_coordinates(mid[s_idx])
-    t = np.einsum("ij,ij->i", m - b[:, 0], db) / np.einsum("ij,ij->i", db, db)
-    ok = (turn <= ARTERIAL_PARALLEL_DEG) & (t >= 0) & (t <= 1)
-    return float(shapely.length(segs[np.unique(s_idx[ok])]).sum())
-
-
-def _segments(lines: Any) -> np.ndarray:
-    """Every two-point segment of a line or lines, as an array of LineStrings."""
-    coords, index = shapely.get_coordinates(shapely.get_parts(lines), return_index=True)
-    if len(coords) < 2:
-        return np.empty(0, dtype=object)
-    same = index[1:] == index[:-1]
-    pairs = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
-    segs = shapely.linestrings(pairs)
-    return segs[shapely.length(segs) > 0]
+    t = np.einsum("ij,ij->i", mid[s_idx] - b0[r_idx], db) / np.einsum("ij,ij->i", db, db)
+    ok = np.unique(s_idx[(turn <= ARTERIAL_PARALLEL_DEG) & (t >= 0) & (t <= 1)])
+    return float(np.hypot(*(a1 - a0)[ok].T).sum())
 
 
 def _street_blocks(
