@@ -25,7 +25,14 @@ from gridmap.cases.model import Case, Placement, intake
 from gridmap.cases.policies import Policies, default_policies
 from gridmap.errors import CaseError, GridmapError
 
-__all__ = ["TICKET_FIELDS", "TICKET_ALIASES", "CASE_FIELDS", "intake_frame", "frame_cases"]
+__all__ = [
+    "TICKET_FIELDS",
+    "TICKET_ALIASES",
+    "CASE_FIELDS",
+    "intake_frame",
+    "frame_cases",
+    "distinct_objects",
+]
 
 #: Canonical ticket columns (what :func:`gridmap.cases.model.intake` reads).
 TICKET_FIELDS: tuple[str, ...] = (
@@ -125,6 +132,24 @@ LocateMany = Callable[[np.ndarray, np.ndarray], tuple[Sequence[Placement | None]
 _URGENCY_ZH = {"紧急": "urgent", "一般": "ordinary", "普通": "ordinary"}
 
 
+def distinct_objects(values: Any) -> np.ndarray:
+    """Return the values as an object array holding one Python object per distinct value.
+
+    Factorised, each distinct value becomes a Python object once (missing: None), and
+    the rows share it: columns of a ticket table repeat a few values, and SQLite encodes
+    a shared string to UTF-8 once (Python caches the encoding on the object).
+
+    Examples
+    --------
+    >>> distinct_objects(pd.Series(["a", None, "a"])).tolist()
+    ['a', None, 'a']
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.full(len(uniques) + 1, None, dtype=object)  # the last one (code -1): None
+    table[:-1] = np.asarray(uniques, dtype=object)
+    return table[codes]
+
+
 def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
     """Return the stripped text of a column (object array; missing and blank cells: None).
 
@@ -140,11 +165,7 @@ def _texts(frame: pd.DataFrame, col: str) -> np.ndarray:
         # Arrow-backed text is stripped as it is (a conversion to "string" goes through Python)
         text = (s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")).str.strip()
         text = text.mask(text.str.len() == 0)
-        # one Python string per distinct text (these columns repeat a few values)
-        codes, uniques = pd.factorize(text)  # (missing: -1, the table's last entry)
-        table = np.full(len(uniques) + 1, None, dtype=object)
-        table[:-1] = np.asarray(uniques, dtype=object)
-        return table[codes]
+        return distinct_objects(text)  # these columns repeat a few values
     s = s.astype(object).where(s.notna(), None)
     out = np.empty(len(s), dtype=object)
     for i, v in enumerate(s.tolist()):

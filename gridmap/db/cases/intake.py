@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridmap.cases import TZ, WorkCalendar, intake
-from gridmap.cases.batch import TICKET_ALIASES, TICKET_FIELDS, intake_frame
+from gridmap.cases.batch import TICKET_ALIASES, TICKET_FIELDS, distinct_objects, intake_frame
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import bulk_insert_columns, encode_points, in_chunks
 from gridmap.db.cases.calendar_store import store_calendar
@@ -250,19 +250,12 @@ def _reserve_ids(s: Session, n: int) -> list[int]:
 def _texts(values: pd.Series) -> list[Any]:
     """Return a text column as Python strings (nulls as None), one object per distinct value.
 
-    Most columns of a ticket table repeat a few values (source, category, grid, address,
-    description): factorised, each value is converted to a Python string once, and SQLite
-    encodes each of them to UTF-8 once (Python caches the encoding on the object).
-
     Examples
     --------
     >>> _texts(pd.Series(["a", None, "a"]))
     ['a', None, 'a']
     """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.empty(len(uniques) + 1, dtype=object)  # the last one (code -1): None
-    table[: len(uniques)] = np.asarray(uniques, dtype=object)
-    return list(table[codes].tolist())
+    return list(distinct_objects(values).tolist())
 
 
 def _numbers(values: pd.Series, *, whole: bool) -> np.ndarray:
