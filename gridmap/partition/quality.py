@@ -63,11 +63,14 @@ ARTERIAL_ZONE_SLACK = ARTERIAL_LIMIT - 2 * ARTERIAL_EDGE_OFFSET
 
 #: The other carriageway of a wide dual carriageway (Chinese boulevards have medians and
 #: green strips of 20–40 m: 延安东路, 东方路, 张杨路) lies beyond the offset. Up to this
-#: distance (metres) from a stretch of the grid's border lying on an arterial, arterial
-#: road *parallel* to that stretch (within :data:`ARTERIAL_PARALLEL_DEG`) runs along the
-#: border too. A road crossing the grid meets its border at a wide angle, so the angle,
-#: not the distance, tells the two apart; a border 20–40 m off a single road is not on
-#: an arterial and has no such zone.
+#: distance (metres) from a stretch of the grid's border lying on an arterial, or from
+#: arterial road beside the grid (outside it, not farther in than the tolerance: the
+#: border may leave the carriageway for a cycle path or a verge in the median), arterial
+#: road *parallel* to and beside that stretch (within :data:`ARTERIAL_PARALLEL_DEG`) runs
+#: along the border too. A road crossing the grid meets its border at a wide angle and
+#: goes on from a road outside in line with it, not beside it, so the angle, not the
+#: distance, tells the two apart; a border 20–40 m off a single road inside the grid is
+#: not on an arterial and has no such zone.
 ARTERIAL_DUAL_MAX = 40.0
 
 #: Largest angle (degrees) between a carriageway and the border's carriageway for the
@@ -377,9 +380,10 @@ def _arterials_inside(
     arterial (the other carriageway of a dual carriageway) runs along the
     border and goes to ``along_edge`` (leaving that zone by at most
     :data:`ARTERIAL_ZONE_SLACK` metres, where two carriageways part at a
-    junction, or by more only where it runs parallel to and beside such a border
-    within :data:`ARTERIAL_DUAL_MAX`: the far carriageway of a wide boulevard);
-    every other stretch, whole, to ``through``.
+    junction, or by more only where it runs parallel to and beside such a border,
+    or an arterial outside the grid, within :data:`ARTERIAL_DUAL_MAX`: the far
+    carriageway of a wide boulevard, or the inner one where the border runs on a
+    path in the median); every other stretch, whole, to ``through``.
 
     Examples
     --------
@@ -410,6 +414,15 @@ def _arterials_inside(
     ...                    shapely.LineString([(115, -10), (115, 110)])])
     >>> _arterials_inside(grids, duals2, 5.0, np.array(["c", "c"]))[0].round().tolist()
     [0.0, 0.0]
+    >>> # the border leaves the outer carriageway (x = 100) for a path 7 m east of it
+    >>> # north of y = 150: each carriageway inside a grid, beside the other outside it,
+    >>> # is along (the outer one in grid 0 there, the inner one in grid 1)
+    >>> west = shapely.union(shapely.box(0, 0, 100, 300), shapely.box(100, 150, 107, 300))
+    >>> stepped = np.array([west, shapely.difference(shapely.box(0, 0, 200, 300), west)])
+    >>> duals3 = np.array([shapely.LineString([(100, -10), (100, 310)]),
+    ...                    shapely.LineString([(115, -10), (115, 310)])])
+    >>> [x.round().tolist() for x in _arterials_inside(stepped, duals3, 5.0, np.array(["c", "c"]))]
+    [[0.0, 0.0], [140.0, 290.0]]
     """
     n = len(geoms)
     through, along = np.zeros(n), np.zeros(n)
@@ -442,18 +455,24 @@ def _arterials_inside(
             close = tree.query(geoms[g], predicate="dwithin", distance=tolerance)
             near = shapely.buffer(shapely.union_all(arterials[close]), tolerance)
             on = shapely.intersection(shapely.boundary(geoms[g]), near)
+            # the carriageways beside the grid: arterial on its border or outside it (not
+            # farther in than the tolerance), within the widest median
+            wide = tree.query(geoms[g], predicate="dwithin", distance=ARTERIAL_DUAL_MAX)
+            beside = shapely.difference(
+                shapely.union_all(arterials[wide]), shapely.buffer(geoms[g], -tolerance)
+            )
             border_zone[g] = (
                 shapely.union(
                     zone_of[community[g]], shapely.buffer(on, ARTERIAL_EDGE_OFFSET, quad_segs=4)
                 ),
-                on,
+                shapely.union(on, beside),
             )
         zone, on = border_zone[g]
         for part in shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts))):
             length = shapely.length(part)
             rest = shapely.difference(part, zone)
             off = shapely.length(rest)
-            if off > ARTERIAL_ZONE_SLACK:  # beyond the offset: the far carriageway?
+            if off > ARTERIAL_ZONE_SLACK:  # beyond the offset: the other carriageway?
                 off -= _parallel_length(rest, on)
             if off <= ARTERIAL_ZONE_SLACK:
                 along[g] += length

@@ -357,6 +357,37 @@ def test_carriageways_parting_at_a_junction_stay_along_the_border(peak, through)
     assert rep.overall["n_grids_arterial_inside"] == (1 if through else 0)
 
 
+@pytest.mark.parametrize(("outer", "through", "along"), [(True, 0.0, 290.0), (False, 290.0, 0.0)])
+def test_carriageway_beside_a_border_on_a_path_in_the_median_is_along_it(outer, through, along):
+    # a dual carriageway x = 200 (outer) and x = 215 (inner, in g2); the border lies on the
+    # outer one up to y = 200, then steps 7 m east onto a cycle path in the median (on no
+    # arterial): there the inner carriageway runs 8 m from the border, beside the outer
+    # one 15 m off outside the grid, for 60 m out of the 20 m zone; it is the same road
+    # along the border. Without the outer carriageway the border runs 8–15 m beside a
+    # single road on no road, and the road runs through g2 (300 m less 5 m at each edge)
+    comm = box(0, 0, 400, 300)
+    roads = [(LineString([(215, -10), (215, 310)]), "primary")]
+    if outer:
+        roads.append((LineString([(200, -10), (200, 310)]), "primary"))
+    roads.append((LineString([(207, 200), (207, 310)]), "cycleway"))
+    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
+    west = shapely.union(box(0, 0, 200, 300), box(200, 200, 207, 300))
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
+        geometry=[west, shapely.difference(comm, west)],
+        crs=CRS,
+    )
+    rows = pd.DataFrame(
+        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
+    )
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    g = rep.grids.set_index("grid_code")
+    assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
+    assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)
+    assert g.loc["g1", "arterial_inside_m"] == pytest.approx(0.0)
+    assert rep.overall["n_grids_arterial_inside"] == (1 if through else 0)
+
+
 def test_compound_drawn_across_a_main_road_is_one_unit_on_each_side():
     # a compound outline (OSM landuse) drawn across a secondary road at x = 100: its
     # homes west (150 households) and east (150) are two units, never one across the road
