@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridmap.cases.calendar import TZ, WorkCalendar, default_calendar, to_local
 from gridmap.cases.model import Case
@@ -270,11 +272,11 @@ def sweep(
     share = np.empty(n)
     is_policy_clock = np.zeros(n, dtype=bool)
     stop_stage = np.full(n, STAGE["replied"])
-    pc = pd.Series(policy) + "\x00" + pd.Series(clock)
-    for key in pc.unique():
+    pair = pd.Series(policy) + "\x00" + pd.Series(clock)
+    for key in pair.unique():
         p_name, c_name = key.split("\x00", 1)
         pol = pols[p_name]
-        rows = (pc == key).to_numpy()
+        rows = (pair == key).to_numpy()
         names = {c.name for c in pol.clocks}
         if c_name in names:
             share[rows] = pol.warn_share(c_name)
@@ -313,13 +315,16 @@ def sweep(
         at: np.ndarray,
         target: str | None = None,
     ) -> None:
+        # kinds and targets as small codes (into EVENT_KINDS, ORG_LEVELS; -1: none)
         hit = mask & (at <= now_ns)
-        if hit.any():
+        m = int(hit.sum())
+        if m:
             idx_all.append(rows[hit])
-            kind_all.append(np.full(int(hit.sum()), kind, dtype=object))
-            level_all.append(np.full(int(hit.sum()), lvl, dtype=np.int64))
+            kind_all.append(np.full(m, EVENT_KINDS.index(kind), dtype=np.int8))
+            level_all.append(np.full(m, lvl, dtype=np.int64))
             at_all.append(at[hit])
-            target_all.append(np.full(int(hit.sum()), target, dtype=object))
+            code = ORG_LEVELS.index(target) if target is not None else -1
+            target_all.append(np.full(m, code, dtype=np.int8))
 
     rows_all = np.arange(n)
     allowed_s = (due - start) / _SECOND
@@ -354,45 +359,54 @@ def sweep(
     idx = np.concatenate(idx_all)
     kinds = np.concatenate(kind_all)
     levels = np.concatenate(level_all)
+    at = np.concatenate(at_all)
+    targets = np.concatenate(target_all)
+    # the keys, joined column-wise by Arrow (no Python string per part)
+    cid_obj = df["case_id"].astype(str).to_numpy(dtype=object)
+    case_ids = pa.array(cid_obj, type=pa.string())
+    clocks_ = pa.array(clock, type=pa.string())
+    parts = [
+        case_ids.take(idx),
+        clocks_.take(idx),
+        pa.array(EVENT_KINDS, type=pa.string()).take(kinds),
+        pc.cast(pa.array(levels), pa.string()),
+    ]
+    keys = pc.binary_join_element_wise(*parts, "|")
     cyc = cycle[idx]
-    case_ids = df["case_id"].astype(str).to_numpy()[idx]
-    keys = (
-        pd.Series(case_ids, dtype=object)
-        + "|"
-        + pd.Series(clock[idx], dtype=object)
-        + "|"
-        + pd.Series(kinds, dtype=object)
-        + "|"
-        + pd.Series(levels).astype(str)
-    )
-    suffix = np.where(cyc != 0, pd.Series(cyc).astype(str).radd("|").to_numpy(), "")
-    keys = keys + pd.Series(suffix, dtype=object)
-    key_list = [str(k) for k in keys.to_numpy(dtype=object)]
+    if (cyc != 0).any():
+        suffix = np.where(cyc != 0, pd.Series(cyc).astype(str).radd("|").to_numpy(), "")
+        keys = pc.binary_join_element_wise(keys, pa.array(suffix, type=pa.string()), "")
     done = already if isinstance(already, set | frozenset) else set(already)
-    if done:  # set membership: cheaper than Series.isin on arrow strings
-        fresh = np.fromiter((k not in done for k in key_list), dtype=bool, count=len(key_list))
+    if done:
+        fresh = ~np.asarray(pc.is_in(keys, value_set=pa.array(list(done), type=pa.string())))
     else:
-        fresh = np.ones(len(key_list), dtype=bool)
-    out = pd.DataFrame(
+        fresh = np.ones(len(keys), dtype=bool)
+    # sorted by time, case, clock, kind and level; the strings by their ranks among the
+    # clocks (fewer than the events), then one lexsort of integers
+    case_rank = np.asarray(pc.rank(case_ids, tiebreaker="dense"))[idx]
+    clock_rank = np.asarray(pc.rank(clocks_, tiebreaker="dense"))[idx]
+    sel = np.flatnonzero(fresh)
+    sel = sel[np.lexsort((levels[sel], kinds[sel], clock_rank[sel], case_rank[sel], at[sel]))]
+    take = pa.array(sel)
+    rows = idx[sel]
+    return pd.DataFrame(
         {
-            "key": np.asarray(key_list, dtype=object)[fresh],
-            "case_id": case_ids[fresh],
-            "clock": clock[idx][fresh],
-            "kind": kinds[fresh],
-            "level": levels[fresh],
-            "at": pd.DatetimeIndex(np.concatenate(at_all)[fresh].astype("datetime64[ns]"))
-            .tz_localize("UTC")
-            .tz_convert(TZ),
-            "due": pd.DatetimeIndex(due[idx][fresh].astype("datetime64[ns]"))
-            .tz_localize("UTC")
-            .tz_convert(TZ),
-            "target": np.concatenate(target_all)[fresh],
+            "key": pd.Series(np.asarray(keys.take(take).to_pylist(), dtype=object), dtype=object),
+            "case_id": pd.Series(cid_obj[rows], dtype=object),
+            "clock": pd.Series(clock[rows], dtype=object),
+            "kind": pd.Series(np.asarray(EVENT_KINDS, dtype=object)[kinds[sel]], dtype=object),
+            "level": levels[sel],
+            "at": _local_times(at[sel]),
+            "due": _local_times(due[rows]),
+            "target": pd.Series(
+                np.asarray(list(ORG_LEVELS) + [None], dtype=object)[targets[sel]], dtype=object
+            ),
         }
     )
-    order = {k: i for i, k in enumerate(EVENT_KINDS)}
-    out["_k"] = out["kind"].map(order)
-    out = out.sort_values(["at", "case_id", "clock", "_k", "level"], kind="stable")
-    return out.drop(columns="_k").reset_index(drop=True)
+
+
+def _local_times(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(TZ)
 
 
 def _empty() -> pd.DataFrame:

@@ -6,7 +6,10 @@ import datetime as dt
 from json.encoder import encode_basestring
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -45,22 +48,33 @@ def _clock_frame(s: Session) -> pd.DataFrame:
     """
     open_ = list(OPEN_STATES)
     names = ["case_id", "clock", "policy", "start", "due", "level", "cycle", "status", "version"]
-    case_cols = (_C.c.policy, _C.c.received_at)
-    state_cols = (_C.c.level, _C.c.reopened, _C.c.status, _C.c.version)
+    # one pass over the open cases (found by the status index) with their stored clocks
     q = (
-        sa.select(_C.c.id, _D.c.clock, *case_cols, _D.c.due_at, *state_cols)
-        .join(_D, _D.c.case_id == _C.c.id)
+        sa.select(
+            _C.c.id,
+            _D.c.clock,
+            _C.c.policy,
+            _C.c.received_at,
+            _D.c.due_at,
+            _C.c.due_at.label("case_due"),
+            _C.c.level,
+            _C.c.reopened,
+            _C.c.status,
+            _C.c.version,
+        )
+        .select_from(_C.outerjoin(_D, _D.c.case_id == _C.c.id))
         .where(_C.c.status.in_(open_))
     )
-    stored = rows_frame(s.execute(q).all(), names)
-    rq = sa.select(_C.c.id, sa.literal(_RESOLVE), *case_cols, _C.c.due_at, *state_cols).where(
-        _C.c.status.in_(open_), _C.c.due_at.is_not(None)
-    )
-    resolve = rows_frame(s.execute(rq).all(), names)
+    got = rows_frame(s.execute(q).all(), [*names[:5], "case_due", *names[5:]])
+    has_clock = got["clock"].notna().to_numpy()
+    stored = got.loc[has_clock, names]
+    resolve = got.loc[got["case_due"].notna().to_numpy()].drop_duplicates("case_id")
+    resolve = resolve.assign(clock=_RESOLVE, due=resolve["case_due"])[names]
     if len(stored) and (stored["clock"] == _RESOLVE).any():
         has_row = set(stored.loc[stored["clock"] == _RESOLVE, "case_id"].tolist())
         resolve = resolve[~resolve["case_id"].isin(has_row)]
     base = pd.concat([resolve, stored], ignore_index=True) if len(stored) else resolve
+    base = base.reset_index(drop=True)
     base["follow_up"] = True
     hq = (
         sa.select(
@@ -229,17 +243,23 @@ def _insert_events(s: Session, events: pd.DataFrame, stamp: dt.datetime) -> int:
     """
     backend = s.get_bind().dialect.name
     # in key order: the unique index is then grown page after page, not at random places
-    ev = events.sort_values("key", kind="stable")
-    n = len(ev)
-    target = ev["target"]
+    # (Arrow sorts the keys; the columns are taken in that order as object arrays)
+    keys = events["key"].to_numpy(dtype=object)
+    order = np.asarray(pc.sort_indices(pa.array(keys, type=pa.string())))
+    n = len(order)
+
+    def objects(col: str) -> list[Any]:
+        return list(events[col].to_numpy(dtype=object)[order].tolist())
+
+    target = events["target"].take(order)
     values: list[list[Any]] = [
-        ev["key"].astype(str).tolist(),
-        ev["case_id"].astype("int64").tolist(),
-        ev["clock"].astype(str).tolist(),
-        ev["kind"].astype(str).tolist(),
-        ev["level"].astype("int64").tolist(),
-        _times_out(ev["at"], backend),
-        _times_out(ev["due"], backend),
+        list(keys[order].tolist()),
+        list(events["case_id"].astype("int64").to_numpy()[order].tolist()),
+        objects("clock"),
+        objects("kind"),
+        list(events["level"].astype("int64").to_numpy()[order].tolist()),
+        _times_out(events["at"].take(order), backend),
+        _times_out(events["due"].take(order), backend),
         target.astype(object).where(target.notna(), None).tolist(),
         _times_out(pd.Series([stamp]), backend) * n,
     ]
