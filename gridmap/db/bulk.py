@@ -332,7 +332,8 @@ def bulk_insert_columns(
         Target table.
     columns : mapping of str to sequence
         Database column name → its values (plain Python, as for :func:`bulk_insert`),
-        all of the same length.
+        all of the same length. On PostgreSQL they may also be numpy arrays, pandas
+        Series (tz-aware times are written in UTC) or Arrow arrays.
 
     Returns
     -------
@@ -359,7 +360,12 @@ def bulk_insert_columns(
     import pyarrow.csv as pacsv
 
     try:
-        data = pa.table({c: pa.array(columns[c], from_pandas=True) for c in names})
+        data = pa.table(
+            {
+                c: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v, from_pandas=True)
+                for c, v in ((c, columns[c]) for c in names)
+            }
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return bulk_insert(session, table, names, zip(*columns.values(), strict=True))
     raw = conn.connection.driver_connection

@@ -611,12 +611,16 @@ class CaseLog(Base):
 
 
 class CaseEvent(Base):
-    """An event of the timer sweep; ``key`` is unique, so sweeps are idempotent."""
+    """An event of the timer sweep, keyed by its ``key``: sweeps are idempotent.
+
+    No surrogate id (revision 0010): one index fewer to grow per event; on SQLite the
+    rows live in the key's B-tree (``WITHOUT ROWID``).
+    """
 
     __tablename__ = "case_events"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.Integer, index=True)
     clock: Mapped[str] = mapped_column(sa.String(80))
     kind: Mapped[str] = mapped_column(sa.String(16))

@@ -240,3 +240,50 @@ def test_migration_0009_moves_the_resolve_rows(tmp_path, big, sample):
     rec = get_case(store, res.created[0])
     assert "resolve" in rec.case.deadlines
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_migration_0010_keys_the_events_and_keeps_them(request, tmp_path, big, sample, backend):
+    if backend == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / 'm.db'}", None
+    else:
+        url, schema = (
+            request.getfixturevalue("postgis_url"),
+            request.getfixturevalue("fresh_schema"),
+        )
+        upgrade(url, schema=schema)
+    store = Store.from_url(url, schema=schema)
+    layers, plan = sample
+    save_layers(store, layers, author="setup")
+    save_plan(store, plan, author="setup", status="published")
+    import_cases(store, big.head(40), author="t")
+    now = "2027-01-05 09:00"
+    first = sweep_cases(store, now=now)
+    assert first.written > 40
+    store.close()
+
+    def events() -> list[tuple]:
+        eng = sa.create_engine(url)
+        if schema:
+            eng = eng.execution_options(schema_translate_map={None: schema})
+        with eng.connect() as conn:
+            if schema:
+                conn.exec_driver_sql(f'SET search_path TO "{schema}", public')
+            rows = conn.exec_driver_sql(
+                "SELECT key, case_id, clock, kind, level, target FROM case_events ORDER BY key"
+            ).all()
+            cols = conn.exec_driver_sql("SELECT * FROM case_events LIMIT 1").keys()
+        eng.dispose()
+        return [tuple(r) for r in rows], list(cols)
+
+    kept, cols = events()
+    assert len(kept) == first.written and "id" not in cols
+    downgrade(url, schema=schema, revision="0009")
+    back, cols = events()
+    assert back == kept and "id" in cols
+    upgrade(url, schema=schema)
+    again, cols = events()
+    assert again == kept and "id" not in cols
+    store = Store.from_url(url, schema=schema)
+    assert sweep_cases(store, now=now).written == 0  # the keys still make the sweep idempotent
+    store.close()

@@ -234,6 +234,61 @@ def test_sweeps_at_once_write_each_event_once_and_escalate_once(city, year):
     assert sweep_cases(city, now="2026-11-06 12:00").written == 0
 
 
+def test_sweep_decides_anew_for_cases_changed_while_it_ran(city, year, monkeypatch):
+    """PostgreSQL: the sweep reads the open cases without locking them; a case an action
+    changes before the sweep raises its level is read again, locked, and decided anew.
+
+    Both cases are due to go to the community. While the sweep writes its events, A is
+    escalated by hand to the sub-district (it keeps that level: no ``auto_escalate``) and
+    B is accepted (it is still raised, after the acceptance, once).
+    """
+    if city.backend != "postgresql":
+        pytest.skip(
+            "SQLite's sweep holds the write lock from its first read: nothing comes between"
+        )
+    import gridmap.db.cases.sweep as sweep_mod
+
+    t = tickets(year.head(2)).copy()
+    t["ticket_no"] = ["RACE-A", "RACE-B"]
+    t["source"], t["category"], t["urgency"] = "hotline", "noise", "ordinary"
+    t["received_at"] = pd.Timestamp("2026-11-02 10:00", tz="Asia/Shanghai")
+    a, b = import_cases(city, t, author="t").created
+    admin = Actor("root", "admin")
+    grid = get_case(city, a).case.grid_code
+    original = sweep_mod._insert_events
+
+    def insert_then_act(s, events, stamp):  # the actions commit on their own connections
+        written = original(s, events, stamp)
+        act(city, a, "accept", actor=admin, author="root", expected_version=1)
+        act(
+            city,
+            a,
+            "dispatch",
+            actor=admin,
+            author="root",
+            expected_version=2,
+            handler=f"grid:{grid}",
+        )
+        act(city, a, "start", actor=admin, author="root", expected_version=3)
+        act(city, a, "escalate", actor=admin, author="root", expected_version=4, reason="大事")
+        act(city, a, "escalate", actor=admin, author="root", expected_version=5, reason="更大")
+        act(city, b, "accept", actor=admin, author="root", expected_version=1)
+        return written
+
+    monkeypatch.setattr(sweep_mod, "_insert_events", insert_then_act)
+    swept = sweep_cases(city, now="2026-11-06 12:00")
+    assert (swept.events["kind"] == "escalate").sum() == 2
+    rec_a, rec_b = (get_case(city, c, actor=DISPATCHER) for c in (a, b))
+    assert (rec_a.case.level, rec_a.case.version) == ("subdistrict", 6)
+    assert (rec_b.case.level, rec_b.case.version) == ("community", 3)
+    log_a, log_b = (case_log(city, c, actor=DISPATCHER) for c in (a, b))
+    assert "auto_escalate" not in [e["action"] for e in log_a]
+    assert [(e["version"], e["action"]) for e in log_b][-2:] == [
+        (2, "accept"),
+        (3, "auto_escalate"),
+    ]
+
+
 def test_flow_scopes_and_personal_data_audit(city, year):
     cid = import_cases(city, tickets(year.head(1)), author="t").created[0]
     grid = get_case(city, cid).case.grid_code

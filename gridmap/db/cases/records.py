@@ -160,6 +160,20 @@ def _times_out(values: pd.Series, backend: str) -> list[Any]:
     >>> _times_out(t, "postgresql")[0]
     '2026-09-18 01:30:00.250000+00'
     """
+    return list(_times_text(values, backend).to_pylist())
+
+
+def _times_text(values: pd.Series, backend: str) -> Any:
+    """Return :func:`_times_out`'s texts as an Arrow string array (for a ``COPY`` by Arrow).
+
+    Arrow's CSV writer formats a tz-aware time about 20x slower than a text.
+
+    Examples
+    --------
+    >>> t = pd.Series(pd.to_datetime(["2026-09-18 09:30:00"]).tz_localize(TZ))
+    >>> _times_text(t, "postgresql").to_pylist()
+    ['2026-09-18 01:30:00.000000+00']
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -170,7 +184,7 @@ def _times_out(values: pd.Series, backend: str) -> list[Any]:
     text = pa.array(naive, from_pandas=True).cast(pa.string())
     if backend != "sqlite":
         text = pc.binary_join_element_wise(text, "+00", "")
-    return list(text.to_pylist())
+    return text
 
 
 @contextmanager

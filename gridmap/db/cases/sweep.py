@@ -29,6 +29,7 @@ from gridmap.db.cases.records import (
     _db_time,
     _large_cache,
     _times_out,
+    _times_text,
 )
 from gridmap.db.models import utcnow
 from gridmap.db.session import Store, transaction
@@ -170,7 +171,7 @@ def sweep_cases(
             escalate = events[events["kind"] == "escalate"]
             if written == len(events):
                 # every event is this sweep's: its escalations are known without reading them back
-                fresh = _known_escalations(s, escalate, clocks)
+                fresh = _known_escalations(escalate, clocks)
             else:  # another sweep wrote some meanwhile: only those written here count
                 fresh = _stored_escalations(s, escalate, stamp)
             _raise_levels(s, fresh)
@@ -180,12 +181,14 @@ def sweep_cases(
 _ESCALATION_COLS = ["key", "case_id", "target", "level", "version", "status"]
 
 
-def _known_escalations(s: Session, escalate: pd.DataFrame, clocks: pd.DataFrame) -> pd.DataFrame:
+def _known_escalations(escalate: pd.DataFrame, clocks: pd.DataFrame) -> pd.DataFrame:
     """Return this sweep's escalations with their case's level, version and state (all new).
 
-    On SQLite the case columns come from the clock frame: the transaction holds the write
-    lock since it began (``BEGIN IMMEDIATE``), so they are as read. On PostgreSQL the cases
-    are read again and locked (``FOR UPDATE``), as a concurrent action may have changed them.
+    The case columns come from the clock frame, read at the start of the sweep's
+    transaction. On SQLite that transaction holds the write lock since it began
+    (``BEGIN IMMEDIATE``), so they are as read; on PostgreSQL a concurrent action may have
+    changed a case since, and :func:`_raise_levels` updates only cases whose version is
+    still the one read (the others are read again, locked, and done then).
     """
     if escalate.empty:
         return pd.DataFrame(columns=_ESCALATION_COLS)
@@ -196,18 +199,27 @@ def _known_escalations(s: Session, escalate: pd.DataFrame, clocks: pd.DataFrame)
             "target": escalate["target"].to_numpy(),
         }
     )
-    if s.get_bind().dialect.name == "postgresql":
-        ids = sorted(set(ev["case_id"].tolist()))
-        q = (
-            sa.select(_C.c.id, _C.c.level, _C.c.version, _C.c.status)
-            .where(_C.c.id == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer))))
-            .with_for_update()
-        )
-        cases = rows_frame(s.execute(q).all(), ["case_id", "level", "version", "status"])
-        cases["case_id"] = cases["case_id"].astype("int64")
-    else:
-        cases = clocks[["case_id", "level", "version", "status"]].drop_duplicates("case_id")
-        cases = cases.assign(case_id=cases["case_id"].astype("int64"))
+    cases = clocks[["case_id", "level", "version", "status"]].drop_duplicates("case_id")
+    cases = cases.assign(case_id=cases["case_id"].astype("int64"))
+    return ev.merge(cases, on="case_id", how="inner")[_ESCALATION_COLS]
+
+
+def _locked_escalations(s: Session, escalations: pd.DataFrame) -> pd.DataFrame:
+    """Return ``escalations`` with their cases' level, version and state read again, locked.
+
+    PostgreSQL (``FOR UPDATE``); cases gone meanwhile drop out.
+    """
+    ids = sorted(set(escalations["case_id"].astype("int64").tolist()))
+    q = (
+        sa.select(_C.c.id, _C.c.level, _C.c.version, _C.c.status)
+        .where(_C.c.id == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer))))
+        .with_for_update()
+    )
+    cases = rows_frame(s.execute(q).all(), ["case_id", "level", "version", "status"])
+    cases["case_id"] = cases["case_id"].astype("int64")
+    ev = escalations[["key", "case_id", "target"]].assign(
+        case_id=escalations["case_id"].astype("int64")
+    )
     return ev.merge(cases, on="case_id", how="inner")[_ESCALATION_COLS]
 
 
@@ -235,34 +247,42 @@ def _insert_events(s: Session, events: pd.DataFrame, stamp: dt.datetime) -> int:
 
     Returns how many were written (the skipped ones are not counted).
 
-    Values are encoded column by column (times as the UTC text SQLAlchemy writes), in key
-    order. SQLite takes them in ``executemany`` (its row count says how many were new);
-    PostgreSQL by one ``COPY`` straight into the table, or — when a concurrent sweep
+    Values are taken column by column, in key order. SQLite takes them as Python values
+    (times as the UTC text SQLAlchemy writes) in ``executemany`` (its row count says how
+    many were new); PostgreSQL as arrays, written as CSV by Arrow, by one ``COPY``
+    straight into the table, or — when a concurrent sweep
     wrote some of the keys meanwhile and the COPY is refused — by ``COPY`` into a
     temporary table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
     """
     backend = s.get_bind().dialect.name
     # in key order: the unique index is then grown page after page, not at random places
-    # (Arrow sorts the keys; the columns are taken in that order as object arrays)
+    # (Arrow sorts the keys; the columns are taken in that order)
     keys = events["key"].to_numpy(dtype=object)
     order = np.asarray(pc.sort_indices(pa.array(keys, type=pa.string())))
     n = len(order)
-
-    def objects(col: str) -> list[Any]:
-        return list(events[col].to_numpy(dtype=object)[order].tolist())
-
-    target = events["target"].take(order)
-    values: list[list[Any]] = [
-        list(keys[order].tolist()),
-        list(events["case_id"].astype("int64").to_numpy()[order].tolist()),
-        objects("clock"),
-        objects("kind"),
-        list(events["level"].astype("int64").to_numpy()[order].tolist()),
-        _times_out(events["at"].take(order), backend),
-        _times_out(events["due"].take(order), backend),
-        target.astype(object).where(target.notna(), None).tolist(),
-        _times_out(pd.Series([stamp]), backend) * n,
+    target = events["target"].to_numpy(dtype=object)[order]
+    arrays: list[Any] = [
+        keys[order],
+        events["case_id"].astype("int64").to_numpy()[order],
+        events["clock"].to_numpy(dtype=object)[order],
+        events["kind"].to_numpy(dtype=object)[order],
+        events["level"].astype("int64").to_numpy()[order],
+        events["at"].take(order),
+        events["due"].take(order),
+        np.where(pd.isna(target), None, target),
     ]
+    if backend == "postgresql":
+        # as arrays: Arrow writes them as CSV for COPY (times as UTC text), no Python list
+        values: list[Any] = [
+            _times_text(v, backend) if isinstance(v, pd.Series) else v for v in arrays
+        ]
+        (swept,) = _times_out(pd.Series([stamp]), backend)
+        values.append(pa.array(np.full(n, swept, dtype=object), type=pa.string()))
+    else:  # plain Python values for executemany, times as the UTC text SQLAlchemy writes
+        values = [
+            _times_out(v, backend) if isinstance(v, pd.Series) else v.tolist() for v in arrays
+        ]
+        values.append(_times_out(pd.Series([stamp]), backend) * n)
     columns = dict(zip(_EVENT_COLS, values, strict=True))
     cols = ", ".join(f'"{c}"' for c in _EVENT_COLS)
     conn = s.connection()
@@ -307,9 +327,10 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
     only ever raised: a case a person already escalated further keeps its level. Each raise
     bumps the case's version (its ETag changes, so a stale edit gets 412) and appends an
     ``auto_escalate`` line to its log — in bulk: ``escalations`` carry each case's level,
-    version and state (read, and on PostgreSQL locked, with the events), the highest target
-    of each case is picked in pandas, the cases are updated in one statement and logged
-    with one bulk insert.
+    version and state as read, the highest target of each case is picked in pandas, the
+    cases are updated in one statement (only where the version is still the one read) and
+    logged with one bulk insert. On PostgreSQL a case changed meanwhile is read again,
+    locked, and decided anew.
     """
     if escalations.empty:
         return 0
@@ -339,31 +360,66 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
     keys = todo["key"].astype(str).tolist()
     changes = list(zip(cids, versions, targets, strict=True))
     conn = s.connection()
-    if backend == "postgresql":  # COPY the changes, then one UPDATE … FROM
-        conn.exec_driver_sql(
-            "CREATE TEMP TABLE IF NOT EXISTS _sweep_levels (id integer, version integer, "
-            "level text) ON COMMIT DROP"
-        )
-        conn.exec_driver_sql("TRUNCATE _sweep_levels")
-        temp = sa.Table("_sweep_levels", sa.MetaData(), *(sa.Column(c) for c in _LEVEL_COLS))
-        bulk_insert_columns(s, temp, dict(zip(_LEVEL_COLS, (cids, versions, targets), strict=True)))
-        conn.exec_driver_sql(
-            f'UPDATE "{_C.name}" AS c SET level = u.level, version = u.version + 1, '
-            "updated_at = %(at)s::timestamptz FROM _sweep_levels AS u "
-            "WHERE c.id = u.id AND c.version = u.version",
-            {"at": stamp_text},
-        )
+    if backend == "postgresql":
+        # by id, in slices of arrays: the planner then probes the primary key for each
+        # (one statement for 100,000 cases would hash-join a scan of the whole table)
+        done: set[int] = set()
+        for i in range(0, len(cids), _LEVEL_SLICE):
+            res = conn.exec_driver_sql(
+                f'UPDATE "{_C.name}" AS c SET level = u.level, version = u.version + 1, '
+                "updated_at = %(at)s::timestamptz FROM unnest(%(ids)s::integer[], "
+                "%(versions)s::integer[], %(levels)s::text[]) AS u(id, version, level) "
+                "WHERE c.id = u.id AND c.version = u.version RETURNING c.id",
+                {
+                    "at": stamp_text,
+                    "ids": cids[i : i + _LEVEL_SLICE],
+                    "versions": versions[i : i + _LEVEL_SLICE],
+                    "levels": targets[i : i + _LEVEL_SLICE],
+                },
+            )
+            done.update(int(r[0]) for r in res)
+        if len(done) < len(cids):
+            # changed since the clock frame was read (an action, another sweep): log only the
+            # cases raised here, then read the others again, locked, and decide anew
+            hit = np.fromiter((c in done for c in cids), dtype=bool, count=len(cids))
+            stale = escalations[~escalations["case_id"].astype("int64").isin(done)]
+            pick = np.flatnonzero(hit).tolist()
+            m = _log_escalations(
+                s,
+                [cids[i] for i in pick],
+                [versions[i] for i in pick],
+                [targets[i] for i in pick],
+                [was[i] for i in pick],
+                [status[i] for i in pick],
+                [keys[i] for i in pick],
+                stamp_text,
+            )
+            return m + _raise_levels(s, _locked_escalations(s, stale)) if len(stale) else m
     else:
         conn.exec_driver_sql(
             f'UPDATE "{_C.name}" SET level = ?, version = ? + 1, updated_at = ? '
             "WHERE id = ? AND version = ?",
             [(lv, v, stamp_text, cid, v) for cid, v, lv in changes],
         )
+    return _log_escalations(s, cids, versions, targets, was, status, keys, stamp_text)
+
+
+def _log_escalations(
+    s: Session,
+    cids: list[int],
+    versions: list[int],
+    targets: list[str],
+    was: list[str],
+    status: list[str],
+    keys: list[str],
+    stamp_text: str,
+) -> int:
+    """Append the ``auto_escalate`` line of each raised case (one bulk insert)."""
     # the JSON of each line, as json.dumps(..., ensure_ascii=False) writes it, built from
     # the strings' JSON forms (the C encoder) rather than a dumps call per line
     enc = encode_basestring
     m = len(cids)
-    log = {
+    log: dict[str, list[Any]] = {
         "case_id": cids,
         "version": [v + 1 for v in versions],
         "at": [stamp_text] * m,
@@ -386,4 +442,5 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
     return m
 
 
-_LEVEL_COLS = ("id", "version", "level")
+#: Cases raised per UPDATE on PostgreSQL.
+_LEVEL_SLICE = 10_000
