@@ -213,7 +213,9 @@ def duplicate_pairs(
     text) within ``radius`` metres and ``days`` days — what :func:`find_duplicates` with
     ``earlier_only=True`` gives, but in a vectorised form for a year of tickets: a grid
     of cells per category whose pairs come out as arrays (no list per case), and only
-    the ``limit`` nearest candidates of each case kept, with the total count.
+    the ``limit`` nearest candidates of each case kept, with the total count. From
+    50,000 cases the categories are searched in two threads (numpy releases the GIL for
+    most of the work; the pairs are the same).
 
     Parameters
     ----------
@@ -280,11 +282,25 @@ def duplicate_pairs(
     span = int(round(days * 86400 * 1e9))
     rank_of_id = np.empty(n, np.int64)  # ids compared as text; equal ids: by position
     rank_of_id[_text_order(ids)] = np.arange(n)
-    found = [
-        _nearest_earlier(rows, xy, t, rank_of_id, want, radius=radius, span=span, limit=limit)
+    jobs = [
+        rows
         for rows in (np.asarray(r, dtype=np.int64) for r in sets)
         if len(rows) > 1 and want[rows].any()
     ]
+
+    def one(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        return _nearest_earlier(
+            rows, xy, t, rank_of_id, want, radius=radius, span=span, limit=limit
+        )
+
+    if len(jobs) > 1 and n >= _PARALLEL_FROM:
+        # the categories in two threads: numpy releases the GIL for most of the work
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            found = list(pool.map(one, sorted(jobs, key=len, reverse=True)))
+    else:
+        found = [one(rows) for rows in jobs]
     found = [f for f in found if len(f[0])]
     if not found:
         return empty
@@ -292,6 +308,10 @@ def duplicate_pairs(
     order = np.argsort(cols[0], kind="stable")  # by case (stable keeps the ranks in order)
     names = ("row", "candidate", "distance", "rank", "total")
     return pd.DataFrame({k: c[order] for k, c in zip(names, cols, strict=True)})
+
+
+#: Cases from which the categories are searched in two threads.
+_PARALLEL_FROM = 50_000
 
 
 def _text_order(ids: pd.Series) -> np.ndarray:

@@ -239,3 +239,18 @@ def test_duplicate_pairs_guards():
     with pytest.raises(LayerError, match="lacks column"):
         duplicate_pairs(pool.drop(columns="category"))
     assert duplicate_pairs(pool.iloc[:1]).empty
+
+
+@pytest.mark.parametrize("limit", [None, 5])
+def test_duplicate_pairs_in_threads_equal_one_by_one(monkeypatch, limit):
+    """Large searches take the categories in two threads: the same pairs, in the same order."""
+    import gridmap.cases.duplicates as dup_mod
+
+    pool = hotspot_cases(3000, seed=4)
+    pool["category"] = np.random.default_rng(4).choice(["noise", "road", "water", "fire"], 3000)
+    monkeypatch.setattr(dup_mod, "_PARALLEL_FROM", 10**9)
+    one_by_one = duplicate_pairs(pool, radius=50, days=7, limit=limit)
+    monkeypatch.setattr(dup_mod, "_PARALLEL_FROM", 0)
+    threaded = duplicate_pairs(pool, radius=50, days=7, limit=limit)
+    assert len(one_by_one) > 3000  # hotspots: every category has real work
+    pd.testing.assert_frame_equal(threaded, one_by_one)
