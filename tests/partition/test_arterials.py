@@ -126,13 +126,15 @@ def test_arterial_along_the_community_edge_is_counted_apart():
     assert o["arterial_along_edge_m"] == pytest.approx(380.0)
 
 
-def _two_grid_report(comm, roads, split: float = 200.0):
-    """The report of two grids split at x = ``split`` (250 households each) over ``roads``."""
-    maxx = comm.bounds[2]
+def _two_grid_report(comm, roads, split: float = 200.0, west=None):
+    """The report of two grids (250 households each) over ``roads``: ``west`` and the rest
+    of ``comm`` (default: split at x = ``split``)."""
+    if west is None:
+        west = box(0, 0, split, comm.bounds[3])
     layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
     grids = gpd.GeoDataFrame(
         {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
-        geometry=[box(0, 0, split, comm.bounds[3]), box(split, 0, maxx, comm.bounds[3])],
+        geometry=[west, shapely.difference(comm, west)],
         crs=CRS,
     )
     rows = pd.DataFrame(
@@ -177,21 +179,8 @@ def test_road_going_on_past_the_border_into_the_grid_runs_through():
     # line with them, not beside them: it runs through g2 (counted beside them, the 40 m
     # near their ends would hide it)
     comm = box(0, 0, 400, 200)
-    layers = _layers(
-        comm,
-        [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)],
-        [(LineString([(200, -10), (200, 210)]), "primary")],
-    )
     west = shapely.difference(box(0, 0, 200, 200), box(150, 60, 200, 150))
-    grids = gpd.GeoDataFrame(
-        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
-        geometry=[west, shapely.difference(comm, west)],
-        crs=CRS,
-    )
-    rows = pd.DataFrame(
-        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
-    )
-    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    rep = _two_grid_report(comm, [(LineString([(200, -10), (200, 210)]), "primary")], west=west)
     g = rep.grids.set_index("grid_code")
     assert g.loc["g2", "arterial_inside_m"] == pytest.approx(80.0)  # 90 m less the rims
     assert rep.overall["n_grids_arterial_inside"] == 1
@@ -370,17 +359,8 @@ def test_carriageway_beside_a_border_on_a_path_in_the_median_is_along_it(outer, 
     if outer:
         roads.append((LineString([(200, -10), (200, 310)]), "primary"))
     roads.append((LineString([(207, 200), (207, 310)]), "cycleway"))
-    layers = _layers(comm, [(box(40, 80, 60, 120), 250), (box(340, 80, 360, 120), 250)], roads)
     west = shapely.union(box(0, 0, 200, 300), box(200, 200, 207, 300))
-    grids = gpd.GeoDataFrame(
-        {"grid_code": ["g1", "g2"], "community_id": ["c1", "c1"], "households": [250, 250]},
-        geometry=[west, shapely.difference(comm, west)],
-        crs=CRS,
-    )
-    rows = pd.DataFrame(
-        {"building_id": ["b0", "b1"], "grid_code": ["g1", "g2"], "households": [250, 250]}
-    )
-    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    rep = _two_grid_report(comm, roads, west=west)
     g = rep.grids.set_index("grid_code")
     assert g.loc["g2", "arterial_inside_m"] == pytest.approx(through)
     assert g.loc["g2", "arterial_along_edge_m"] == pytest.approx(along)

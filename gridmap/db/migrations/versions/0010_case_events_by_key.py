@@ -18,6 +18,7 @@ Create Date: 2026-12-05
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -49,6 +50,18 @@ def _columns() -> list[sa.Column]:
     ]
 
 
+def _rebuild_sqlite(*elements: Any, **options: Any) -> None:
+    """Rebuild ``case_events`` on SQLite as ``elements`` say, its rows copied in key order."""
+    op.create_table("_case_events_rebuilt", *elements, **options)
+    op.execute(
+        f"INSERT INTO _case_events_rebuilt ({_COLS}) SELECT {_COLS} FROM case_events ORDER BY key"
+    )
+    op.drop_index("ix_case_events_case_id", table_name="case_events")
+    op.drop_table("case_events")
+    op.rename_table("_case_events_rebuilt", "case_events")
+    op.create_index("ix_case_events_case_id", "case_events", ["case_id"])
+
+
 def upgrade() -> None:
     if _pg():
         op.drop_constraint("pk_case_events", "case_events", type_="primary")
@@ -56,19 +69,11 @@ def upgrade() -> None:
         op.drop_column("case_events", "id")
         op.create_primary_key("pk_case_events", "case_events", ["key"])
         return
-    op.create_table(
-        "_case_events_new",
+    _rebuild_sqlite(
         *_columns(),
         sa.PrimaryKeyConstraint("key", name="pk_case_events"),
         sqlite_with_rowid=False,
     )
-    op.execute(
-        f"INSERT INTO _case_events_new ({_COLS}) SELECT {_COLS} FROM case_events ORDER BY key"
-    )
-    op.drop_index("ix_case_events_case_id", table_name="case_events")
-    op.drop_table("case_events")
-    op.rename_table("_case_events_new", "case_events")
-    op.create_index("ix_case_events_case_id", "case_events", ["case_id"])
 
 
 def downgrade() -> None:
@@ -91,17 +96,9 @@ def downgrade() -> None:
         op.create_primary_key("pk_case_events", "case_events", ["id"])
         op.create_unique_constraint("uq_case_events_key", "case_events", ["key"])
         return
-    op.create_table(
-        "_case_events_old",
+    _rebuild_sqlite(
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         *_columns(),
         sa.PrimaryKeyConstraint("id", name="pk_case_events"),
         sa.UniqueConstraint("key", name="uq_case_events_key"),
     )
-    op.execute(
-        f"INSERT INTO _case_events_old ({_COLS}) SELECT {_COLS} FROM case_events ORDER BY key"
-    )
-    op.drop_index("ix_case_events_case_id", table_name="case_events")
-    op.drop_table("case_events")
-    op.rename_table("_case_events_old", "case_events")
-    op.create_index("ix_case_events_case_id", "case_events", ["case_id"])
