@@ -406,6 +406,7 @@ def sweep(
 
 
 def _local_times(ns: np.ndarray) -> pd.DatetimeIndex:
+    """Return UTC nanoseconds as times in Asia/Shanghai."""
     return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(TZ)
 
 
