@@ -193,8 +193,10 @@ def _solve_between_arterials(
     """
     from gridmap.partition.pieces import (
         DEAD_END_REASON,
+        EMPTY_LAND_REASON,
         arterial_pieces,
         dedicated_grids,
+        empty_land_grids,
         forced_grids,
         restrict,
     )
@@ -235,7 +237,9 @@ def _solve_between_arterials(
         else []
     )
     lead.extend(pieces.merged)
-    forced = forced_grids(labels, pieces, units.households)
+    # land without households across a main road: a candidate, named where the road runs
+    # through the grid (:func:`_empty_land_reasons`); any other reason comes first
+    forced = {**empty_land_grids(labels, pieces), **forced_grids(labels, pieces, units.households)}
     total = int(np.asarray(units.households).sum())
     if total < min_households and pieces.n_original > 1:
         forced = {
@@ -256,11 +260,12 @@ def _solve_between_arterials(
             f"{(dedicated_area or 0.0) / 1e4:g} ha (households: "
             f"{', '.join(map(str, ded_hh))}); outside the band"
         )
-        # a dedicated site is outside the band by design; a main road ending inside it is named
+        # a dedicated site is outside the band by design; a main road ending inside it, or
+        # one between it and empty land it was given across that road, is named
         forced = {
             g: why
             for g, why in forced.items()
-            if g not in dedicated or why.startswith(DEAD_END_REASON)
+            if g not in dedicated or why.startswith((DEAD_END_REASON, EMPTY_LAND_REASON))
         }
     return labels, lead + notes, forced, dedicated
 
@@ -774,6 +779,66 @@ def _tasks(
     return tasks
 
 
+def _empty_land_reasons(grids: pd.DataFrame, layers: Layers) -> pd.Series:
+    """Each grid's ``forced`` reason, less "empty land across a main road" where that road is along.
+
+    A grid given land without households across a main road (a verge, a median, the
+    island between two roads forking at a junction) holds that road; the quality
+    report counts it along the border (a median between carriageways) or through the
+    grid. The reason is kept only where the report's measure
+    (:func:`gridmap.partition.quality._arterials_inside`) finds more than
+    :data:`~gridmap.partition.quality.ARTERIAL_LIMIT` metres through: elsewhere there
+    is nothing to name.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from types import SimpleNamespace
+    >>> from gridmap.partition.pieces import EMPTY_LAND_REASON
+    >>> roads = gpd.GeoDataFrame({"class": ["primary"]},
+    ...     geometry=[shapely.LineString([(100, -10), (100, 110)])])
+    >>> g = pd.DataFrame({"community_id": ["c", "c"], "forced": [f"{EMPTY_LAND_REASON} (x)",
+    ...     f"{EMPTY_LAND_REASON} (y)"], "geometry": [shapely.box(0, 0, 150, 100),
+    ...     shapely.box(150, 0, 200, 100)]})
+    >>> _empty_land_reasons(g, SimpleNamespace(roads=roads, barriers=None)).isna().tolist()
+    [False, True]
+    """
+    from gridmap.partition.pieces import EMPTY_LAND_REASON
+    from gridmap.partition.quality import (
+        ARTERIAL_LIMIT,
+        ROAD_TOLERANCE,
+        _arterials_inside,
+        _line_kinds,
+    )
+
+    forced = grids["forced"]
+    cand = forced.map(lambda v: isinstance(v, str) and v.startswith(EMPTY_LAND_REASON))
+    if not cand.any():
+        return forced
+    comm = grids["community_id"].to_numpy()
+    mine = np.isin(comm, comm[cand.to_numpy()])  # their communities' edges count
+    inside, _ = _arterials_inside(
+        np.asarray(grids["geometry"], dtype=object)[mine],
+        _line_kinds(layers)["arterials"],
+        ROAD_TOLERANCE,
+        comm[mine],
+        only=cand.to_numpy()[mine],
+    )
+    through = np.zeros(len(grids))
+    through[mine] = inside
+    out = forced.astype(object).copy()
+    for i in np.flatnonzero(cand.to_numpy()).tolist():
+        # named with what the report measures through the grid, or not at all
+        out.iloc[i] = (
+            str(forced.iloc[i]).replace(
+                EMPTY_LAND_REASON, f"{EMPTY_LAND_REASON} ({through[i]:.0f} m of it inside)", 1
+            )
+            if through[i] > ARTERIAL_LIMIT
+            else None
+        )
+    return out
+
+
 def _quality(
     grids: gpd.GeoDataFrame,
     brows: pd.DataFrame,
@@ -1231,6 +1296,7 @@ def _assemble(
     grids = grids.sort_values(["community_id", "grid_code"], kind="stable").reset_index(drop=True)
     grids["boundary_desc"] = boundary_descriptions(grids, layers.roads).to_numpy()
     _give_back_freed_memory()  # (the sides' buffers)
+    grids["forced"] = _empty_land_reasons(grids, layers)
     for cid, code, why in zip(
         grids["community_id"], grids["grid_code"], grids["forced"], strict=True
     ):

@@ -25,7 +25,13 @@ an arterial and takes the connected pieces:
   short) separates no land — nor do the carriageways and slip lanes around
   strips that piece alone encloses (:func:`_enclosing`): a grid holding at
   least 20 m of such road is named as forced, with this reason
-  (:data:`DEAD_END_REASON`).
+  (:data:`DEAD_END_REASON`);
+* a grid that holds land without households shared out to it across a main road
+  (a verge, a median, the island between two roads forking at a junction) for at
+  least 20 m of that road may be named too (:func:`empty_land_grids`,
+  :data:`EMPTY_LAND_REASON`): the land has to join some grid, on either side a main
+  road runs between it and the grid's homes. The partitioner names it where the
+  report then finds the road through the grid, not along its border (a median).
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ from scipy.sparse.csgraph import connected_components
 
 __all__ = [
     "DEAD_END_REASON",
+    "EMPTY_LAND_REASON",
     "Pieces",
     "on_arterial",
     "arterial_pieces",
     "restrict",
     "forced_grids",
+    "empty_land_grids",
     "dedicated_grids",
 ]
 
@@ -66,6 +74,8 @@ _DEAD_END_M = 20.0
 _ENCLOSED = 0.8
 #: How the reason given for such a grid begins (a dedicated grid keeps this reason).
 DEAD_END_REASON = "a main road ends inside the grid"
+#: How the reason given for a grid holding empty land across a main road begins.
+EMPTY_LAND_REASON = "land without households across a main road joined the grid"
 
 
 @dataclass
@@ -88,6 +98,12 @@ class Pieces:
         of at least ``dedicated_area`` m² holding fewer than the minimum
         households (offices, a campus, a park) — a grid of its own (专属网格),
         outside the band.
+    inner_edges, inner_arterial : numpy.ndarray or None
+        Edges on a main road that separates no land (a dead end), and their
+        metres along it.
+    across_edges, across_arterial : numpy.ndarray or None
+        Edges on a main road between a piece and land without households shared
+        out to it across that road, and their metres along it.
     """
 
     piece: np.ndarray
@@ -97,6 +113,8 @@ class Pieces:
     dedicated: np.ndarray | None = None
     inner_edges: np.ndarray | None = None
     inner_arterial: np.ndarray | None = None
+    across_edges: np.ndarray | None = None
+    across_arterial: np.ndarray | None = None
 
 
 def on_arterial(length: np.ndarray, arterial: np.ndarray) -> np.ndarray:
@@ -229,6 +247,8 @@ def arterial_pieces(
     # same piece encloses (a dual carriageway the data stop short): such a stretch is a dead end
     encl = _enclosing(comp, (comp_hh <= 0) & ~ded_comp, units, ea, eb, length)
     within = hard & (encl[ea] == encl[eb])
+    # a main road between a piece and empty land shared out to it across that road
+    across = hard & ~within & (piece[ea] == piece[eb]) & ((original[ea] < 0) | (original[eb] < 0))
     return Pieces(
         piece=piece.astype(np.int64),
         original=original.astype(np.int64),
@@ -237,6 +257,8 @@ def arterial_pieces(
         dedicated=dedicated if dedicated.any() else None,
         inner_edges=edges[within] if within.any() else None,
         inner_arterial=np.asarray(art, dtype=float)[within] if within.any() else None,
+        across_edges=edges[across] if across.any() else None,
+        across_arterial=np.asarray(art, dtype=float)[across] if across.any() else None,
     )
 
 
@@ -384,6 +406,8 @@ def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> 
     arterials (pieces too small for a grid alone), or a main road ends inside
     the grid's piece (:attr:`Pieces.inner_edges`: it separates no land, so no
     border can follow it all the way) for at least :data:`_DEAD_END_M` metres.
+    (Land without households shared out across a main road:
+    :func:`empty_land_grids`.)
 
     Examples
     --------
@@ -420,6 +444,45 @@ def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> 
             out[int(g)] = (
                 f"spans a main road: {len(spans)} pieces between main roads "
                 f"({', '.join(map(str, sorted(hh)))} households) hold too few for a grid alone"
+            )
+    return out
+
+
+def empty_land_grids(labels: np.ndarray, pieces: Pieces) -> dict[int, str]:
+    """Grids holding land without households shared out to them across a main road, with why.
+
+    A verge, a median or the island between two roads forking at a junction, too
+    small for a site of its own, joins a piece across a main road
+    (:attr:`Pieces.across_edges`); the grid that gets it holds that road for at least
+    :data:`_DEAD_END_M` metres. Whether the road then runs *through* the grid or
+    along its border (a median between carriageways) is for the quality report to
+    measure: these are candidates to name, not yet crossings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # unit 2 (empty land) joined unit 1's piece across 90 m of main road
+    >>> p = Pieces(piece=np.zeros(3, dtype=int), original=np.array([0, 0, -1]),
+    ...     n_original=1, merged=[], across_edges=np.array([[1, 2]]),
+    ...     across_arterial=np.array([90.0]))
+    >>> why = empty_land_grids(np.array([0, 1, 1]), p)
+    >>> list(why), why[1].split("(")[1][:38]
+    ([1], '90 m of road between it and the grid),')
+    >>> empty_land_grids(np.array([0, 1, 0]), p)  # the land went to the other grid
+    {}
+    """
+    out: dict[int, str] = {}
+    if pieces.across_edges is None or pieces.across_arterial is None:
+        return out
+    la, lb = labels[pieces.across_edges[:, 0]], labels[pieces.across_edges[:, 1]]
+    same = la == lb
+    if same.any():
+        per = np.bincount(la[same], weights=pieces.across_arterial[same])
+        for g in np.flatnonzero(per >= _DEAD_END_M):
+            out[int(g)] = (
+                f"{EMPTY_LAND_REASON}: a verge, a median or the island between two roads "
+                f"forking at a junction ({per[g]:.0f} m of road between it and the grid), "
+                "too small for a site of its own, has to join a grid on one side of the road"
             )
     return out
 

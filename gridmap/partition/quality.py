@@ -41,6 +41,9 @@ __all__ = [
 #: Two grids share an edge where their boundaries are within this distance (metres).
 EDGE_TOLERANCE = 0.01
 
+#: Default distance (metres) within which a border lies on a road (``road_tolerance``).
+ROAD_TOLERANCE = 5.0
+
 #: A grid with more arterial road than this (metres) inside it is "crossed" by the arterial.
 ARTERIAL_LIMIT = 50.0
 
@@ -371,8 +374,12 @@ def _arterials_inside(
     arterials: np.ndarray,
     tolerance: float,
     community: np.ndarray | None = None,
+    only: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Metres of arterial road inside each grid, farther than ``tolerance`` from its boundary.
+
+    ``only`` (a mask) measures those grids alone (0 for the others); the community
+    edges still come from every grid given.
 
     Returns ``(through, along_edge)``: a connected stretch lying wholly within
     :data:`ARTERIAL_EDGE_OFFSET` of its community's outer edge (the union of
@@ -430,6 +437,9 @@ def _arterials_inside(
         return through, along
     tree = shapely.STRtree(arterials)
     g_idx, a_idx = tree.query(geoms, predicate="intersects")
+    if only is not None:
+        keep = np.asarray(only, dtype=bool)[g_idx]
+        g_idx, a_idx = g_idx[keep], a_idx[keep]
     if len(g_idx) == 0:
         return through, along
     rim = shapely.buffer(shapely.boundary(geoms[g_idx]), tolerance, quad_segs=4)
@@ -683,7 +693,7 @@ def quality_report(
     max_households: int,
     previous: Plan | None = None,
     households: pd.DataFrame | None = None,
-    road_tolerance: float = 5.0,
+    road_tolerance: float = ROAD_TOLERANCE,
     notes: Mapping[str, Iterable[str]] | None = None,
     area_cap_m2: float | None = None,
     load: pd.Series | None = None,

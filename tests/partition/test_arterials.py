@@ -454,3 +454,72 @@ def test_strips_between_carriageways_that_end_inside_a_piece_are_a_dead_end():
     p2 = arterial_pieces(u2, min_households=200)
     assert p2.inner_edges is None
     assert forced_grids(np.array([0, 0, 0, 1]), p2, u2.households) == {}
+
+
+def test_island_between_forking_main_roads_is_named_and_a_median_is_not():
+    # a secondary road x = 200 runs north-south; a primary road forks off it at (200, 100)
+    # and runs 28.8° off it to the community's southern edge at (255, 0). The empty
+    # island between them (2,750 m², below a 0.5 ha site) has to join a grid on one side:
+    # the primary road then runs through that grid (diverging, not a median beside its
+    # border), and the grid is named as forced with the reason
+    comm = box(0, 0, 400, 300)
+    roads = [
+        (LineString([(200, -10), (200, 310)]), "secondary"),
+        (LineString([(200, 100), (260.5, -10)]), "primary"),
+    ]
+    homes = [
+        (box(40, 60, 100, 120), 150),
+        (box(40, 180, 100, 240), 150),
+        (box(300, 100, 360, 160), 150),
+        (box(300, 200, 360, 260), 150),
+    ]
+    layers = _layers(comm, homes, roads)
+    plan = partition(layers, min_households=200, max_households=500)
+    assert_valid_plan(plan, layers, min=200, max=500)
+    g = plan.grids.sort_values("grid_code")
+    assert sorted(g["households"]) == [300, 300]
+    assert sorted(round(a) for a in g.area) == [60_000, 60_000]
+    east = g[g.geometry.bounds["minx"] >= 200 - 1e-6].iloc[0]
+    west = g[g.geometry.bounds["maxx"] <= 200 + 1e-6].iloc[0]
+    # the island joins the east grid, across the 114.1 m primary road, less the 5 m rims
+    # of the border it leaves at 28.8° (10.4 m) and of the edge it meets at 61.2° (5.7 m)
+    assert east["arterial_inside_m"] == pytest.approx(98.0, abs=0.1)
+    assert bool(east["arterial_forced"]) and not bool(west["arterial_forced"])
+    note = str(plan.report.communities.set_index("community_id").loc["c1", "notes"])
+    assert f"grid {east['grid_code']} land without households across a main road" in note
+    assert "joined the grid (98 m of it inside): a verge, a median or the island" in note
+    o = plan.report.overall
+    assert o["n_grids_arterial_inside"] == 0 and o["n_grids_arterial_forced"] == 1
+
+    # a median between parallel carriageways joined the same way is along the border:
+    # nothing to name
+    roads2 = [
+        (LineString([(200, -10), (200, 310)]), "primary"),
+        (LineString([(215, -10), (215, 310)]), "primary"),
+    ]
+    plan2 = partition(_layers(comm, homes, roads2), min_households=200, max_households=500)
+    assert not plan2.grids["arterial_forced"].any()
+    assert plan2.report.overall["n_grids_arterial_inside"] == 0
+    assert "land without households" not in str(plan2.report.communities["notes"].tolist())
+
+
+def test_island_given_to_a_dedicated_site_across_a_main_road_is_named():
+    # the fork of the test above with no homes east of x = 200: the east land is a site
+    # of its own (专属网格, 6 ha without households); the island joins it across the
+    # primary road, which then runs 98.0 m through the site's grid: named there too
+    comm = box(0, 0, 400, 300)
+    roads = [
+        (LineString([(200, -10), (200, 310)]), "secondary"),
+        (LineString([(200, 100), (260.5, -10)]), "primary"),
+    ]
+    homes = [(box(40, 60, 100, 120), 150), (box(40, 180, 100, 240), 150)]
+    layers = _layers(comm, homes, roads)
+    plan = partition(layers, min_households=200, max_households=500)
+    g = plan.grids.set_index("kind")
+    assert sorted(plan.grids["kind"]) == ["dedicated", "residential"]
+    assert g.loc["dedicated", "geometry"].area == pytest.approx(60_000.0)
+    assert g.loc["dedicated", "arterial_inside_m"] == pytest.approx(98.0, abs=0.1)
+    assert bool(g.loc["dedicated", "arterial_forced"])
+    assert not bool(g.loc["residential", "arterial_forced"])
+    o = plan.report.overall
+    assert o["n_grids_arterial_inside"] == 0 and o["n_grids_arterial_forced"] == 1
