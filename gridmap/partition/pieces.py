@@ -421,10 +421,8 @@ def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> 
     """
     out: dict[int, str] = {}
     if pieces.inner_edges is not None and pieces.inner_arterial is not None:
-        la, lb = labels[pieces.inner_edges[:, 0]], labels[pieces.inner_edges[:, 1]]
-        same = la == lb
-        if same.any():
-            per = np.bincount(la[same], weights=pieces.inner_arterial[same])
+        per = _metres_inside(labels, pieces.inner_edges, pieces.inner_arterial)
+        if per is not None:
             for g in np.flatnonzero(per >= _DEAD_END_M):
                 out[int(g)] = (
                     f"{DEAD_END_REASON} ({per[g]:.0f} m of it separate no land: "
@@ -446,6 +444,19 @@ def forced_grids(labels: np.ndarray, pieces: Pieces, households: np.ndarray) -> 
                 f"({', '.join(map(str, sorted(hh)))} households) hold too few for a grid alone"
             )
     return out
+
+
+def _metres_inside(labels: np.ndarray, edges: np.ndarray, metres: np.ndarray) -> Any:
+    """Metres of the ``edges`` (unit pairs) lying inside one grid, per grid; None if none do.
+
+    Examples
+    --------
+    >>> _metres_inside(np.array([0, 0, 1]), np.array([[0, 1], [1, 2]]), np.array([5.0, 7.0]))
+    array([5.])
+    """
+    la, lb = labels[edges[:, 0]], labels[edges[:, 1]]
+    same = la == lb
+    return np.bincount(la[same], weights=metres[same]) if same.any() else None
 
 
 def empty_land_grids(labels: np.ndarray, pieces: Pieces) -> dict[int, str]:
@@ -474,10 +485,8 @@ def empty_land_grids(labels: np.ndarray, pieces: Pieces) -> dict[int, str]:
     out: dict[int, str] = {}
     if pieces.across_edges is None or pieces.across_arterial is None:
         return out
-    la, lb = labels[pieces.across_edges[:, 0]], labels[pieces.across_edges[:, 1]]
-    same = la == lb
-    if same.any():
-        per = np.bincount(la[same], weights=pieces.across_arterial[same])
+    per = _metres_inside(labels, pieces.across_edges, pieces.across_arterial)
+    if per is not None:
         for g in np.flatnonzero(per >= _DEAD_END_M):
             out[int(g)] = (
                 f"{EMPTY_LAND_REASON}: a verge, a median or the island between two roads "
