@@ -360,10 +360,13 @@ def bulk_insert_columns(
     import pyarrow.csv as pacsv
 
     try:
+        arrow = (pa.Array, pa.ChunkedArray)
         data = pa.table(
             {
-                c: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v, from_pandas=True)
-                for c, v in ((c, columns[c]) for c in names)
+                c: columns[c]
+                if isinstance(columns[c], arrow)
+                else pa.array(columns[c], from_pandas=True)
+                for c in names
             }
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):

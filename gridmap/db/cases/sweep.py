@@ -358,7 +358,6 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
     was = todo["level"].astype(str).tolist()
     status = todo["status"].astype(str).tolist()
     keys = todo["key"].astype(str).tolist()
-    changes = list(zip(cids, versions, targets, strict=True))
     conn = s.connection()
     if backend == "postgresql":
         # by id, in slices of arrays: the planner then probes the primary key for each
@@ -381,9 +380,9 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
         if len(done) < len(cids):
             # changed since the clock frame was read (an action, another sweep): log only the
             # cases raised here, then read the others again, locked, and decide anew
-            hit = np.fromiter((c in done for c in cids), dtype=bool, count=len(cids))
-            stale = escalations[~escalations["case_id"].astype("int64").isin(done)]
-            pick = np.flatnonzero(hit).tolist()
+            pick = [i for i, c in enumerate(cids) if c in done]
+            missed = set(cids) - done
+            stale = escalations[escalations["case_id"].astype("int64").isin(missed)]
             m = _log_escalations(
                 s,
                 [cids[i] for i in pick],
@@ -394,12 +393,15 @@ def _raise_levels(s: Session, escalations: pd.DataFrame) -> int:
                 [keys[i] for i in pick],
                 stamp_text,
             )
-            return m + _raise_levels(s, _locked_escalations(s, stale)) if len(stale) else m
+            return m + _raise_levels(s, _locked_escalations(s, stale))
     else:
         conn.exec_driver_sql(
             f'UPDATE "{_C.name}" SET level = ?, version = ? + 1, updated_at = ? '
             "WHERE id = ? AND version = ?",
-            [(lv, v, stamp_text, cid, v) for cid, v, lv in changes],
+            [
+                (lv, v, stamp_text, cid, v)
+                for cid, v, lv in zip(cids, versions, targets, strict=True)
+            ],
         )
     return _log_escalations(s, cids, versions, targets, was, status, keys, stamp_text)
 
