@@ -40,8 +40,10 @@ dead-end road each, arterials, and an outskirts ring of natural villages), and o
 two shared OSM areas when ``../shared/data/real`` exists (``--no-real`` skips them):
 % residential grids in band, dedicated grids, grids with > 50 m of arterial inside
 (unnamed / forced), % internal boundary on vehicle streets (all; where blocks allow),
-residential grids above 1 km², mean Polsby–Popper and its ratio to METIS in the same
-run, and partition CPU seconds per 1,000 buildings. ``--out FILE.csv`` writes the table.
+residential grids above 1 km², mean Polsby–Popper of all grids and of residential grids
+(``PP res``: a dedicated grid's outline is the land between main roads it stands on) and
+the ratio of the mean to METIS in the same run, and partition CPU seconds per 1,000
+buildings. ``--out FILE.csv`` writes the table.
 """
 
 from __future__ import annotations
@@ -467,6 +469,7 @@ def target_row(area: str, method: str, secs: float, cpu: float, n_b: int, o: dic
         "% streets allowed": pct(o["share_boundary_on_streets_allowed"]),
         "over 1km²": int(o.get("n_over_area_cap", 0)),
         "mean PP": round(o["mean_polsby_popper"], 3),
+        "PP res": round(o.get("mean_polsby_popper_residential", o["mean_polsby_popper"]), 3),
         "wall s": round(secs, 2),
         "CPU s/1k bld": round(1000 * cpu / max(n_b, 1), 3),
     }

@@ -674,6 +674,13 @@ def _share(num: float, den: float) -> float:
     return float(num) / float(den) if den > 0 else math.nan
 
 
+def _nanmean(values: np.ndarray) -> float:
+    """Mean of the values that are not NaN; NaN when there are none (no warning)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else math.nan
+
+
 def _pyval(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
@@ -737,7 +744,10 @@ def quality_report(
     compactness
         ``polsby_popper = 4πA/P²`` (area and perimeter incl. holes, projected
         CRS); 1 for a disc, π/4 for a square. Mean and minimum per community
-        and overall.
+        and overall; overall also the mean of residential and of dedicated grids
+        apart (``mean_polsby_popper_residential`` / ``_dedicated``, NaN without
+        such grids): a dedicated grid's outline is the land between main roads
+        it stands on, not a shape the partitioner chose.
     boundary on roads
         Internal boundary: the parts of a grid's boundary within
         :data:`EDGE_TOLERANCE` of another grid **of the same community**
@@ -1243,6 +1253,10 @@ def quality_report(
         "unassigned_households": float(unassigned["hh"].sum()),
         "mean_polsby_popper": float(np.nanmean(pp)) if n and not np.isnan(pp).all() else math.nan,
         "min_polsby_popper": float(np.nanmin(pp)) if n and not np.isnan(pp).all() else math.nan,
+        # a dedicated grid's outline is the land between main roads it stands on, not a
+        # shape the partitioner chose: the two kinds' compactness apart
+        "mean_polsby_popper_residential": _nanmean(pp[~dedicated]),
+        "mean_polsby_popper_dedicated": _nanmean(pp[dedicated]),
         "internal_boundary_m": float(elen.sum()),
         "boundary_on_streets_m": float(on["streets"].sum()),
         "share_boundary_on_streets": _share(float(on["streets"].sum()), float(elen.sum())),
@@ -1402,7 +1416,14 @@ def summary_text(report: QualityReport) -> str:
         f"{o.get('n_unjustified_splits', 0)} without need; "
         f"{o.get('n_unassigned_buildings', 0)} building(s) in no grid",
         f"Compactness 紧凑度 (Polsby–Popper): mean {_fmt_num(o.get('mean_polsby_popper'))}, "
-        f"min {_fmt_num(o.get('min_polsby_popper'))}",
+        f"min {_fmt_num(o.get('min_polsby_popper'))}"
+        + (
+            f"; residential grids {_fmt_num(o.get('mean_polsby_popper_residential'))}, "
+            f"dedicated grids {_fmt_num(o.get('mean_polsby_popper_dedicated'))} "
+            "(the land between main roads they stand on)"
+            if o.get("n_dedicated")
+            else ""
+        ),
         f"Boundary on streets 沿街边界: {_fmt_share(o.get('share_boundary_on_streets'))} of "
         f"{_fmt_num(o.get('internal_boundary_m'), 0)} m internal boundary on vehicle streets "
         f"(within {_fmt_num(o.get('road_tolerance_m'), 0)} m), "

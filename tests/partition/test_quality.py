@@ -150,6 +150,32 @@ def test_report_is_json_serialisable_and_round_trips() -> None:
     assert back.overall["n_grids"] == 4
 
 
+def test_compactness_of_residential_and_dedicated_grids_apart() -> None:
+    # two 100 m squares of homes above a 200 m x 25 m strip of offices (a dedicated grid)
+    layers = _layers(
+        [("c1", box(0, 0, 200, 125))],
+        [("b1", 300, "c1"), ("b2", 300, "c1"), ("b3", 0, "c1")],
+    )
+    grids = _grids(
+        [box(0, 25, 100, 125), box(100, 25, 200, 125), box(0, 0, 200, 25)], [300, 300, 0]
+    )
+    grids["kind"] = ["residential", "residential", "dedicated"]
+    rows = _rows([("b1", "g1", 300), ("b2", "g2", 300), ("b3", "g3", 0)])
+    rep = quality_report(grids, rows, layers, min_households=200, max_households=500)
+    o = rep.overall
+    strip = 4 * math.pi * 5_000 / 450**2  # 0.3103
+    assert o["mean_polsby_popper_residential"] == pytest.approx(PI4)
+    assert o["mean_polsby_popper_dedicated"] == pytest.approx(strip)
+    assert o["mean_polsby_popper"] == pytest.approx((2 * PI4 + strip) / 3)
+    assert o["min_polsby_popper"] == pytest.approx(strip)
+    assert "residential grids 0.785, dedicated grids 0.310" in summary_text(rep)
+    # without dedicated grids: the residential mean is the mean, the dedicated one NaN
+    lattice = quality_report(*_lattice_case(), min_households=200, max_households=500)
+    assert lattice.overall["mean_polsby_popper_residential"] == pytest.approx(PI4)
+    assert math.isnan(lattice.overall["mean_polsby_popper_dedicated"])
+    assert "dedicated grids" not in summary_text(lattice).split("Compactness")[1].split("\n")[0]
+
+
 def test_households_taken_from_buildings_when_grids_lack_them() -> None:
     grids, rows, layers = _lattice_case()
     rep = quality_report(
