@@ -463,7 +463,13 @@ def _arterials_inside(
             # every arterial within the tolerance of the grid, also one just outside it
             # (a carriageway the border follows a few centimetres off)
             close = tree.query(geoms[g], predicate="dwithin", distance=tolerance)
-            near = shapely.buffer(shapely.union_all(arterials[close]), tolerance)
+            # (only the roads' stretches by the grid: buffering whole roads per grid is slow)
+            x0, y0, x1, y1 = shapely.bounds(geoms[g]) + np.array([-1, -1, 1, 1]) * (tolerance + 1)
+            near = shapely.buffer(
+                shapely.clip_by_rect(shapely.union_all(arterials[close]), x0, y0, x1, y1),
+                tolerance,
+                quad_segs=4,
+            )
             on = shapely.intersection(shapely.boundary(geoms[g]), near)
             # the carriageways beside the grid: arterial on its border or outside it (not
             # farther in than the tolerance), within the widest median
