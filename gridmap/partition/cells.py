@@ -1,24 +1,27 @@
 """Building cells of a community, with the per-cell work done on arrays.
 
 Drop-in replacements for the cell-building helpers of
-:mod:`gridmap.partition.units` (same arguments, same results): the land of each
+:mod:`gridmap.partition.units` (same arguments, same land): the land of each
 building inside a road block (:func:`_cells_of_block`), the outline seeds
 (:func:`_seed_points`), the coverage clean-up (:func:`_clean_cells`,
 :func:`_merge_crumbs`) and the shared edges with their road share
 (:func:`_shared_edges_exact`, :func:`_near_guides`).
 
-What changes is how the work is issued, not what is computed:
+What changes is mostly how the work is issued, not what is computed:
 
-* one ``voronoi_polygons`` call per block for all of its faces, and the parts
-  clipped to their faces in one ``intersection`` call (parts disjoint from
-  their face, which the clip would empty, are skipped);
-* a diagram GEOS would draw twice (faces without buildings of one block, which
-  all take every seed of the block, inside the envelope GEOS grows around the
-  seeds) drawn once and its cells shared (:func:`_same_diagram`);
-* the pieces of every (face, building) pair dissolved by one
+* one ``voronoi_polygons`` call per block for all of its faces, every diagram
+  closed by four far frame sites (:func:`_framed_sites`), so GEOS clips only
+  their cells instead of every cell on the convex hull with an overlay;
+* a diagram needed twice (faces without buildings of one block, which all take
+  every seed of the block) drawn once and its cells shared
+  (:func:`_same_diagram`);
+* the Voronoi cells of every (face, building) pair dissolved by one
   ``coverage_union_all`` call over a padded array (``None`` pads are ignored,
-  so every row is the same GEOS coverage union as before), and the face pieces
-  of every building the same way, after one batched ``coverage_is_valid``;
+  so every row is its own GEOS coverage union) *before* they are clipped to
+  their face, in one ``intersection`` call for the land crossing the face's
+  edge (land disjoint from its face, which the clip would empty, is skipped),
+  and the face pieces of every building dissolved the same way, after one
+  batched ``coverage_is_valid``;
 * the cleaned coverage split into parts with one ``get_parts`` call;
 * duplicate rows grouped with ``lexsort`` instead of ``numpy.unique(axis=0)``;
 * the road share of shared edges computed without building a point geometry
@@ -28,8 +31,20 @@ What changes is how the work is issued, not what is computed:
   also applies an envelope pre-test).
 
 Every function is pure (inputs are not changed, except that face polygons get
-prepared, as before) and returns exactly the geometries the helpers of
-:mod:`gridmap.partition.units` return, in the same order.
+prepared, as before). The cells of :func:`_cells_of_block` are the same land as
+those of the helpers of :mod:`gridmap.partition.units`, in group order, but not
+the same vertices: a building's land dissolved before the clip has no vertex
+where the cuts between its own Voronoi cells met the face's edge, and the frame
+sites move the ends of the Voronoi edges outside the block (the parts of a
+building's land that a face splits may also come in another order). Without
+those vertices the pieces of one building's land in two faces can lie a few
+ulps apart along the edge they share, so they are snapped together
+(:func:`_snapped_union`) where the robust union would leave the land in two
+parts. So that such vertices do not change what lies on a road, a shared edge is
+sampled at three points on every piece of at most 10 m of a segment
+(:func:`_shared_edges_exact`; the helper it replaced took three per segment,
+however long). The other functions return exactly the geometries the helpers of
+:mod:`gridmap.partition.units` return for the same input.
 """
 
 from __future__ import annotations
@@ -112,7 +127,9 @@ def _dissolve(geoms: np.ndarray, *, check: bool = False) -> Any:
     ``check``: test first that ``geoms`` form a valid coverage, for pieces
     clipped from different faces, which carry different vertices along the edge
     they share (coverage union would keep the unmatched stretch as a zero-width
-    spike).
+    spike). With ``check`` the robust union is :func:`_snapped_union`, also for a
+    valid coverage whose union falls apart: pieces apart by a gap of no width
+    along the edge they share pass as a coverage.
 
     Examples
     --------
@@ -122,20 +139,45 @@ def _dissolve(geoms: np.ndarray, *, check: bool = False) -> Any:
     """
     if len(geoms) == 1:
         return geoms[0]
+    join = _snapped_union if check else shapely.union_all
     if check and not shapely.coverage_is_valid(geoms):
-        return shapely.union_all(geoms)
+        return join(geoms)
     try:
         out = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
-        return shapely.union_all(geoms)
+        return join(geoms)
     whole = float(shapely.area(geoms).sum())
     if abs(float(shapely.area(out)) - whole) > 1e-6 * max(whole, 1.0):
-        return shapely.union_all(geoms)
+        return join(geoms)
     if shapely.get_type_id(out) in (6, 7):
-        robust = shapely.union_all(geoms)
+        robust = join(geoms)
         if shapely.get_num_geometries(robust) < shapely.get_num_geometries(out):
             return robust
     return out
+
+
+def _snapped_union(geoms: np.ndarray) -> Any:
+    """Union of pieces clipped from different faces, snapped together first.
+
+    Each clip computes its own points where the cuts meet the face's edge, and
+    a point of one piece may lie a few ulps off the other piece's segment: the
+    robust union then keeps the pieces apart along that edge (a gap of no
+    width), one building's land in two parts. ``coverage_clean`` snaps them
+    together first (within its default, tiny distance) for the coverage union;
+    the robust union where GEOS fails.
+
+    Examples
+    --------
+    >>> from shapely import Polygon, box
+    >>> a = Polygon([(0, 0), (1, 0), (1 - 1e-12, 1), (1, 2), (0, 2)])  # a gap of no width
+    >>> pieces = np.array([a, box(1, 0, 2, 2)])
+    >>> shapely.union_all(pieces).geom_type, _snapped_union(pieces).geom_type
+    ('MultiPolygon', 'Polygon')
+    """
+    try:
+        return shapely.coverage_union_all(shapely.coverage_clean(geoms))
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
 
 
 def _dissolve_rows(
@@ -169,20 +211,21 @@ def _dissolve_rows(
     area = np.zeros((len(multi), width))
     area[r, col] = shapely.area(gs)
     if check:
-        # pieces of different faces: not a coverage -> the robust union (as _dissolve)
+        # pieces of different faces: not a coverage -> snapped together (as _dissolve)
         # (shapely.coverage_is_valid ravels its input into one coverage; the ufunc
         # behind it takes one coverage per row)
         valid = np.asarray(lib.coverage_is_valid(pad, 0.0), dtype=bool)
         if not valid.all():
-            out[multi[~valid]] = shapely.union_all(pad[~valid], axis=1)
+            for i in multi[~valid]:
+                out[i] = _snapped_union(geoms[starts[i] : starts[i] + counts[i]])
             multi, pad, area = multi[valid], pad[valid], area[valid]
             if len(multi) == 0:
                 return out
     try:
         union = np.asarray(shapely.coverage_union_all(pad, axis=1), dtype=object)
     except shapely.errors.GEOSException:
-        for i in multi:  # already checked: a coverage
-            out[i] = _dissolve(geoms[starts[i] : starts[i] + counts[i]])
+        for i in multi:
+            out[i] = _dissolve(geoms[starts[i] : starts[i] + counts[i]], check=check)
         return out
     whole = area.sum(axis=1)
     got = shapely.area(union)
@@ -198,7 +241,12 @@ def _dissolve_rows(
     kinds = shapely.get_type_id(union)
     redo = lossy | (kinds == 6) | (kinds == 7)
     if redo.any():
-        robust = np.asarray(shapely.union_all(pad[redo], axis=1), dtype=object)
+        if check:
+            robust = np.empty(int(redo.sum()), dtype=object)
+            for j, i in enumerate(multi[redo]):
+                robust[j] = _snapped_union(geoms[starts[i] : starts[i] + counts[i]])
+        else:
+            robust = np.asarray(shapely.union_all(pad[redo], axis=1), dtype=object)
         keep_cov = ~lossy[redo] & (
             shapely.get_num_geometries(robust) >= shapely.get_num_geometries(union[redo])
         )
@@ -409,61 +457,79 @@ def _voronoi_pieces(
     """Voronoi land of each group in each face: faces, groups and dissolved pieces.
 
     One ``voronoi_polygons`` call for all faces (a diagram that two faces share,
-    :func:`_same_diagram`, drawn once), one ``intersection`` for the parts
-    crossing their face's edge, one coverage union for all pieces.
+    :func:`_same_diagram`, drawn once), one coverage union of every group's cells
+    per diagram, one ``intersection`` for the group land crossing its face's edge.
     """
     counts = np.array([len(u) for u in job_use], dtype=np.int64)
     use = np.concatenate(job_use)
     job = np.repeat(np.arange(len(job_face)), counts)
     jf = faces[np.asarray(job_face, dtype=np.int64)]
-    same = _same_diagram(seeds, job_use, shapely.bounds(jf))
+    same = _same_diagram(job_use)
     own = same == np.arange(len(job_face))
     todo = np.flatnonzero(own)
-    # the diagrams of the jobs computed once each, in job order; the sites as one
-    # line per job where GEOS gives the cells of a line in vertex order (no point
-    # geometry built per seed)
+    # the diagrams of the jobs computed once each, in job order, closed by frame
+    # sites; the sites as one line per job where GEOS gives the cells of a line in
+    # vertex order (no point geometry built per seed)
     once = own[job]
-    rank = (np.cumsum(own) - 1)[job[once]]
-    lines = counts[todo].min() >= 2 and _lines_keep_order()
-    sites = shapely.linestrings if lines else shapely.multipoints
-    vor = shapely.voronoi_polygons(
-        sites(seeds[use[once]], indices=rank), extend_to=jf[todo], ordered=True
+    fb = shapely.bounds(faces)
+    xy, site_of, real = _framed_sites(
+        seeds[use[once]], counts[todo], np.nanmin(fb[:, :2], axis=0), np.nanmax(fb[:, 2:], axis=0)
     )
+    sites = shapely.linestrings if _lines_keep_order() else shapely.multipoints
+    vor = shapely.voronoi_polygons(sites(xy, indices=site_of), ordered=True)
     computed, pj = shapely.get_parts(vor, return_index=True)
-    if len(computed) != int(once.sum()) or not np.array_equal(pj, rank):
+    if len(computed) != len(xy) or not np.array_equal(pj, site_of):
         raise IndexError("Voronoi parts do not match their seeds; seeds must be distinct")
-    bad = ~shapely.is_valid(computed)
-    if bad.any():
-        computed[bad] = shapely.make_valid(computed[bad])
-    if len(todo) == len(job_face):
-        parts = computed
-    else:  # a job with the diagram of an earlier one takes its parts
-        first = np.cumsum(counts) - counts
-        at = np.empty(len(job_face), dtype=np.int64)
-        at[todo] = np.cumsum(counts[todo]) - counts[todo]
-        src = at[same[job]] + (np.arange(len(use)) - first[job])
-        parts = computed[src]
-    shapely.prepare(jf)
-    face_of = jf[job]
-    cut = np.flatnonzero(~shapely.contains_properly(face_of, parts))
-    gone = np.zeros(len(parts), dtype=bool)
-    if len(cut):
-        meet = shapely.intersects(face_of[cut], parts[cut])
-        gone[cut[~meet]] = True  # the clip would leave nothing
-        cm = cut[meet]
-        if len(cm):
-            parts[cm] = _polygonal(shapely.intersection(parts[cm], face_of[cm]))
-    keep = ~gone & ~shapely.is_empty(parts)
+    computed = computed[real]
+    # the cells of one diagram tile its envelope, so a group's land is dissolved by a
+    # cheap coverage union before it is clipped: one clip per group and face instead
+    # of one per seed (the same land; the clip draws fewer vertices on the face edge)
     sg = seed_group[use]
-    idx = np.flatnonzero(keep)
-    order = idx[np.lexsort((sg[idx], job[idx]))]
-    key_job, key_g = job[order], sg[order]
+    cj, cg = job[once], sg[once]
+    order = np.lexsort((cg, cj))
+    key_job, key_g = cj[order], cg[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = (key_job[1:] != key_job[:-1]) | (key_g[1:] != key_g[:-1])
     row = np.cumsum(new) - 1
-    n_rows = int(row[-1]) + 1 if len(row) else 0
-    dissolved = _dissolve_rows(parts[order], row, n_rows)
-    return np.asarray(job_face, dtype=np.int64)[key_job[new]], key_g[new], dissolved
+    parts = computed[order]
+    # GEOS draws convex cells; the rare invalid one (a collapsed sliver) shows in its
+    # group's land, which is then dissolved again from the cells made valid (testing
+    # the dissolved land is cheaper than testing every cell)
+    try:
+        land = _dissolve_rows(parts, row, int(row[-1]) + 1)
+        bad = ~shapely.is_valid(land)
+    except shapely.errors.GEOSException:
+        land = np.empty(int(row[-1]) + 1, dtype=object)
+        bad = np.ones(len(land), dtype=bool)
+    if bad.any():
+        redo = bad[row]
+        fixed = parts[redo]
+        wrong = ~shapely.is_valid(fixed)
+        fixed[wrong] = shapely.make_valid(fixed[wrong])
+        again = _dissolve_rows(fixed, (np.cumsum(bad) - 1)[row[redo]], int(bad.sum()))
+        land[bad] = _polygonal(shapely.make_valid(again))  # valid input to the clip
+    row_job, row_g = key_job[new], key_g[new]
+    if len(todo) == len(job_face):
+        rows, pj = np.arange(len(land)), row_job
+    else:  # a job with the diagram of an earlier one takes its groups' land
+        n_of = np.bincount(row_job, minlength=len(job_face))
+        n_take = n_of[same]
+        pj = np.repeat(np.arange(len(job_face)), n_take)
+        rows = np.repeat((np.cumsum(n_of) - n_of)[same] - (np.cumsum(n_take) - n_take), n_take)
+        rows += np.arange(len(rows))
+    pieces = land[rows]
+    shapely.prepare(jf)
+    face_of = jf[pj]
+    cut = np.flatnonzero(~shapely.contains_properly(face_of, pieces))
+    gone = np.zeros(len(pieces), dtype=bool)
+    if len(cut):
+        meet = shapely.intersects(face_of[cut], pieces[cut])
+        gone[cut[~meet]] = True  # the clip would leave nothing
+        cm = cut[meet]
+        if len(cm):
+            pieces[cm] = _polygonal(shapely.intersection(pieces[cm], face_of[cm]))
+    keep = ~gone & ~shapely.is_empty(pieces)
+    return np.asarray(job_face, dtype=np.int64)[pj[keep]], row_g[rows][keep], pieces[keep]
 
 
 @functools.cache
@@ -488,40 +554,68 @@ def _lines_keep_order() -> bool:
     return len(cells) == len(xy) and bool(shapely.contains_xy(cells, xy[:, 0], xy[:, 1]).all())
 
 
-def _same_diagram(
-    seeds: np.ndarray, job_use: list[np.ndarray], face_bounds: np.ndarray
-) -> np.ndarray:
-    """For every Voronoi job, the first job whose diagram is the same (itself if none).
+def _same_diagram(job_use: list[np.ndarray]) -> np.ndarray:
+    """For every Voronoi job, the first job with the same sites (itself if none).
 
-    GEOS draws the diagram of the sites in their envelope grown by its larger side
-    on every side, extended to the ``extend_to`` envelope: jobs with the same
-    sites, in the same order, whose faces lie inside that grown envelope (with a
-    margin, so the test does not hang on the last bit) get the same diagram, cell
-    for cell. Faces without buildings are shared by all seeds of their block: a
-    block with several such faces draws that diagram once.
+    A diagram depends only on its sites and the block (:func:`_framed_sites`), so
+    jobs with the same sites, in the same order, get the same diagram, cell for
+    cell. Faces without buildings are shared by all seeds of their block: a block
+    with several such faces draws that diagram once.
+
+    Examples
+    --------
+    >>> _same_diagram([np.arange(3), np.array([0, 1]), np.arange(3)]).tolist()
+    [0, 1, 0]
     """
-    n = len(job_use)
-    same = np.arange(n)
-    if n < 2:
-        return same
+    same = np.arange(len(job_use))
     seen: dict[bytes, int] = {}
     for k, u in enumerate(job_use):
-        xy = seeds[u]
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        grow = float(max(hi[0] - lo[0], hi[1] - lo[1]))
-        margin = 1e-6 * (grow + float(np.abs(xy).max()) + 1.0)
-        fb = face_bounds[k]
-        inside = (
-            fb[0] > lo[0] - grow + margin
-            and fb[1] > lo[1] - grow + margin
-            and fb[2] < hi[0] + grow - margin
-            and fb[3] < hi[1] + grow - margin
-        )
-        if not inside:
-            continue
         key = np.ascontiguousarray(u, dtype=np.int64).tobytes()
         same[k] = seen.setdefault(key, k)
     return same
+
+
+def _framed_sites(
+    xy: np.ndarray, counts: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sites of every diagram followed by four far sites that close all of its cells.
+
+    GEOS clips every cell that reaches out of the diagram's envelope with an
+    overlay: the cells of the sites on the convex hull, which run out to the
+    triangulation frame, one overlay each. Four frame sites 3 ``L`` from the
+    centre of the envelope of the sites and of the block (``lo``, ``hi``; ``L``
+    its larger side plus one) close every real cell within 3 ``L`` of that
+    centre, well inside the envelope GEOS clips to (the sites' envelope grown by
+    its larger side), so only the frame sites' own cells are clipped. A point of
+    the block lies within √2 ``L`` of every site and at least 2.5 ``L`` from the
+    frame sites: the real cells give the block the same land as without them.
+
+    ``xy`` holds the sites of the diagrams one after the other (``counts`` each,
+    at least one). Returns the coordinates with the frame sites after each
+    diagram's sites, the diagram of every coordinate and which are real sites.
+
+    Examples
+    --------
+    >>> xy, of, real = _framed_sites(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([2]),
+    ...                              np.array([0.0, -1.0]), np.array([2.0, 1.0]))
+    >>> xy[2:].tolist()
+    [[10.0, 0.0], [1.0, 9.0], [-8.0, 0.0], [1.0, -9.0]]
+    >>> of.tolist(), real.tolist()
+    ([0, 0, 0, 0, 0, 0], [True, True, False, False, False, False])
+    """
+    starts = np.cumsum(counts) - counts
+    lo = np.minimum(np.minimum.reduceat(xy, starts), lo)
+    hi = np.maximum(np.maximum.reduceat(xy, starts), hi)
+    far = 3.0 * ((hi - lo).max(axis=1) + 1.0)
+    ring = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    frame = (lo + hi)[:, None, :] / 2 + far[:, None, None] * ring
+    n = len(counts)
+    out = np.empty((len(xy) + 4 * n, 2))
+    real = np.zeros(len(out), dtype=bool)
+    real[np.arange(len(xy)) + 4 * np.repeat(np.arange(n), counts)] = True
+    out[real] = xy
+    out[~real] = frame.reshape(-1, 2)
+    return out, np.repeat(np.arange(n), counts + 4), real
 
 
 def _empty_block_cells(block: Any, points: np.ndarray) -> list[Any]:
@@ -791,6 +885,10 @@ def _near_guides(
     return hit, np.where(hit, cost, 0.0), art
 
 
+#: Shared edges are sampled at three points on every piece of at most this many metres.
+_SAMPLE_STEP = 10.0
+
+
 def _shared_edges_exact(
     cells: np.ndarray, guides: np.ndarray, gcost: np.ndarray, gart: np.ndarray
 ) -> tuple[np.ndarray, ...]:
@@ -798,7 +896,8 @@ def _shared_edges_exact(
 
     Returns cell pairs ``i < j``, shared length, the length lying on a road or
     barrier, its cost (length × cost per metre of the cheapest line there) and
-    the length lying on an arterial (sampled at three points per segment).
+    the length lying on an arterial (sampled at three points on every piece of at
+    most :data:`_SAMPLE_STEP` metres of a segment).
 
     Examples
     --------
@@ -827,16 +926,23 @@ def _shared_edges_exact(
     keep = ci != cj
     first, ci, cj = first[keep], ci[keep], cj[keep]
     seg_len = np.hypot(*(b[first] - a[first]).T)
+    # three points on every piece of at most _SAMPLE_STEP metres: what lies on a road
+    # does not depend on how many vertices the cells happen to carry along an edge
+    pieces = np.maximum(np.ceil(seg_len / _SAMPLE_STEP), 1).astype(np.int64)
+    seg = np.repeat(np.arange(len(first)), pieces)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     fr = np.array([0.1, 0.5, 0.9])
-    d = b[first] - a[first]
-    pts = (a[first][None, :, :] + fr[:, None, None] * d[None, :, :]).reshape(-1, 2)
+    t = (k[None, :] + fr[:, None]) / pieces[seg][None, :]
+    d = (b[first] - a[first])[seg]
+    pts = (a[first][seg][None, :, :] + t[:, :, None] * d[None, :, :]).reshape(-1, 2)
     near = _near_guides_xy(pts, guides, gcost, gart)
     if near is None:
         near = _near_guides(shapely.points(pts), guides, gcost, gart)
     hit, cost, art = near
-    on = hit.reshape(3, -1).mean(axis=0)
-    won = cost.reshape(3, -1).mean(axis=0)
-    aon = art.reshape(3, -1).mean(axis=0)
+    share = np.bincount(seg, minlength=len(first)).astype(float)
+    on = np.bincount(seg, weights=hit.reshape(3, -1).mean(axis=0), minlength=len(first)) / share
+    won = np.bincount(seg, weights=cost.reshape(3, -1).mean(axis=0), minlength=len(first)) / share
+    aon = np.bincount(seg, weights=art.reshape(3, -1).mean(axis=0), minlength=len(first)) / share
     i, j = np.minimum(ci, cj), np.maximum(ci, cj)
     n = len(cells)
     pair = i.astype(np.int64) * n + j

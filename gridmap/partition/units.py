@@ -659,10 +659,15 @@ def _smooth_cuts(
         rows = np.flatnonzero((loc[mem_cell] >= 0) & has_geom)
         if len(rows):
             g = mem_geom[rows]
-            before = shapely.area(shapely.difference(g, cells[mem_cell[rows]]))
             after = shapely.area(shapely.difference(g, simp[loc[mem_cell[rows]]]))
-            if (after > before + 0.5).any():
-                continue
+            # the smoothed cells cover a building less than before by more than 0.5 m²
+            # only where over 0.5 m² of it lies outside them: the cover before is
+            # computed only for those buildings
+            lost = np.flatnonzero(after > 0.5)
+            if len(lost):
+                before = shapely.area(shapely.difference(g[lost], cells[mem_cell[rows[lost]]]))
+                if (after[lost] > before + 0.5).any():
+                    continue
         out[sel] = simp
     return out
 

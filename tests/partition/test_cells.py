@@ -1,5 +1,5 @@
-"""Tests for gridmap.partition.cells: exact answers on tiny fixtures (identity with the
-per-cell helpers they replaced, on whole cities: benchmarks/cells.py)."""
+"""Tests for gridmap.partition.cells: exact answers on tiny fixtures (the per-cell
+helpers they replaced against them on whole cities: benchmarks/cells.py)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,19 @@ def test_dissolve_rows_checked_matches_one_call_per_row() -> None:
     assert wkb(C._dissolve_rows(geoms[2:3], np.array([0]), 1, check=True)) == wkb(geoms[2:3])
 
 
+def test_dissolve_checked_joins_pieces_apart_by_a_gap_of_no_width() -> None:
+    # the clips of two faces put a point of one piece a few ulps off the other's
+    # segment: a valid coverage whose union, robust or not, falls apart in two
+    a = Polygon([(0, 0), (1, 0), (1 - 1e-12, 1), (1, 2), (0, 2)])
+    pieces = np.array([a, box(1, 0, 2, 2)], dtype=object)
+    assert shapely.coverage_is_valid(pieces)
+    assert shapely.union_all(pieces).geom_type == "MultiPolygon"
+    out = C._dissolve_rows(pieces, np.array([0, 0]), 1, check=True)
+    assert out[0].geom_type == "Polygon" and round(out[0].area, 9) == 4.0
+    assert wkb(out) == wkb([C._dissolve(pieces, check=True)])
+    assert C._dissolve(pieces).geom_type == "MultiPolygon"  # unchecked: as before
+
+
 # --------------------------------------------------------------------------- seeds
 
 
@@ -195,20 +208,36 @@ def test_cells_of_block_draws_a_shared_diagram_once(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(C, "_same_diagram", spy)
     shared = C._cells_of_block(blk, faces, seeds, group, face)
     assert calls[-1].tolist() == [0, 1, 2, 1]  # jobs: faces 0, 1, 2, 3; face 3 reuses face 1's
-    monkeypatch.setattr(C, "_same_diagram", lambda s, u, b: np.arange(len(u)))
+    monkeypatch.setattr(C, "_same_diagram", lambda u: np.arange(len(u)))
     each = C._cells_of_block(blk, faces, seeds, group, face)
     assert cells_wkb(shared) == cells_wkb(each)
     assert [g for _, g in shared] == [0, 1, 2, 3]
     assert round(sum(p.area for p, _ in shared), 9) == 1200.0
 
 
-def test_same_diagram_needs_faces_inside_the_grown_envelope() -> None:
-    seeds = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    use = [np.arange(3), np.arange(3), np.arange(3), np.array([0, 1])]
-    inside = [-5.0, -5.0, 15.0, 15.0]
-    bounds = np.array([inside, inside, [-5.0, -5.0, 25.0, 15.0], inside])  # 3rd: outside
-    assert C._same_diagram(seeds, use, bounds).tolist() == [0, 0, 2, 3]
-    assert C._same_diagram(seeds, use[:1], bounds[:1]).tolist() == [0]
+def test_same_diagram_shares_jobs_with_the_same_sites() -> None:
+    use = [np.arange(3), np.arange(3), np.array([0, 2, 1]), np.array([0, 1]), np.arange(3)]
+    assert C._same_diagram(use).tolist() == [0, 0, 2, 3, 0]
+    assert C._same_diagram(use[:1]).tolist() == [0]
+
+
+def test_framed_sites_keep_the_land_of_the_block() -> None:
+    # the frame sites close the cells of the hull sites without moving the land
+    # inside the block, here one reaching far beyond the sites on one side
+    xy = np.random.default_rng(3).uniform(0, 10, size=(12, 2))
+    block = box(-30, -5, 40, 12)
+    framed, of, real = C._framed_sites(
+        xy, np.array([12]), np.array([-30.0, -5.0]), np.array([40.0, 12.0])
+    )
+    assert of.tolist() == [0] * 16 and real.tolist() == [True] * 12 + [False] * 4
+    closed = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(framed), ordered=True))
+    plain = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block, ordered=True)
+    )
+    a = shapely.intersection(closed[real], block)
+    b = shapely.intersection(plain, block)
+    assert shapely.area(shapely.symmetric_difference(a, b)).max() < 1e-9
+    assert round(float(shapely.area(a).sum()), 9) == block.area
 
 
 def test_empty_block_cells_split_between_neighbours() -> None:
@@ -311,6 +340,20 @@ def test_shared_edges_exact_values() -> None:
     assert on_road.round(9).tolist() == [round(20 / 3, 9), 0.0, 0.0]
     assert cost.round(9).tolist() == [1.0, 0.0, 0.0]
     assert art.round(9).tolist() == [round(20 / 3, 9), 0.0, 0.0]
+
+
+def test_shared_edge_sampled_along_its_length_not_per_vertex() -> None:
+    # one 100 m segment between two cells, a road on its first 38 m: three samples on
+    # every 10 m (the 12 up to x = 39 and the one at x = 41 within 5 m of the road)
+    cells = np.array([box(0, 0, 100, 50), box(0, 50, 100, 100)])
+    road = np.array([LineString([(0, 50), (38, 50)])])
+    args = (road, np.array([0.15]), np.array([True]))
+    _, _, length, on_road, _, art = C._shared_edges_exact(cells, *args)
+    assert length.tolist() == [100.0]
+    assert on_road.round(9).tolist() == art.round(9).tolist() == [round(130 / 3, 9)]
+    # the same edge with a vertex every 5 m: the same share (samples on each 5 m)
+    dense = shapely.segmentize(cells, 5.0)
+    assert C._shared_edges_exact(dense, *args)[3].round(9).tolist() == [round(130 / 3, 9)]
 
 
 def test_shared_edges_exact_without_guides() -> None:
