@@ -174,7 +174,15 @@ class Units:
 
 
 def _lines_of(geoms: np.ndarray) -> np.ndarray:
-    """Linework of lines and polygon outlines (polygons give their boundary)."""
+    """Linework of lines and polygon outlines (polygons give their boundary).
+
+    Examples
+    --------
+    >>> from shapely import GeometryCollection, LineString, Point, box
+    >>> clip = GeometryCollection([LineString([(0, 5), (10, 5)]), Point(3, 0)])
+    >>> [g.wkt for g in _lines_of(np.array([clip, box(0, 0, 1, 1), Point(2, 2)]))]
+    ['MULTILINESTRING ((0 5, 10 5))', 'LINESTRING (1 0, 1 1, 0 1, 0 0, 1 0)', 'POINT (2 2)']
+    """
     if len(geoms) == 0:
         return np.empty(0, dtype=object)
     geoms = np.asarray(geoms, dtype=object)
@@ -183,6 +191,23 @@ def _lines_of(geoms: np.ndarray) -> np.ndarray:
     out = geoms.copy()
     if poly.any():
         out[poly] = shapely.boundary(geoms[poly])
+    coll = np.flatnonzero(kinds == 7)
+    if len(coll):
+        # a collection keeps its lines and polygon outlines: a road running into the area
+        # that also touches its edge at a point elsewhere is clipped to a line and a point,
+        # and the road must still cut the land
+        parts, owner = shapely.get_parts(geoms[coll], return_index=True)
+        pk = shapely.get_type_id(parts)
+        pp = (pk == 3) | (pk == 6)
+        parts[pp] = shapely.boundary(parts[pp])
+        lines, at = shapely.get_parts(parts, return_index=True)
+        ok = shapely.get_type_id(lines) == 1
+        lines, owner = lines[ok], owner[at[ok]]
+        kept = np.full(len(coll), None, dtype=object)
+        if len(lines):
+            has, rank = np.unique(owner, return_inverse=True)
+            kept[has] = shapely.multilinestrings(lines, indices=rank)
+        out[coll] = kept
     return out[~shapely.is_empty(out) & ~shapely.is_missing(out)]
 
 

@@ -53,6 +53,24 @@ def test_edge_costs_cheap_along_roads():
     assert u.exterior.sum() == pytest.approx(2 * 140 + 2 * 40)
 
 
+def test_road_that_also_touches_the_edge_at_a_point_still_cuts():
+    # the road crosses at x = 100, runs round outside and comes back to touch the bottom
+    # edge at (120, 0): clipped to the community it is a line and a point, and the line
+    # still cuts the land (it was dropped with the point, leaving one block)
+    road = LineString([(100, -5), (100, 45), (150, 45), (150, -20), (120, -20), (120, 0)])
+    assert shapely.intersection(road, box(0, 0, 140, 40)).geom_type == "GeometryCollection"
+    u = build_units(box(0, 0, 140, 40), row_of_three(), roads=[road])
+    assert sorted(u.edge_road.tolist()) == pytest.approx([0.0, 40.0], abs=1e-2)
+    assert sorted(u.edge_cost.tolist()) == pytest.approx([40 * EDGE_COST["road"], 40.0], abs=1e-2)
+    cells_crossed = shapely.length(
+        shapely.difference(
+            shapely.intersection(LineString([(100, 0), (100, 40)]), u.cells),
+            shapely.buffer(shapely.boundary(u.cells), 0.01),
+        )
+    )
+    assert cells_crossed.max() == pytest.approx(0.0)
+
+
 def test_lake_stays_a_hole():
     comm = box(0, 0, 200, 100).difference(box(80, 30, 120, 70))
     b = frame([("a", box(10, 10, 40, 40), 10), ("b", box(150, 60, 180, 90), 10)])
