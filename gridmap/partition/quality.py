@@ -1257,7 +1257,7 @@ def quality_report(
             len(set(brows["building_id"]) - set(layers.buildings["building_id"].astype(str)))
         ),
         "unassigned_households": float(unassigned["hh"].sum()),
-        "mean_polsby_popper": float(np.nanmean(pp)) if n and not np.isnan(pp).all() else math.nan,
+        "mean_polsby_popper": _nanmean(pp),
         "min_polsby_popper": float(np.nanmin(pp)) if n and not np.isnan(pp).all() else math.nan,
         # a dedicated grid's outline is the land between main roads it stands on, not a
         # shape the partitioner chose: the two kinds' compactness apart

@@ -201,7 +201,7 @@ def _lines_of(geoms: np.ndarray) -> np.ndarray:
         pp = (pk == 3) | (pk == 6)
         parts[pp] = shapely.boundary(parts[pp])
         lines, at = shapely.get_parts(parts, return_index=True)
-        ok = shapely.get_type_id(lines) == 1
+        ok = np.isin(shapely.get_type_id(lines), [1, 2])  # line strings and rings
         lines, owner = lines[ok], owner[at[ok]]
         kept = np.full(len(coll), None, dtype=object)
         if len(lines):
