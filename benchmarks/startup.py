@@ -11,7 +11,9 @@ processes of:
 * ``gridmap --help``;
 * ``gridmap locate LON LAT`` of a point inside a grid of the stored plan;
 * ``python -c "import gridmap.cli.locate, <what the locate command imports>"`` —
-  the import part of the command alone;
+  the import part of the command alone (with the interpreter's exit: its last garbage
+  collections, ~0.2 s after these imports, which the ``gridmap`` command skips by
+  freezing the collector as it exits);
 * with ``--baseline-src DIR`` (a folder holding another version's ``gridmap/`` package,
   e.g. ``git archive HEAD gridmap | tar -x -C DIR``), the last three again with that
   version, in the same rounds, so that before/after ratios come from one run.

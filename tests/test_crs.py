@@ -657,3 +657,54 @@ def test_local_crs_guards():
         C.local_crs("Nanjing")
     with pytest.raises(CoordinateError, match="swapped"):
         C.local_crs((32.05, 118.78))
+
+
+# ---------------------------------------------------------------------------
+# cached transformers (one PROJ operation per pair and process)
+
+
+@pytest.mark.parametrize("epsg", [4549, 4547, 32650, 3857])
+def test_cached_transformer_gives_a_fresh_ones_coordinates_to_the_bit(epsg: int) -> None:
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(118.6, 121.4, 5_000), rng.uniform(25.0, 40.0, 5_000)
+    forward = C.transformer(4326, epsg)
+    assert C.transformer(4326, epsg) is forward  # made once
+    assert C.transformer(pyproj.CRS.from_epsg(4326), f"EPSG:{epsg}") is forward
+    fresh = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    x, y = forward.transform(lon, lat)
+    fx, fy = fresh.transform(lon, lat)
+    # CGCS2000 Gauss-Krüger from CGCS2000's own geographic CRS: PROJ's ballpark, to the bit
+    assert np.array_equal(x, fx) and np.array_equal(y, fy)
+    bx, by = C.transformer(epsg, 4326).transform(x, y)
+    rx, ry = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform(x, y)
+    assert np.array_equal(bx, rx) and np.array_equal(by, ry)
+    assert np.abs(bx - lon).max() < 1e-9 and np.abs(by - lat).max() < 1e-9
+
+
+def test_transform_geometries_is_to_crs() -> None:
+    polys = gpd.GeoSeries(
+        [shapely.box(118.7, 32.0, 118.8, 32.1), None, shapely.Point(118.75, 32.05)], crs=4326
+    )
+    got = C.transform_geometries(polys.values, 4326, 4549)
+    want = polys.to_crs(4549).values
+    assert got[1] is None
+    ok = [
+        shapely.equals_exact(g, w, tolerance=1e-6)
+        for g, w in zip(got, want, strict=True)
+        if g is not None
+    ]
+    assert ok == [True, True]
+
+
+def test_a_forked_process_makes_its_own_transformers() -> None:
+    import multiprocessing
+
+    C.transformer(4326, 4549)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_cache_size) == 0
+    assert _cache_size() > 0
+
+
+def _cache_size() -> int:
+    return len(C._TRANSFORMERS)

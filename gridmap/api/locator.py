@@ -52,7 +52,13 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.crs import CRSSpec, parse_crs, transform
+from gridmap.crs import (
+    CRSSpec,
+    parse_crs,
+    transform,
+    transform_geometries,
+    transformer,
+)
 from gridmap.db import Store, get_plan, list_plans
 from gridmap.db.plans import PlanRecord
 from gridmap.db.spatial import (
@@ -111,8 +117,7 @@ def _parse_crs_cached(name: str) -> CRSSpec:
 @functools.lru_cache(maxsize=64)
 def _to_wgs84(name: str) -> pyproj.Transformer:
     """Return the transformer from a CRS named in a request (pyproj kinds) to WGS84."""
-    crs = api_crs(name).pyproj_crs
-    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    return transformer(api_crs(name).pyproj_crs, 4326)
 
 
 def api_crs(crs: Any) -> CRSSpec:
@@ -261,15 +266,15 @@ class Area:
     _plan_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _transformer(self) -> pyproj.Transformer:
-        """WGS84 → plan CRS (built once; pyproj ≥ 3.1 transformers are thread-safe)."""
+        """WGS84 → plan CRS (:func:`gridmap.crs.transformer`: one per process and pair)."""
         if self._to_plan_crs is None:
-            self._to_plan_crs = pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+            self._to_plan_crs = transformer(4326, self.crs)
         return self._to_plan_crs
 
     def _from_plan_crs(self) -> pyproj.Transformer:
-        """Plan CRS → WGS84 (built once, as :meth:`_transformer`)."""
+        """Plan CRS → WGS84 (as :meth:`_transformer`)."""
         if self._to_wgs84 is None:
-            self._to_wgs84 = pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)
+            self._to_wgs84 = transformer(self.crs, 4326)
         return self._to_wgs84
 
     def locate_xy(self, x: float, y: float) -> dict[str, Any]:
@@ -630,7 +635,7 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
         )
     except NotFoundError:
         layers = {}
-    communities = layers["communities"].to_crs(4326) if "communities" in layers else None
+    communities = _to_wgs84_frame(layers["communities"]) if "communities" in layers else None
     boxes = None
     if layers and store.backend != "postgresql":
         boxes = building_boxes(store, record.id)
@@ -639,7 +644,7 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
         crs=crs,
         index=index,
         grids=grids,
-        grids_wgs84=grids.to_crs(4326),
+        grids_wgs84=_to_wgs84_frame(grids),
         communities=communities,
         staff=_staff_posts(plan, layers.get("staff")),
         store=store,
@@ -647,9 +652,16 @@ def build_area(store: Store, record: PlanRecord, *, tolerance: float = 0.01) -> 
         boxes=boxes,
     )
     area._community_info = _community_table(communities)
-    area._transformer()  # ~0.2 s each: paid at start-up, not by the first request
+    area._transformer()  # made at start-up (~50 ms a pair), not by the first request
     area._from_plan_crs()
     return area
+
+
+def _to_wgs84_frame(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame.to_crs(4326)`` through the process's cached transformer (no new PROJ search)."""
+    geoms = transform_geometries(frame.geometry.values, frame.crs, 4326)
+    name = frame.geometry.name
+    return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=4326, name=name))
 
 
 def _area_key(record: PlanRecord) -> tuple[int, int]:
@@ -752,9 +764,14 @@ def _rebind(area: Area, store: Store) -> Area:
     return out
 
 
-def _give_back_memory() -> None:
-    """Collect the old snapshot and hand freed heap pages back to the system (glibc)."""
-    gc.collect()
+def _give_back_memory(*, collect: bool = True) -> None:
+    """Collect the old snapshot and hand freed heap pages back to the system (glibc).
+
+    ``collect=False`` skips the garbage collection (~60 ms with the web stack loaded)
+    where no snapshot was dropped: the loading's scratch memory is freed as it goes.
+    """
+    if collect:
+        gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: the pages are reused by the next snapshot
@@ -835,14 +852,14 @@ class Locator:
                     from gridmap.api.errors import log_exception  # the web stack, only here
 
                     log_exception(_log, exc, "cannot index published plan %s", rec.id)
-            changed = len(current) - reused + len(areas) - reused  # dropped + built
+            dropped, built = len(current) - reused, len(areas) - reused
             self._areas = tuple(areas)
             self._key = _published_key(records)
             self._layers = layers
             self._extra.clear()
             del kept
-        if changed:  # the loading's scratch memory and the old areas go back to the system
-            _give_back_memory()
+        if dropped or built:  # the loading's scratch memory and the old areas go back
+            _give_back_memory(collect=dropped > 0)
         _log.info(
             "locator: %d published plan(s), %d grids",
             len(areas),

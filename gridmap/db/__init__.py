@@ -148,8 +148,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-# Registers the api_keys table on Base.metadata wherever the store is used (it loads the
-# models, the session and the audit log, which every use of the store needs anyway).
-import gridmap.db.keys  # noqa: E402, F401

@@ -46,7 +46,6 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from gridmap.db.bulk import jsonable
@@ -157,6 +156,8 @@ def write_audit(
     )
     ids = sorted({str(h) for h in households}) if households is not None else []
     if ids and session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # loaded with the connection's dialect
+
         # the row and its households in one statement (one round trip; an executemany
         # would be one INSERT per household on the server: hundreds for a residents read)
         new = row.returning(_AUDIT.c.id).cte("new_audit")

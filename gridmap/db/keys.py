@@ -49,11 +49,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import jsonable
-from gridmap.db.models import Base, SessionRow, table, utcnow
+from gridmap.db.models import ApiKey, SessionRow, table, utcnow
 from gridmap.db.session import Store, transaction
 from gridmap.errors import ConflictError, InputError, NotFoundError
 
@@ -98,35 +98,6 @@ _CASE_ROLE = {
 
 #: Every token starts with this marker (easy to spot in leaked-secret scans).
 TOKEN_PREFIX = "gm_"
-
-_TS = sa.DateTime(timezone=True)
-
-
-class ApiKey(Base):
-    """An API key: public prefix, SHA-256 of the token, name and role (never the token)."""
-
-    __tablename__ = "api_keys"
-    __table_args__ = (
-        sa.CheckConstraint(
-            "role IN ('viewer', 'staff', 'auditor', 'dispatcher', 'planner', 'admin')",
-            name="role",
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
-    key_hash: Mapped[str] = mapped_column(sa.String(64))
-    name: Mapped[str] = mapped_column(sa.String(200))
-    role: Mapped[str] = mapped_column(sa.String(16))
-    created_by: Mapped[str] = mapped_column(sa.String(200))
-    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
-    scope_level: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
-    scope_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
-    expires_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
-    last_used_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
-    rotated_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
-
 
 _K = table(ApiKey)
 _S = table(SessionRow)

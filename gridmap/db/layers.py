@@ -23,6 +23,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gridmap.crs import transform_geometries
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import (
     bulk_insert,
@@ -565,7 +566,7 @@ def _to_frame(
             data[c] = pd.Series([a.get(c) for a in attrs], dtype=object)
     frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
     frame = restore_dtypes(frame, [[c, t] for c, t in schema if c != gname])
-    frame[gname] = gpd.GeoSeries(decode_geoms(df["geom"].tolist()), crs=4326).to_crs(crs).values
+    frame[gname] = transform_geometries(decode_geoms(df["geom"].tolist()), 4326, crs)
     order = wanted if gname in wanted else [*wanted, gname]
     return gpd.GeoDataFrame(frame[order], geometry=gname, crs=crs)
 

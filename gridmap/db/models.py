@@ -21,6 +21,7 @@ Tables
 ``audit_log``              who did what when, with before/after JSON; append-only (triggers)
 ``audit_households``       the households an audited read disclosed
 ``audit_archives``         retention archives (file, SHA-256, rows up to an id)
+``api_keys``               API keys: public prefix, SHA-256 of the token, role, scope, expiry
 ``sessions``               browser sessions (hash of the cookie's id, key, role, expiry)
 ``rate_limits``            counters and lockouts shared by every server process
 ``cases``                  事件工单: ticket, reporter (personal data), point, frozen placement,
@@ -42,7 +43,6 @@ from typing import Any, cast
 
 import shapely
 import sqlalchemy as sa
-from geoalchemy2 import Geometry
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
@@ -70,6 +70,7 @@ __all__ = [
     "AuditLog",
     "AuditHousehold",
     "AuditArchive",
+    "ApiKey",
     "SessionRow",
     "RateLimitRow",
     "CaseRow",
@@ -143,6 +144,9 @@ class Geom(sa.types.TypeDecorator[Any]):
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         """Return the backend column type."""
         if dialect.name == "postgresql":
+            # GeoAlchemy2 (~70 ms to import) only where PostGIS is: a SQLite store never needs it
+            from geoalchemy2 import Geometry
+
             return dialect.type_descriptor(
                 Geometry(self.geometry_type, srid=SRID, spatial_index=False)
             )
@@ -475,6 +479,32 @@ class AuditArchive(Base):
     rows: Mapped[int] = mapped_column(sa.Integer)
     path: Mapped[str] = mapped_column(sa.Text)
     sha256: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ApiKey(Base):
+    """An API key: public prefix, SHA-256 of the token, name and role (never the token)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "role IN ('viewer', 'staff', 'auditor', 'dispatcher', 'planner', 'admin')",
+            name="role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    scope_level: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    scope_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
 
 
 class SessionRow(Base):

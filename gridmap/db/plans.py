@@ -26,6 +26,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gridmap.crs import transform_geometries
 from gridmap.db.audit import write_audit
 from gridmap.db.bulk import (
     bulk_insert,
@@ -578,7 +579,7 @@ def load_plan(target: Store | Session, plan_id: int) -> Plan:
     crs = pyproj.CRS.from_user_input(meta.crs)
     gname = meta.schema.get("geometry", "geometry")
     attrs = _frame(gdf, _GRID_NATIVE, [c for c in meta.schema["grids"] if c[0] != gname], "figures")
-    attrs[gname] = gpd.GeoSeries(decode_geoms(gdf["geom"].tolist()), crs=4326).to_crs(crs).values
+    attrs[gname] = transform_geometries(decode_geoms(gdf["geom"].tolist()), 4326, crs)
     order = [c for c, _ in meta.schema["grids"]]
     grids = gpd.GeoDataFrame(attrs[order], geometry=gname, crs=crs)
     report = QualityReport.from_dict(meta.report) if meta.report is not None else None

@@ -7,9 +7,12 @@ the zero-setup default ``sqlite:///gridmap.db`` (a file in the working directory
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+if TYPE_CHECKING:
+    from gridmap.db._store_settings import StoreSettings
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -22,32 +25,34 @@ __all__ = [
 #: The zero-setup default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///gridmap.db"
 
+_DEFAULTS: dict[str, Any] = {"database_url": DEFAULT_DATABASE_URL, "database_schema": None}
 
-class StoreSettings(BaseSettings):
-    """Storage settings, read from ``GRIDMAP_*`` environment variables.
 
-    Attributes
-    ----------
-    database_url : str
-        SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host:5432/gridmap`` or
-        ``sqlite:///path/to/gridmap.db`` (env ``GRIDMAP_DATABASE_URL``).
-    database_schema : str or None
-        PostgreSQL schema to keep the tables in (env ``GRIDMAP_DATABASE_SCHEMA``);
-        ``None`` uses the server's default ``search_path``.
-    database_echo : bool
-        Log every SQL statement (env ``GRIDMAP_DATABASE_ECHO``); off by default.
+def __getattr__(name: str) -> Any:
+    # StoreSettings (pydantic-settings, ~70 ms to import) loads on first use
+    if name == "StoreSettings":
+        from gridmap.db._store_settings import StoreSettings
 
-    Examples
-    --------
-    >>> StoreSettings(database_url="sqlite:///x.db").database_url
-    'sqlite:///x.db'
+        return StoreSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _setting(name: str) -> Any:
+    """One store setting as :class:`StoreSettings` reads it, read at call time.
+
+    Without a ``.env`` file in the working directory, the ``GRIDMAP_<NAME>``
+    variable is looked up here, in any case as pydantic-settings does, so that
+    opening the store does not import pydantic; with one, the model reads both.
     """
+    if os.path.exists(".env"):
+        from gridmap.db._store_settings import StoreSettings
 
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
-
-    database_url: str = DEFAULT_DATABASE_URL
-    database_schema: str | None = None
-    database_echo: bool = False
+        return getattr(StoreSettings(), name)
+    key = f"gridmap_{name}"
+    for var, value in os.environ.items():
+        if var.lower() == key:
+            return value
+    return _DEFAULTS[name]
 
 
 @lru_cache(maxsize=1)
@@ -56,9 +61,11 @@ def get_store_settings() -> StoreSettings:
 
     Examples
     --------
-    >>> isinstance(get_store_settings(), StoreSettings)
-    True
+    >>> type(get_store_settings()).__name__
+    'StoreSettings'
     """
+    from gridmap.db._store_settings import StoreSettings
+
     return StoreSettings()
 
 
@@ -85,7 +92,7 @@ def database_url(explicit: str | None = None) -> str:
     """
     if explicit:
         return explicit
-    return StoreSettings().database_url
+    return str(_setting("database_url"))
 
 
 def database_schema(explicit: str | None = None) -> str | None:
@@ -111,4 +118,4 @@ def database_schema(explicit: str | None = None) -> str | None:
     """
     if explicit:
         return explicit
-    return StoreSettings().database_schema or None
+    return _setting("database_schema") or None

@@ -28,6 +28,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gridmap.crs import transform_geometries
 from gridmap.db.bulk import decode_geoms, geom_select, in_chunks, rows_frame
 from gridmap.db.layers import _choose_crs, _merged_schema, _select_layer, _to_frame
 from gridmap.db.models import LAYER_TABLES, Import, table
@@ -794,9 +795,7 @@ def load_served_plan(
         [c for c in meta.schema["grids"] if c[0] != gname],
         "figures",
     )
-    attrs[gname] = (
-        gpd.GeoSeries(np.asarray(gdf["geom"].to_numpy(), dtype=object), crs=4326).to_crs(crs).values
-    )
+    attrs[gname] = transform_geometries(gdf["geom"].to_numpy(), 4326, crs)
     order = [c for c, _ in meta.schema["grids"]]
     grids = gpd.GeoDataFrame(attrs[order], geometry=gname, crs=crs)
     rep = meta.report if report else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,6 @@ from gridmap.db import (
     upgrade,
 )
 from gridmap.db.models import Base
-
-try:  # tables declared outside models.py (API keys)
-    import gridmap.db.keys  # noqa: F401
-except ImportError:
-    pass
 from gridmap.db.session import create_store_engine
 from gridmap.errors import StorageError
 
@@ -163,6 +159,40 @@ def test_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert database_url() == "postgresql+psycopg://u@h/db"
     assert database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert StoreSettings().database_schema == "grids"
+    assert database_schema() == "grids"
+
+
+def test_settings_in_any_case_and_from_a_dotenv_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Read without pydantic where no .env file is, the settings are what StoreSettings reads."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("GRIDMAP_DATABASE_URL", "GRIDMAP_DATABASE_SCHEMA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("gridmap_database_url", "sqlite:///lower.db")
+    assert database_url() == StoreSettings().database_url == "sqlite:///lower.db"
+    assert database_schema() is None
+    monkeypatch.delenv("gridmap_database_url")
+    (tmp_path / ".env").write_text(
+        "GRIDMAP_DATABASE_URL=sqlite:///from-dotenv.db\nGRIDMAP_DATABASE_SCHEMA=plans\n"
+    )
+    assert database_url() == "sqlite:///from-dotenv.db"
+    assert database_schema() == "plans"
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", "sqlite:///env-wins.db")
+    assert database_url() == "sqlite:///env-wins.db"  # as pydantic-settings: the variable first
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_opening_the_store_loads_neither_pydantic_nor_the_keys(tmp_path: Path) -> None:
+    """``gridmap locate``'s path: the store and the plans, not the settings model nor the keys."""
+    code = (
+        "import sys; from gridmap.db import Store, database_url, list_plans; "
+        "s = Store.from_url(database_url()); list_plans(s); "
+        "bad = [m for m in ('pydantic', 'pydantic_settings', 'gridmap.db.keys') "
+        "if m in sys.modules]; assert not bad, bad"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("GRIDMAP_")}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env)
 
 
 def test_db_layer_never_imports_fastapi() -> None:

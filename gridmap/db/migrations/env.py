@@ -12,12 +12,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from gridmap.db.models import Base
-
-try:  # every module that declares tables must be imported for autogenerate
-    import gridmap.db.keys  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from gridmap.db.models import Base  # every table is declared there
 from gridmap.db.session import version_schema
 from gridmap.db.settings import database_url
 
