@@ -28,9 +28,9 @@ from gridmap.layers import Layers
 from gridmap.partition.plan import GRID_COLUMNS, Plan
 from gridmap.partition.precision import snap_layers
 from gridmap.partition.quality import in_threads
-from gridmap.partition.solver import balance_load, load_balance, solve
+from gridmap.partition.solver import Weights, balance_load, load_balance, solve
 from gridmap.partition.units import build_units
-from gridmap.partition.villages import keep_settlements_whole
+from gridmap.partition.villages import keep_settlements_whole, open_land_weights
 
 __all__ = ["partition"]
 
@@ -185,6 +185,7 @@ def _solve_between_arterials(
     seed: int | None,
     initial: np.ndarray | None,
     dedicated_area: float | None = None,
+    weights: Weights | None = None,
 ) -> tuple[np.ndarray, list[str], dict[int, str], set[int]]:
     """Solve with arterials as borders (:mod:`gridmap.partition.pieces`).
 
@@ -215,6 +216,7 @@ def _solve_between_arterials(
             n_grids=n_grids,
             seed=seed,
             initial=initial,
+            weights=weights,
         )
         return labels, notes, {}, set()
     before = len(np.unique(pieces.piece))
@@ -225,6 +227,7 @@ def _solve_between_arterials(
         target=target,
         seed=seed,
         initial=initial,
+        weights=weights,
     )
     if pieces.n_original > 1:  # the pieces' own note below says it (not when only a dead end)
         notes = [n for n in notes if not n.startswith("community is in ")]
@@ -482,6 +485,8 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
         # natural villages that fit the band become one unit (gridmap.partition.villages)
         units_unmerged = units
         units, village_notes = keep_settlements_whole(units, free_b, max_households=max_h)
+        # villages among fields: borders along tracks before round grids
+        weights = open_land_weights(units, free_b) if village_notes else None
         prev_map: dict[str, str] = task["previous"]
         initial, prev_codes = _warm_start(units, prev_map)
 
@@ -495,6 +500,7 @@ def _solve_community(task: dict[str, Any]) -> dict[str, Any]:
                 n_grids=n_grids,
                 seed=task["seed"],
                 initial=initial,
+                weights=weights,
             )
 
         labels, solver_notes, forced, dedicated = solve(units, task["n_grids"], initial)

@@ -565,10 +565,41 @@ def _street_blocks(
     return blocks, hh
 
 
+def _band_forces_cut(
+    block_hh: np.ndarray, total: float, k: int, min_households: int, max_households: int
+) -> np.ndarray:
+    """Per block: whether no grid of a banded plan can hold it whole.
+
+    A block above the maximum is cut by any plan. So is one that leaves too few
+    households for the other grids: 440 households of a community of 504 in two
+    grids of 200–500 leave 64 for the second grid, so the village must be cut,
+    roads or none. The test lets the other households split anywhere (it knows
+    nothing of their blocks), so it names a cut forced only when it is.
+
+    Examples
+    --------
+    >>> _band_forces_cut(np.array([440.0, 64.0, 600.0]), 504.0, 2, 200, 500).tolist()
+    [True, False, True]
+    >>> _band_forces_cut(np.array([440.0]), 844.0, 2, 200, 500).tolist()
+    [False]
+    """
+    h = np.asarray(block_hh, dtype=float)
+    out = h > max_households
+    if k > 1 and _band_feasible(total, min_households, max_households):
+        rest = total - h
+        # the block's grid takes x households more; the other k - 1 grids hold rest - x
+        x_lo = np.maximum.reduce(
+            [np.zeros_like(h), min_households - h, rest - (k - 1) * max_households]
+        )
+        x_hi = np.minimum(max_households - h, rest - (k - 1) * min_households)
+        out |= x_lo > x_hi
+    return out
+
+
 def _forced_off_street(
-    off: np.ndarray, blocks: np.ndarray, block_hh: np.ndarray, max_households: int
+    off: np.ndarray, blocks: np.ndarray, block_hh: np.ndarray, forced_block: np.ndarray
 ) -> tuple[float, list[tuple[float, float]]]:
-    """Metres of off-street border inside street blocks too big for one grid.
+    """Metres of off-street border inside street blocks no plan can leave whole.
 
     Returns the forced length and, per such block, (households, metres of cuts).
     """
@@ -582,7 +613,7 @@ def _forced_off_street(
     p_idx, b_idx = shapely.STRtree(blocks).query(mid, predicate="intersects")
     first = np.unique(p_idx, return_index=True)[1]
     p_idx, b_idx = p_idx[first], b_idx[first]
-    big = block_hh[b_idx] > max_households
+    big = forced_block[b_idx]
     lens = shapely.length(parts[p_idx])
     per_block: dict[int, float] = {}
     for b, ln in zip(b_idx[big], lens[big], strict=True):
@@ -1086,13 +1117,16 @@ def quality_report(
         il = float(edge_sums["length"].get(cid, 0.0))
         ir = float(edge_sums["roads"].get(cid, 0.0))
         ist = float(edge_sums["streets"].get(cid, 0.0))
-        forced_off, big_blocks = 0.0, list[tuple[float, float]]()
+        forced_off, big_blocks, res_total = 0.0, list[tuple[float, float]](), total
         if il - ist > 0.5 and cgeom is not None and cid in off_of and len(kinds["streets"]):
             mine = b_cid == cid
             blocks, block_hh = _street_blocks(cgeom, kinds["streets"], b_reps[mine], b_hh[mine])
-            forced_off, big_blocks = _forced_off_street(
-                off_of[cid], blocks, block_hh, max_households
+            res = idx[~dedicated[idx]] if k else idx
+            res_total = float(hh[res].sum())
+            must_cut = _band_forces_cut(
+                block_hh, res_total, len(res), min_households, max_households
             )
+            forced_off, big_blocks = _forced_off_street(off_of[cid], blocks, block_hh, must_cut)
         n_in = int(in_band[idx].sum()) if k else 0
         below = total < min_households
         feasible = _band_feasible(total, min_households, max_households)
@@ -1147,8 +1181,16 @@ def quality_report(
         if un_n:
             text.append(f"{un_n} building(s) ({un_hh:g} households) in no grid")
         for bh, metres in [b for b in big_blocks if b[1] >= 50.0][:3]:
+            why = (
+                ""
+                if bh > max_households
+                else (
+                    f", which the band cannot leave whole ({res_total:,.0f} households in grids of "
+                    f"{min_households}-{max_households})"
+                )
+            )
             text.append(
-                f"a block of {bh:,.0f} households with no internal street: "
+                f"a block of {bh:,.0f} households with no internal street{why}: "
                 f"{metres / 1000:.1f} km of cuts between buildings"
             )
         unforced = il - ist - forced_off

@@ -36,12 +36,19 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from gridmap.errors import InputError
+from gridmap.partition.solver import Weights
 
-__all__ = ["SETTLEMENT_GAP", "settlements", "keep_settlements_whole"]
+__all__ = ["SETTLEMENT_GAP", "settlements", "keep_settlements_whole", "open_land_weights"]
 
 #: Buildings farther apart than this (metres, outline to outline) are in different
 #: settlements unless other buildings link them.
 SETTLEMENT_GAP = 80.0
+
+#: A community at least this share of whose land lies outside its settlements is
+#: villages among fields for :func:`open_land_weights`.
+OPEN_LAND_SHARE = 0.5
+#: The solver's compactness weight there (:class:`gridmap.partition.solver.Weights`).
+OPEN_LAND_COMPACT = 1.0
 
 _ON_ARTERIAL = 0.5  # as in gridmap.partition.pieces
 _MID_FACTOR = 3  # settlements up to this many times the maximum get costlier inner cuts
@@ -295,3 +302,53 @@ def keep_settlements_whole(
             "them costs least"
         )
     return out, notes
+
+
+def open_land_weights(
+    units: Any, buildings: pd.DataFrame, *, gap: float = SETTLEMENT_GAP
+) -> Weights | None:
+    """Solver weights for villages among fields: borders on tracks before round grids.
+
+    Between villages the grid outline is mostly fields, drawn by the community's
+    edge and the tracks, so how round it is says little about how far its people
+    live apart; a border across a field, on the other hand, is one nobody can
+    find on the ground. Where at least :data:`OPEN_LAND_SHARE` of the community
+    lies farther than ``gap / 2`` from every building (outside the settlements of
+    :func:`settlements`), compactness weighs :data:`OPEN_LAND_COMPACT` instead of
+    the default 4, so that a border along a track between two villages wins over
+    a rounder one across the fields. Call it only for a community of several
+    settlements (:func:`keep_settlements_whole` returned notes).
+
+    Parameters
+    ----------
+    units : Units
+        The community's unit graph (its ``area`` sums to the community's).
+    buildings : pandas.DataFrame
+        The community's buildings (``geometry``, footprints in metres).
+    gap : float, default :data:`SETTLEMENT_GAP`
+        As for :func:`settlements`.
+
+    Returns
+    -------
+    Weights or None
+        None (the defaults) where the community is mostly built on.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> village = pd.DataFrame({"geometry": [shapely.box(0, 0, 100, 100)]})
+    >>> fields = SimpleNamespace(area=np.array([500.0 * 500.0]))  # 0.25 km², 0.04 built
+    >>> open_land_weights(fields, village).compact
+    1.0
+    >>> town = SimpleNamespace(area=np.array([150.0 * 150.0]))
+    >>> open_land_weights(town, village) is None
+    True
+    """
+    total = float(np.asarray(units.area, dtype=float).sum())
+    geoms = np.asarray(buildings["geometry"], dtype=object)
+    if total <= 0 or len(geoms) == 0:
+        return None
+    settled = shapely.area(shapely.union_all(shapely.buffer(geoms, gap / 2.0, quad_segs=2)))
+    if total - settled < OPEN_LAND_SHARE * total:
+        return None
+    return Weights(compact=OPEN_LAND_COMPACT)

@@ -35,6 +35,7 @@ def assert_valid_plan(
     max: int,  # noqa: A002
     strict_band: bool = True,
     allow_enclaves: bool = False,
+    tile_tolerance: float = TILE_TOLERANCE,
 ) -> None:
     grids = plan.grids
     codes = grids["grid_code"].astype(str)
@@ -93,9 +94,9 @@ def assert_valid_plan(
         gap = shapely.area(shapely.difference(cgeom, union))
         overlap = shapely.area(g).sum() - shapely.area(union)
         outside = shapely.area(shapely.difference(union, cgeom))
-        assert gap < TILE_TOLERANCE, f"{cid}: gap {gap:.3f} m²"
-        assert overlap < TILE_TOLERANCE, f"{cid}: overlap {overlap:.3f} m²"
-        assert outside < TILE_TOLERANCE, f"{cid}: outside {outside:.3f} m²"
+        assert gap < tile_tolerance, f"{cid}: gap {gap:.3f} m²"
+        assert overlap < tile_tolerance, f"{cid}: overlap {overlap:.3f} m²"
+        assert outside < tile_tolerance, f"{cid}: outside {outside:.3f} m²"
         # no enclave: no grid inside another's filled outline
         if not allow_enclaves and len(g) > 1:
             filled = shapely.polygons(shapely.get_exterior_ring(g))
