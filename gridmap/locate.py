@@ -105,18 +105,27 @@ class _PreparedCopies:
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 
-    @contextmanager
-    def lease(self) -> Iterator[np.ndarray]:
+    def take(self) -> np.ndarray:
+        """Take a copy for this caller alone (hand it back with :meth:`give`)."""
         with self._lock:
             copy = self._free.pop() if self._free else None
         if copy is None:
             copy = shapely.from_wkb(shapely.to_wkb(self._source))
             shapely.prepare(copy)
+        return copy
+
+    def give(self, copy: np.ndarray) -> None:
+        """Hand back a copy from :meth:`take`."""
+        with self._lock:
+            self._free.append(copy)
+
+    @contextmanager
+    def lease(self) -> Iterator[np.ndarray]:
+        copy = self.take()
         try:
             yield copy
         finally:
-            with self._lock:
-                self._free.append(copy)
+            self.give(copy)
 
 
 class _Answer:
@@ -460,8 +469,12 @@ class GridIndex:
         >>> GridIndex(grids).covers_xy([0, 0], [5.0, 10.0], [5.0, 11.0]).tolist()
         [True, False]
         """
-        with self._prepared.lease() as prepared:
+        pool = self._prepared  # take/give, not lease(): this runs once per /locate request
+        prepared = pool.take()
+        try:
             return np.asarray(shapely.intersects_xy(prepared[np.asarray(rows)], x, y), dtype=bool)
+        finally:
+            pool.give(prepared)
 
     def _locate(self, px: np.ndarray, py: np.ndarray, boundary_distance: bool) -> _Answer:
         """:meth:`locate` on checked coordinate arrays."""

@@ -53,6 +53,15 @@ def points_csv(job: Job) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def cli_located(job: Job, points_csv: Path) -> Path:
+    """The command line's answers for the points (its own run: tests may go to any worker)."""
+    out = job.folder / "located-reference.csv"
+    r = gridmap("locate", "-i", points_csv, "-o", out, cwd=job.folder)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
 def test_batch_locate_command_exits_cleanly_with_identical_answers(
     job: Job, points_csv: Path
 ) -> None:
@@ -71,7 +80,7 @@ def test_batch_locate_command_exits_cleanly_with_identical_answers(
 
 
 def test_api_batch_under_concurrent_requests_gives_identical_answers(
-    job: Job, points_csv: Path
+    job: Job, points_csv: Path, cli_located: Path
 ) -> None:
     body = b"\n".join(points_csv.read_bytes().splitlines()[:100_001])  # header + 100,000
     path = "/locate/batch?format=csv"
@@ -85,7 +94,7 @@ def test_api_batch_under_concurrent_requests_gives_identical_answers(
     assert len({text for _, text in answers}) == 1
     # the same grids as the command line found for those points
     served = pd.read_csv(pd.io.common.StringIO(answers[0][1]), dtype=str)
-    cli = pd.read_csv(job.folder / "located0.csv", dtype=str).head(100_000)
+    cli = pd.read_csv(cli_located, dtype=str).head(100_000)
     assert served["grid_code"].fillna("").tolist() == cli["grid_code"].fillna("").tolist()
 
 
