@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             if own:
                 st.close()
 
-    app = FastAPI(
+    app = _GridmapAPI(
         title=settings.title,
         description=_DESCRIPTION,
         version=_version(),
@@ -148,11 +148,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_middleware(BatchQuotaMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware, csp=_page_policy())
     # the hot path: GET /locate answered in front of the middleware above and of FastAPI's
-    # router (they cost as much as the locating); CORS, when configured, still wraps it
+    # router (they cost as much as the locating), and of FastAPI's own error, exception
+    # telemetry and body-limit layers (the hot app answers its errors itself and reads no
+    # body; FastAPI's request telemetry, outside them, still sees it). CORS, when
+    # configured, still wraps it: the hot path then sits among the middleware
     from gridmap.api.routes.locate import locate_asgi, locate_fast
 
-    app.add_middleware(HotRoutesMiddleware, routes={"/locate": locate_asgi})
-    if settings.cors_origins:
+    hot: dict[str, ASGIApp] = {"/locate": locate_asgi}
+    if not settings.cors_origins:
+        app.hot_routes = hot
+    else:
+        app.add_middleware(HotRoutesMiddleware, routes=hot)
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -170,6 +176,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.router.routes.insert(0, Route("/locate", locate_fast, methods=["GET"]))
     _add_schemas(app)
     return app
+
+
+class _GridmapAPI(FastAPI):
+    """FastAPI with :class:`HotRoutesMiddleware` in front of its whole middleware stack."""
+
+    hot_routes: dict[str, ASGIApp] = {}  # noqa: RUF012 - replaced, never mutated
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Return FastAPI's stack, behind the hot routes when there are any."""
+        stack = super().build_middleware_stack()
+        return HotRoutesMiddleware(stack, self.hot_routes) if self.hot_routes else stack
 
 
 class HotRoutesMiddleware:

@@ -746,3 +746,16 @@ def test_hot_path_keeps_cors(published) -> None:
             headers={**headers("viewer"), "Origin": "http://evil.example"},
         )
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_hot_path_is_in_front_of_fastapis_own_layers(published) -> None:
+    """Without CORS the hot path answers before FastAPI's error, telemetry and body layers."""
+    from gridmap.api.app import HotRoutesMiddleware
+
+    _, client, headers, _ = published
+    lon, lat = lonlat(50, 50)
+    r = client.get("/locate", params={"lon": lon, "lat": lat}, headers=headers("viewer"))
+    assert r.status_code == 200 and r.json()["grid"]["grid_code"] == G3
+    stack = client.app.middleware_stack  # type: ignore[attr-defined]
+    assert isinstance(stack, HotRoutesMiddleware)
+    assert type(stack.app).__name__ == "ServerErrorMiddleware"
