@@ -845,10 +845,6 @@ def _cgcs_for_wgs(crs: pyproj.CRS, other: pyproj.CRS) -> pyproj.CRS:
     return crs
 
 
-def _transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
-    return transformer(src, dst)
-
-
 def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
     """Return the geometries transformed from ``src`` to ``dst`` with :func:`transformer`.
 
@@ -939,7 +935,7 @@ def transform(
         check_lonlat(x, y)
     if s.kind == "pyproj" and d.kind == "pyproj":
         assert s.pyproj_crs is not None and d.pyproj_crs is not None
-        rx, ry = _transformer(s.pyproj_crs, d.pyproj_crs).transform(x, y)
+        rx, ry = transformer(s.pyproj_crs, d.pyproj_crs).transform(x, y)
         return _out(np.asarray(rx, np.float64), np.asarray(ry, np.float64), scalar)
     if {s.kind, d.kind} == {"gcj02", "bd09"}:
         if s.kind == "gcj02":
@@ -950,14 +946,14 @@ def transform(
     # to WGS84
     if s.kind == "pyproj":
         assert s.pyproj_crs is not None
-        wx, wy = _transformer(s.pyproj_crs, _epsg_crs(4326)).transform(x, y)
+        wx, wy = transformer(s.pyproj_crs, 4326).transform(x, y)
         wx, wy = np.asarray(wx, np.float64), np.asarray(wy, np.float64)
     else:
         wx, wy = _geo_to_wgs(s.kind, x, y, method)
     # from WGS84
     if d.kind == "pyproj":
         assert d.pyproj_crs is not None
-        rx, ry = _transformer(_epsg_crs(4326), d.pyproj_crs).transform(wx, wy)
+        rx, ry = transformer(4326, d.pyproj_crs).transform(wx, wy)
         return _out(np.asarray(rx, np.float64), np.asarray(ry, np.float64), scalar)
     return _out(*_wgs_to_geo(d.kind, wx, wy), scalar)
 

@@ -996,7 +996,6 @@ class Locator:
             msg = check_coordinates(np.array([lon]), np.array([lat]), spec)[0]
             raise CoordinateError(f"point 0: {msg or 'not a place on Earth in ' + spec.name}")
         areas = self.select(plan_id)
-        best: tuple[Any, ...] | None = None
         answers = []
         for a in areas:
             if spec.kind == "pyproj" and a.same_crs(name, spec):
@@ -1009,21 +1008,22 @@ class Locator:
                     f"of plan {a.plan_id} ({a.crs.name}); it is too far from the plan's area: "
                     "check the coordinates and their crs"
                 )
-            r = a.locate_xy(x, y)
+            r = a.locate_xy(x, y)  # a fresh dict
             r["area"], r["x"], r["y"] = a, x, y
             answers.append(r)
-            if len(areas) > 1:
-                code = str(a.index.codes[r["row"]])
-                key = (not r["found"], not r["inside"], r["nearest_distance"], code)
-                if best is None or key < best[0]:
-                    best = (key, r)
-            else:
-                best = ((), r)
-        assert best is not None
-        out = best[1]  # a fresh dict from locate_xy
         if len(answers) == 1:  # one plan: its rows come in code order, each code once
+            out = answers[0]
             out["candidates"] = [(out["area"], c) for c in out["candidates"]]
-        else:
+        else:  # the GridIndex rules across plans (the first of equals wins)
+            out = min(
+                answers,
+                key=lambda r: (
+                    not r["found"],
+                    not r["inside"],
+                    r["nearest_distance"],
+                    str(r["area"].index.codes[r["row"]]),
+                ),
+            )
             cands = sorted(
                 (
                     (str(r["area"].index.codes[c]), r["area"], c)
