@@ -589,34 +589,41 @@ def _street_blocks(
 
 
 def _band_forces_cut(
-    block_hh: np.ndarray, total: float, k: int, min_households: int, max_households: int
+    block_hh: np.ndarray, total: float, min_households: int, max_households: int
 ) -> np.ndarray:
-    """Per block: whether no grid of a banded plan can hold it whole.
+    """Per block: whether no banded plan of the community can hold it in one grid.
 
     A block above the maximum is cut by any plan. So is one that leaves too few
-    households for the other grids: 440 households of a community of 504 in two
-    grids of 200–500 leave 64 for the second grid, so the village must be cut,
-    roads or none. The test lets the other households split anywhere (it knows
-    nothing of their blocks), so it names a cut forced only when it is.
+    households for the other grids, whatever their number: a village of 440 in a
+    community of 504 with grids of 200–500 needs two grids (one cannot hold 504,
+    three would need 600), and the second would get at most 64, so the village
+    must be cut, roads or none. The test lets the other households split anywhere
+    (it knows nothing of their blocks), so it names a cut forced only when it is.
+    A community the band cannot fit forces only the blocks above the maximum.
 
     Examples
     --------
-    >>> _band_forces_cut(np.array([440.0, 64.0, 600.0]), 504.0, 2, 200, 500).tolist()
+    >>> _band_forces_cut(np.array([440.0, 64.0, 600.0]), 504.0, 200, 500).tolist()
     [True, False, True]
-    >>> _band_forces_cut(np.array([440.0]), 844.0, 2, 200, 500).tolist()
+    >>> _band_forces_cut(np.array([440.0]), 844.0, 200, 500).tolist()
     [False]
     """
     h = np.asarray(block_hh, dtype=float)
     out = h > max_households
-    if k > 1 and _band_feasible(total, min_households, max_households):
-        rest = total - h
+    if not _band_feasible(total, min_households, max_households):
+        return out
+    rest = total - h
+    fits = np.zeros(len(h), dtype=bool)
+    k_lo = max(1, math.ceil(total / max_households))
+    k_hi = math.floor(total / min_households) if min_households > 0 else k_lo
+    for k in range(k_lo, max(k_lo, k_hi) + 1):
         # the block's grid takes x households more; the other k - 1 grids hold rest - x
         x_lo = np.maximum.reduce(
             [np.zeros_like(h), min_households - h, rest - (k - 1) * max_households]
         )
         x_hi = np.minimum(max_households - h, rest - (k - 1) * min_households)
-        out |= x_lo > x_hi
-    return out
+        fits |= x_lo <= x_hi
+    return out | ~fits
 
 
 def _forced_off_street(
@@ -1144,11 +1151,8 @@ def quality_report(
         if il - ist > 0.5 and cgeom is not None and cid in off_of and len(kinds["streets"]):
             mine = b_cid == cid
             blocks, block_hh = _street_blocks(cgeom, kinds["streets"], b_reps[mine], b_hh[mine])
-            res = idx[~dedicated[idx]] if k else idx
-            res_total = float(hh[res].sum())
-            must_cut = _band_forces_cut(
-                block_hh, res_total, len(res), min_households, max_households
-            )
+            res_total = float(hh[idx[~dedicated[idx]]].sum()) if k else 0.0
+            must_cut = _band_forces_cut(block_hh, res_total, min_households, max_households)
             forced_off, big_blocks = _forced_off_street(off_of[cid], blocks, block_hh, must_cut)
         n_in = int(in_band[idx].sum()) if k else 0
         below = total < min_households
